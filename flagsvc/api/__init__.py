@@ -1,0 +1,58 @@
+"""HTTP only: flask-smorest blueprints and marshmallow schemas over the services."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask import Response
+
+from flagsvc.api import audit
+from flagsvc.api import cohorts
+from flagsvc.api import environments
+from flagsvc.api import flag_states
+from flagsvc.api import flags
+from flagsvc.api import okrs
+from flagsvc.api import ops
+from flagsvc.api import readiness
+from flagsvc.api import sdk
+from flagsvc.api import tokens
+from flagsvc.api.context import REQUEST_ID_HEADER
+from flagsvc.api.context import request_id
+from flagsvc.api.errors import register_error_handlers
+from flagsvc.extensions import api
+
+BLUEPRINTS = (
+    tokens.blp,
+    environments.blp,
+    okrs.blp,
+    flags.blp,
+    flag_states.blp,
+    readiness.blp,
+    cohorts.blp,
+    audit.blp,
+    sdk.blp,
+)
+
+
+def init_api(app: Flask) -> None:
+    """Bind flask-smorest, the error handlers and every blueprint to ``app``."""
+    app.config.update(
+        API_TITLE="flagsvc",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    )
+    api.init_app(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(ops.bp)
+    register_error_handlers(app)
+    app.after_request(_tag_request_id)
+
+
+def _tag_request_id(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    return response

@@ -1,0 +1,96 @@
+"""Bearer authentication and role checks for the admin and SDK APIs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from typing import TypeVar
+
+from flask import g
+from flask import request
+
+from flagsvc.api.context import db
+from flagsvc.domain.errors import AuthenticationError
+from flagsvc.domain.errors import PermissionDeniedError
+from flagsvc.domain.roles import Permission
+from flagsvc.domain.roles import allows
+from flagsvc.services import credentials
+from flagsvc.services.context import Actor
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+_AUTH_DOC = {
+    "security": [{"bearerAuth": []}],
+    "responses": {"401": "UNAUTHORIZED", "403": "FORBIDDEN"},
+}
+
+
+def bearer_secret() -> str:
+    """The token in ``Authorization: Bearer <token>``.
+
+    :raise AuthenticationError: the header is missing or malformed.
+    """
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthenticationError("send 'Authorization: Bearer <token>'")
+    return secret.strip()
+
+
+def authenticate() -> Actor:
+    """Resolve the caller once per request.
+
+    :raise AuthenticationError: no live token or SDK key matches.
+    """
+    if "actor" not in g:
+        secret = bearer_secret()
+        with db().read() as session:
+            actor = credentials.authenticate(session, secret)
+        if actor is None:
+            raise AuthenticationError("the token is unknown or revoked")
+        g.actor = actor
+    return g.actor  # type: ignore[no-any-return]
+
+
+def requires(permission: Permission) -> Callable[[View], View]:
+    """Allow the view only to admin tokens whose role grants ``permission``."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            actor = authenticate()
+            if actor.role is None:
+                raise PermissionDeniedError("SDK keys may only call /sdk/v1")
+            if not allows(actor.role, permission):
+                raise PermissionDeniedError(
+                    f"role {actor.role.value!r} may not {permission.value.replace('_', ' ')}"
+                )
+            return view(*args, **kwargs)
+
+        _document_auth(guarded)
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def requires_sdk_key(view: View) -> View:
+    """Allow the view only to SDK keys (scoped to their one environment)."""
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        actor = authenticate()
+        if actor.environment is None:
+            raise PermissionDeniedError("this endpoint takes an SDK key, not an admin token")
+        return view(*args, **kwargs)
+
+    _document_auth(guarded)
+    return guarded  # type: ignore[return-value]
+
+
+def _document_auth(view: Any) -> None:
+    """Tell the OpenAPI document that the operation needs a bearer token."""
+    apidoc = dict(getattr(view, "_apidoc", {}))
+    manual = dict(apidoc.get("manual_doc", {}))
+    manual.update(_AUTH_DOC)
+    apidoc["manual_doc"] = manual
+    view._apidoc = apidoc

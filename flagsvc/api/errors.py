@@ -1,0 +1,80 @@
+"""One table maps domain errors to HTTP status codes; every error body has one shape.
+
+The shape is flask-smorest's ``ErrorSchema``: ``code``, ``status``, ``message`` and
+``errors`` (``{"json": {field: [reason]}}`` when a field is to blame), so a client
+parses a 401, a 409 and a 422 the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import jsonify
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError
+
+from flagsvc.domain import errors as domain
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: tuple[tuple[type[domain.DomainError], HTTPStatus], ...] = (
+    (domain.AuthenticationError, HTTPStatus.UNAUTHORIZED),
+    (domain.PermissionDeniedError, HTTPStatus.FORBIDDEN),
+    (domain.NotFoundError, HTTPStatus.NOT_FOUND),
+    (domain.ConflictError, HTTPStatus.CONFLICT),
+    (domain.StaleVersionError, HTTPStatus.PRECONDITION_FAILED),
+    (domain.InvalidFieldError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (domain.PromisedDateError, HTTPStatus.BAD_REQUEST),
+)
+
+
+def status_for(error: domain.DomainError) -> HTTPStatus:
+    """The status code for ``error`` (most specific class listed first wins)."""
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return status
+    return HTTPStatus.BAD_REQUEST
+
+
+def error_response(status: HTTPStatus, message: str, **extra: Any) -> Response:
+    """Render the common error body."""
+    body = {"code": status.value, "status": status.phrase, "message": message, **extra}
+    response = jsonify(body)
+    response.status_code = status.value
+    if status is HTTPStatus.UNAUTHORIZED:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="flagsvc"'
+    return response
+
+
+def _domain_error(error: domain.DomainError) -> Response:
+    extra: dict[str, Any] = {}
+    field = getattr(error, "field", None)
+    if field:
+        extra["errors"] = {"json": {field: [getattr(error, "reason", error.message)]}}
+    if isinstance(error, domain.ReadinessRequiredError):
+        extra["missing_readiness"] = error.missing
+    return error_response(status_for(error), error.message, **extra)
+
+
+def _database_unavailable(error: DBAPIError) -> Response:
+    log.error("database unavailable: %s", error)
+    return error_response(
+        HTTPStatus.SERVICE_UNAVAILABLE, "the database is unavailable; retry shortly"
+    )
+
+
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled error", exc_info=error)
+    return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; it has been logged")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Attach the handlers (HTTP errors themselves are rendered by flask-smorest)."""
+    app.register_error_handler(domain.DomainError, _domain_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    if not app.testing:
+        app.register_error_handler(Exception, _unexpected)

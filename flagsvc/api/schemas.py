@@ -1,0 +1,113 @@
+"""Schemas shared by every blueprint: strict loading, paging, promised-date refusal."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
+
+import marshmallow as ma
+from marshmallow import validate
+
+from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.validation import reject_promised_dates
+
+T = TypeVar("T")
+
+MAX_PAGE = 500
+KEY_RULE = "must be 1-100 characters of a-z, 0-9, dot, underscore or dash, starting with a-z or 0-9"
+
+
+class StrictSchema(ma.Schema):
+    """Unknown fields are an error, never silently dropped."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class PromiseFreeSchema(StrictSchema):
+    """Refuses due / target dates with a 400 that explains why (before field checks)."""
+
+    @ma.pre_load
+    def _refuse_promised_dates(self, data: Any, **_kwargs: Any) -> Any:
+        reject_promised_dates(data)
+        return data
+
+
+def key_field(**kwargs: Any) -> ma.fields.String:
+    """A flag / cohort / environment / item key: ``^[a-z0-9][a-z0-9._-]{0,99}$``."""
+    return ma.fields.String(
+        validate=validate.Regexp(
+            FLAG_KEY,
+            error=KEY_RULE,
+        ),
+        **kwargs,
+    )
+
+
+def text_field(max_length: int, **kwargs: Any) -> ma.fields.String:
+    """A free-text field with an upper bound."""
+    return ma.fields.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+def name_field(**kwargs: Any) -> ma.fields.String:
+    """A required human-readable name: 1–200 characters."""
+    return ma.fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+
+
+class PageArgsSchema(StrictSchema):
+    """Cursor paging: ``limit`` items after the opaque ``cursor``."""
+
+    limit = ma.fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = ma.fields.String(load_default=None, validate=validate.Length(max=100))
+
+    @ma.post_load
+    def _decode_cursor(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        """Replace the opaque ``cursor`` with the position ``after`` it stands for."""
+        data["after"] = decode_cursor(data.pop("cursor", None))
+        return data
+
+
+def encode_cursor(position: int) -> str:
+    """An opaque cursor for the position after ``position``."""
+    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The position a cursor stands for (0 for none).
+
+    :raise ma.ValidationError: the cursor was not made by us.
+    """
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith("p") and text[1:].isdigit():
+            return int(text[1:])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise ma.ValidationError("not a cursor this API issued", field_name="cursor")
+
+
+def page(rows: Sequence[T], limit: int, position: Callable[[T], int]) -> dict[str, Any]:
+    """Build a page from ``rows`` fetched with ``limit + 1`` (the extra row means more)."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return {
+        "items": items,
+        "next_cursor": encode_cursor(position(items[-1])) if more and items else None,
+    }
+
+
+def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """A ``{"items": [...], "next_cursor": ...}`` schema for ``item_schema``."""
+    return ma.Schema.from_dict(
+        {
+            "items": ma.fields.List(ma.fields.Nested(item_schema)),
+            "next_cursor": ma.fields.String(allow_none=True),
+        },
+        name=name,
+    )

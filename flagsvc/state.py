@@ -1,0 +1,27 @@
+"""Per-app runtime state: the database handle and the clock, found through the app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+
+from flagsvc.config import Config
+from flagsvc.storage.db import Database
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class AppState:
+    """What request handlers and CLI commands reach through ``app.extensions``."""
+
+    config: Config
+    db: Database
+    clock: Clock = system_clock

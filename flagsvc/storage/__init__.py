@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 persistence: ORM rows and the database handle. No Flask here."""

@@ -1,0 +1,82 @@
+"""Database handle: engines, sessions and the write-transaction rules per backend.
+
+SQLite (the embedded default) allows one writer at a time. A deferred transaction
+that reads first and writes later can fail with ``database is locked`` when another
+writer committed in between, so write transactions start with ``BEGIN IMMEDIATE``
+on their own engine; readers keep plain ``BEGIN`` and run beside the writer (WAL).
+On PostgreSQL one engine serves both and the audit chain takes an advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import NullPool
+
+
+class Database:
+    """Owns the engines and hands out one session per unit of work."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            self.read_engine = _sqlite_engine(url, begin="BEGIN")
+            self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
+        else:
+            self.read_engine = self.write_engine = create_engine(
+                url, pool_pre_ping=True, pool_size=10, max_overflow=20
+            )
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """Backend name: ``sqlite`` or ``postgresql``."""
+        return self.write_engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """Open a write transaction; commit on success, roll back on any error."""
+        with self._write.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Open a read-only unit of work (rolled back at the end)."""
+        with self._read() as session:
+            yield session
+
+    def dispose(self) -> None:
+        """Close pooled connections (tests, forks)."""
+        self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            self.write_engine.dispose()
+
+
+def _sqlite_engine(url: str, *, begin: str) -> Engine:
+    """Build a SQLite engine that emits ``begin`` itself and waits on locks."""
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let the "begin" hook below emit BEGIN
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine

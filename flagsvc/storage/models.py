@@ -1,0 +1,247 @@
+"""ORM rows: the persistence shape only (no HTTP, no business rules).
+
+Every row a user edits has a ``version`` that SQLAlchemy bumps on each UPDATE
+(``version_id_col``); the API exposes it as the ETag.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import ClassVar
+
+from sqlalchemy import JSON
+from sqlalchemy import BigInteger
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import Float
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import MetaData
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import declared_attr
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Store naive UTC, return aware UTC: SQLite keeps no zone, PostgreSQL keeps it."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint names Alembic can reproduce."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Versioned:
+    """Mixin: optimistic-concurrency version, bumped by SQLAlchemy on every UPDATE."""
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 - a class-level directive
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Environment(Versioned, Base):
+    __tablename__ = "environments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    gated: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
+class SdkKey(Base):
+    __tablename__ = "sdk_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    environment: Mapped[Environment] = relationship(lazy="joined")
+
+
+class Objective(Versioned, Base):
+    __tablename__ = "objectives"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    period: Mapped[str] = mapped_column(String(20), index=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    key_results: Mapped[list[KeyResult]] = relationship(
+        back_populates="objective", order_by="KeyResult.id"
+    )
+
+
+class KeyResult(Versioned, Base):
+    __tablename__ = "key_results"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    objective_id: Mapped[int] = mapped_column(ForeignKey("objectives.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    metric: Mapped[str] = mapped_column(String(200))
+    baseline: Mapped[float] = mapped_column(Float)
+    target: Mapped[float] = mapped_column(Float)
+    current: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    objective: Mapped[Objective] = relationship(back_populates="key_results")
+
+
+class Flag(Versioned, Base):
+    __tablename__ = "flags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    flow_item: Mapped[str] = mapped_column(String(20), index=True)
+    key_result_id: Mapped[int] = mapped_column(ForeignKey("key_results.id"), index=True)
+    payload: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    ready_at: Mapped[datetime | None]
+    key_result: Mapped[KeyResult] = relationship()
+    readiness_items: Mapped[list[ReadinessItem]] = relationship(
+        back_populates="flag", order_by="ReadinessItem.position", cascade="all, delete-orphan"
+    )
+
+
+class ReadinessItem(Base):
+    __tablename__ = "readiness_items"
+    __table_args__ = (UniqueConstraint("flag_id", "item_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), index=True)
+    item_key: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(200))
+    required: Mapped[bool] = mapped_column(Boolean)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    flag: Mapped[Flag] = relationship(back_populates="readiness_items")
+
+
+class Cohort(Versioned, Base):
+    __tablename__ = "cohorts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    rules: Mapped[list[Any]] = mapped_column(JSON)
+    opt_in: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
+class CohortMember(Base):
+    __tablename__ = "cohort_members"
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    added_at: Mapped[datetime]
+
+
+class FlagState(Versioned, Base):
+    __tablename__ = "flag_states"
+    __table_args__ = (UniqueConstraint("flag_id", "environment_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), index=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    rollout_basis_points: Mapped[int] = mapped_column(Integer)
+    killed: Mapped[bool] = mapped_column(Boolean)
+    launch_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    flag: Mapped[Flag] = relationship(lazy="joined")
+    environment: Mapped[Environment] = relationship(lazy="joined")
+
+
+class FlagStateCohort(Base):
+    __tablename__ = "flag_state_cohorts"
+    flag_state_id: Mapped[int] = mapped_column(ForeignKey("flag_states.id"), primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class FlagExclusion(Base):
+    __tablename__ = "flag_exclusions"
+    flag_state_id: Mapped[int] = mapped_column(ForeignKey("flag_states.id"), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+
+
+class AuditEvent(Base):
+    """One change, chained to the event before it by ``prev_hash``."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_flag_key_seq", "flag_key", "seq"),
+        Index("ix_audit_events_actor_seq", "actor", "seq"),
+        Index("ix_audit_events_action_seq", "action", "seq"),
+        Index("ix_audit_events_occurred_at", "occurred_at"),
+    )
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    occurred_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_key: Mapped[str] = mapped_column(String(300))
+    flag_key: Mapped[str | None] = mapped_column(String(100))
+    environment: Mapped[str | None] = mapped_column(String(100))
+    before: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    request_id: Mapped[str] = mapped_column(String(100))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

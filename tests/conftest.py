@@ -1,0 +1,213 @@
+"""Shared fixtures: the app on SQLite and (when configured) PostgreSQL, clients per role.
+
+Every test that uses ``app`` runs once per backend. PostgreSQL comes from
+``TEST_DATABASE_URL``; without it those runs are skipped with a reason, unless
+``FLAGSVC_REQUIRE_SERVICES=1`` (set by CI), which turns a missing service into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from flagsvc import create_app
+from flagsvc.domain.roles import Role
+from flagsvc.services import credentials
+from flagsvc.services import environments
+from flagsvc.services.context import SYSTEM
+from flagsvc.services.context import Change
+from flagsvc.state import AppState
+from flagsvc.storage import migrate
+from flagsvc.storage.models import Base
+
+REQUIRE_SERVICES = os.environ.get("FLAGSVC_REQUIRE_SERVICES") == "1"
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+if PG_URL.startswith("postgresql://"):
+    PG_URL = "postgresql+psycopg://" + PG_URL.removeprefix("postgresql://")
+
+
+def service_missing(what: str, reason: str) -> None:
+    """Skip, or fail when CI demands the real services."""
+    message = f"{what} unavailable: {reason}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (FLAGSVC_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@dataclass
+class MutableClock:
+    """A clock tests move by hand (no sleeps)."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 10, 1, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    """PostgreSQL at ``TEST_DATABASE_URL``, migrated from empty once per session."""
+    if not PG_URL:
+        service_missing("PostgreSQL", "TEST_DATABASE_URL is not set")
+    try:
+        engine = create_engine(PG_URL)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+    except OperationalError as error:
+        service_missing("PostgreSQL", str(error).splitlines()[0])
+    migrate.upgrade(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, migrated database per test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "flagsvc.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_migrated")
+    _truncate(url)
+    yield url
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> MutableClock:
+    return MutableClock()
+
+
+@pytest.fixture
+def app(database_url: str, clock: MutableClock) -> Iterator[Flask]:
+    """The service with the default environments, on a fresh database."""
+    app = create_app(
+        {"database_url": database_url, "testing": True, "redis_url": None}, clock=clock
+    )
+    state: AppState = app.extensions["flagsvc"]
+    with state.db.write() as session:
+        environments.ensure_default_environments(session, Change(SYSTEM, clock(), "test-setup"))
+    yield app
+    state.db.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Caller:
+    """A test client that always sends one credential."""
+
+    def __init__(self, client: FlaskClient, secret: str | None) -> None:
+        self.client = client
+        self.secret = secret
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        merged = dict(headers or {})
+        if self.secret:
+            merged.setdefault("Authorization", f"Bearer {self.secret}")
+        return merged
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
+        return self.client.open(path, method=method, headers=self._headers(headers), **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def secrets(app: Flask, clock: MutableClock) -> dict[str, str]:
+    """One token per role plus an SDK key per default environment (``sdk:<env>``)."""
+    state: AppState = app.extensions["flagsvc"]
+    made: dict[str, str] = {}
+    with state.db.write() as session:
+        change = Change(SYSTEM, clock(), f"test-{uuid.uuid4().hex[:8]}")
+        for role in Role:
+            made[role.value] = credentials.create_token(
+                session, change, f"{role.value}-token", role
+            )[1]
+        for env, _, _ in environments.DEFAULT_ENVIRONMENTS:
+            made[f"sdk:{env}"] = credentials.create_sdk_key(session, change, env)[1]
+    return made
+
+
+@pytest.fixture
+def admin(client: FlaskClient, secrets: dict[str, str]) -> Caller:
+    return Caller(client, secrets["admin"])
+
+
+@pytest.fixture
+def engineer(client: FlaskClient, secrets: dict[str, str]) -> Caller:
+    return Caller(client, secrets["engineer"])
+
+
+@pytest.fixture
+def marketing(client: FlaskClient, secrets: dict[str, str]) -> Caller:
+    return Caller(client, secrets["marketing"])
+
+
+@pytest.fixture
+def viewer(client: FlaskClient, secrets: dict[str, str]) -> Caller:
+    return Caller(client, secrets["viewer"])
+
+
+@pytest.fixture
+def sdk(client: FlaskClient, secrets: dict[str, str]) -> Caller:
+    """An SDK key for production."""
+    return Caller(client, secrets["sdk:production"])
+
+
+@pytest.fixture
+def anonymous(client: FlaskClient) -> Caller:
+    return Caller(client, None)
