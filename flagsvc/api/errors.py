@@ -16,6 +16,7 @@ from flask import Response
 from flask import jsonify
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from flagsvc.domain import errors as domain
 
@@ -67,6 +68,12 @@ def _database_unavailable(error: DBAPIError) -> Response:
     )
 
 
+def _stale(_error: StaleDataError) -> Response:
+    return error_response(
+        HTTPStatus.PRECONDITION_FAILED, "changed by someone else meanwhile; fetch it again and retry"
+    )
+
+
 def _unexpected(error: Exception) -> Response:
     log.exception("unhandled error", exc_info=error)
     return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; it has been logged")
@@ -76,5 +83,6 @@ def register_error_handlers(app: Flask) -> None:
     """Attach the handlers (HTTP errors themselves are rendered by flask-smorest)."""
     app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(StaleDataError, _stale)
     if not app.testing:
         app.register_error_handler(Exception, _unexpected)
