@@ -70,7 +70,7 @@ def _database_unavailable(error: DBAPIError) -> Response:
 
 def _stale(_error: StaleDataError) -> Response:
     return error_response(
-        HTTPStatus.PRECONDITION_FAILED, "changed by someone else meanwhile; fetch it again and retry"
+        HTTPStatus.PRECONDITION_FAILED, "changed by someone else meanwhile; fetch it and retry"
     )
 
 

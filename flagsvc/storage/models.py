@@ -120,7 +120,7 @@ class Objective(Versioned, Base):
     owner: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     key_results: Mapped[list[KeyResult]] = relationship(
-        back_populates="objective", order_by="KeyResult.id"
+        back_populates="objective", order_by="KeyResult.id", lazy="selectin"
     )
 
 
@@ -152,7 +152,10 @@ class Flag(Versioned, Base):
     ready_at: Mapped[datetime | None]
     key_result: Mapped[KeyResult] = relationship()
     readiness_items: Mapped[list[ReadinessItem]] = relationship(
-        back_populates="flag", order_by="ReadinessItem.position", cascade="all, delete-orphan"
+        back_populates="flag",
+        order_by="ReadinessItem.position",
+        cascade="all, delete-orphan",
+        lazy="selectin",
     )
 
 

@@ -1,0 +1,151 @@
+"""Objectives and key results: what each flag serves, in place of a promised date."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import selectinload
+
+from flagsvc.domain.errors import NotFoundError
+from flagsvc.services import audit
+from flagsvc.services.context import Change
+from flagsvc.services.context import Precondition
+from flagsvc.services.context import etag_data
+from flagsvc.services.context import no_precondition
+from flagsvc.storage.models import KeyResult
+from flagsvc.storage.models import Objective
+
+OBJECTIVE_FIELDS = ("title", "description", "period", "owner")
+KEY_RESULT_FIELDS = ("title", "metric", "baseline", "target", "current", "unit")
+
+
+def objective_etag(objective: Objective) -> dict[str, object]:
+    """ETag data of an objective."""
+    return etag_data("objective", objective.id, objective.version)
+
+
+def key_result_etag(key_result: KeyResult) -> dict[str, object]:
+    """ETag data of a key result."""
+    return etag_data("key_result", key_result.id, key_result.version)
+
+
+def list_objectives(
+    session: Session, *, period: str | None, after: int, limit: int
+) -> Sequence[Objective]:
+    """Objectives in creation order after position ``after`` (with their key results)."""
+    stmt = select(Objective).options(selectinload(Objective.key_results))
+    stmt = stmt.where(Objective.id > after).order_by(Objective.id).limit(limit)
+    if period:
+        stmt = stmt.where(Objective.period == period)
+    return session.scalars(stmt).all()
+
+
+def get_objective(session: Session, objective_id: int, *, lock: bool = False) -> Objective:
+    """The objective ``objective_id``.
+
+    :raise NotFoundError: there is none.
+    """
+    objective = session.get(Objective, objective_id, with_for_update=lock)
+    if objective is None:
+        raise NotFoundError("objective", objective_id)
+    return objective
+
+
+def get_key_result(session: Session, key_result_id: int, *, lock: bool = False) -> KeyResult:
+    """The key result ``key_result_id``.
+
+    :raise NotFoundError: there is none.
+    """
+    key_result = session.get(KeyResult, key_result_id, with_for_update=lock)
+    if key_result is None:
+        raise NotFoundError("key result", key_result_id)
+    return key_result
+
+
+def create_objective(session: Session, change: Change, fields: Mapping[str, Any]) -> Objective:
+    """Create an objective; its key results are added one by one."""
+    values = {"description": "", **{f: fields[f] for f in OBJECTIVE_FIELDS if f in fields}}
+    objective = Objective(**values, created_at=change.at, key_results=[])
+    session.add(objective)
+    session.flush()
+    after = _summary(objective, OBJECTIVE_FIELDS)
+    audit.record(session, change, "objective.created", _subject(objective), None, after)
+    return objective
+
+
+def update_objective(
+    session: Session,
+    change: Change,
+    objective_id: int,
+    fields: Mapping[str, Any],
+    precondition: Precondition = no_precondition,
+) -> Objective:
+    """Change an objective's fields (If-Match checked after the row is locked)."""
+    objective = get_objective(session, objective_id, lock=True)
+    precondition(objective_etag(objective))
+    before, after = _apply(objective, fields)
+    if after:
+        session.flush()
+        audit.record(session, change, "objective.updated", _subject(objective), before, after)
+    return objective
+
+
+def create_key_result(
+    session: Session, change: Change, objective_id: int, fields: Mapping[str, Any]
+) -> KeyResult:
+    """Add a key result to an objective; ``current`` starts at the baseline if not given."""
+    objective = get_objective(session, objective_id)
+    values = {f: fields[f] for f in KEY_RESULT_FIELDS if f in fields}
+    values.setdefault("current", values["baseline"])
+    key_result = KeyResult(objective=objective, **values, created_at=change.at)
+    session.add(key_result)
+    session.flush()
+    after = {"objective_id": objective.id, **_summary(key_result, KEY_RESULT_FIELDS)}
+    audit.record(session, change, "key_result.created", _kr_subject(key_result), None, after)
+    return key_result
+
+
+def update_key_result(
+    session: Session,
+    change: Change,
+    key_result_id: int,
+    fields: Mapping[str, Any],
+    precondition: Precondition = no_precondition,
+) -> KeyResult:
+    """Change a key result (typically its ``current`` value as progress is measured)."""
+    key_result = get_key_result(session, key_result_id, lock=True)
+    precondition(key_result_etag(key_result))
+    before, after = _apply(key_result, fields)
+    if after:
+        session.flush()
+        audit.record(session, change, "key_result.updated", _kr_subject(key_result), before, after)
+    return key_result
+
+
+def _apply(
+    row: Objective | KeyResult, fields: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set the fields that differ; return their old and new values (empty: no change)."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name, value in fields.items():
+        if getattr(row, name) != value:
+            before[name], after[name] = getattr(row, name), value
+            setattr(row, name, value)
+    return before, after
+
+
+def _summary(row: Objective | KeyResult, names: Sequence[str]) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in names}
+
+
+def _subject(objective: Objective) -> audit.Subject:
+    return audit.Subject("objective", str(objective.id))
+
+
+def _kr_subject(key_result: KeyResult) -> audit.Subject:
+    return audit.Subject("key_result", str(key_result.id))
