@@ -1,0 +1,40 @@
+# flagsvc — the two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install run test lint typecheck unit lock clean
+
+$(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ./sdk -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the service, the SDK and the dev tools
+
+run: install  ## migrate, create environments (and a first admin token), serve on :8000
+	$(BIN)/flagsvc init
+	$(BIN)/flagsvc serve --host $(HOST) --port $(PORT)
+
+test: install lint typecheck unit  ## everything CI runs
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy flagsvc sdk/flagsvc_sdk
+
+unit: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lock:  ## re-pin every dependency after changing pyproject.toml
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
