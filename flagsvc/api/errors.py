@@ -74,6 +74,10 @@ def _stale(_error: StaleDataError) -> Response:
     )
 
 
+def _too_deep(_error: RecursionError) -> Response:
+    return error_response(HTTPStatus.BAD_REQUEST, "the JSON body is nested too deeply")
+
+
 def _unexpected(error: Exception) -> Response:
     log.exception("unhandled error", exc_info=error)
     return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error; it has been logged")
@@ -84,5 +88,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(StaleDataError, _stale)
+    app.register_error_handler(RecursionError, _too_deep)
     if not app.testing:
         app.register_error_handler(Exception, _unexpected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 from typing import TypeVar
@@ -13,6 +14,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.validation import find_unstorable
 from flagsvc.domain.validation import reject_promised_dates
 
 T = TypeVar("T")
@@ -22,10 +24,22 @@ KEY_RULE = "must be 1-100 characters of a-z, 0-9, dot, underscore or dash, start
 
 
 class StrictSchema(ma.Schema):
-    """Unknown fields are an error, never silently dropped."""
+    """Unknown fields are an error, never silently dropped; text must be storable."""
 
     class Meta:
         unknown = ma.RAISE
+
+    @ma.pre_load
+    def _refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
+        """NUL or a lone surrogate anywhere in a field is a 422 naming that field."""
+        found = find_unstorable(data) if isinstance(data, Mapping) else None
+        if found:
+            path, reason = found
+            error: Any = [reason]
+            for part in reversed(path or ("_schema",)):
+                error = {part: error}
+            raise ma.ValidationError(error)
+        return data
 
 
 class PromiseFreeSchema(StrictSchema):
@@ -85,7 +99,7 @@ def decode_cursor(cursor: str | None) -> int:
         return 0
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith("p") and text[1:].isdigit():
+        if text.startswith("p") and text[1:].isdigit() and encode_cursor(int(text[1:])) == cursor:
             return int(text[1:])
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

@@ -63,7 +63,7 @@ class Tokens(MethodView):
             token, secret = credentials.create_token(
                 session, change(), data["name"], Role(data["role"])
             )
-            return {**TokenSchema().dump(token), "token": secret}
+            return {**{f: getattr(token, f) for f in TokenSchema().fields}, "token": secret}
 
 
 @blp.route("/<int:token_id>")

@@ -85,8 +85,8 @@ def widens_exposure(current: StagePosition, target: StagePosition) -> bool:
     """Tell whether ``target`` reaches more of the general population than ``current``."""
     if target.stage not in GENERAL_EXPOSURE:
         return False
-    if target.stage.rank > current.stage.rank:
-        return True
+    if target.stage.rank != current.stage.rank:
+        return target.stage.rank > current.stage.rank
     return target.stage is Stage.GENERAL and target.rollout_percent > current.rollout_percent
 
 
@@ -104,7 +104,8 @@ def _target_percent(current: StagePosition, stage: Stage, percent: Decimal | Non
             "rollout_percent", "only the general stage has a rollout percentage"
         )
     if percent is None:
-        return current.rollout_percent if current.stage is Stage.GENERAL else Decimal(0)
+        stays_general = current.stage is Stage.GENERAL and stage is Stage.GENERAL
+        return current.rollout_percent if stays_general else Decimal(0)
     if not Decimal(0) <= percent <= Decimal(100):
         raise InvalidFieldError("rollout_percent", "must be between 0 and 100")
     return percent

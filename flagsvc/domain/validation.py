@@ -8,7 +8,7 @@ from typing import Any
 
 from flagsvc.domain.errors import PromisedDateError
 
-FLAG_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+FLAG_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
 """Flag, cohort, environment and readiness-item keys: lowercase, URL-safe, ≤ 100 chars."""
 
 USER_KEY_MAX = 256
@@ -28,6 +28,44 @@ PROMISED_DATE_FIELDS = frozenset(
         "expected_release",
     }
 )
+
+
+def unstorable_text(text: str) -> str | None:
+    """Why the database cannot store ``text`` (NUL, lone surrogates), or None.
+
+    JSON lets a client send both (``"\\u0000"``, ``"\\ud800"``); PostgreSQL refuses NUL
+    and neither backend can encode a lone surrogate, so they must be a 422, not a 500.
+    """
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode (no lone surrogates)"
+    return None
+
+
+Path = tuple[str | int, ...]
+
+
+def find_unstorable(value: Any, path: Path = ()) -> tuple[Path, str] | None:
+    """Where the first unstorable string inside ``value`` is, and why; None if none is."""
+    if isinstance(value, str):
+        reason = unstorable_text(value)
+        return (path, reason) if reason else None
+    if isinstance(value, Mapping):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = list(enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = find_unstorable(key, path) if isinstance(key, str) else None
+        found = found or find_unstorable(item, (*path, key))
+        if found:
+            return found
+    return None
 
 
 def reject_promised_dates(payload: Any) -> None:

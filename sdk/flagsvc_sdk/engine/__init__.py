@@ -1,0 +1,83 @@
+"""The flag evaluation engine shared by the flagsvc service and the Python SDK.
+
+Pure: no I/O, no clock reads, stdlib + mmh3 only. Load the wire JSON once with
+:func:`load_snapshot`, then call :func:`evaluate` (it never raises)::
+
+    snapshot = load_snapshot(json.loads(body))
+    result = evaluate(snapshot, "new-checkout", {"key": "user-1", "country": "NL"})
+    result.enabled, result.value, result.reason  # True, {"color": "blue"}, Reason.COHORT
+"""
+
+from __future__ import annotations
+
+from .bucketing import BUCKETS
+from .bucketing import bucket
+from .bucketing import threshold
+from .errors import EngineError
+from .errors import RuleError
+from .errors import SnapshotError
+from .evaluator import evaluate
+from .evaluator import evaluate_all
+from .model import Cohort
+from .model import Context
+from .model import ErrorCode
+from .model import Flag
+from .model import Predicate
+from .model import Reason
+from .model import Result
+from .model import Rule
+from .model import Snapshot
+from .model import Stage
+from .operators import OPERATORS
+from .rules import MAX_ATTRIBUTE_LENGTH
+from .rules import MAX_VALUES
+from .rules import compile_rule
+from .rules import compile_rules
+from .rules import parse_rule
+from .rules import validate_rule
+from .safe_regex import MAX_PATTERN_LENGTH
+from .safe_regex import MAX_SUBJECT_LENGTH
+from .safe_regex import validate_regex
+from .wire import SPEC_VERSION
+from .wire import CohortDoc
+from .wire import FlagDoc
+from .wire import RuleDoc
+from .wire import SnapshotDoc
+from .wire import load_snapshot
+
+__all__ = [
+    "BUCKETS",
+    "MAX_ATTRIBUTE_LENGTH",
+    "MAX_PATTERN_LENGTH",
+    "MAX_SUBJECT_LENGTH",
+    "MAX_VALUES",
+    "OPERATORS",
+    "SPEC_VERSION",
+    "Cohort",
+    "CohortDoc",
+    "Context",
+    "EngineError",
+    "ErrorCode",
+    "Flag",
+    "FlagDoc",
+    "Predicate",
+    "Reason",
+    "Result",
+    "Rule",
+    "RuleDoc",
+    "RuleError",
+    "Snapshot",
+    "SnapshotDoc",
+    "SnapshotError",
+    "Stage",
+    "bucket",
+    "compile_rule",
+    "compile_rules",
+    "evaluate",
+    "evaluate_all",
+    "load_snapshot",
+    "parse_rule",
+    "threshold",
+    "validate_regex",
+    "validate_rule",
+]

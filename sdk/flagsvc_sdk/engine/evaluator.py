@@ -1,0 +1,86 @@
+"""Evaluation of a flag for a context: the rules of DESIGN.md "Stage", in order.
+
+1. flag not in the snapshot -> FLAG_NOT_FOUND    6. stage released -> RELEASED
+2. context invalid -> ERROR / INVALID_CONTEXT     7. first cohort of the flag the user is
+3. killed -> KILLED                                  in (early_access, general) -> COHORT
+4. user key excluded -> EXCLUDED                  8. general and bucket < threshold -> ROLLOUT
+5. stage off -> OFF                               9. otherwise NOT_TARGETED
+
+Every result a flag can give is built once when the flag is (``Flag.outcomes`` and
+``Flag.targets``), so the hot path is dict lookups, set membership and at most one hash,
+and never allocates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .bucketing import bucket_of
+from .model import Context
+from .model import ErrorCode
+from .model import Flag
+from .model import Reason
+from .model import Result
+from .model import Snapshot
+from .model import Stage
+
+__all__ = ["FLAG_NOT_FOUND", "GENERAL_ERROR", "evaluate", "evaluate_all"]
+
+FLAG_NOT_FOUND = Result(None, False, Reason.FLAG_NOT_FOUND, error_code=ErrorCode.FLAG_NOT_FOUND)
+GENERAL_ERROR = Result(None, False, Reason.ERROR, error_code=ErrorCode.GENERAL)
+
+# Module constants: reading an enum member off its class costs ~100 ns, a global ~15 ns.
+_OFF, _GENERAL, _RELEASED = Stage.OFF, Stage.GENERAL, Stage.RELEASED
+
+
+def evaluate(snapshot: Snapshot, flag_key: str, context: Context) -> Result:
+    """Evaluate the flag ``flag_key`` for ``context``; never raises.
+
+    :return: the result; reason ``ERROR`` with ``error_code`` ``GENERAL`` if anything
+        unexpected fails (for example a context mapping whose ``get`` raises).
+    """
+    try:
+        flag = snapshot.index.get(flag_key)
+        if flag is None:
+            return FLAG_NOT_FOUND
+        return _decide(flag, context)
+    except Exception:  # the contract: evaluation never raises into product code
+        return GENERAL_ERROR
+
+
+def _decide(flag: Flag, context: Context) -> Result:
+    outcomes = flag.outcomes
+    if type(context) is not dict and not isinstance(context, Mapping):
+        return outcomes.invalid_context
+    user_key = context.get("key")
+    if type(user_key) is not str or not user_key:
+        return outcomes.invalid_context
+    if flag.killed:
+        return outcomes.killed
+    if user_key in flag.exclusions:
+        return outcomes.excluded
+    if flag.stage is _OFF:
+        return outcomes.off
+    if flag.stage is _RELEASED:
+        return outcomes.released
+    return _target(flag, user_key, context)
+
+
+def _target(flag: Flag, user_key: str, context: Context) -> Result:
+    for target in flag.targets:
+        if user_key in target.members or (
+            target.match_rules is not None and target.match_rules(context)
+        ):
+            return target.result
+    if flag.stage is _GENERAL and bucket_of(flag.hash_prefix, user_key) < flag.threshold:
+        return flag.outcomes.rollout
+    return flag.outcomes.not_targeted
+
+
+def evaluate_all(snapshot: Snapshot, context: Context) -> dict[str, Result]:
+    """Evaluate every flag of ``snapshot`` for ``context``, in snapshot order; never raises."""
+    try:
+        flag_keys = tuple(snapshot.index)
+    except Exception:  # not a Snapshot: nothing to evaluate
+        return {}
+    return {flag_key: evaluate(snapshot, flag_key, context) for flag_key in flag_keys}
