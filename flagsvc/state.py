@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 
 from flagsvc.config import Config
+from flagsvc.services.evaluation import SnapshotCache
 from flagsvc.storage.db import Database
 
 Clock = Callable[[], datetime]
@@ -25,3 +27,4 @@ class AppState:
     config: Config
     db: Database
     clock: Clock = system_clock
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
