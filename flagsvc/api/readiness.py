@@ -1,8 +1,28 @@
-"""Launch-readiness checklist per flag."""
+"""Launch-readiness checklist per flag: owned by marketing and customer success."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import validate
+
+from flagsvc.api.auth import requires
+from flagsvc.api.context import change
+from flagsvc.api.context import db
+from flagsvc.api.etags import optional_if_match
+from flagsvc.api.flags import nul_free
+from flagsvc.api.schemas import StrictSchema
+from flagsvc.api.schemas import key_field
+from flagsvc.api.schemas import name_field
+from flagsvc.api.schemas import text_field
+from flagsvc.domain.readiness import is_ready
+from flagsvc.domain.roles import Permission
+from flagsvc.services import flags
+from flagsvc.services import readiness
+from flagsvc.storage.models import Flag
 
 blp = Blueprint(
     "readiness",
@@ -10,3 +30,103 @@ blp = Blueprint(
     url_prefix="/api/v1/flags",
     description="Launch-readiness checklist per flag",
 )
+
+MAX_ITEMS = 30
+
+
+class ReadinessItemInputSchema(StrictSchema):
+    key = key_field(required=True)
+    label = nul_free(name_field(required=True))
+    required = ma.fields.Boolean(
+        load_default=True, metadata={"description": "Needed for the flag to be ready"}
+    )
+
+
+class ReadinessChecklistSchema(StrictSchema):
+    items = ma.fields.List(
+        ma.fields.Nested(ReadinessItemInputSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_ITEMS),
+    )
+
+    @ma.validates_schema
+    def _keys_unique(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        seen: set[str] = set()
+        errors: dict[int, dict[str, list[str]]] = {}
+        for index, item in enumerate(data.get("items", [])):
+            if item["key"] in seen:
+                errors[index] = {"key": [f"duplicate key {item['key']!r}"]}
+            seen.add(item["key"])
+        if errors:
+            raise ma.ValidationError(errors, field_name="items")
+
+
+class ReadinessMarkSchema(StrictSchema):
+    done = ma.fields.Boolean(required=True)
+    note = nul_free(text_field(2000, metadata={"description": "Left unchanged when omitted"}))
+
+
+class ReadinessItemSchema(ma.Schema):
+    key = ma.fields.String(attribute="item_key")
+    label = ma.fields.String()
+    required = ma.fields.Boolean()
+    done = ma.fields.Boolean()
+    note = ma.fields.String()
+    done_at = ma.fields.DateTime(allow_none=True)
+    done_by = ma.fields.String(allow_none=True)
+
+
+class ReadinessSchema(ma.Schema):
+    flag = ma.fields.String(attribute="key")
+    items = ma.fields.List(ma.fields.Nested(ReadinessItemSchema), attribute="readiness_items")
+    ready = ma.fields.Method("_ready")
+    ready_at = ma.fields.DateTime(allow_none=True)
+    missing = ma.fields.Method("_missing", metadata={"description": "Required items not yet done"})
+
+    def _ready(self, flag: Flag) -> bool:
+        return is_ready(flags.checklist(flag))
+
+    def _missing(self, flag: Flag) -> list[str]:
+        return flags.missing_readiness(flag)
+
+
+@blp.route("/<string:flag_key>/readiness")
+class Readiness(MethodView):
+    @requires(Permission.READ)
+    @blp.etag
+    @blp.response(200, ReadinessSchema)
+    def get(self, flag_key: str) -> Any:
+        """Get a flag's readiness checklist"""
+        with db().read() as session:
+            flag = readiness.get_readiness(session, flag_key)
+            blp.set_etag(readiness.readiness_etag(flag))
+            return flag
+
+    @requires(Permission.MARK_READINESS)
+    @blp.etag
+    @blp.arguments(ReadinessChecklistSchema)
+    @blp.response(200, ReadinessSchema)
+    def put(self, data: dict[str, Any], flag_key: str) -> Any:
+        """Replace the checklist; kept items keep their state (If-Match required)"""
+        with db().write() as session:
+            flag = readiness.set_checklist(
+                session, change(), flag_key, data["items"], precondition=blp.check_etag
+            )
+            blp.set_etag(readiness.readiness_etag(flag))
+            return flag
+
+
+@blp.route("/<string:flag_key>/readiness/<string:item_key>")
+class ReadinessItemMark(MethodView):
+    @requires(Permission.MARK_READINESS)
+    @blp.arguments(ReadinessMarkSchema)
+    @blp.response(200, ReadinessSchema)
+    def put(self, data: dict[str, Any], flag_key: str, item_key: str) -> Any:
+        """Mark one item done or undone, with a note (If-Match optional)
+
+        Answers the whole checklist, so the caller sees at once whether the flag is ready.
+        """
+        with db().write() as session:
+            return readiness.mark_item(
+                session, change(), flag_key, item_key, data, precondition=optional_if_match(blp)
+            )

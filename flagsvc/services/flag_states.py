@@ -1,0 +1,310 @@
+"""A flag's state in one environment: stage and ramp, cohorts, exclusions, kill switch.
+
+Every command locks the flag row ``FOR SHARE`` (readiness cannot change under a stage
+move, while moves in other environments still run side by side) and then the state
+row ``FOR UPDATE``; the If-Match precondition runs after both locks. Every change
+touches ``updated_at`` so the row's version (its ETag) moves, and writes one event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy import insert
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+
+from flagsvc.domain.errors import InvalidFieldError
+from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.stages import Gate
+from flagsvc.domain.stages import Stage
+from flagsvc.domain.stages import StagePosition
+from flagsvc.domain.stages import is_rollback
+from flagsvc.domain.stages import plan_move
+from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.services import audit
+from flagsvc.services import environments
+from flagsvc.services import flags
+from flagsvc.services.context import Change
+from flagsvc.services.context import Precondition
+from flagsvc.services.context import etag_data
+from flagsvc.services.context import no_precondition
+from flagsvc.storage.models import Cohort
+from flagsvc.storage.models import Flag
+from flagsvc.storage.models import FlagExclusion
+from flagsvc.storage.models import FlagState
+from flagsvc.storage.models import FlagStateCohort
+
+SAMPLE = 20  # user keys an exclusions event names; the counts say the rest
+_DELETE_CHUNK = 1_000  # bound the IN list (SQLite and PostgreSQL cap bind parameters)
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Which state: a flag key and an environment key."""
+
+    flag_key: str
+    environment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """A flag and its state in one environment, as a command loaded them."""
+
+    flag: Flag
+    state: FlagState
+    missing_readiness: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class FlagStateDetail:
+    """A state with what its representation shows beside the row."""
+
+    state: FlagState
+    cohorts: Sequence[str]
+    exclusions: Sequence[str]
+    missing_readiness: Sequence[str]
+
+    @property
+    def rollout_percent(self) -> float:
+        """The ramp in percent (stored as basis points)."""
+        return flags.percent(self.state)
+
+    @property
+    def readiness(self) -> dict[str, Any]:
+        """Whether general rollout could start here as far as readiness goes."""
+        return {"ready": not self.missing_readiness, "missing": list(self.missing_readiness)}
+
+
+def state_etag(state: FlagState, missing: Sequence[str]) -> dict[str, object]:
+    """ETag data of a state's representation (its row version plus the readiness it shows)."""
+    return {**etag_data("flag_state", state.id, state.version), "missing": list(missing)}
+
+
+def detail_etag(detail: FlagStateDetail) -> dict[str, object]:
+    """ETag data of a representation already built."""
+    return state_etag(detail.state, detail.missing_readiness)
+
+
+def position(state: FlagState) -> StagePosition:
+    """The state's place in the stage machine."""
+    return StagePosition(Stage(state.stage), Decimal(state.rollout_basis_points) / 100)
+
+
+def locate(session: Session, where: Where, *, lock: bool = False) -> Locked:
+    """Load the flag and its state in the environment (locked for a command).
+
+    :raise NotFoundError: the flag or the environment does not exist.
+    """
+    flag = flags.get_flag(session, where.flag_key, lock="share" if lock else None)
+    if not FLAG_KEY.match(where.environment):  # cannot exist; don't send it to the database
+        raise NotFoundError("environment", where.environment)
+    environment = environments.get_environment(session, where.environment)
+    stmt = select(FlagState).where(
+        FlagState.flag_id == flag.id, FlagState.environment_id == environment.id
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=FlagState)
+    state = session.scalar(stmt)
+    if state is None:
+        raise NotFoundError("flag state", f"{where.flag_key}/{where.environment}")
+    return Locked(flag, state, flags.missing_readiness(flag))
+
+
+def locate_checked(session: Session, where: Where, precondition: Precondition) -> Locked:
+    """Lock the state, then check the caller's If-Match against it."""
+    locked = locate(session, where, lock=True)
+    precondition(state_etag(locked.state, locked.missing_readiness))
+    return locked
+
+
+def get_state(session: Session, where: Where) -> FlagStateDetail:
+    """The flag's state in the environment with its cohorts and exclusions."""
+    return detail(session, locate(session, where))
+
+
+def detail(session: Session, locked: Locked) -> FlagStateDetail:
+    """Build the representation of a state (after any change is flushed)."""
+    session.flush()
+    cohorts = _cohort_keys(session, locked.state.id)
+    exclusions = session.scalars(
+        select(FlagExclusion.user_key)
+        .where(FlagExclusion.flag_state_id == locked.state.id)
+        .order_by(FlagExclusion.user_key)
+    ).all()
+    return FlagStateDetail(locked.state, cohorts, exclusions, locked.missing_readiness)
+
+
+def move_stage(
+    session: Session,
+    change: Change,
+    where: Where,
+    stage: Stage,
+    rollout_percent: Decimal | None,
+    precondition: Precondition = no_precondition,
+) -> FlagStateDetail:
+    """Move to ``stage`` (and ramp) as the stage machine allows.
+
+    A move out of early access drops a scheduled launch: it was only ever a plan to
+    start general rollout from there.
+
+    :raise InvalidFieldError: ``rollout_percent`` for a stage other than general.
+    :raise InvalidTransitionError: the move changes nothing.
+    :raise ReadinessRequiredError: it widens general exposure in a gated environment
+        before readiness is complete.
+    """
+    locked = locate_checked(session, where, precondition)
+    state, environment = locked.state, locked.state.environment
+    gate = Gate(locked.flag.key, environment.key, environment.gated, locked.missing_readiness)
+    current = position(state)
+    target = plan_move(current, stage, rollout_percent, gate)
+    before, after = _position_summary(current), _position_summary(target)
+    after["direction"] = "rollback" if is_rollback(current, target) else "forward"
+    if state.launch_at is not None and target.stage is not Stage.EARLY_ACCESS:
+        before["launch_at"], after["launch_at"] = iso(state.launch_at), None
+        state.launch_at = None
+    state.stage = target.stage.value
+    state.rollout_basis_points = int(target.rollout_percent * 100)
+    record(session, change, locked, "flag.stage_changed", before, after)
+    return detail(session, locked)
+
+
+def set_killed(
+    session: Session,
+    change: Change,
+    where: Where,
+    killed: bool,
+    precondition: Precondition = no_precondition,
+) -> FlagStateDetail:
+    """Flip the kill switch; flipping it to where it already is writes nothing."""
+    locked = locate_checked(session, where, precondition)
+    if locked.state.killed != killed:
+        locked.state.killed = killed
+        summary = {"stage": locked.state.stage, "rollout_percent": flags.percent(locked.state)}
+        action = "flag.killed" if killed else "flag.resumed"
+        before, after = {"killed": not killed, **summary}, {"killed": killed, **summary}
+        record(session, change, locked, action, before, after)
+    return detail(session, locked)
+
+
+def set_cohorts(
+    session: Session,
+    change: Change,
+    where: Where,
+    cohort_keys: Sequence[str],
+    precondition: Precondition = no_precondition,
+) -> FlagStateDetail:
+    """Set the early-access cohorts, in order (the first match is the one reported).
+
+    :raise InvalidFieldError: some cohort keys name no cohort.
+    """
+    locked = locate_checked(session, where, precondition)
+    cohort_ids = _cohort_ids(session, cohort_keys)
+    before = _cohort_keys(session, locked.state.id)
+    if before != list(cohort_keys):
+        state_id = locked.state.id
+        session.execute(delete(FlagStateCohort).where(FlagStateCohort.flag_state_id == state_id))
+        session.add_all(
+            FlagStateCohort(flag_state_id=state_id, cohort_id=cohort_ids[key], position=n)
+            for n, key in enumerate(cohort_keys)
+        )
+        after = {"cohorts": list(cohort_keys)}
+        record(session, change, locked, "flag.cohorts_set", {"cohorts": before}, after)
+    return detail(session, locked)
+
+
+def set_exclusions(
+    session: Session,
+    change: Change,
+    where: Where,
+    user_keys: Sequence[str],
+    precondition: Precondition = no_precondition,
+) -> FlagStateDetail:
+    """Replace the users who never get the flag here (repeated keys count once)."""
+    locked = locate_checked(session, where, precondition)
+    state_id = locked.state.id
+    current = set(
+        session.scalars(
+            select(FlagExclusion.user_key).where(FlagExclusion.flag_state_id == state_id)
+        )
+    )
+    wanted = list(dict.fromkeys(user_keys))
+    added = [user for user in wanted if user not in current]
+    removed = sorted(current.difference(wanted))
+    if added or removed:
+        _delete_exclusions(session, state_id, removed)
+        if added:
+            rows = [{"flag_state_id": state_id, "user_key": user} for user in added]
+            session.execute(insert(FlagExclusion), rows)
+        after = _exclusions_summary(len(wanted), added, removed)
+        record(session, change, locked, "flag.exclusions_set", {"count": len(current)}, after)
+    return detail(session, locked)
+
+
+def record(
+    session: Session, change: Change, locked: Locked, action: str, before: Any, after: Any
+) -> None:
+    """Bump the state's version and audit the change in the same transaction.
+
+    ``updated_at`` is marked modified even when the clock has not moved, so the
+    UPDATE (and with it the version, the ETag) always happens.
+    """
+    locked.state.updated_at = change.at
+    flag_modified(locked.state, "updated_at")
+    session.flush()
+    subject = flags.subject(locked.flag, locked.state.environment.key)
+    audit.record(session, change, action, subject, before, after)
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as the audit stores it."""
+    return None if value is None else value.isoformat()
+
+
+def _position_summary(position: StagePosition) -> dict[str, Any]:
+    return {"stage": position.stage.value, "rollout_percent": float(position.rollout_percent)}
+
+
+def _cohort_keys(session: Session, state_id: int) -> list[str]:
+    stmt = (
+        select(Cohort.key)
+        .join(FlagStateCohort, FlagStateCohort.cohort_id == Cohort.id)
+        .where(FlagStateCohort.flag_state_id == state_id)
+        .order_by(FlagStateCohort.position)
+    )
+    return list(session.scalars(stmt))
+
+
+def _cohort_ids(session: Session, cohort_keys: Sequence[str]) -> dict[str, int]:
+    rows = session.execute(select(Cohort.key, Cohort.id).where(Cohort.key.in_(cohort_keys)))
+    found = {key: cohort_id for key, cohort_id in rows}
+    unknown = [key for key in cohort_keys if key not in found]
+    if unknown:
+        raise InvalidFieldError("cohorts", f"no such cohorts: {', '.join(unknown)}")
+    return found
+
+
+def _delete_exclusions(session: Session, state_id: int, user_keys: Sequence[str]) -> None:
+    for start in range(0, len(user_keys), _DELETE_CHUNK):
+        chunk = user_keys[start : start + _DELETE_CHUNK]
+        session.execute(
+            delete(FlagExclusion).where(
+                FlagExclusion.flag_state_id == state_id, FlagExclusion.user_key.in_(chunk)
+            )
+        )
+
+
+def _exclusions_summary(count: int, added: Sequence[str], removed: Sequence[str]) -> dict[str, Any]:
+    return {
+        "count": count,
+        "added_count": len(added),
+        "removed_count": len(removed),
+        "added": sorted(added)[:SAMPLE],
+        "removed": list(removed[:SAMPLE]),
+    }

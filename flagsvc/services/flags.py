@@ -1,0 +1,293 @@
+"""Flags: the global definition (key, OKR key result, flow item, payload, readiness).
+
+A flag is created dark in every environment and with the default readiness checklist,
+so marketing sees what it owes before engineering asks for general rollout.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from typing import Literal
+
+from sqlalchemy import Select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flagsvc.domain.errors import DuplicateKeyError
+from flagsvc.domain.errors import InvalidFieldError
+from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.readiness import DEFAULT_ITEMS
+from flagsvc.domain.readiness import ChecklistItem
+from flagsvc.domain.readiness import is_ready
+from flagsvc.domain.readiness import missing_items
+from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.services import audit
+from flagsvc.services import environments
+from flagsvc.services.context import Change
+from flagsvc.services.context import Precondition
+from flagsvc.services.context import etag_data
+from flagsvc.services.context import no_precondition
+from flagsvc.storage.models import Environment
+from flagsvc.storage.models import Flag
+from flagsvc.storage.models import FlagState
+from flagsvc.storage.models import KeyResult
+from flagsvc.storage.models import ReadinessItem
+
+FLAG_FIELDS = ("name", "description", "flow_item", "key_result_id", "payload")
+Lock = Literal["update", "share"]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentStage:
+    """Where a flag stands in one environment, as flag lists show it."""
+
+    stage: str
+    rollout_percent: float
+    killed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FlagDetail:
+    """A flag with what its representation shows beside the row itself."""
+
+    flag: Flag
+    objective_id: int
+    states: Sequence[FlagState]
+
+    @property
+    def ready(self) -> bool:
+        """Every required readiness item is done."""
+        return is_ready(checklist(self.flag))
+
+    @property
+    def readiness(self) -> dict[str, Any]:
+        """Checklist progress: items done, items in all, required items missing."""
+        items = checklist(self.flag)
+        done = sum(1 for item in items if item.done)
+        return {"done": done, "total": len(items), "missing": missing_items(items)}
+
+    @property
+    def environments(self) -> dict[str, EnvironmentStage]:
+        """Stage, ramp and kill switch per environment key."""
+        return {state.environment.key: environment_stage(state) for state in self.states}
+
+
+@dataclass(frozen=True, slots=True)
+class FlagQuery:
+    """Filters for the flag list; ``after`` is the cursor position (a flag id)."""
+
+    q: str | None = None
+    flow_item: str | None = None
+    key_result_id: int | None = None
+    objective_id: int | None = None
+    stage: str | None = None
+    environment: str | None = None
+    after: int = 0
+
+
+def checklist(flag: Flag) -> list[ChecklistItem]:
+    """The flag's readiness items as the domain rules see them."""
+    return [
+        ChecklistItem(item.item_key, item.label, item.required, item.done)
+        for item in flag.readiness_items
+    ]
+
+
+def missing_readiness(flag: Flag) -> list[str]:
+    """Keys of the required readiness items not yet done, in checklist order."""
+    return missing_items(checklist(flag))
+
+
+def percent(state: FlagState) -> float:
+    """The ramp as a JSON-friendly number (stored as basis points: percent × 100)."""
+    return state.rollout_basis_points / 100
+
+
+def environment_stage(state: FlagState) -> EnvironmentStage:
+    """The summary of one environment's state that flag lists show."""
+    return EnvironmentStage(state.stage, percent(state), state.killed)
+
+
+def flag_etag(detail: FlagDetail) -> dict[str, object]:
+    """ETag data of a flag's representation.
+
+    It covers the readiness summary and the environment states the representation
+    shows, so a conditional GET never answers 304 with a stale stage or checklist.
+    """
+    data = etag_data("flag", detail.flag.id, detail.flag.version)
+    data["readiness"] = [[i.key, i.required, i.done] for i in checklist(detail.flag)]
+    data["environments"] = sorted([s.environment.key, s.version] for s in detail.states)
+    return data
+
+
+def get_flag(session: Session, flag_key: str, *, lock: Lock | None = None) -> Flag:
+    """The flag called ``flag_key``, locked ``FOR UPDATE`` / ``FOR SHARE`` if asked.
+
+    :raise NotFoundError: there is none.
+    """
+    if not FLAG_KEY.match(flag_key):  # cannot exist; and NUL would upset PostgreSQL
+        raise NotFoundError("flag", flag_key)
+    stmt = select(Flag).where(Flag.key == flag_key)
+    if lock:
+        stmt = stmt.with_for_update(read=lock == "share")
+    flag = session.scalar(stmt)
+    if flag is None:
+        raise NotFoundError("flag", flag_key)
+    return flag
+
+
+def get_flag_detail(session: Session, flag_key: str) -> FlagDetail:
+    """The flag with its key result's objective and its state in every environment.
+
+    :raise NotFoundError: there is no such flag.
+    """
+    return _detail(session, get_flag(session, flag_key))
+
+
+def list_flags(session: Session, query: FlagQuery, limit: int) -> list[FlagDetail]:
+    """Flags matching ``query`` in creation order, in the same few queries for any page size."""
+    stmt = _filtered(session, query).where(Flag.id > query.after).order_by(Flag.id).limit(limit)
+    rows = session.execute(stmt).all()
+    states = _states_by_flag(session, [flag.id for flag, _ in rows])
+    return [FlagDetail(flag, objective_id, states.get(flag.id, [])) for flag, objective_id in rows]
+
+
+def create_flag(session: Session, change: Change, fields: Mapping[str, Any]) -> FlagDetail:
+    """Create a flag: dark (``off``) in every environment, default checklist, fresh salt.
+
+    :raise DuplicateKeyError: the key is taken.
+    :raise InvalidFieldError: the key result does not exist.
+    """
+    if session.scalar(select(Flag.id).where(Flag.key == fields["key"])) is not None:
+        raise DuplicateKeyError("flag", fields["key"])
+    key_result = _key_result(session, fields["key_result_id"])
+    flag = _new_flag(fields, change.at)
+    _insert(session, flag)
+    for environment in session.scalars(select(Environment).order_by(Environment.id)):
+        session.add(environments.new_flag_state(flag, environment, change))
+    session.flush()
+    after = {"key": flag.key, **{name: getattr(flag, name) for name in FLAG_FIELDS}}
+    audit.record(session, change, "flag.created", subject(flag), None, after)
+    return FlagDetail(flag, key_result.objective_id, _states_by_flag(session, [flag.id])[flag.id])
+
+
+def update_flag(
+    session: Session,
+    change: Change,
+    flag_key: str,
+    fields: Mapping[str, Any],
+    precondition: Precondition = no_precondition,
+) -> FlagDetail:
+    """Change a flag's definition (If-Match checked after the row is locked).
+
+    :raise InvalidFieldError: the new key result does not exist.
+    """
+    flag = get_flag(session, flag_key, lock="update")
+    precondition(flag_etag(_detail(session, flag)))
+    if "key_result_id" in fields:
+        _key_result(session, fields["key_result_id"])
+    before, after = _apply(flag, fields)
+    if after:
+        session.flush()
+        audit.record(session, change, "flag.updated", subject(flag), before, after)
+    return _detail(session, flag)
+
+
+def subject(flag: Flag, environment: str | None = None) -> audit.Subject:
+    """What an audit event about ``flag`` (in ``environment``) is about."""
+    return audit.Subject("flag", flag.key, flag_key=flag.key, environment=environment)
+
+
+def _new_flag(fields: Mapping[str, Any], at: datetime) -> Flag:
+    items = [
+        ReadinessItem(item_key=key, label=label, required=True, done=False, note="", position=n)
+        for n, (key, label) in enumerate(DEFAULT_ITEMS)
+    ]
+    values = {
+        "description": "",
+        "payload": None,
+        **{f: fields[f] for f in FLAG_FIELDS if f in fields},
+    }
+    return Flag(
+        key=fields["key"], **values, salt=secrets.token_hex(8), created_at=at, readiness_items=items
+    )
+
+
+def _insert(session: Session, flag: Flag) -> None:
+    """Add the flag; a racing create of the same key (PostgreSQL) is a 409, not a 500."""
+    session.add(flag)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise DuplicateKeyError("flag", flag.key) from error
+
+
+def _key_result(session: Session, key_result_id: int) -> KeyResult:
+    key_result = session.get(KeyResult, key_result_id)
+    if key_result is None:
+        raise InvalidFieldError("key_result_id", f"key result {key_result_id} does not exist")
+    return key_result
+
+
+def _apply(flag: Flag, fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set the fields that differ; return their old and new values (empty: no change)."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name in FLAG_FIELDS:
+        if name in fields and getattr(flag, name) != fields[name]:
+            before[name], after[name] = getattr(flag, name), fields[name]
+            setattr(flag, name, fields[name])
+    return before, after
+
+
+def _detail(session: Session, flag: Flag) -> FlagDetail:
+    stmt = select(KeyResult.objective_id).where(KeyResult.id == flag.key_result_id)
+    objective_id = session.execute(stmt).scalar_one()
+    return FlagDetail(flag, objective_id, _states_by_flag(session, [flag.id])[flag.id])
+
+
+def _states_by_flag(session: Session, flag_ids: Sequence[int]) -> dict[int, list[FlagState]]:
+    """Every state of the given flags in one query (no N+1 over a page)."""
+    grouped: dict[int, list[FlagState]] = {flag_id: [] for flag_id in flag_ids}
+    if not flag_ids:
+        return grouped
+    stmt = select(FlagState).where(FlagState.flag_id.in_(flag_ids))
+    for state in session.scalars(stmt.order_by(FlagState.environment_id)):
+        grouped[state.flag_id].append(state)
+    return grouped
+
+
+def _filtered(session: Session, query: FlagQuery) -> Select[Flag, int]:
+    stmt = select(Flag, KeyResult.objective_id).join(KeyResult, Flag.key_result_id == KeyResult.id)
+    if query.q:
+        text = query.q
+        stmt = stmt.where(
+            Flag.key.icontains(text, autoescape=True) | Flag.name.icontains(text, autoescape=True)
+        )
+    if query.flow_item:
+        stmt = stmt.where(Flag.flow_item == query.flow_item)
+    if query.key_result_id is not None:
+        stmt = stmt.where(Flag.key_result_id == query.key_result_id)
+    if query.objective_id is not None:
+        stmt = stmt.where(KeyResult.objective_id == query.objective_id)
+    if query.stage:
+        stmt = stmt.where(Flag.id.in_(_at_stage(session, query.stage, query.environment)))
+    return stmt
+
+
+def _at_stage(session: Session, stage: str, environment: str | None) -> Select[int]:
+    """Ids of flags at ``stage`` in ``environment`` (in any environment when None).
+
+    :raise NotFoundError: the environment does not exist.
+    """
+    stmt = select(FlagState.flag_id).where(FlagState.stage == stage)
+    if environment is not None:
+        env_id = environments.get_environment(session, environment).id
+        stmt = stmt.where(FlagState.environment_id == env_id)
+    return stmt

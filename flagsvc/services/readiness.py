@@ -1,0 +1,161 @@
+"""Launch readiness: the checklist marketing / customer success own, and ``ready_at``.
+
+General rollout in a gated environment waits for it, and the flow metrics read the
+``flag.ready`` / ``flag.readiness_lost`` events to measure the wait. Every change locks
+the flag row first, so two people ticking the last two items cannot both miss that
+the flag just became ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.readiness import is_ready
+from flagsvc.services import audit
+from flagsvc.services import flags
+from flagsvc.services.context import Change
+from flagsvc.services.context import Precondition
+from flagsvc.services.context import no_precondition
+from flagsvc.storage.models import Flag
+from flagsvc.storage.models import ReadinessItem
+
+
+def readiness_etag(flag: Flag) -> dict[str, object]:
+    """ETag data of a flag's checklist: everything the readiness representation shows.
+
+    The checklist has no version column of its own, so its state is the version.
+    """
+    items = [
+        [i.item_key, i.label, i.required, i.done, i.note, _iso(i.done_at), i.done_by]
+        for i in flag.readiness_items
+    ]
+    return {"kind": "readiness", "id": flag.id, "items": items, "ready_at": _iso(flag.ready_at)}
+
+
+def get_readiness(session: Session, flag_key: str) -> Flag:
+    """The flag whose checklist (loaded with it) the caller wants.
+
+    :raise NotFoundError: there is no such flag.
+    """
+    return flags.get_flag(session, flag_key)
+
+
+def set_checklist(
+    session: Session,
+    change: Change,
+    flag_key: str,
+    items: Sequence[Mapping[str, Any]],
+    precondition: Precondition = no_precondition,
+) -> Flag:
+    """Replace the checklist; items whose key stays keep their done state and note.
+
+    Adding a required item to a ready flag makes it not ready again (audited), and
+    dropping the last missing item makes it ready.
+    """
+    flag = flags.get_flag(session, flag_key, lock="update")
+    precondition(readiness_etag(flag))
+    before = _definition(flag)
+    _replace_items(flag, items)
+    after = _definition(flag)
+    if after != before:
+        session.flush()
+        subject = audit.Subject("readiness", flag.key, flag_key=flag.key)
+        audit.record(
+            session, change, "readiness.checklist_set", subject, {"items": before}, {"items": after}
+        )
+        _settle_ready(session, change, flag)
+    return flag
+
+
+def mark_item(
+    session: Session,
+    change: Change,
+    flag_key: str,
+    item_key: str,
+    fields: Mapping[str, Any],
+    precondition: Precondition = no_precondition,
+) -> Flag:
+    """Mark one item done or undone (``fields``: ``done``, optional ``note``).
+
+    Marking an item the way it already is writes nothing; ``done_at`` keeps the
+    moment it was first done.
+
+    :raise NotFoundError: the flag or the item does not exist.
+    """
+    flag = flags.get_flag(session, flag_key, lock="update")
+    precondition(readiness_etag(flag))
+    item = _item(flag, item_key)
+    before = _mark(item)
+    _apply_mark(item, fields, change)
+    after = _mark(item)
+    if after != before:
+        session.flush()
+        subject = audit.Subject("readiness_item", f"{flag.key}/{item.item_key}", flag_key=flag.key)
+        audit.record(session, change, "readiness.item_marked", subject, before, after)
+        _settle_ready(session, change, flag)
+    return flag
+
+
+def _item(flag: Flag, item_key: str) -> ReadinessItem:
+    for item in flag.readiness_items:
+        if item.item_key == item_key:
+            return item
+    raise NotFoundError(f"readiness item of flag {flag.key!r}", item_key)
+
+
+def _mark(item: ReadinessItem) -> dict[str, Any]:
+    return {"item": item.item_key, "done": item.done, "note": item.note}
+
+
+def _apply_mark(item: ReadinessItem, fields: Mapping[str, Any], change: Change) -> None:
+    """Set done / note; ``done_at`` and ``done_by`` say who finished it, and when."""
+    if fields.get("note") is not None:
+        item.note = fields["note"]
+    if item.done != fields["done"]:
+        item.done = fields["done"]
+        item.done_at = change.at if item.done else None
+        item.done_by = change.actor.name if item.done else None
+
+
+def _definition(flag: Flag) -> list[dict[str, Any]]:
+    return [
+        {"key": i.item_key, "label": i.label, "required": i.required} for i in flag.readiness_items
+    ]
+
+
+def _replace_items(flag: Flag, items: Sequence[Mapping[str, Any]]) -> None:
+    """Rebuild the list in the given order; dropped items are deleted (delete-orphan)."""
+    existing = {item.item_key: item for item in flag.readiness_items}
+    rebuilt = []
+    for position, spec in enumerate(items):
+        item = existing.get(spec["key"]) or ReadinessItem(
+            item_key=spec["key"], done=False, note="", done_at=None, done_by=None
+        )
+        item.label, item.required, item.position = spec["label"], spec["required"], position
+        rebuilt.append(item)
+    flag.readiness_items = rebuilt
+
+
+def _settle_ready(session: Session, change: Change, flag: Flag) -> None:
+    """Keep ``ready_at`` in step with the checklist and audit each crossing."""
+    ready = is_ready(flags.checklist(flag))
+    if ready == (flag.ready_at is not None):
+        return
+    before = {"ready_at": _iso(flag.ready_at)}
+    flag.ready_at = change.at if ready else None
+    session.flush()
+    after: dict[str, Any] = {"ready_at": _iso(flag.ready_at)}
+    if not ready:
+        after["missing"] = flags.missing_readiness(flag)
+    action = "flag.ready" if ready else "flag.readiness_lost"
+    audit.record(session, change, action, flags.subject(flag), before, after)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
