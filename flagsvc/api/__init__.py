@@ -14,6 +14,7 @@ from flagsvc.api import okrs
 from flagsvc.api import ops
 from flagsvc.api import readiness
 from flagsvc.api import sdk
+from flagsvc.api import timing
 from flagsvc.api import tokens
 from flagsvc.api.context import REQUEST_ID_HEADER
 from flagsvc.api.context import request_id
@@ -29,6 +30,7 @@ BLUEPRINTS = (
     readiness.blp,
     cohorts.blp,
     audit.blp,
+    timing.blp,
     sdk.blp,
 )
 
