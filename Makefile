@@ -11,7 +11,7 @@ PORT   ?= 8000
 $(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ./sdk -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e './sdk[openfeature]' -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the service, the SDK and the dev tools

@@ -1,9 +1,49 @@
-"""Python SDK for flagsvc.
+"""Python SDK for flagsvc: evaluate feature flags locally, kept current in the background.
 
-The evaluation engine lives in :mod:`flagsvc_sdk.engine`; it is pure so the service can
-import it too and both always agree. The HTTP client is added later.
+::
+
+    from flagsvc_sdk import Client
+
+    with Client("https://flags.example.com", sdk_key, cache_path="flags.json") as flags:
+        if flags.is_enabled("new-checkout", {"key": user.id, "country": user.country}):
+            ...
+
+Evaluation never raises. The pure evaluation engine shared with the service is in
+:mod:`flagsvc_sdk.engine`; an OpenFeature provider is in :mod:`flagsvc_sdk.openfeature`
+(``pip install flagsvc-sdk[openfeature]``) and a network-free double for product tests in
+:mod:`flagsvc_sdk.testing`.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .backoff import Backoff
+from .client import Change
+from .client import ChangeListener
+from .client import Client
+from .engine import Context
+from .engine import Reason
+from .engine import Stage
+from .errors import ConfigurationError
+from .errors import FetchError
+from .errors import SdkError
+from .evaluation import ErrorCode
+from .evaluation import Evaluation
+from .stats import Stats
+from .transport import Transport
+
+__all__ = [
+    "Backoff",
+    "Change",
+    "ChangeListener",
+    "Client",
+    "ConfigurationError",
+    "Context",
+    "ErrorCode",
+    "Evaluation",
+    "FetchError",
+    "Reason",
+    "SdkError",
+    "Stage",
+    "Stats",
+    "Transport",
+]

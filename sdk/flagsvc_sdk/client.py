@@ -1,0 +1,353 @@
+"""The SDK client: local evaluation on a snapshot kept current in the background.
+
+Reading is lock-free: the compiled snapshot lives in one attribute (``_current``) that
+the updater replaces with a single assignment, so a reader sees either the old snapshot
+or the new one, never a mix. Evaluation never raises into product code; only a bad
+argument to the constructor does (:class:`~flagsvc_sdk.errors.ConfigurationError`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from .checks import Check
+from .checks import Counters
+from .checks import compile_checks
+from .engine import Context
+from .engine import Reason
+from .engine import Snapshot
+from .engine import evaluate as engine_evaluate
+from .engine import evaluate_all
+from .errors import ConfigurationError
+from .errors import FetchError
+from .evaluation import Evaluation
+from .evaluation import from_result
+from .evaluation import general_error
+from .evaluation import not_ready
+from .metrics import MetricsReporter
+from .stats import Stats
+from .store import Loaded
+from .store import parse_snapshot
+from .store import read_snapshot_file
+from .store import write_atomic
+from .sync import Hooks
+from .sync import Updater
+from .transport import SdkApi
+from .transport import Transport
+
+__all__ = ["Change", "ChangeListener", "Client"]
+
+log = logging.getLogger("flagsvc_sdk")
+_NOT_FOUND = Reason.FLAG_NOT_FOUND
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A new snapshot was installed: which flags now answer differently, and its version."""
+
+    version: int
+    previous_version: int | None
+    flags_changed: tuple[str, ...]
+    source: str
+
+
+ChangeListener = Callable[[Change], None]
+"""Called on the updater thread after each swap; keep it quick, exceptions are logged."""
+
+
+class Client:
+    """Evaluate flags of one environment locally, kept current by stream and polling.
+
+    :param url: the service's base URL, e.g. ``https://flags.example.com``.
+    :param sdk_key: an SDK key of the environment (``flagsvc create-sdk-key``).
+    :param bootstrap_path: a snapshot JSON file shipped with the app, used at start when
+        nothing newer is at hand, so the app answers even if the service is down.
+    :param cache_path: where the last snapshot the service sent is kept (written atomically
+        after every download, read at start).
+    :param stream: listen to ``/sdk/v1/stream``; ``False`` polls only.
+    :param poll_interval: seconds between polls while there is no stream.
+    :param timeout: seconds for each HTTP request (connect, read, write).
+    :param send_metrics: send evaluation counts every ``metrics_interval`` seconds.
+    :param transport: an httpx-style transport (``httpx.MockTransport`` in tests).
+    :param on_change: called with a :class:`Change` after each new snapshot.
+    :raise ConfigurationError: for a malformed ``url``, an empty ``sdk_key`` or a
+        non-positive interval.
+    """
+
+    def __init__(  # noqa: PLR0913 - keyword-only options, as in other flag SDKs
+        self,
+        url: str,
+        sdk_key: str,
+        *,
+        bootstrap_path: str | PathLike[str] | None = None,
+        cache_path: str | PathLike[str] | None = None,
+        stream: bool = True,
+        poll_interval: float = 30.0,
+        timeout: float = 5.0,
+        send_metrics: bool = True,
+        metrics_interval: float = 60.0,
+        transport: Transport | None = None,
+        on_change: ChangeListener | None = None,
+    ) -> None:
+        _check_options(url, sdk_key, poll_interval, timeout, metrics_interval)
+        self.stats = Stats()
+        self._current: Loaded | None = None
+        self._counters = Counters()
+        self._ticks = self._counters.ticks
+        self._checks: Mapping[str, Check] = {}  # is_enabled reads this, evaluate _current
+        self._listeners: list[ChangeListener] = [on_change] if on_change else []
+        self._lock = threading.Lock()  # serialises installs (the updater vs. start-up)
+        self._ready = threading.Event()
+        self._closed = False
+        self._cache_path = Path(cache_path) if cache_path is not None else None
+        self._load_files(self._cache_path, Path(bootstrap_path) if bootstrap_path else None)
+        self._api = SdkApi(url, sdk_key, timeout, transport)
+        hooks = Hooks(lambda: self._current, self._install_download, self._attempted)
+        self._updater = Updater(
+            self._api, hooks, stream=stream, poll_interval=poll_interval, stats=self.stats
+        )
+        self._metrics = self._reporter(metrics_interval) if send_metrics else None
+        self._start()
+
+    # --- evaluation: the hot path; never raises -------------------------------------
+
+    def is_enabled(self, key: str, context: Context, default: bool = False) -> bool:
+        """Return whether flag ``key`` is on for ``context``.
+
+        :return: ``default`` when the flag is unknown or retired, the context is invalid
+            (not a mapping with a non-empty string ``"key"``), no snapshot is held yet, or
+            anything else fails.
+        """
+        try:
+            answer = self._checks[key](context)  # counts the evaluation too (checks.Counters)
+            return default if answer is None else answer
+        except Exception:  # the contract: never raise; unknown flags land here (KeyError)
+            return default
+
+    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
+        """Evaluate flag ``key`` for ``context`` with the reason and stage.
+
+        ``value`` follows the caller's-default rule of :mod:`flagsvc_sdk.evaluation`: the
+        payload (or ``True``) when on, ``default`` when off for non-boolean use and on any
+        error (``reason`` ``ERROR`` or ``FLAG_NOT_FOUND``, with ``error_code``).
+        """
+        current = self._current
+        if current is None:
+            return not_ready(default)
+        try:
+            result = engine_evaluate(current.snapshot, key, context)
+            tick = self._ticks.get(key)  # inlined Counters.count: this is a hot path too
+            if tick is not None:
+                tick()
+            elif result.reason is not _NOT_FOUND:
+                self._counters.count(key)
+            if default is not None:
+                return from_result(result, default, current.version)
+            cached = current.answers.get(id(result))  # inlined Loaded.answer
+            return (
+                cached[1] if cached is not None and cached[0] is result else current.answer(result)
+            )
+        except Exception:  # e.g. an unhashable key
+            return general_error(default, current.version)
+
+    def all_flags(self, context: Context) -> dict[str, Evaluation]:
+        """Evaluate every flag of the snapshot for ``context`` (defaults: ``None``)."""
+        current = self._current
+        if current is None:
+            return {}
+        try:
+            results = evaluate_all(current.snapshot, context)
+            for key in results:
+                self._counters.count(key)
+            return {flag_key: current.answer(result) for flag_key, result in results.items()}
+        except Exception:
+            log.exception("flagsvc: all_flags failed")
+            return {}
+
+    @property
+    def version(self) -> int | None:
+        """The version of the snapshot in use (``None`` before the first one)."""
+        current = self._current
+        return None if current is None else current.version
+
+    # --- opt-in cohorts: HTTP, never raise ----------------------------------------------
+
+    def enroll(self, cohort: str, context: Context) -> bool:
+        """Enrol the context's user in opt-in ``cohort``; ``False`` (logged) on failure."""
+        return self._membership("/sdk/v1/enroll", cohort, context)
+
+    def leave(self, cohort: str, context: Context) -> bool:
+        """Take the context's user out of opt-in ``cohort``; ``False`` (logged) on failure."""
+        return self._membership("/sdk/v1/leave", cohort, context)
+
+    def _membership(self, path: str, cohort: str, context: Context) -> bool:
+        try:
+            if self._closed:
+                log.warning("flagsvc: %s on a closed client", path)
+                return False
+            if not isinstance(cohort, str) or not cohort or not isinstance(context, Mapping):
+                log.warning("flagsvc: %s needs a cohort key and a context mapping", path)
+                return False
+            ok = self._api.post(path, {"cohort": cohort, "context": dict(context)})
+        except Exception:
+            log.exception("flagsvc: %s failed", path)
+            return False
+        if ok:
+            self._updater.poke()  # fetch the new membership without waiting for a poll
+        return ok
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Wait until the service answered (or failed to, with a file snapshot held).
+
+        :return: whether the client now answers from a snapshot rather than defaults.
+        """
+        self._ready.wait(max(timeout, 0.0))
+        return self._current is not None
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener`` with a :class:`Change` after every new snapshot."""
+        self._listeners = [*self._listeners, listener]  # copy-on-write: no lock to read
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        """Stop calling ``listener`` (no error if it was not added)."""
+        self._listeners = [x for x in self._listeners if x != listener]
+
+    def close(self) -> None:
+        """Stop background work and flush metrics; evaluation keeps the last snapshot."""
+        if self._closed:
+            return
+        self._closed = True
+        self._updater.stop(timeout=1.0)
+        if self._metrics is not None:
+            self._metrics.stop(timeout=1.0)
+        self._api.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- internals: start-up, installs, metrics -----------------------------------------
+
+    def _reporter(self, interval: float) -> MetricsReporter:
+        return MetricsReporter(self._api, self._counters.take, interval, self.stats)
+
+    def _start(self) -> None:
+        self._updater.start()
+        if self._metrics is not None:
+            self._metrics.start()
+
+    def _load_files(self, cache: Path | None, bootstrap: Path | None) -> None:
+        """Install the newest valid file snapshot; the cache wins a tie (it came later)."""
+        candidates = []
+        for source, path in (("cache", cache), ("bootstrap", bootstrap)):
+            if path is None:
+                continue
+            try:
+                snapshot = read_snapshot_file(path, source)
+            except FetchError as exc:
+                self.stats.snapshots_rejected += 1
+                log.warning("flagsvc: %s; ignoring it", exc)
+                continue
+            if snapshot is not None:
+                candidates.append(self._compile(snapshot, source, None))
+        if candidates:
+            self._swap(max(candidates, key=lambda loaded: loaded.version))
+
+    def _install_download(self, raw: bytes, etag: str | None) -> None:
+        """Swap in a downloaded snapshot and save it; refuse a corrupt one, keep the old."""
+        try:
+            snapshot = parse_snapshot(raw, "service")
+        except FetchError:
+            self.stats.snapshots_rejected += 1
+            raise
+        self._swap(self._compile(snapshot, "service", etag))
+        self._ready.set()
+        if self._cache_path is not None:
+            try:
+                write_atomic(self._cache_path, raw)
+            except OSError as exc:
+                log.warning("flagsvc: cannot write cache %s: %s", self._cache_path, exc)
+
+    def _compile(self, snapshot: Snapshot, source: str, etag: str | None) -> Loaded:
+        return Loaded(snapshot, compile_checks(snapshot.index, self._counters), source, etag)
+
+    def _attempted(self, ok: bool) -> None:
+        if ok or self._current is not None:
+            self._ready.set()
+
+    def _swap(self, loaded: Loaded) -> None:
+        with self._lock:
+            previous, self._current = self._current, loaded  # the atomic swap readers see
+            self._checks = loaded.checks  # (is_enabled needs no snapshot, only its checks)
+        self.stats.snapshots_loaded += 1
+        changed = _flags_changed(previous, loaded)
+        if previous is None or changed:
+            prior = None if previous is None else previous.version
+            self._notify(Change(loaded.version, prior, changed, loaded.source))
+
+    def _notify(self, change: Change) -> None:
+        for listener in self._listeners:
+            try:
+                listener(change)
+            except Exception:
+                log.exception("flagsvc: a change listener failed")
+
+
+def _flags_changed(previous: Loaded | None, loaded: Loaded) -> tuple[str, ...]:
+    new = loaded.snapshot.flags
+    if previous is None:
+        return tuple(new)
+    old = previous.snapshot.flags
+    keys = list(new) + [key for key in old if key not in new]
+    return tuple(key for key in keys if old.get(key) != new.get(key))
+
+
+def _is_http_url(url: object) -> bool:
+    try:
+        parsed = httpx.URL(url) if isinstance(url, str) else None
+    except httpx.InvalidURL:
+        return False
+    return (
+        parsed is not None
+        and parsed.scheme in ("http", "https")
+        and bool(parsed.host)
+        and not any(char.isspace() or char == "%" for char in parsed.host)
+        and 0 < (parsed.port or 80) < 65536
+    )
+
+
+def _check_options(
+    url: str, sdk_key: str, poll_interval: float, timeout: float, metrics_interval: float
+) -> None:
+    """Refuse arguments that can only be mistakes, at construction, with the reason."""
+    if not _is_http_url(url):
+        raise ConfigurationError(f"url must be an http(s) URL with a host, got {url!r}")
+    if not isinstance(sdk_key, str) or not sdk_key.strip():
+        raise ConfigurationError("sdk_key must be a non-empty string")
+    for name, value in (
+        ("poll_interval", poll_interval),
+        ("timeout", timeout),
+        ("metrics_interval", metrics_interval),
+    ):
+        if not isinstance(value, int | float) or not 0 < value < math.inf:
+            raise ConfigurationError(f"{name} must be a positive number of seconds")

@@ -1,0 +1,28 @@
+"""Errors of the SDK: only misuse at construction time raises into product code.
+
+Evaluation (``is_enabled``, ``evaluate``, ``all_flags``) and the network calls
+(``enroll``, ``leave``, metrics, snapshot updates) never raise: they answer the caller's
+default, return ``False`` or log. The tree::
+
+    SdkError                 base of everything the SDK raises
+    ├── ConfigurationError   a bad argument to Client(...): malformed url, empty key,
+    │                        non-positive interval (also a ValueError)
+    └── FetchError           a snapshot download failed or was rejected; raised and caught
+                             inside the background updater, logged, never seen by callers
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigurationError", "FetchError", "SdkError"]
+
+
+class SdkError(Exception):
+    """Base class so callers can catch every SDK failure with one clause."""
+
+
+class ConfigurationError(SdkError, ValueError):
+    """An argument to ``Client(...)`` is invalid; the message names it and says why."""
+
+
+class FetchError(SdkError):
+    """A snapshot could not be downloaded or was refused (bad status, bad JSON, bad shape)."""

@@ -1,0 +1,103 @@
+"""Evaluation counts, sent in batches.
+
+Counting itself happens on the hot path in :class:`~flagsvc_sdk.checks.Counters`: one
+``itertools.count`` per flag, advanced with a single C call and no lock (exact: no
+increment is lost, even under races). Every ``interval`` seconds (and on ``close``) the
+reporter takes the counts since the last batch and POSTs
+``{"evaluations": [{"flag", "count", "last_evaluated_at"}]}`` to
+``/sdk/v1/metrics``. ``last_evaluated_at`` is the end of the batch window (the take
+time), so it is late by at most ``interval``: reading a clock per evaluation would cost
+more than the count. A failed POST is logged and the batch dropped: metrics never
+queue up, retry or block.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC
+from datetime import datetime
+
+from .stats import Stats
+from .transport import SdkApi
+
+__all__ = ["MAX_BATCH", "MAX_COUNT", "MetricsReporter", "batch_body"]
+
+log = logging.getLogger("flagsvc_sdk")
+
+MAX_BATCH = 1_000
+"""Most flags in one POST (``flagsvc.services.sdk_metrics.MAX_BATCH``)."""
+MAX_COUNT = 1_000_000_000
+"""Largest count the service accepts for one flag in one batch."""
+
+Take = Callable[[], dict[str, int]]
+"""Return the evaluations per flag since the previous call."""
+
+
+def batch_body(counts: dict[str, int], at: datetime) -> dict[str, object]:
+    """Build the JSON body of ``POST /sdk/v1/metrics`` (flags sorted, for stable output).
+
+    A count above :data:`MAX_COUNT` (the service's limit) is clamped to it.
+    """
+    stamp = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "evaluations": [
+            {"flag": flag_key, "count": min(count, MAX_COUNT), "last_evaluated_at": stamp}
+            for flag_key, count in sorted(counts.items())
+            if count > 0
+        ]
+    }
+
+
+class MetricsReporter:
+    """Flushes evaluation counts from a daemon thread every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        api: SdkApi,
+        take: Take,
+        interval: float,
+        stats: Stats,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._api, self._take, self._interval = api, take, interval
+        self._stats, self._clock = stats, clock
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()  # one flush at a time (timer vs close)
+        self._thread = threading.Thread(target=self._run, name="flagsvc-metrics", daemon=True)
+
+    def start(self) -> None:
+        """Start the periodic flush."""
+        self._thread.start()
+
+    def flush(self) -> bool:
+        """Send the counts gathered since the last flush; ``True`` if all were accepted.
+
+        Batches hold at most :data:`MAX_BATCH` flags (the service's limit).
+        """
+        with self._lock:
+            counts = sorted(self._take().items())
+            stamp = self._clock()
+            ok = True
+            for start in range(0, len(counts), MAX_BATCH):
+                body = batch_body(dict(counts[start : start + MAX_BATCH]), stamp)
+                sent = self._api.post("/sdk/v1/metrics", body)
+                self._stats.metrics_sent += sent
+                self._stats.metrics_dropped += not sent
+                ok = ok and sent
+            return ok
+
+    def stop(self, timeout: float) -> None:
+        """Stop the timer and send what is left (one attempt, bounded by the HTTP timeout)."""
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self.flush()
+            except Exception:  # never let a metrics bug take a thread down noisily
+                log.exception("flagsvc: metrics flush failed")

@@ -1,0 +1,331 @@
+"""An OpenFeature provider backed by a flagsvc :class:`~flagsvc_sdk.Client`.
+
+Needs the extra: ``pip install flagsvc-sdk[openfeature]``. ::
+
+    from openfeature import api
+    from flagsvc_sdk.openfeature import FlagsvcProvider
+
+    api.set_provider_and_wait(FlagsvcProvider(client))
+    api.get_client().get_boolean_value("new-checkout", False, EvaluationContext("user-1"))
+
+Context: ``targeting_key`` becomes the flagsvc context's ``"key"`` (an attribute named
+``key`` is used when there is no targeting key); datetime attributes become ISO-8601
+strings, which the ``before``/``after`` rule ops read.
+
+Values: boolean resolution answers whether the flag is on. String, integer, float and
+object resolution answer the flag's payload when it is on (a payload of the wrong type,
+or no payload, gives the default with ``TYPE_MISMATCH``) and the default when it is off.
+Integers are accepted for float resolution; booleans are never numbers.
+
+=========================  =====================  ====================================
+flagsvc reason             OpenFeature reason     note
+=========================  =====================  ====================================
+``COHORT``, ``ROLLOUT``    ``TARGETING_MATCH``    variant ``on``
+``EXCLUDED``               ``TARGETING_MATCH``    user excluded by targeting; ``off``
+``RELEASED``               ``STATIC``             on for everyone
+``OFF``, ``KILLED``        ``DISABLED``           the default for non-boolean types
+``NOT_TARGETED``           ``DEFAULT``            not in a cohort nor the rollout
+``FLAG_NOT_FOUND``         ``ERROR``              ``FLAG_NOT_FOUND``
+``ERROR``                  ``ERROR``              code mapped below
+=========================  =====================  ====================================
+
+Error codes: ``FLAG_NOT_FOUND``, ``PROVIDER_NOT_READY`` (no snapshot yet),
+``TARGETING_KEY_MISSING`` (no targeting key nor ``key`` attribute), ``INVALID_CONTEXT``
+(any other bad context), ``PARSE_ERROR``, ``TYPE_MISMATCH``, ``GENERAL``. The flag's
+stage, matched cohort and snapshot version are in ``flag_metadata``.
+
+Events: ``PROVIDER_CONFIGURATION_CHANGED`` (with ``flags_changed``) whenever the client
+installs a snapshot that changes any flag; ``PROVIDER_READY`` when the first snapshot
+arrives after an ``initialize`` that found none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
+
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import ProviderEventDetails
+from openfeature.exception import ErrorCode as OFErrorCode
+from openfeature.exception import ProviderNotReadyError
+from openfeature.flag_evaluation import FlagResolutionDetails
+from openfeature.flag_evaluation import FlagValueType
+from openfeature.flag_evaluation import Reason as OFReason
+from openfeature.provider import AbstractProvider
+from openfeature.provider import Metadata
+
+from .client import Change
+from .client import ChangeListener
+from .engine import Context
+from .engine import Reason
+from .evaluation import ErrorCode
+from .evaluation import Evaluation
+
+__all__ = ["FlagSource", "FlagsvcProvider"]
+
+T = TypeVar("T")
+ObjectValue = Sequence[FlagValueType] | Mapping[str, FlagValueType]
+
+REASONS: Mapping[Reason, OFReason] = {
+    Reason.COHORT: OFReason.TARGETING_MATCH,
+    Reason.ROLLOUT: OFReason.TARGETING_MATCH,
+    Reason.EXCLUDED: OFReason.TARGETING_MATCH,
+    Reason.RELEASED: OFReason.STATIC,
+    Reason.OFF: OFReason.DISABLED,
+    Reason.KILLED: OFReason.DISABLED,
+    Reason.NOT_TARGETED: OFReason.DEFAULT,
+    Reason.FLAG_NOT_FOUND: OFReason.ERROR,
+    Reason.ERROR: OFReason.ERROR,
+}
+"""flagsvc reason -> OpenFeature reason (the table in the module docstring)."""
+
+ERROR_CODES: Mapping[ErrorCode, OFErrorCode] = {
+    ErrorCode.FLAG_NOT_FOUND: OFErrorCode.FLAG_NOT_FOUND,
+    ErrorCode.PROVIDER_NOT_READY: OFErrorCode.PROVIDER_NOT_READY,
+    ErrorCode.INVALID_CONTEXT: OFErrorCode.INVALID_CONTEXT,
+    ErrorCode.PARSE_ERROR: OFErrorCode.PARSE_ERROR,
+    ErrorCode.GENERAL: OFErrorCode.GENERAL,
+}
+
+
+class FlagSource(Protocol):
+    """What the provider needs: :class:`~flagsvc_sdk.Client` and the testing double have it."""
+
+    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
+        """Evaluate one flag (never raises)."""
+        ...
+
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Wait for a snapshot."""
+        ...
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Subscribe to new snapshots."""
+        ...
+
+    def close(self) -> None:
+        """Stop background work."""
+        ...
+
+
+class FlagsvcProvider(AbstractProvider):
+    """Resolve OpenFeature flags with a flagsvc client (local evaluation, never raises).
+
+    Boolean resolution is the hot path: the client hands out one shared ``Evaluation``
+    per outcome, so the provider keeps the ``FlagResolutionDetails`` it built for each
+    and returns the same object again (OpenFeature only reads it; treat it as read-only).
+
+    :param client: the flagsvc client (or :class:`flagsvc_sdk.testing.InMemoryClient`).
+    :param ready_timeout: how long ``initialize`` waits for a first snapshot.
+    :param close_client: close ``client`` on ``shutdown`` (when the provider owns it).
+    """
+
+    def __init__(
+        self, client: FlagSource, *, ready_timeout: float = 5.0, close_client: bool = False
+    ) -> None:
+        super().__init__()
+        self._client = client
+        self._ready_timeout = ready_timeout
+        self._close_client = close_client
+        self._announce_ready = False
+        self._booleans: dict[int, tuple[Evaluation, FlagResolutionDetails[bool]]] = {}
+        client.add_change_listener(self._on_change)
+
+    def get_metadata(self) -> Metadata:
+        """Name the provider in OpenFeature's events and logs (built once: asked per call)."""
+        return _METADATA
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Wait for a snapshot; without one the provider starts in ERROR until it comes.
+
+        :raise ProviderNotReadyError: if neither the service nor a file gave a snapshot.
+        """
+        if not self._client.wait_until_ready(self._ready_timeout):
+            self._announce_ready = True
+            raise ProviderNotReadyError("flagsvc: no snapshot yet; answering defaults")
+
+    def shutdown(self) -> None:
+        """Close the client if the provider owns it."""
+        if self._close_client:
+            self._client.close()
+
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        """Whether the flag is on; ``default_value`` on any error."""
+        evaluation = self._client.evaluate(flag_key, _context(evaluation_context), None)
+        if evaluation.error_code is not None:
+            return _error(evaluation, default_value, evaluation_context)
+        cached = self._booleans.get(id(evaluation))
+        if cached is not None and cached[0] is evaluation:
+            return cached[1]
+        details = _details(evaluation.enabled, evaluation)
+        if len(self._booleans) > _MAX_CACHED:
+            self._booleans.clear()
+        self._booleans[id(evaluation)] = (evaluation, details)  # holds it: the id stays unique
+        return details
+
+    def resolve_string_details(
+        self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[str]:
+        """The flag's string payload when on."""
+        return self._payload(flag_key, default_value, evaluation_context, _is_str)
+
+    def resolve_integer_details(
+        self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
+    ) -> FlagResolutionDetails[int]:
+        """The flag's integer payload when on (``bool`` is not an integer here)."""
+        return self._payload(flag_key, default_value, evaluation_context, _is_int)
+
+    def resolve_float_details(
+        self,
+        flag_key: str,
+        default_value: float,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[float]:
+        """The flag's number payload when on, as a float."""
+        details = self._payload(flag_key, default_value, evaluation_context, _is_number)
+        details.value = float(details.value)
+        return details
+
+    def resolve_object_details(
+        self,
+        flag_key: str,
+        default_value: ObjectValue,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[ObjectValue]:
+        """The flag's object (JSON object or array) payload when on."""
+        return self._payload(flag_key, default_value, evaluation_context, _is_object)
+
+    def _payload(
+        self,
+        flag_key: str,
+        default: T,
+        evaluation_context: EvaluationContext | None,
+        fits: Callable[[object], bool],
+    ) -> FlagResolutionDetails[T]:
+        evaluation = self._client.evaluate(flag_key, _context(evaluation_context), None)
+        if evaluation.error_code is not None:
+            return _error(evaluation, default, evaluation_context)
+        if not evaluation.enabled:
+            return _details(default, evaluation)
+        value = evaluation.value
+        if not fits(value):
+            message = f"flag {flag_key!r} payload is {type(value).__name__}, not the type asked"
+            return FlagResolutionDetails(
+                default, OFErrorCode.TYPE_MISMATCH, message, OFReason.ERROR
+            )
+        return _details(value, evaluation)  # type: ignore[arg-type]  # checked by fits()
+
+    def _on_change(self, change: Change) -> None:
+        details = ProviderEventDetails(
+            flags_changed=list(change.flags_changed), metadata={"version": change.version}
+        )
+        if self._announce_ready:
+            self._announce_ready = False
+            self.emit_provider_ready(details)
+        self.emit_provider_configuration_changed(details)
+
+
+def _context(evaluation_context: EvaluationContext | None) -> dict[str, Any]:
+    """Turn an OpenFeature context into a flagsvc context (``targeting_key`` -> ``key``)."""
+    if evaluation_context is None:
+        return {}
+    context = dict(evaluation_context.attributes)
+    for value in context.values():
+        if isinstance(value, datetime):
+            context = {
+                k: v.isoformat() if isinstance(v, datetime) else v for k, v in context.items()
+            }
+            break
+    targeting_key = evaluation_context.targeting_key
+    if targeting_key:
+        context["key"] = targeting_key
+    return context
+
+
+_METADATA = Metadata(name="flagsvc")
+_MAX_CACHED = 4096
+Described = tuple[OFReason, str, Mapping[str, bool | int | float | str]]
+_described: dict[tuple[object, ...], Described] = {}
+"""Reason, variant and metadata per distinct outcome: a flag gives only a handful, so they
+are built once and shared (as ``InMemoryProvider`` shares its flags' metadata)."""
+
+
+def _metadata(evaluation: Evaluation) -> dict[str, bool | int | float | str]:
+    metadata: dict[str, bool | int | float | str] = {}
+    if evaluation.stage is not None:
+        metadata["stage"] = evaluation.stage.value
+    if evaluation.matched_cohort is not None:
+        metadata["matched_cohort"] = evaluation.matched_cohort
+    if evaluation.version is not None:
+        metadata["version"] = evaluation.version
+    return metadata
+
+
+def _describe(evaluation: Evaluation) -> Described:
+    key = (
+        evaluation.reason,
+        evaluation.enabled,
+        evaluation.stage,
+        evaluation.matched_cohort,
+        evaluation.version,
+    )
+    described = _described.get(key)
+    if described is None:
+        metadata = _metadata(evaluation)
+        if len(_described) > _MAX_CACHED:  # versions move on; old outcomes are not asked again
+            _described.clear()
+        variant = "on" if evaluation.enabled else "off"
+        described = _described[key] = (
+            REASONS[evaluation.reason],
+            variant,
+            MappingProxyType(metadata),
+        )
+    return described
+
+
+def _details(value: T, evaluation: Evaluation) -> FlagResolutionDetails[T]:
+    reason, variant, metadata = _describe(evaluation)
+    return FlagResolutionDetails(value, None, None, reason, variant, metadata)
+
+
+def _error(
+    evaluation: Evaluation, default: T, evaluation_context: EvaluationContext | None
+) -> FlagResolutionDetails[T]:
+    code = ERROR_CODES.get(evaluation.error_code or ErrorCode.GENERAL, OFErrorCode.GENERAL)
+    if code is OFErrorCode.INVALID_CONTEXT and not _has_targeting_key(evaluation_context):
+        code = OFErrorCode.TARGETING_KEY_MISSING
+    message = f"flagsvc: {evaluation.reason.value} ({evaluation.error_code})"
+    return FlagResolutionDetails(default, code, message, OFReason.ERROR)
+
+
+def _has_targeting_key(evaluation_context: EvaluationContext | None) -> bool:
+    if evaluation_context is None:
+        return False
+    return bool(evaluation_context.targeting_key or evaluation_context.attributes.get("key"))
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _is_number(value: object) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _is_object(value: object) -> bool:
+    return isinstance(value, dict | list)

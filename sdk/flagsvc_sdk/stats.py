@@ -1,0 +1,38 @@
+"""Counters describing what the client's background work did, for logs, tests and ops.
+
+Written only by the SDK's own threads (and once at start); read by anyone. Plain ints
+under the GIL: a reader may see a value a moment old, never a torn one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from dataclasses import dataclass
+
+__all__ = ["Stats"]
+
+
+@dataclass(slots=True)
+class Stats:
+    """What happened since the client started."""
+
+    snapshots_loaded: int = 0
+    """Snapshots installed (files at start, downloads)."""
+    snapshots_rejected: int = 0
+    """Corrupt, truncated or invalid snapshots refused; the last good one was kept."""
+    fetches: int = 0
+    """Snapshot requests sent (200 and 304 alike)."""
+    fetch_failures: int = 0
+    """Snapshot requests that failed (unreachable service, bad status)."""
+    stream_connects: int = 0
+    """Streams that said hello."""
+    stream_failures: int = 0
+    """Stream connections that failed or died (including silence)."""
+    metrics_sent: int = 0
+    """Metrics batches the service accepted."""
+    metrics_dropped: int = 0
+    """Metrics batches dropped after a failed POST."""
+
+    def as_dict(self) -> dict[str, int]:
+        """A copy of the counters, for logs and tests."""
+        return asdict(self)

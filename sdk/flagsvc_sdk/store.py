@@ -1,0 +1,114 @@
+"""The compiled state the client reads, and snapshot files on disk.
+
+:class:`Loaded` bundles everything one snapshot gives the hot path, so the client swaps
+it with a single attribute assignment and a reader never sees a new snapshot with old
+checks. Files: ``bootstrap_path`` ships with the app, ``cache_path`` is the last
+snapshot the service served; both use the wire JSON of ``GET /sdk/v1/snapshot``. The
+cache is written to a temporary file in the same folder and renamed over the old one,
+so a crash mid-write leaves the previous file whole (``os.replace`` is atomic).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+from .checks import Check
+from .engine import EngineError
+from .engine import Result
+from .engine import Snapshot
+from .engine import load_snapshot
+from .errors import FetchError
+from .evaluation import Evaluation
+from .evaluation import from_result
+
+__all__ = ["Loaded", "parse_snapshot", "read_snapshot_file", "write_atomic"]
+
+log = logging.getLogger("flagsvc_sdk")
+_MAX_ANSWERS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """One compiled snapshot with its fast checks; ``source`` is where it came from."""
+
+    snapshot: Snapshot
+    checks: Mapping[str, Check] = field(repr=False)
+    source: str
+    etag: str | None = None
+    answers: dict[int, tuple[Result, Evaluation]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def version(self) -> int:
+        """The snapshot's version (the service's change counter)."""
+        return self.snapshot.version
+
+    def answer(self, result: Result) -> Evaluation:
+        """The :class:`Evaluation` of ``result`` with no caller's default, built once.
+
+        The engine pre-builds every result a flag can give, so a snapshot has only a few;
+        each is converted once and shared. Keyed by identity, and the entry keeps the
+        result alive, so an id can never be reused for another result while cached.
+        """
+        cached = self.answers.get(id(result))
+        if cached is not None and cached[0] is result:
+            return cached[1]
+        evaluation = from_result(result, None, self.snapshot.version)
+        if len(self.answers) < _MAX_ANSWERS:  # bounded even if results were built per call
+            self.answers[id(result)] = (result, evaluation)
+        return evaluation
+
+
+def parse_snapshot(raw: bytes, source: str) -> Snapshot:
+    """Parse and compile snapshot JSON.
+
+    :raise FetchError: if ``raw`` is not JSON or not a valid snapshot (truncated, corrupt,
+        wrong ``spec_version``); the message says which.
+    """
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise FetchError(f"{source}: snapshot is not a JSON object")
+        return load_snapshot(doc)
+    except (ValueError, EngineError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise FetchError(f"{source}: rejected snapshot: {exc}") from exc
+
+
+def read_snapshot_file(path: Path, source: str) -> Snapshot | None:
+    """Load a snapshot file; ``None`` if it is missing or unreadable (logged).
+
+    :raise FetchError: if the file holds a corrupt or truncated snapshot.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("flagsvc: cannot read %s snapshot %s: %s", source, path, exc)
+        return None
+    return parse_snapshot(raw, f"{source} file {path}")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    :raise OSError: if the folder is not writable (the caller logs it).
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

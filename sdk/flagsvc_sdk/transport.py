@@ -1,0 +1,149 @@
+"""HTTP to the service's SDK API (``/sdk/v1/...``), on one shared ``httpx.Client``.
+
+:class:`Transport` is the seam for tests and unusual networks: anything with httpx's
+``handle_request(request) -> response`` works, ``httpx.MockTransport(handler)`` included,
+so the whole client (stream included) runs offline in tests. Failures here raise
+:class:`~flagsvc_sdk.errors.FetchError` or ``httpx.HTTPError``; the updater and the
+client catch both, so nothing from this module reaches product code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Protocol
+from typing import runtime_checkable
+
+import httpx
+from httpx_sse import ServerSentEvent
+from httpx_sse import connect_sse
+
+from .errors import FetchError
+
+__all__ = ["USER_AGENT", "Fetched", "SdkApi", "Transport"]
+
+USER_AGENT = "flagsvc-python-sdk/0.1.0"
+log = logging.getLogger("flagsvc_sdk")
+_JSON = {"Content-Type": "application/json"}
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """What the SDK needs from a transport: httpx's ``BaseTransport.handle_request``."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and return the response (its body may still be streaming)."""
+        ...
+
+
+class _TransportAdapter(httpx.BaseTransport):
+    """Let httpx drive any :class:`Transport`, even one that does not subclass its base."""
+
+    def __init__(self, inner: Transport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A snapshot download: ``raw`` is ``None`` when the service said 304 Not Modified."""
+
+    raw: bytes | None
+    etag: str | None
+
+
+class SdkApi:
+    """The SDK endpoints of one service, authenticated with one SDK key."""
+
+    def __init__(
+        self, url: str, sdk_key: str, timeout: float, transport: Transport | None = None
+    ) -> None:
+        if transport is not None and not isinstance(transport, httpx.BaseTransport):
+            transport = _TransportAdapter(transport)
+        self.timeout = timeout
+        self._stream_response: httpx.Response | None = None
+        self._http = httpx.Client(
+            base_url=url,
+            headers={"Authorization": f"Bearer {sdk_key}", "User-Agent": USER_AGENT},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def fetch_snapshot(self, etag: str | None) -> Fetched:
+        """``GET /sdk/v1/snapshot`` with ``If-None-Match`` when an ETag is known.
+
+        :raise FetchError: on any status but 200 and 304.
+        :raise httpx.HTTPError: when the service cannot be reached.
+        """
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self._http.get("/sdk/v1/snapshot", headers=headers)
+        if response.status_code == 304:
+            return Fetched(None, etag)
+        if response.status_code != 200:
+            raise FetchError(f"GET /sdk/v1/snapshot answered {response.status_code}")
+        return Fetched(response.content, response.headers.get("ETag"))
+
+    def post(self, path: str, body: object) -> bool:
+        """POST JSON; ``True`` on a 2xx answer, else ``False`` with a warning logged."""
+        try:
+            content = json.dumps(body, separators=(",", ":")).encode()
+            response = self._http.post(path, content=content, headers=_JSON)
+        except (httpx.HTTPError, TypeError, ValueError) as exc:
+            log.warning("flagsvc: POST %s failed: %s", path, exc)
+            return False
+        if response.is_success:
+            return True
+        log.warning("flagsvc: POST %s answered %s: %s", path, response.status_code, response.text)
+        return False
+
+    @contextmanager
+    def stream(self, silence_timeout: float) -> Iterator[Iterator[ServerSentEvent]]:
+        """Open ``GET /sdk/v1/stream`` and yield its events.
+
+        ``silence_timeout`` is the read timeout: keep-alive comments reset it, so a stream
+        that says nothing for that long raises ``httpx.ReadTimeout`` and counts as dead.
+
+        :raise FetchError: if the service answers anything but 200.
+        """
+        timeout = httpx.Timeout(self.timeout, read=silence_timeout)
+        with connect_sse(self._http, "GET", "/sdk/v1/stream", timeout=timeout) as source:
+            self._stream_response = source.response
+            try:
+                if source.response.status_code != 200:
+                    status = source.response.status_code
+                    raise FetchError(f"GET /sdk/v1/stream answered {status}")
+                yield source.iter_sse()
+            finally:
+                self._stream_response = None
+
+    def abort_stream(self) -> None:
+        """Unblock a thread reading the stream, from another thread (used by ``close``).
+
+        Closing a socket does not wake a ``recv`` blocked on it in another thread on
+        Linux; shutting it down does, so the updater stops at once instead of at the
+        next keep-alive.
+        """
+        response = self._stream_response
+        if response is None:
+            return
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        with suppress(OSError, AttributeError):
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Close pooled connections (an open stream's included)."""
+        self._http.close()

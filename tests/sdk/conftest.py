@@ -1,0 +1,194 @@
+"""A fake flagsvc SDK API behind ``httpx.MockTransport``, and snapshot builders.
+
+``FakeService`` answers the endpoints the SDK calls the way the real service does
+(ETag / 304 on the snapshot, SSE on the stream, 202 on metrics) and can be told to fail
+in the ways the SDK must survive. No sockets: every test here runs offline and fast.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pytest
+from flagsvc_sdk import Client
+
+Doc = dict[str, Any]
+
+FLAG_DEFAULTS: Doc = {
+    "salt": "a1b2c3d4",
+    "stage": "general",
+    "rollout_percent": 0,
+    "killed": False,
+    "cohorts": [],
+    "exclusions": [],
+    "payload": None,
+}
+
+
+def flag_doc(key: str = "new-checkout", **fields: Any) -> Doc:
+    """Wire JSON of one flag: ``FLAG_DEFAULTS`` (general at 0 %) with ``fields`` overridden."""
+    assert set(fields) <= set(FLAG_DEFAULTS), set(fields) - set(FLAG_DEFAULTS)
+    return {"key": key, **FLAG_DEFAULTS, **fields}
+
+
+def cohort_doc(
+    key: str, *, members: Sequence[str] = (), rules: Sequence[Doc] = (), opt_in: bool = False
+) -> Doc:
+    return {"key": key, "members": list(members), "rules": list(rules), "opt_in": opt_in}
+
+
+def snapshot_doc(flags: Sequence[Doc] = (), cohorts: Sequence[Doc] = (), version: int = 1) -> Doc:
+    return {
+        "spec_version": 1,
+        "environment": "production",
+        "version": version,
+        "flags": {flag["key"]: flag for flag in flags},
+        "cohorts": {cohort["key"]: cohort for cohort in cohorts},
+    }
+
+
+def eu_rollout_doc(version: int = 1, **fields: Any) -> Doc:
+    """``new-checkout``: cohort ``eu`` (country in NL, DE) plus a 50 % rollout."""
+    eu = cohort_doc("eu", rules=[{"attribute": "country", "op": "in", "values": ["NL", "DE"]}])
+    flag = flag_doc("new-checkout", **{"cohorts": ["eu"], "rollout_percent": 50, **fields})
+    return snapshot_doc([flag], [eu], version=version)
+
+
+def sse(event: str, data: Doc) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class FakeService:
+    """The SDK API of one environment, in memory.
+
+    Attributes tests change: ``doc`` (use :meth:`publish`), ``down`` (every request fails
+    to connect), ``snapshot_body`` (bytes served instead of ``doc``: corrupt snapshots),
+    ``stream_status`` (e.g. 404 before the stream exists), ``post_status``.
+    """
+
+    def __init__(self, doc: Doc | None = None) -> None:
+        self.doc: Doc = doc if doc is not None else eu_rollout_doc()
+        self.down = False
+        self.snapshot_body: bytes | None = None
+        self.stream_status = 200
+        self.post_status = 202
+        self.requests: list[httpx.Request] = []
+        self.posts: list[tuple[str, Doc]] = []
+        self.streams: list[queue.Queue[bytes | None]] = []
+        self.closed = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.doc["environment"]}.{self.doc["version"]}"'
+
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [request.url.path for request in self.requests]
+
+    def publish(self, doc: Doc) -> None:
+        """Replace the snapshot and announce it on every open stream."""
+        self.doc = doc
+        self.push(sse("change", {"environment": "production", "version": doc["version"]}))
+
+    def push(self, chunk: bytes | None) -> None:
+        """Send raw bytes on every open stream (``None`` ends them)."""
+        for stream in list(self.streams):
+            stream.put(chunk)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests.append(request)
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        routes: dict[str, Callable[[httpx.Request], httpx.Response]] = {
+            "/sdk/v1/snapshot": self._snapshot,
+            "/sdk/v1/stream": self._stream,
+        }
+        route = routes.get(request.url.path, self._post)
+        return route(request)
+
+    def _snapshot(self, request: httpx.Request) -> httpx.Response:
+        if self.snapshot_body is not None:
+            return httpx.Response(200, content=self.snapshot_body)
+        etag = self.etag
+        if request.headers.get("If-None-Match") == etag:
+            return httpx.Response(304, headers={"ETag": etag})
+        return httpx.Response(200, json=self.doc, headers={"ETag": etag})
+
+    def _post(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.posts.append((request.url.path, json.loads(request.content)))
+        return httpx.Response(self.post_status, json={})
+
+    def _stream(self, request: httpx.Request) -> httpx.Response:
+        if self.stream_status != 200:
+            return httpx.Response(self.stream_status, json={"message": "no stream"})
+        events: queue.Queue[bytes | None] = queue.Queue()
+        self.streams.append(events)
+        hello = sse("hello", {"environment": "production", "version": self.doc["version"]})
+        events.put(b"retry: 1000\n\n" + hello)
+        headers = {"Content-Type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, content=self._events(events))
+
+    def _events(self, events: queue.Queue[bytes | None]) -> Iterator[bytes]:
+        """Yield queued chunks; a ``ping`` event every 20 ms hands control back to the
+        reader (the real service's keep-alive comments do not surface as events)."""
+        try:
+            while not self.closed.is_set():
+                try:
+                    chunk = events.get(timeout=0.02)
+                except queue.Empty:
+                    chunk = b"event: ping\ndata: {}\n\n"
+                if chunk is None:
+                    return
+                if self.down:
+                    raise httpx.ReadError("connection reset")
+                yield chunk
+        finally:
+            self.streams.remove(events)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def service() -> Iterator[FakeService]:
+    fake = FakeService()
+    yield fake
+    fake.closed.set()
+
+
+@pytest.fixture
+def make_client(service: FakeService) -> Iterator[Callable[..., Client]]:
+    """Build clients on the fake service (fast polling, no metrics thread unless asked)."""
+    clients: list[Client] = []
+
+    def make(**options: Any) -> Client:
+        settings: dict[str, Any] = {"poll_interval": 0.05, "send_metrics": False}
+        settings.update(options)
+        client = Client("http://flags.test", "sdk-key", transport=service.transport, **settings)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -1,0 +1,273 @@
+"""The SDK against a real flagsvc process over HTTP: no mocks, real faults.
+
+Each fault ends the same way: no exception ever reached the caller, and once the service
+is back the client holds the newest state within seconds. The service runs on a SQLite
+file in the ``staging`` environment (not gated, so flags move freely).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from flagsvc_sdk import Client
+
+from tests.live import LiveService
+from tests.live import start_service
+
+from .conftest import wait_for
+
+FLAG = "sdk-live-flag"
+STATE = f"/api/v1/flags/{FLAG}/environments/staging"
+USER = {"key": "user-1", "country": "NL"}
+CATCH_UP = 10.0  # seconds: "within seconds" once the service is back
+
+
+@dataclass
+class Live:
+    service: LiveService
+    admin: httpx.Client
+    sdk_key: str
+
+    def client(self, **options: Any) -> Client:
+        settings: dict[str, Any] = {"poll_interval": 0.5, "timeout": 2.0}
+        settings.update(options)
+        return Client(self.service.url, self.sdk_key, **settings)
+
+    def set_killed(self, killed: bool) -> int:
+        """Kill or resume the flag; return the snapshot version the change produced."""
+        response = self.admin.post(f"{STATE}/{'kill' if killed else 'resume'}")
+        assert response.status_code == 200, response.text
+        return self.snapshot_version()
+
+    def snapshot_version(self) -> int:
+        status, body = self.service.get("/sdk/v1/snapshot", self.sdk_key)
+        assert status == 200
+        return int(json.loads(body)["version"])
+
+    def restart(self) -> None:
+        self.service.start()
+        self.admin.close()  # its pooled connections died with the old process
+        self.admin = httpx.Client(base_url=self.service.url, headers=self.admin.headers)
+
+
+def _create_flag(admin: httpx.Client) -> None:
+    objective = admin.post(
+        "/api/v1/objectives", json={"title": "SDK", "period": "2026-Q4", "owner": "sdk"}
+    ).json()
+    kr = admin.post(
+        f"/api/v1/objectives/{objective['id']}/key-results",
+        json={
+            "title": "Uptime",
+            "metric": "ratio",
+            "baseline": 0.9,
+            "target": 0.99,
+            "unit": "ratio",
+        },
+    ).json()
+    flag = {"key": FLAG, "name": "SDK live", "flow_item": "feature", "key_result_id": kr["id"]}
+    assert admin.post("/api/v1/flags", json=flag).status_code == 201
+    moved = admin.post(f"{STATE}/stage", json={"stage": "general", "rollout_percent": 100})
+    assert moved.status_code == 200, moved.text
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    database = tmp_path_factory.mktemp("live") / "flagsvc.db"
+    service = start_service(f"sqlite:///{database}")
+    try:
+        assert service.admin_token
+        admin = httpx.Client(
+            base_url=service.url, headers={"Authorization": f"Bearer {service.admin_token}"}
+        )
+        _create_flag(admin)
+        live = Live(service, admin, service.sdk_key("staging"))
+        yield live
+        live.admin.close()
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def running(live: Live) -> Live:
+    """The service, started again if a previous test left it down; the flag resumed."""
+    if live.service.process is None:
+        live.restart()
+    live.set_killed(False)
+    return live
+
+
+class Caller:
+    """Product code: evaluates in a loop on its own thread and records any exception."""
+
+    def __init__(self, client: Client) -> None:
+        self.client, self.errors, self.calls = client, [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.client.is_enabled(FLAG, USER)
+                self.client.evaluate(FLAG, USER)
+                self.calls += 1
+            except Exception as exc:  # the contract under test: never happens
+                self.errors.append(exc)
+            time.sleep(0.001)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        assert self.errors == [] and self.calls > 0
+
+
+def test_live__change__reaches_streaming_client_fast(running: Live) -> None:
+    with running.client(poll_interval=60) as client:
+        assert client.wait_until_ready(5) and client.is_enabled(FLAG, USER) is True
+        wait_for(lambda: client.stats.stream_connects >= 1)
+        started = time.monotonic()
+        version = running.set_killed(True)
+        wait_for(lambda: client.version == version, timeout=CATCH_UP)
+        assert time.monotonic() - started < 2.0  # the stream, not the 60 s poll
+        assert client.is_enabled(FLAG, USER) is False
+
+
+def test_live__service_down_at_start__bootstrap_then_catches_up(
+    running: Live, tmp_path: Path
+) -> None:
+    # Given a bootstrap file saying "on", then the flag killed and the service down
+    status, body = running.service.get("/sdk/v1/snapshot", running.sdk_key)
+    assert status == 200
+    bootstrap = tmp_path / "bootstrap.json"
+    bootstrap.write_bytes(body)
+    version = running.set_killed(True)
+    running.service.kill()
+    # When the app starts
+    with running.client(bootstrap_path=bootstrap) as client:
+        caller = Caller(client)
+        assert client.wait_until_ready(5) is True
+        assert client.is_enabled(FLAG, USER) is True  # the bootstrap answers
+        # Then, once the service is back, the newest state arrives within seconds
+        running.restart()
+        wait_for(lambda: client.version == version, timeout=CATCH_UP)
+        assert client.is_enabled(FLAG, USER) is False
+        caller.stop()
+
+
+def test_live__no_bootstrap_service_down__defaults_then_catches_up(running: Live) -> None:
+    running.service.kill()
+    with running.client() as client:
+        caller = Caller(client)
+        assert client.wait_until_ready(1) is False
+        assert client.is_enabled(FLAG, USER, default=False) is False
+        running.restart()
+        wait_for(lambda: client.is_enabled(FLAG, USER) is True, timeout=CATCH_UP)
+        caller.stop()
+
+
+def test_live__killed_mid_stream_and_restarted__catches_up(running: Live) -> None:
+    with running.client() as client:
+        caller = Caller(client)
+        client.wait_until_ready(5)
+        wait_for(lambda: client.stats.stream_connects >= 1)
+        # When the service crashes mid-stream
+        running.service.kill()
+        wait_for(lambda: client.stats.stream_failures >= 1)
+        assert client.is_enabled(FLAG, USER) is True  # the last snapshot keeps answering
+        # And comes back, where the flag then changes
+        running.restart()
+        version = running.set_killed(True)
+        # Then
+        wait_for(lambda: client.version == version, timeout=CATCH_UP)
+        assert client.is_enabled(FLAG, USER) is False
+        caller.stop()
+
+
+def test_live__flapping_service__ends_on_newest_state(running: Live) -> None:
+    with running.client() as client:
+        caller = Caller(client)
+        client.wait_until_ready(5)
+        killed = False
+        for _ in range(3):
+            running.service.kill()
+            time.sleep(0.3)
+            running.restart()
+            killed = not killed
+            running.set_killed(killed)
+            time.sleep(0.2)
+        version = running.snapshot_version()
+        wait_for(lambda: client.version == version, timeout=CATCH_UP)
+        assert client.is_enabled(FLAG, USER) is (not killed)
+        caller.stop()
+
+
+def test_live__corrupt_cache_at_start__rejected_and_rewritten(
+    running: Live, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache.json"
+    cache.write_bytes(b'{"spec_version": 1, "environment": "staging", "version": 9, "fla')
+    with running.client(cache_path=cache) as client:
+        assert client.wait_until_ready(5) and client.is_enabled(FLAG, USER) is True
+        assert client.stats.snapshots_rejected == 1
+    assert json.loads(cache.read_bytes())["version"] == running.snapshot_version()
+
+
+def test_live__corrupt_cache_and_service_down__defaults_then_catches_up(
+    running: Live, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache.json"
+    cache.write_bytes(b"\x00\x01 not a snapshot")
+    running.service.kill()
+    with running.client(cache_path=cache) as client:
+        caller = Caller(client)
+        assert client.is_enabled(FLAG, USER, default=True) is True  # the caller's default
+        running.restart()
+        wait_for(lambda: client.version == running.snapshot_version(), timeout=CATCH_UP)
+        assert client.is_enabled(FLAG, USER, default=False) is True
+        caller.stop()
+
+
+def test_live__metrics__accepted_by_the_service(running: Live) -> None:
+    with running.client(metrics_interval=3600) as client:
+        client.wait_until_ready(5)
+        for _ in range(5):
+            client.is_enabled(FLAG, USER)
+    assert client.stats.metrics_sent == 1 and client.stats.metrics_dropped == 0
+
+
+@pytest.fixture
+def opt_in_flag(running: Live) -> Iterator[Live]:
+    """The flag in early access on the opt-in cohort ``sdk-beta``; back to 100 % after."""
+    admin = running.admin
+    cohort = {"key": "sdk-beta", "name": "Beta", "rules": [], "opt_in": True}
+    assert admin.post("/api/v1/cohorts", json=cohort).status_code in (201, 409)
+    etag = admin.get(STATE).headers["ETag"]
+    put = admin.put(f"{STATE}/cohorts", json={"cohorts": ["sdk-beta"]}, headers={"If-Match": etag})
+    assert put.status_code == 200, put.text
+    assert admin.post(f"{STATE}/stage", json={"stage": "early_access"}).status_code == 200
+    yield running
+    moved = admin.post(f"{STATE}/stage", json={"stage": "general", "rollout_percent": 100})
+    assert moved.status_code == 200, moved.text
+
+
+def test_live__enroll_and_leave__opt_in_cohort_membership_follows(opt_in_flag: Live) -> None:
+    with opt_in_flag.client() as client:
+        client.wait_until_ready(5)
+        someone = {"key": "opt-in-user"}
+        assert client.is_enabled(FLAG, someone) is False
+        # When
+        assert client.enroll("sdk-beta", someone) is True
+        # Then
+        wait_for(lambda: client.is_enabled(FLAG, someone), timeout=CATCH_UP)
+        assert client.evaluate(FLAG, someone).matched_cohort == "sdk-beta"
+        assert client.leave("sdk-beta", someone) is True
+        wait_for(lambda: not client.is_enabled(FLAG, someone), timeout=CATCH_UP)
+        assert client.enroll("no-such-cohort", someone) is False

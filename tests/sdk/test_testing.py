@@ -1,0 +1,114 @@
+"""The in-memory client product teams use in their tests: same API, no network."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from typing import Any
+
+import pytest
+from flagsvc_sdk import Change
+from flagsvc_sdk import Client
+from flagsvc_sdk import ErrorCode
+from flagsvc_sdk import Reason
+from flagsvc_sdk.testing import InMemoryClient
+
+
+def test_in_memory__public_methods__same_as_client() -> None:
+    def public(cls: type) -> set[str]:
+        return {name for name, _ in inspect.getmembers(cls) if not name.startswith("_")}
+
+    assert public(Client) - {"stats"} <= public(InMemoryClient)
+
+
+def test_in_memory__set_flag__on_for_everyone() -> None:
+    flags = InMemoryClient({"a": True, "b": False})
+    assert flags.is_enabled("a", {"key": "u"}) is True
+    assert flags.is_enabled("b", {"key": "u"}, default=True) is False
+    assert flags.evaluate("a", {"key": "u"}).reason == Reason.RELEASED
+
+
+def test_in_memory__payload__value_when_on_default_when_off() -> None:
+    flags = InMemoryClient()
+    flags.set_flag("banner", True, payload={"color": "blue"})
+    assert flags.evaluate("banner", {"key": "u"}, "x").value == {"color": "blue"}
+    flags.set_flag("banner", False, payload={"color": "blue"})
+    assert flags.evaluate("banner", {"key": "u"}, "x").value == "x"
+
+
+def test_in_memory__set_user__overrides_for_that_user_only() -> None:
+    flags = InMemoryClient({"new-checkout": True})
+    flags.set_user("new-checkout", "user-7", False)
+    assert flags.is_enabled("new-checkout", {"key": "user-7"}) is False
+    assert flags.is_enabled("new-checkout", {"key": "user-8"}) is True
+    assert flags.evaluate("new-checkout", {"key": "user-7"}).reason == Reason.EXCLUDED
+
+
+def test_in_memory__set_user_on_unknown_flag__off_for_others() -> None:
+    flags = InMemoryClient()
+    flags.set_user("beta", "user-1", True, payload="v2")
+    assert flags.evaluate("beta", {"key": "user-1"}).value == "v2"
+    assert flags.evaluate("beta", {"key": "user-1"}).matched_cohort == "testing"
+    assert flags.is_enabled("beta", {"key": "user-2"}) is False
+
+
+@pytest.mark.parametrize("context", [None, {}, {"key": ""}, "u", {"key": 3}])
+def test_in_memory__invalid_context__default_invalid_context(context: Any) -> None:
+    flags = InMemoryClient({"a": True})
+    assert flags.is_enabled("a", context, default=True) is True
+    assert flags.evaluate("a", context).error_code == ErrorCode.INVALID_CONTEXT
+
+
+@pytest.mark.parametrize("flag_key", ["missing", None, ["a"]])
+def test_in_memory__unknown_or_removed_flag__default(flag_key: Any) -> None:
+    flags = InMemoryClient({"a": True})
+    flags.remove_flag("a")
+    assert flags.is_enabled(flag_key, {"key": "u"}, default=True) is True
+    assert flags.evaluate("a", {"key": "u"}, "d").error_code == ErrorCode.FLAG_NOT_FOUND
+
+
+def test_in_memory__all_flags__every_flag() -> None:
+    flags = InMemoryClient({"a": True, "b": False})
+    assert {k: e.enabled for k, e in flags.all_flags({"key": "u"}).items()} == {
+        "a": True,
+        "b": False,
+    }
+
+
+def test_in_memory__enroll_and_leave__recorded() -> None:
+    with InMemoryClient() as flags:
+        assert flags.enroll("beta", {"key": "u1"}) and flags.enroll("beta", {"key": "u2"})
+        assert flags.leave("beta", {"key": "u1"})
+        assert flags.cohorts == {"beta": {"u2"}}
+        assert flags.enroll("beta", None) is False
+        assert flags.wait_until_ready(0) is True
+    assert flags.enroll("beta", {"key": "u3"}) is False
+
+
+def test_in_memory__listeners__told_of_each_change() -> None:
+    flags = InMemoryClient()
+    changes: list[Change] = []
+    flags.add_change_listener(changes.append)
+    flags.set_flag("a", True)
+    flags.remove_change_listener(changes.append)
+    flags.set_flag("b", True)
+    assert changes == [Change(1, 0, ("a",), "testing")]
+    assert flags.version == 2
+
+
+def test_in_memory__threads__setters_and_readers_never_raise() -> None:
+    flags = InMemoryClient({"a": True})
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            flags.all_flags({"key": "u"})
+            flags.is_enabled("a", {"key": "u"})
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for i in range(2000):
+        flags.set_user("a", f"u{i}", i % 2 == 0)
+        flags.set_flag(f"f{i % 10}", True)
+    stop.set()
+    reader.join()
