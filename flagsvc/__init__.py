@@ -1,39 +1,116 @@
 """flagsvc: staged-release feature flags.
 
-``create_app`` is the composition root: the one place that wires storage, the clock
-and the HTTP blueprints together.
+``create_app`` is the composition root: the one place that wires storage, the clock,
+change delivery (broker, snapshot cache) and the HTTP blueprints together.
+
+Imports happen inside the functions on purpose: gunicorn's master imports
+``flagsvc.serving`` (and so this package) before it forks, and gevent workers must
+import psycopg, redis and SQLAlchemy only after they monkey-patch the standard
+library (psycopg picks its wait strategy at import time).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from typing import Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-from flagsvc.config import Config
-from flagsvc.state import AppState
-from flagsvc.state import Clock
-from flagsvc.state import system_clock
-from flagsvc.storage.db import Database
+    from flagsvc.config import Config
+    from flagsvc.services.broker import ChangeBroker
+    from flagsvc.services.evaluation import SnapshotCache
+    from flagsvc.state import Clock
+    from flagsvc.storage.db import Database
 
 __all__ = ["create_app"]
 
 
-def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock = system_clock) -> Flask:
+def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the service. ``overrides`` (tests) win over the environment."""
+    from flask import Flask
+
     from flagsvc.api import init_api  # imported late: the API needs an app to bind to
+    from flagsvc.config import Config
+    from flagsvc.state import AppState
+    from flagsvc.state import system_clock
+    from flagsvc.ui import init_ui
 
     config = Config.from_env(overrides)
     app = Flask(__name__)
-    app.config.update(
-        SECRET_KEY=config.secret_key,
-        TESTING=config.testing,
-        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
-        JSON_SORT_KEYS=False,
-    )
-    app.extensions["flagsvc"] = AppState(
-        config=config, db=Database(config.database_url), clock=clock
-    )
+    app.config.update(SECRET_KEY=config.secret_key, TESTING=config.testing)
+    app.config.update(MAX_CONTENT_LENGTH=16 * 1024 * 1024, JSON_SORT_KEYS=False)
+    database, broker, cache = _storage_and_delivery(config)
+    app.extensions["flagsvc"] = AppState(config, database, broker, clock or system_clock, cache)
     init_api(app)
+    init_ui(app)
     return app
+
+
+def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, SnapshotCache]:
+    """The database, the change broker and the snapshot cache (Redis-backed with ``REDIS_URL``).
+
+    Every committed write session publishes its audit head to the broker (see
+    ``_publish_commits``), so streams hear of changes from any code path; the broker
+    has the cache refresh watched environments once per version before streams wake.
+    """
+    from flagsvc.services import broker as brokers
+    from flagsvc.services.evaluation import SnapshotCache
+    from flagsvc.services.snapshots import RedisCircuit
+    from flagsvc.services.snapshots import RedisSnapshotStore
+    from flagsvc.storage.db import Database
+
+    database = Database(config.database_url)
+    head_source, every = _head_reader(database), config.head_poll_seconds
+    if config.redis_url:
+        circuit = RedisCircuit()
+        redis_broker = brokers.RedisBroker(config.redis_url, head_source, every, circuit)
+        store = RedisSnapshotStore(redis_broker.client, circuit)
+        broker: brokers.ChangeBroker = redis_broker
+        cache = SnapshotCache(store)
+    else:
+        broker, cache = brokers.InProcessBroker(head_source, every), SnapshotCache()
+    broker.prepare = lambda version: cache.prepare(database.read, version)
+    _publish_commits(database._write, broker)  # the write sessionmaker: writes only
+    return database, broker, cache
+
+
+def _head_reader(database: Database) -> Callable[[], int]:
+    """Reads the committed audit head (what brokers fall back on)."""
+    from flagsvc.services.snapshots import audit_head
+
+    def head() -> int:
+        with database.read() as session:
+            return audit_head(session)
+
+    return head
+
+
+def _publish_commits(sessions: Any, broker: ChangeBroker) -> None:
+    """Publish the audit head a write session committed, exactly when it commits.
+
+    ``audit.record`` leaves the newest ``seq`` in ``session.info``; a committed
+    transaction announces it, a rolled-back one forgets it. ``sessions`` is the
+    write ``sessionmaker`` (typed loosely: SQLAlchemy's event API is untyped).
+    """
+    import logging
+
+    from sqlalchemy import event
+
+    from flagsvc.services.audit import COMMITTED_HEAD
+
+    def announce(session: Any) -> None:
+        head = session.info.pop(COMMITTED_HEAD, None)
+        if head is not None:
+            try:
+                broker.publish(head)
+            except Exception:  # a notification must never fail a committed write
+                logging.getLogger(__name__).exception("could not publish audit head %s", head)
+
+    def forget(session: Any) -> None:
+        session.info.pop(COMMITTED_HEAD, None)
+
+    event.listen(sessions, "after_commit", announce)
+    event.listen(sessions, "after_rollback", forget)

@@ -6,6 +6,10 @@ other message goes to stderr.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
+import subprocess
 import sys
 import uuid
 from typing import Any
@@ -19,7 +23,9 @@ from flagsvc import create_app
 from flagsvc.domain.roles import Role
 from flagsvc.services import audit
 from flagsvc.services import credentials
+from flagsvc.services import demo as demo_data
 from flagsvc.services import environments
+from flagsvc.services import scheduler
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
 from flagsvc.state import AppState
@@ -77,11 +83,89 @@ def init(app: Flask) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option("--threads", default=32, show_default=True, type=int)
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run due launches from a daemon thread of this process (the embedded default).",
+)
+@click.pass_obj
+def serve(
+    app: Flask, host: str, port: int, workers: int, threads: int, with_scheduler: bool
+) -> None:
     """Serve the API, SDK endpoints and UI with gunicorn."""
     from flagsvc.serving import serve_with_gunicorn
 
+    if with_scheduler:
+        sys.exit(_serve_beside_scheduler(app, _gunicorn_argv(host, port, workers, threads)))
     serve_with_gunicorn(host=host, port=port, workers=workers, threads=threads)
+
+
+def _gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The command ``serving.serve_with_gunicorn`` execs, for running it as a child."""
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:flagsvc.serving"]
+    argv += ["--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads)]
+    return [*argv, "flagsvc.wsgi:app"]
+
+
+def _serve_beside_scheduler(app: Flask, argv: list[str]) -> int:
+    """Run gunicorn as a child and the scheduler in a daemon thread here; return its status.
+
+    This process supervises gunicorn instead of becoming it (``exec``), so the thread
+    and its imports (psycopg, SQLAlchemy) never end up in gunicorn's master, whose
+    gevent workers must import them only after monkey-patching. Signals are passed on.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    state = _state(app)
+    stop = scheduler.start_in_background(state.db, state.clock)
+    child = subprocess.Popen(argv)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda number, _frame: child.send_signal(number))
+    _say(f"scheduler running beside gunicorn (pid {child.pid})")
+    status = child.wait()
+    stop.set()
+    return status
+
+
+@main.command("scheduler")
+@click.option("--once", is_flag=True, help="Run the launches due now, then exit (cron, tests).")
+@click.option(
+    "--interval",
+    default=scheduler.DEFAULT_INTERVAL,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between looks for due launches.",
+)
+@click.pass_obj
+def scheduler_command(app: Flask, once: bool, interval: float) -> None:
+    """Run scheduled launches when due: exactly once, however many schedulers run."""
+    state = _state(app)
+    if once:
+        outcomes = scheduler.run_due_launches(state.db, state.clock)
+        for outcome in outcomes:
+            verdict = "ran" if outcome.ran else f"skipped ({outcome.reason})"
+            _say(f"launch of {outcome.flag_key} in {outcome.environment}: {verdict}")
+        _say(f"{len(outcomes)} launches handled")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _say(f"scheduler: looking for due launches every {interval:g} s (Ctrl-C stops)")
+    with contextlib.suppress(KeyboardInterrupt):
+        scheduler.run_forever(state.db, state.clock, interval)
+
+
+@main.command()
+@click.pass_obj
+def demo(app: Flask) -> None:
+    """Load a realistic quarter of demo data (refused, changing nothing, if it exists)."""
+    state = _state(app)
+    migrate.upgrade(state.config.database_url)
+    with state.db.write() as session:
+        environments.ensure_default_environments(session, _change(app))
+    summary = demo_data.load(state.db, state.clock())
+    if summary is None:
+        _say("demo data already loaded; nothing changed")
+        return
+    for line in summary.lines():
+        _say(line)
 
 
 @main.command("create-token")

@@ -1,13 +1,19 @@
 """Configuration from environment variables (12-factor), with embedded defaults.
 
-``DATABASE_URL``        default: SQLite file ``flagsvc.db`` in the working folder
-``REDIS_URL``           unset: the in-process change broker
-``FLAGSVC_SECRET_KEY``  signs UI sessions; a fixed development value when unset
+``DATABASE_URL``                      default: SQLite file ``flagsvc.db`` in the working folder
+``REDIS_URL``                         unset: the in-process change broker and snapshot cache
+``FLAGSVC_SECRET_KEY``                signs UI sessions; a fixed development value when unset
+``FLAGSVC_STREAM_KEEPALIVE_SECONDS``  SSE keep-alive comment interval (default 15)
+``FLAGSVC_MAX_STREAMS``               open SDK streams one process accepts (default 2000)
+``FLAGSVC_HEAD_POLL_SECONDS``         how often a process with open streams re-reads the
+                                      audit head, to catch changes no broker told it about
+                                      (other processes without Redis, Redis outages); default 2
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -27,6 +33,20 @@ def database_url_from_env() -> str:
     return url
 
 
+def _number(name: str, convert: Callable[[str], Any], default: Any) -> Any:
+    """A positive number from the environment; a typo stops start-up with its name."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = convert(raw)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Settings the application factory needs."""
@@ -35,6 +55,9 @@ class Config:
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
     testing: bool = False
+    stream_keepalive_seconds: float = 15.0
+    max_streams: int = 2000
+    head_poll_seconds: float = 2.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -44,6 +67,9 @@ class Config:
             "database_url": database_url_from_env(),
             "redis_url": os.environ.get("REDIS_URL") or None,
             "secret_key": os.environ.get("FLAGSVC_SECRET_KEY") or DEV_SECRET_KEY,
+            "stream_keepalive_seconds": _number("FLAGSVC_STREAM_KEEPALIVE_SECONDS", float, 15.0),
+            "max_streams": _number("FLAGSVC_MAX_STREAMS", int, 2000),
+            "head_poll_seconds": _number("FLAGSVC_HEAD_POLL_SECONDS", float, 2.0),
         }
         values.update(overrides or {})
         return cls(**values)

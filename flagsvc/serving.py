@@ -1,40 +1,87 @@
-"""Run the service under gunicorn from ``flagsvc serve``.
+"""gunicorn settings for flagsvc, and ``flagsvc serve``.
 
-Threaded workers (``gthread``) hold many long-lived SDK streams per process without
-an async runtime; scale out with more workers or more instances.
+Worker class: **gevent** (measured in ``bench/propagation.py`` and ``bench/sdk_http.py``;
+figures in bench/README.md). An SDK stream is a request that never ends, so a worker
+must hold one per connected SDK: ``gthread`` ties up one OS thread per stream (and a
+stream cap below its thread count, or snapshot fetches queue behind streams), while a
+gevent worker holds thousands of idle greenlets in one process and delivered a change
+to 1,000 streams in p99 146 ms against gthread's 236 ms. The price: each database round
+trip costs about twice as much under gevent, so polling-heavy traffic runs up to 2x
+faster on ``FLAGSVC_WORKER_CLASS=gthread`` (then keep ``FLAGSVC_MAX_STREAMS`` well
+below ``--threads``). psycopg 3 (≥ 3.1.14) and redis-py
+cooperate with gevent's monkey-patching; psycopg decides at import time, which is why
+``flagsvc`` imports nothing heavy at package import and why ``flagsvc serve`` starts
+gunicorn in a fresh interpreter instead of inside the CLI (which built an app, and so
+imported psycopg, before any patching).
+
+Read by gunicorn three ways, all the same settings:
+``flagsvc serve``, ``gunicorn -c gunicorn.conf.py flagsvc.wsgi:app`` and
+``gunicorn -c python:flagsvc.serving flagsvc.wsgi:app``. Environment knobs:
+``FLAGSVC_WORKER_CLASS`` (``gevent`` | ``gthread``), ``FLAGSVC_WORKERS``,
+``FLAGSVC_WORKER_CONNECTIONS`` (gevent: connections per worker, default 4000),
+``FLAGSVC_THREADS`` (gthread), ``FLAGSVC_ACCESS_LOG`` (``0`` turns it off).
+Command-line flags win over these. With more than one worker (or instance), set
+``REDIS_URL``: without it, workers hear of each other's changes only through the
+audit-head poll (``FLAGSVC_HEAD_POLL_SECONDS``, 2 s).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Mapping
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+
+def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """gunicorn's settings by name, from the environment with stream-friendly defaults."""
+    return {
+        "bind": env.get("FLAGSVC_BIND", "127.0.0.1:8000"),
+        "workers": int(env.get("FLAGSVC_WORKERS", "1")),
+        "worker_class": env.get("FLAGSVC_WORKER_CLASS", "gevent"),
+        # gevent: open connections one worker holds (streams + ordinary requests);
+        # above FLAGSVC_MAX_STREAMS (2000) so snapshot fetches always get in.
+        "worker_connections": int(env.get("FLAGSVC_WORKER_CONNECTIONS", "4000")),
+        "threads": int(env.get("FLAGSVC_THREADS", "32")),  # gthread only
+        "timeout": 120,
+        "graceful_timeout": 5,  # streams never finish on their own; SDKs reconnect
+        "keepalive": 5,
+        "backlog": 4096,
+        "accesslog": None if env.get("FLAGSVC_ACCESS_LOG") == "0" else "-",
+        # one fixed control-socket path per user would collide between instances
+        "control_socket_disable": True,
+    }
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        from flagsvc.wsgi import app
-
-        return app
+def gunicorn_argv(*, host: str, port: int, workers: int, threads: int) -> list[str]:
+    """The gunicorn command line ``flagsvc serve`` runs (also as a child process)."""
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:flagsvc.serving"]
+    argv += ["--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads)]
+    return [*argv, "flagsvc.wsgi:app"]
 
 
 def serve_with_gunicorn(*, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve ``flagsvc.wsgi:app`` until interrupted."""
-    _Gunicorn(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": threads,
-            "timeout": 120,
-            "accesslog": "-",
-        }
-    ).run()
+    """Replace this process with gunicorn serving ``flagsvc.wsgi:app`` (never returns).
+
+    ``exec`` keeps the process id (signals and supervisors see gunicorn itself) and
+    gives gevent a clean interpreter to patch.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = gunicorn_argv(host=host, port=port, workers=workers, threads=threads)
+    os.execv(sys.executable, argv)
+
+
+# gunicorn reads the module's names that match its settings (``-c python:flagsvc.serving``).
+_SETTINGS = settings()
+bind = _SETTINGS["bind"]
+workers = _SETTINGS["workers"]
+worker_class = _SETTINGS["worker_class"]
+worker_connections = _SETTINGS["worker_connections"]
+threads = _SETTINGS["threads"]
+timeout = _SETTINGS["timeout"]
+graceful_timeout = _SETTINGS["graceful_timeout"]
+keepalive = _SETTINGS["keepalive"]
+backlog = _SETTINGS["backlog"]
+accesslog = _SETTINGS["accesslog"]
+control_socket_disable = _SETTINGS["control_socket_disable"]

@@ -1,4 +1,4 @@
-"""Per-app runtime state: the database handle and the clock, found through the app."""
+"""Per-app runtime state: the database, the clock, the change broker and the snapshot cache."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import UTC
 from datetime import datetime
 
 from flagsvc.config import Config
+from flagsvc.services.broker import ChangeBroker
 from flagsvc.services.evaluation import SnapshotCache
 from flagsvc.storage.db import Database
 
@@ -26,5 +27,6 @@ class AppState:
 
     config: Config
     db: Database
+    broker: ChangeBroker
     clock: Clock = system_clock
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask import Response
+from werkzeug.routing import IntegerConverter
+from werkzeug.routing import Map
 
 from flagsvc.api import audit
 from flagsvc.api import cohorts
@@ -35,8 +39,17 @@ BLUEPRINTS = (
 )
 
 
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` ids that fit a 64-bit column; a larger number is a 404, not a DB error."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_api(app: Flask) -> None:
     """Bind flask-smorest, the error handlers and every blueprint to ``app``."""
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     app.config.update(
         API_TITLE="flagsvc",
         API_VERSION="v1",

@@ -34,6 +34,12 @@ EXPORT_FIELDS = (
 )  # fmt: skip
 
 
+EXPORT_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/x-ndjson": {"schema": {"type": "string"}},
+}
+
+
 class AuditArgsSchema(PageArgsSchema):
     flag = ma.fields.String(validate=validate.Length(min=1, max=100))
     actor = ma.fields.String(validate=validate.Length(min=1, max=100))
@@ -86,6 +92,7 @@ class AuditLog(MethodView):
     @blp.response(
         200, AuditPageSchema, description="JSON page; format=csv or ndjson streams every match"
     )
+    @blp.doc(responses={"200": {"content": EXPORT_CONTENT}})
     def get(self, args: dict[str, Any]) -> Any:
         """Query the audit log"""
         filters = audit.AuditQuery(

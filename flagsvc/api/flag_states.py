@@ -54,6 +54,16 @@ def _percent_rule(value: Decimal) -> None:
         raise ma.ValidationError("must have at most 2 decimals")
 
 
+def _above_zero(value: Decimal) -> None:
+    """A launch that starts at 0 % would launch nothing.
+
+    (A plain function, not ``validate.Range``: apispec writes a Decimal bound as a
+    string, which makes the OpenAPI document invalid.)
+    """
+    if value <= 0:
+        raise ma.ValidationError("must be above 0")
+
+
 def _unique(values: list[str]) -> None:
     repeated = sorted(value for value, count in Counter(values).items() if count > 1)
     if repeated:
@@ -100,6 +110,11 @@ class FlagLaunchSchema(StrictSchema):
         validate=_utc_representable,
         metadata={"description": "ISO 8601 with a UTC offset, in the future"},
     )
+    rollout_percent = ma.fields.Decimal(
+        load_default=Decimal(100),
+        validate=[_percent_rule, _above_zero],
+        metadata={"description": "The general ramp the launch starts at: above 0, at most 100"},
+    )
 
 
 class FlagStateReadinessSchema(ma.Schema):
@@ -117,9 +132,15 @@ class FlagStateSchema(ma.Schema):
     cohorts = ma.fields.List(ma.fields.String())
     exclusions = ma.fields.List(ma.fields.String())
     launch_at = ma.fields.DateTime(attribute="state.launch_at", allow_none=True)
+    launch_rollout_percent = ma.fields.Method(
+        "_launch_percent", metadata={"description": "The ramp a scheduled launch starts at"}
+    )
     version = ma.fields.Integer(attribute="state.version")
     updated_at = ma.fields.DateTime(attribute="state.updated_at")
     readiness = ma.fields.Nested(FlagStateReadinessSchema)
+
+    def _launch_percent(self, detail: FlagStateDetail) -> float | None:
+        return launches.launch_percent(detail.state)
 
 
 @blp.route(STATE)
@@ -213,10 +234,19 @@ class FlagLaunch(MethodView):
     @blp.arguments(FlagLaunchSchema)
     @blp.response(200, FlagStateSchema)
     def put(self, data: dict[str, Any], flag_key: str, env: str) -> Any:
-        """Schedule general rollout of a ready flag in early access (If-Match optional)"""
+        """Schedule general rollout of a ready flag in early access (If-Match optional)
+
+        When it is due, the scheduler moves the flag to ``general`` at
+        ``rollout_percent`` (default 100), through the same gate as a manual move.
+        """
         with db().write() as session:
             return launches.schedule_launch(
-                session, change(), Where(flag_key, env), data["launch_at"], optional_if_match(blp)
+                session,
+                change(),
+                Where(flag_key, env),
+                data["launch_at"],
+                optional_if_match(blp),
+                rollout_percent=data["rollout_percent"],
             )
 
     @requires(Permission.SCHEDULE_LAUNCH)

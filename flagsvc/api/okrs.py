@@ -12,13 +12,23 @@ from marshmallow import validate
 from flagsvc.api.auth import requires
 from flagsvc.api.context import change
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 from flagsvc.api.schemas import PageArgsSchema
 from flagsvc.api.schemas import PromiseFreeSchema
 from flagsvc.api.schemas import name_field
 from flagsvc.api.schemas import page
 from flagsvc.api.schemas import page_schema
 from flagsvc.api.schemas import text_field
+from flagsvc.api.timing import FlowItemSchema
+from flagsvc.api.timing import FlowMetricsSchema
+from flagsvc.api.timing import JsonRow
+from flagsvc.api.timing import PeriodArgsSchema
+from flagsvc.api.timing import PeriodSchema
+from flagsvc.api.timing import flow_query
+from flagsvc.api.timing import period_refused
+from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.roles import Permission
+from flagsvc.services import okr_report
 from flagsvc.services import okrs
 
 blp = Blueprint(
@@ -193,3 +203,75 @@ class KeyResultById(MethodView):
             )
             blp.set_etag(okrs.key_result_etag(key_result))
             return key_result
+
+
+class ReportEnvironmentSchema(ma.Schema):
+    stage = ma.fields.String()
+    rollout_percent = ma.fields.Float()
+    killed = ma.fields.Boolean()
+
+
+class ReportReadinessSchema(ma.Schema):
+    ready = ma.fields.Boolean()
+    done = ma.fields.Integer()
+    total = ma.fields.Integer()
+    missing = ma.fields.List(ma.fields.String())
+
+
+class ReportFlagSchema(ma.Schema):
+    key = ma.fields.String()
+    name = ma.fields.String(attribute="detail.flag.name")
+    flow_item = ma.fields.String(attribute="detail.flag.flow_item")
+    environments = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Nested(ReportEnvironmentSchema),
+        attribute="detail.environments",
+    )
+    readiness = ma.fields.Function(
+        lambda f: ReportReadinessSchema().dump({**f.detail.readiness, "ready": f.detail.ready})
+    )
+    early_adopter_reach = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        metadata={"description": "Explicit cohort members the flag is on for, per environment"},
+    )
+    flow = JsonRow(FlowItemSchema, allow_none=True)
+
+
+class KeyResultReportSchema(ma.Schema):
+    key_result = ma.fields.Nested(KeyResultSchema)
+    flags = ma.fields.List(ma.fields.Nested(ReportFlagSchema))
+    flow = ma.fields.Nested(FlowMetricsSchema)
+
+
+class ReportObjectiveSchema(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    description = ma.fields.String()
+    period = ma.fields.String()
+    owner = ma.fields.String()
+
+
+class ObjectiveReportSchema(ma.Schema):
+    objective = ma.fields.Nested(ReportObjectiveSchema)
+    environment = ma.fields.String()
+    period = ma.fields.Nested(PeriodSchema, attribute="window")
+    flow = ma.fields.Nested(FlowMetricsSchema)
+    key_results = ma.fields.List(ma.fields.Nested(KeyResultReportSchema))
+    definitions = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+
+@blp.route("/objectives/<int:objective_id>/report")
+class ObjectiveReport(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(PeriodArgsSchema, location="query")
+    @blp.response(200, ObjectiveReportSchema)
+    def get(self, args: dict[str, Any], objective_id: int) -> Any:
+        """OKR report: per key result, its flags' stages, readiness, reach and flow (no dates)"""
+        with db().read() as session:
+            try:
+                return okr_report.objective_report(
+                    session, objective_id, flow_query(args), state().clock()
+                )
+            except InvalidFieldError as error:
+                return period_refused(error)

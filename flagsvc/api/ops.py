@@ -1,4 +1,8 @@
-"""Operator endpoints: liveness and readiness (not part of the OpenAPI document)."""
+"""Operator endpoints: liveness, readiness and a small Prometheus exposition.
+
+Not part of the OpenAPI document and unauthenticated, like every probe: they reveal
+health and counts, nothing about flags.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 
 bp = Blueprint("ops", __name__)
 
@@ -21,14 +26,45 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """The process can serve: the database answers."""
-    checks = {"database": _database_ok()}
-    ready = all(checks.values())
-    body = {
-        "status": "ready" if ready else "unavailable",
-        "checks": {k: "ok" if v else "down" for k, v in checks.items()},
-    }
-    return jsonify(body), 200 if ready else 503
+    """Can the process serve? The database must answer (else 503).
+
+    Redis, when configured, only degrades: without it the service still serves from
+    the database and streams fall back to polling the audit head, so a load balancer
+    must keep sending traffic (200, ``"status": "degraded"``).
+    """
+    checks = {"database": "ok" if _database_ok() else "down"}
+    redis_status = state().broker.status()
+    if redis_status is not None:
+        checks["redis"] = redis_status
+    if checks["database"] != "ok":
+        status, code = "unavailable", 503
+    else:
+        status, code = ("degraded", 200) if "down" in checks.values() else ("ready", 200)
+    body = {"status": status, "checks": checks, "streams": _streams()}
+    return jsonify(body), code
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format: this process's open SDK streams and its stream limit."""
+    streams = _streams()
+    lines = [
+        "# HELP flagsvc_sdk_streams_open SDK event streams open in this process.",
+        "# TYPE flagsvc_sdk_streams_open gauge",
+        f"flagsvc_sdk_streams_open {streams['open']}",
+        "# HELP flagsvc_sdk_streams_limit Most SDK event streams this process accepts.",
+        "# TYPE flagsvc_sdk_streams_limit gauge",
+        f"flagsvc_sdk_streams_limit {streams['limit']}",
+        "# HELP flagsvc_snapshot_builds_total Snapshots this process built from the database.",
+        "# TYPE flagsvc_snapshot_builds_total counter",
+        f"flagsvc_snapshot_builds_total {state().snapshots.builds}",
+    ]
+    return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+
+
+def _streams() -> dict[str, int]:
+    app_state = state()
+    return {"open": app_state.broker.subscriber_count, "limit": app_state.config.max_streams}
 
 
 def _database_ok() -> bool:

@@ -1,8 +1,26 @@
-"""SDK endpoints: snapshot for local evaluation and server-side evaluate (SDK key auth)."""
+"""SDK endpoints (SDK key auth): snapshot, stream, evaluate, enroll / leave, metrics.
+
+The stream protocol (Server-Sent Events) is a contract with every SDK:
+
+- headers ``Content-Type: text/event-stream``, ``Cache-Control: no-cache``,
+  ``X-Accel-Buffering: no`` (so nginx-style proxies do not buffer events);
+- ``retry: 1000`` then ``event: hello`` with ``{"environment": …, "version": …}``;
+- ``event: change`` with the same data whenever the environment's content version
+  moves (a change in another environment sends nothing: see ``services/snapshots``);
+  the SDK then fetches ``/sdk/v1/snapshot`` with ``If-None-Match``;
+- ``: keep-alive`` comments every ``stream_keepalive_seconds`` (15 s).
+
+The formatter is a few lines here: the SSE libraries on PyPI either bring their own
+Redis connection per stream (flask-sse) or target asyncio frameworks.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
+from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
@@ -13,17 +31,25 @@ from flask_smorest import Blueprint
 from marshmallow import validate
 
 from flagsvc.api.auth import requires_sdk_key
+from flagsvc.api.context import change
 from flagsvc.api.context import current_actor
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.errors import error_response
 from flagsvc.api.schemas import StrictSchema
+from flagsvc.api.schemas import key_field
 from flagsvc.domain.validation import USER_KEY_MAX
+from flagsvc.services import cohorts
+from flagsvc.services import sdk_metrics
 from flagsvc.services.evaluation import CachedSnapshot
+from flagsvc.services.evaluation import EnvironmentWatch
 from flagsvc.services.evaluation import evaluate_flags
 
 blp = Blueprint("sdk", __name__, url_prefix="/sdk/v1", description="SDK endpoints (SDK key auth)")
 
 MAX_CONTEXT_ATTRIBUTES = 100
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+STREAM_RETRY_AFTER_SECONDS = 5
 
 
 class ContextField(ma.fields.Dict):
@@ -63,11 +89,50 @@ class EvaluateResultSchema(ma.Schema):
     results = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(EvaluationSchema))
 
 
-def _snapshot() -> CachedSnapshot:
+class MembershipArgsSchema(StrictSchema):
+    cohort = key_field(required=True, metadata={"description": "An opt-in cohort's key"})
+    context = ContextField(keys=ma.fields.String(validate=validate.Length(max=100)), required=True)
+
+
+class MembershipSchema(ma.Schema):
+    cohort = ma.fields.String()
+    user_key = ma.fields.String()
+    member = ma.fields.Boolean(metadata={"description": "Explicit member after the call"})
+    changed = ma.fields.Boolean(metadata={"description": "False when it was already so"})
+
+
+class EvaluationCountSchema(StrictSchema):
+    flag = ma.fields.String(required=True, validate=validate.Length(min=1, max=100))
+    count = ma.fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=1_000_000_000)
+    )
+    last_evaluated_at = ma.fields.AwareDateTime(
+        required=True, metadata={"description": "ISO 8601 with a UTC offset"}
+    )
+
+
+class MetricsArgsSchema(StrictSchema):
+    evaluations = ma.fields.List(
+        ma.fields.Nested(EvaluationCountSchema),
+        required=True,
+        validate=validate.Length(max=sdk_metrics.MAX_BATCH),
+    )
+
+
+class MetricsResultSchema(ma.Schema):
+    accepted = ma.fields.Integer()
+    ignored = ma.fields.Integer(metadata={"description": "Entries naming no known flag"})
+
+
+def _environment() -> str:
     environment = current_actor().environment
     assert environment is not None  # requires_sdk_key guarantees it
-    with db().read() as session:
-        return state().snapshots.get(session, environment)
+    return environment
+
+
+def _snapshot() -> CachedSnapshot:
+    """The caller's environment's snapshot: one ``max(seq)`` lookup when nothing changed."""
+    return state().snapshots.get(db().read, _environment())
 
 
 @blp.route("/evaluate")
@@ -80,30 +145,165 @@ class Evaluate(MethodView):
         snapshot = _snapshot()
         results = evaluate_flags(snapshot.compiled, data["context"], data.get("flags"))
         return {
-            "environment": snapshot.wire["environment"],
+            "environment": snapshot.environment,
             "version": snapshot.version,
             "results": results,
         }
 
 
+class _Additive(ma.Schema):
+    """Documents the snapshot wire format; readers ignore fields they do not know."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+
+class FlagWireSchema(_Additive):
+    key = ma.fields.String()
+    salt = ma.fields.String()
+    stage = ma.fields.String()
+    rollout_percent = ma.fields.Float()
+    killed = ma.fields.Boolean()
+    cohorts = ma.fields.List(ma.fields.String())
+    exclusions = ma.fields.List(ma.fields.String())
+    payload = ma.fields.Raw(allow_none=True)
+
+
+class CohortWireSchema(_Additive):
+    key = ma.fields.String()
+    members = ma.fields.List(ma.fields.String())
+    rules = ma.fields.List(ma.fields.Dict())
+    opt_in = ma.fields.Boolean()
+
+
+class SnapshotWireSchema(_Additive):
+    spec_version = ma.fields.Integer()
+    environment = ma.fields.String()
+    version = ma.fields.Integer(metadata={"description": "Moves when this environment changes"})
+    flags = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(FlagWireSchema))
+    cohorts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(CohortWireSchema))
+
+
 @blp.route("/snapshot")
 class SnapshotView(MethodView):
     @requires_sdk_key
-    @blp.doc(
-        responses={
-            "200": {"description": "The environment's snapshot"},
-            "304": {"description": "Unchanged"},
-        }
+    @blp.alt_response(
+        200, schema=SnapshotWireSchema, description="The environment's snapshot", success=True
     )
+    @blp.alt_response(304, description="Unchanged since the If-None-Match ETag", success=True)
     def get(self) -> Response:
         """Everything one environment needs for local evaluation (ETag / If-None-Match)"""
-        snapshot = _snapshot()
-        etag = f"{snapshot.wire['environment']}.{snapshot.version}"
-        if etag in request.if_none_match:
+        encoded = _snapshot().encoded
+        if encoded.etag in request.if_none_match:
             response = Response(status=304)
         else:
-            response = Response(
-                json.dumps(snapshot.wire, separators=(",", ":")), mimetype="application/json"
-            )
-        response.set_etag(etag)
+            response = Response(encoded.body, mimetype="application/json")
+        response.set_etag(encoded.etag)
+        response.headers["Cache-Control"] = "no-cache"
         return response
+
+
+@blp.route("/stream")
+class StreamView(MethodView):
+    @requires_sdk_key
+    @blp.alt_response(
+        200,
+        schema={"type": "string"},
+        content_type="text/event-stream",
+        description="hello, then a change event per change, and keep-alives",
+        success=True,
+    )
+    @blp.alt_response(503, description="This instance holds its maximum of streams; Retry-After")
+    def get(self) -> Response:
+        """Server-Sent Events: a change event whenever the environment changes"""
+        app_state = state()
+        if app_state.broker.subscriber_count >= app_state.config.max_streams:
+            response = error_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "this instance holds its maximum of open streams; retry or poll /sdk/v1/snapshot",
+            )
+            response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+            return response
+        subscription = app_state.broker.subscribe()  # before hello: no change falls between
+        watch = EnvironmentWatch(app_state.snapshots, db().read, _environment(), subscription)
+        try:
+            hello = watch.hello()
+        except BaseException:
+            watch.close()
+            raise
+        events = _events(watch, hello, app_state.config.stream_keepalive_seconds)
+        response = Response(events, content_type="text/event-stream", headers=STREAM_HEADERS)
+        response.call_on_close(watch.close)  # also when the body never started
+        return response
+
+
+@functools.lru_cache(maxsize=1024)
+def _sse(event: str, environment: str, version: int) -> bytes:
+    """One event, formatted once for all the streams that send it."""
+    data = json.dumps({"environment": environment, "version": version})
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+def _events(watch: EnvironmentWatch, hello: int, keepalive: float) -> Iterator[bytes]:
+    """The event stream; runs after the view returned (no request context here).
+
+    A client that went away surfaces as a failed write, which closes this generator
+    (``GeneratorExit`` at the ``yield``): the ``finally`` frees its subscription.
+    """
+    try:
+        yield b"retry: 1000\n\n" + _sse("hello", watch.environment, hello)
+        while not watch.subscription.closed:
+            version = watch.next_change(keepalive)
+            if version is None:
+                yield b": keep-alive\n\n"
+            else:
+                yield _sse("change", watch.environment, version)
+    finally:
+        watch.close()
+
+
+@blp.route("/enroll")
+class Enroll(MethodView):
+    @requires_sdk_key
+    @blp.arguments(MembershipArgsSchema)
+    @blp.response(200, MembershipSchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Enrol the context's user in an opt-in cohort (idempotent; audited)"""
+        return _membership(cohorts.enroll, data, member=True)
+
+
+@blp.route("/leave")
+class Leave(MethodView):
+    @requires_sdk_key
+    @blp.arguments(MembershipArgsSchema)
+    @blp.response(200, MembershipSchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Take the context's user out of an opt-in cohort (idempotent; audited)"""
+        return _membership(cohorts.leave, data, member=False)
+
+
+def _membership(
+    action: Callable[..., bool], data: dict[str, Any], *, member: bool
+) -> dict[str, Any]:
+    user_key = data["context"]["key"]
+    with db().write() as session:
+        changed = action(session, change(), data["cohort"], user_key)
+    return {"cohort": data["cohort"], "user_key": user_key, "member": member, "changed": changed}
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @requires_sdk_key
+    @blp.arguments(MetricsArgsSchema)
+    @blp.response(202, MetricsResultSchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Batched evaluation counts from an SDK (not audited: they record no change)"""
+        counts = [
+            sdk_metrics.EvaluationCount(e["flag"], e["count"], e["last_evaluated_at"])
+            for e in data["evaluations"]
+        ]
+        with db().write() as session:
+            recorded = sdk_metrics.record_evaluations(
+                session, _environment(), counts, now=state().clock()
+            )
+        return {"accepted": recorded.accepted, "ignored": recorded.ignored}

@@ -1,8 +1,35 @@
-"""Release timing: timelines, flow metrics and stale flags, all derived from the audit."""
+"""Release timing: timelines, flow metrics and stale flags, all derived from the audit.
+
+Stale flags live at ``/api/v1/stale-flags``, not ``/api/v1/flags/stale``: the latter
+is the address of a flag whose key is ``stale``.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from flask import Response
+from flask.views import MethodView
 from flask_smorest import Blueprint
+from flask_smorest import abort
+from marshmallow import validate
+
+from flagsvc.api.auth import requires
+from flagsvc.api.context import db
+from flagsvc.api.context import state
+from flagsvc.api.schemas import StrictSchema
+from flagsvc.api.schemas import key_field
+from flagsvc.domain.errors import InvalidFieldError
+from flagsvc.domain.roles import Permission
+from flagsvc.services import flow
+from flagsvc.services import stale
+from flagsvc.services import timeline
 
 blp = Blueprint(
     "timing",
@@ -10,3 +37,309 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="Release timelines, flow metrics and stale flags, derived from the audit",
 )
+
+ITEM_FIELDS = (
+    "flag", "flow_item", "status", "stage", "created_at", "released_at", "flow_time_days",
+    "age_days", "wait_for_readiness_days", "blocked_days", "active_days", "flow_efficiency",
+    "off_days", "early_access_days", "general_days",
+)  # fmt: skip
+
+
+def _day(**kwargs: Any) -> ma.fields.Float:
+    return ma.fields.Float(allow_none=True, **kwargs)
+
+
+# --- timeline -------------------------------------------------------------------------
+
+
+class StagePeriodSchema(ma.Schema):
+    stage = ma.fields.String()
+    rollout_percent = ma.fields.Float()
+    start = ma.fields.DateTime(data_key="from")
+    end = ma.fields.DateTime(data_key="to", allow_none=True, metadata={"description": "null: now"})
+
+
+class MarkerSchema(ma.Schema):
+    action = ma.fields.String(metadata={"description": "killed | resumed"})
+    at = ma.fields.DateTime()
+    actor = ma.fields.String()
+
+
+class LaunchMarkerSchema(MarkerSchema):
+    action = ma.fields.String(metadata={"description": "launch_ran | launch_skipped"})
+    planned_at = ma.fields.DateTime(allow_none=True)
+
+
+class ReadyTimesSchema(ma.Schema):
+    first = ma.fields.DateTime(attribute="ready_first", allow_none=True)
+    latest = ma.fields.DateTime(attribute="ready_latest", allow_none=True)
+
+
+class EnvironmentTimelineSchema(ma.Schema):
+    environment = ma.fields.String()
+    created = ma.fields.DateTime(metadata={"description": "When the flag was created"})
+    ready = ma.fields.Function(
+        lambda t: ReadyTimesSchema().dump(t), metadata={"description": "Flag-wide"}
+    )
+    first_early_access = ma.fields.DateTime(allow_none=True)
+    general_started = ma.fields.DateTime(allow_none=True)
+    released = ma.fields.DateTime(allow_none=True)
+    retired = ma.fields.DateTime(allow_none=True)
+    kill_switch = ma.fields.List(ma.fields.Nested(MarkerSchema))
+    launches = ma.fields.List(ma.fields.Nested(LaunchMarkerSchema))
+    stages = ma.fields.List(ma.fields.Nested(StagePeriodSchema))
+
+
+class TimelineSchema(ma.Schema):
+    flag = ma.fields.String()
+    created = ma.fields.DateTime()
+    ready = ma.fields.Function(
+        lambda t: {**ReadyTimesSchema().dump(t), "now": t.ready_now},
+        metadata={"description": "first and latest flag.ready, and whether it is ready now"},
+    )
+    environments = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Nested(EnvironmentTimelineSchema)
+    )
+
+
+@blp.route("/flags/<string:flag_key>/timeline")
+class FlagTimeline(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, TimelineSchema)
+    def get(self, flag_key: str) -> Any:
+        """Get a flag's release timeline per environment, read from its audit events"""
+        with db().read() as session:
+            return timeline.flag_timeline(session, flag_key)
+
+
+# --- flow metrics ---------------------------------------------------------------------
+
+
+class PeriodArgsSchema(StrictSchema):
+    environment = key_field(load_default="production")
+    since = ma.fields.AwareDateTime(
+        default_timezone=None,
+        metadata={"description": "ISO 8601 with offset; default: 90 days ago"},
+    )
+    until = ma.fields.AwareDateTime(
+        default_timezone=None, metadata={"description": "ISO 8601 with offset; default: now"}
+    )
+
+    @ma.validates_schema
+    def _period_in_order(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ma.ValidationError("must be later than since", field_name="until")
+
+
+class FlowArgsSchema(PeriodArgsSchema):
+    objective = ma.fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    format = ma.fields.String(
+        load_default="json", validate=validate.OneOf(["json", "csv", "ndjson"])
+    )
+
+
+class StatsSchema(ma.Schema):
+    count = ma.fields.Integer()
+    mean_days = _day()
+    p50_days = _day()
+    p85_days = _day()
+
+
+class WeekLoadSchema(ma.Schema):
+    week = ma.fields.String(metadata={"description": "ISO week, e.g. 2026-W41"})
+    at = ma.fields.DateTime()
+    in_flight = ma.fields.Integer()
+
+
+class WeekVelocitySchema(ma.Schema):
+    week = ma.fields.String()
+    released = ma.fields.Integer()
+
+
+class LoadSchema(ma.Schema):
+    now = ma.fields.Integer()
+    weekly = ma.fields.List(ma.fields.Nested(WeekLoadSchema))
+
+
+class VelocitySchema(ma.Schema):
+    total = ma.fields.Integer()
+    per_week = ma.fields.Float()
+    weekly = ma.fields.List(ma.fields.Nested(WeekVelocitySchema))
+
+
+class BottleneckSchema(ma.Schema):
+    stage = ma.fields.String()
+    median_days = ma.fields.Float()
+
+
+def _shares() -> ma.fields.Dict:
+    return ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Dict())
+
+
+class FlowMetricsSchema(ma.Schema):
+    flow_time = ma.fields.Nested(StatsSchema)
+    wait_for_readiness = ma.fields.Nested(StatsSchema)
+    waiting_for_readiness_now = ma.fields.Integer()
+    flow_efficiency = ma.fields.Float(allow_none=True)
+    flow_load = ma.fields.Nested(LoadSchema)
+    flow_velocity = ma.fields.Nested(VelocitySchema)
+    flow_distribution = ma.fields.Dict(keys=ma.fields.String(), values=_shares())
+    stage_median_days = ma.fields.Dict(keys=ma.fields.String(), values=_day())
+    bottleneck = ma.fields.Nested(BottleneckSchema, allow_none=True)
+
+
+class JsonRows(ma.fields.List[Any]):
+    """Rows the service already made JSON: documented by ``inner``, sent as they are.
+
+    A report may list thousands of flags; dumping each of their fifteen values
+    through marshmallow would cost more than computing the report.
+    """
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+class JsonRow(ma.fields.Nested):
+    """One row the service already made JSON (documented by its schema)."""
+
+    # marshmallow's own Nested renames Field's first parameter; match Nested
+    def _serialize(self, nested_obj: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return nested_obj
+
+
+class FlowItemSchema(ma.Schema):
+    flag = ma.fields.String()
+    flow_item = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "released | in_flight | off | retired"})
+    stage = ma.fields.String()
+    created_at = ma.fields.DateTime()
+    released_at = ma.fields.DateTime(allow_none=True)
+    flow_time_days = _day()
+    age_days = _day()
+    wait_for_readiness_days = _day()
+    blocked_days = _day()
+    active_days = _day()
+    flow_efficiency = _day()
+    off_days = _day()
+    early_access_days = _day()
+    general_days = _day()
+
+
+class PeriodSchema(ma.Schema):
+    since = ma.fields.DateTime()
+    until = ma.fields.DateTime(allow_none=True)
+    as_of = ma.fields.DateTime()
+
+
+class FlowReportSchema(FlowMetricsSchema):
+    environment = ma.fields.String()
+    objective_id = ma.fields.Integer(allow_none=True)
+    period = ma.fields.Nested(PeriodSchema)
+    items = JsonRows(ma.fields.Nested(FlowItemSchema))
+    definitions = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+
+def flow_query(args: Mapping[str, Any]) -> flow.FlowQuery:
+    """The service query from parsed query arguments."""
+    return flow.FlowQuery(
+        args["environment"], args.get("objective"), args.get("since"), args.get("until")
+    )
+
+
+def period_refused(error: InvalidFieldError) -> Any:
+    """A period the schema could not judge alone (it needs the clock): 422 on the query."""
+    abort(422, message=error.message, errors={"query": {error.field: [error.reason]}})
+
+
+@blp.route("/flow")
+class Flow(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(FlowArgsSchema, location="query")
+    @blp.response(200, FlowReportSchema, description="JSON; format=csv or ndjson: per-flag rows")
+    def get(self, args: dict[str, Any]) -> Any:
+        """Flow metrics: flow time, readiness wait, efficiency, load, velocity, bottleneck"""
+        with db().read() as session:
+            try:
+                report = flow.flow_report(session, flow_query(args), state().clock())
+            except InvalidFieldError as error:
+                return period_refused(error)
+        rows = [flow.item_row(item) for item in report.items]
+        if args["format"] != "json":
+            return _export(rows, args["format"])
+        return {
+            **report.metrics,
+            "environment": report.environment,
+            "objective_id": report.objective_id,
+            "period": report.window,
+            "items": rows,
+            "definitions": report.definitions,
+        }
+
+
+def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
+    body = "".join(_csv_lines(rows) if fmt == "csv" else _ndjson_lines(rows))
+    mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="flow.{fmt}"'
+    return response
+
+
+def _ndjson_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps({f: row[f] for f in ITEM_FIELDS}, separators=(",", ":")) + "\n"
+
+
+def _csv_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=ITEM_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({f: "" if row[f] is None else row[f] for f in ITEM_FIELDS})
+    yield buffer.getvalue()
+
+
+# --- stale flags ----------------------------------------------------------------------
+
+
+class StaleArgsSchema(StrictSchema):
+    released_days = ma.fields.Integer(
+        strict=False, load_default=30, validate=validate.Range(min=0, max=3650)
+    )
+    unevaluated_days = ma.fields.Integer(
+        strict=False, load_default=30, validate=validate.Range(min=0, max=3650)
+    )
+
+
+class StaleReasonSchema(ma.Schema):
+    reason = ma.fields.String(metadata={"description": "released_everywhere | not_evaluated"})
+    since = ma.fields.DateTime()
+    days = ma.fields.Float()
+    environment = ma.fields.String(allow_none=True)
+    last_evaluated_at = ma.fields.DateTime(allow_none=True)
+
+
+class StaleFlagSchema(ma.Schema):
+    flag = ma.fields.String()
+    name = ma.fields.String()
+    flow_item = ma.fields.String()
+    reasons = ma.fields.List(ma.fields.Nested(StaleReasonSchema))
+
+
+class StaleFlagsSchema(ma.Schema):
+    released_days = ma.fields.Integer()
+    unevaluated_days = ma.fields.Integer()
+    items = ma.fields.List(ma.fields.Nested(StaleFlagSchema))
+
+
+@blp.route("/stale-flags")
+class StaleFlags(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(StaleArgsSchema, location="query")
+    @blp.response(200, StaleFlagsSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Flags ready for removal from code: released everywhere, or no longer evaluated"""
+        with db().read() as session:
+            items = stale.stale_flags(
+                session, state().clock(), args["released_days"], args["unevaluated_days"]
+            )
+        return {**args, "items": items}

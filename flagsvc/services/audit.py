@@ -23,6 +23,8 @@ from flagsvc.services.context import Change
 from flagsvc.storage.models import AuditEvent
 
 _AUDIT_LOCK_ID = 0x666C6167  # "flag": one advisory lock for the chain head
+COMMITTED_HEAD = "flagsvc.audit_head"
+"""``session.info`` key: the newest ``seq`` this transaction wrote; published after commit."""
 _VERIFY_BATCH = 5_000
 
 
@@ -63,6 +65,7 @@ def record(
     event.hash = audit_chain.event_hash(prev_hash, chained_content(event))
     session.add(event)
     session.flush()
+    session.info[COMMITTED_HEAD] = seq
     return event
 
 

@@ -1,57 +1,269 @@
-"""Server-side evaluation on the same engine the SDK runs, over a cached snapshot.
+"""Serve snapshots and server-side evaluation from a cache that is built once per change.
 
-The cache holds one compiled snapshot per environment and rebuilds it only when
-the audit head moved, so a burst of ``evaluate`` calls costs one ``max(seq)``
-lookup each instead of a snapshot build each.
+``SnapshotCache`` keeps, per environment, the snapshot serialised once (the bytes
+``GET /sdk/v1/snapshot`` sends) and compiled for the engine (what ``evaluate`` runs).
+A request costs one indexed ``max(seq)`` lookup to learn whether the audit head
+moved; a stream woken by the broker trusts the broker's version and costs nothing
+unless that version is new. A miss rebuilds under a per-environment lock, so a burst
+of requests or 1,000 streams waking together build once. With Redis, the encoded
+snapshot is shared through ``RedisSnapshotStore``: one instance builds, the others
+load its bytes.
+
+``EnvironmentWatch`` is one SSE stream's logic: hello, then the environment's new
+content version whenever it changes, never for a change elsewhere.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from flagsvc_sdk.engine import EngineError
 from flagsvc_sdk.engine import Result
 from flagsvc_sdk.engine import Snapshot
 from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
 from sqlalchemy.orm import Session
 
+from flagsvc.services.broker import Subscription
+from flagsvc.services.snapshots import EncodedSnapshot
+from flagsvc.services.snapshots import RedisSnapshotStore
 from flagsvc.services.snapshots import audit_head
 from flagsvc.services.snapshots import build_snapshot
+from flagsvc.services.snapshots import encode_snapshot
+
+log = logging.getLogger(__name__)
+
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+"""Opens a read session (``Database.read``); opened only when the database is needed."""
 
 
 @dataclass(frozen=True, slots=True)
 class CachedSnapshot:
-    """One environment's snapshot as JSON-ready data and compiled for the engine."""
+    """One environment's snapshot: encoded as served and compiled for the engine.
 
-    version: int
-    wire: Mapping[str, Any]
+    ``checked_for`` is a broker version the database turned out not to have (a
+    message from a reset database or a stray publisher): remembering it stops every
+    stream woken by it from rebuilding again.
+    """
+
+    encoded: EncodedSnapshot
     compiled: Snapshot
+    checked_for: int = -1
+
+    @property
+    def version(self) -> int:
+        """The content version (what ETags and change events carry)."""
+        return self.encoded.version
+
+    @property
+    def environment(self) -> str:
+        """The environment's key."""
+        return self.encoded.environment
+
+    def covers(self, head: int) -> bool:
+        """Current for audit head ``head``."""
+        return self.encoded.head >= head or self.checked_for == head
 
 
 class SnapshotCache:
-    """Per-process cache of each environment's newest snapshot."""
+    """Per-process cache of each environment's newest snapshot, optionally shared by Redis."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: RedisSnapshotStore | None = None, wait_seconds: float = 5.0) -> None:
         self._entries: dict[str, CachedSnapshot] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._store = store
+        self._wait_seconds = wait_seconds
+        self._watched: Counter[str] = Counter()
+        self.builds = 0
+        """Snapshots this process built from the database (tests and benchmarks read it)."""
 
-    def get(self, session: Session, environment_key: str) -> CachedSnapshot:
-        """The environment's snapshot, rebuilt if the audit head moved since it was built."""
-        head = audit_head(session)
+    def watch(self, environment_key: str, delta: int) -> None:
+        """Count an open stream on (``+1``) or off (``-1``) an environment."""
+        with self._guard:
+            self._watched[environment_key] += delta
+            if self._watched[environment_key] <= 0:
+                del self._watched[environment_key]
+
+    def prepare(self, sessions: SessionFactory, version: int) -> None:
+        """Bring every environment with open streams up to ``version`` (the broker's hook).
+
+        Runs once per version on the broker's announcer thread, before the streams
+        wake, so they find the snapshot built instead of queueing to build it.
+        """
+        with self._guard:
+            environments = list(self._watched)
+        for environment_key in environments:
+            try:
+                self.get(sessions, environment_key, at_least=version)
+            except Exception as error:  # the streams will try (and report) themselves
+                log.warning("cannot prepare %s at %s: %s", environment_key, version, error)
+
+    def get(
+        self, sessions: SessionFactory, environment_key: str, at_least: int | None = None
+    ) -> CachedSnapshot:
+        """The environment's snapshot, current for the audit head.
+
+        ``at_least`` None: read the head (one indexed query). Otherwise trust it (a
+        broker's version) and touch the database only if the cache is older.
+        """
         entry = self._entries.get(environment_key)
-        if entry is not None and entry.version >= head:
+        if at_least is None:
+            with sessions() as session:
+                return self._current(session, environment_key, audit_head(session))
+        if entry is not None and entry.covers(at_least):
             return entry
-        with self._lock:
+        with self._lock(environment_key):  # 1,000 woken streams: one builds, the rest wait here
             entry = self._entries.get(environment_key)
-            if entry is None or entry.version < head:
-                wire = build_snapshot(session, environment_key)
-                entry = CachedSnapshot(wire["version"], wire, load_snapshot(wire))
-                self._entries[environment_key] = entry
+            if entry is not None and entry.covers(at_least):
+                return entry
+            with sessions() as session:
+                return self._refresh(session, environment_key, at_least)
+
+    def _current(self, session: Session, environment_key: str, needed: int) -> CachedSnapshot:
+        entry = self._entries.get(environment_key)
+        if entry is not None and entry.covers(needed):
+            return entry
+        with self._lock(environment_key):
+            return self._refresh(session, environment_key, needed)
+
+    def _lock(self, environment_key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(environment_key, threading.Lock())
+
+    def _refresh(self, session: Session, environment_key: str, needed: int) -> CachedSnapshot:
+        """Under the environment's lock: reuse, load the shared snapshot, or build."""
+        local = self._entries.get(environment_key)
+        if local is not None and local.covers(needed):
+            return local  # another thread built it while we waited for the lock
+        shared = self._from_store(environment_key, needed)
+        if shared is not None and shared.head >= needed:
+            compiled = self._compiled(shared, local, None)
+            if compiled is not None:
+                return self._install(shared, compiled, needed)
+            shared = None  # unreadable: neither serve it nor reuse its body
+        previous = _newest(local.encoded if local else None, shared)
+        encoded, wire = self._build(session, environment_key, previous)
+        return self._install(encoded, self._compiled(encoded, local, wire), needed)
+
+    def _from_store(self, environment_key: str, needed: int) -> EncodedSnapshot | None:
+        """The shared snapshot, maybe older than ``needed``: then we build it ourselves,
+        unless another instance claimed that build first (we wait for its result)."""
+        if self._store is None:
+            return None
+        shared = self._store.get(environment_key)
+        if shared is not None and shared.head >= needed:
+            return shared
+        if self._store.claim_build(environment_key, needed):
+            return shared
+        return self._store.wait_for(environment_key, needed, self._wait_seconds) or shared
+
+    def _build(
+        self, session: Session, environment_key: str, previous: EncodedSnapshot | None
+    ) -> tuple[EncodedSnapshot, dict[str, Any]]:
+        wire = build_snapshot(session, environment_key)
+        self.builds += 1
+        encoded = encode_snapshot(wire, previous)
+        if self._store is not None:
+            self._store.put(encoded)
+        return encoded, wire
+
+    def _compiled(
+        self, encoded: EncodedSnapshot, local: CachedSnapshot | None, wire: dict[str, Any] | None
+    ) -> Snapshot | None:
+        """The engine's form: reused when unchanged; None if shared bytes do not load."""
+        if local is not None and (local.encoded.content_hash, local.version) == (
+            encoded.content_hash,
+            encoded.version,
+        ):
+            return local.compiled
+        if wire is not None:
+            return load_snapshot({**wire, "version": encoded.version})
+        try:
+            return load_snapshot(json.loads(encoded.body))
+        except (ValueError, EngineError) as error:
+            log.warning("ignoring a shared snapshot that does not load: %s", error)
+            return None
+
+    def _install(
+        self, encoded: EncodedSnapshot, compiled: Snapshot | None, needed: int
+    ) -> CachedSnapshot:
+        assert compiled is not None  # a locally built wire always compiles
+        entry = CachedSnapshot(encoded, compiled, needed if encoded.head < needed else -1)
+        self._entries[encoded.environment] = entry
         return entry
+
+
+def _newest(*candidates: EncodedSnapshot | None) -> EncodedSnapshot | None:
+    present = [c for c in candidates if c is not None]
+    return max(present, key=lambda c: c.head) if present else None
+
+
+class EnvironmentWatch:
+    """What one SDK stream announces: its environment's content version, on change only.
+
+    Comparing content versions (not raw audit heads) is what keeps a change in
+    staging from sending every production SDK to re-download its snapshot.
+    """
+
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        sessions: SessionFactory,
+        environment: str,
+        subscription: Subscription,
+    ) -> None:
+        self.cache = cache
+        self.sessions = sessions
+        self.environment = environment
+        self.subscription = subscription
+        self.sent: int | None = None
+        self._watching = False
+
+    def hello(self) -> int:
+        """The version to greet with (subscribe first, so nothing falls between)."""
+        self.sent = self.cache.get(self.sessions, self.environment).version
+        if not self._watching:
+            self._watching = True
+            self.cache.watch(self.environment, +1)
+        return self.sent
+
+    def close(self) -> None:
+        """End the subscription and the cache's interest in the environment; idempotent."""
+        self.subscription.close()
+        if self._watching:
+            self._watching = False
+            self.cache.watch(self.environment, -1)
+
+    def next_change(self, timeout: float) -> int | None:
+        """The environment's new version, or None after ``timeout`` (or when closed)."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0 and not self.subscription.closed:
+            head = self.subscription.wait(remaining)
+            if head is None:
+                continue
+            version = self._version_at(head)
+            if version != self.sent:
+                self.sent = version
+                return version
+        return None
+
+    def _version_at(self, head: int) -> int:
+        try:
+            return self.cache.get(self.sessions, self.environment, at_least=head).version
+        except Exception as error:  # database down: announce, the SDK's fetch will tell
+            log.warning("stream for %s cannot check version %s: %s", self.environment, head, error)
+            return head
 
 
 def evaluate_flags(

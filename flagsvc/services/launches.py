@@ -3,13 +3,16 @@
 A launch can be scheduled only for a flag that is ready and already in early access in
 that environment: the feature exists and the readiness work is done, so the date is a
 plan for something real, never a promise about unfinished work. The scheduler that
-runs due launches reads ``launch_at``; this module only stores it.
+runs due launches (``services.scheduler``) reads ``launch_at`` and the ramp to start
+at (``launch_rollout_basis_points``); this module only stores them.
 """
 
 from __future__ import annotations
 
 from datetime import UTC
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +26,9 @@ from flagsvc.services.context import no_precondition
 from flagsvc.services.flag_states import FlagStateDetail
 from flagsvc.services.flag_states import Locked
 from flagsvc.services.flag_states import Where
+from flagsvc.storage.models import FlagState
+
+FULL_ROLLOUT = Decimal(100)
 
 
 def schedule_launch(
@@ -31,23 +37,46 @@ def schedule_launch(
     where: Where,
     launch_at: datetime,
     precondition: Precondition = no_precondition,
+    *,
+    rollout_percent: Decimal = FULL_ROLLOUT,
 ) -> FlagStateDetail:
     """Schedule (or move) the start of general rollout in one environment.
 
-    :raise InvalidFieldError: ``launch_at`` is not in the future.
+    The launch moves the flag to ``general`` at ``rollout_percent`` (100 unless the
+    caller wants the ramp to start lower); rescheduling may change either.
+
+    :raise InvalidFieldError: ``launch_at`` is not in the future, or the ramp is not
+        above 0 and at most 100.
     :raise ConflictError: the flag is not ready, or not in early access there.
     """
     if launch_at <= change.at:
         raise InvalidFieldError("launch_at", "must be in the future")
+    if not Decimal(0) < rollout_percent <= FULL_ROLLOUT:
+        raise InvalidFieldError("rollout_percent", "must be above 0 and at most 100")
     locked = flag_states.locate_checked(session, where, precondition)
     _check_launchable(locked)
-    launch_at = launch_at.astimezone(UTC)
-    if locked.state.launch_at != launch_at:
-        before = {"launch_at": flag_states.iso(locked.state.launch_at)}
-        locked.state.launch_at = launch_at
-        after = {"launch_at": launch_at.isoformat()}
+    planned = (launch_at.astimezone(UTC), int(rollout_percent * 100))
+    current = (locked.state.launch_at, locked.state.launch_rollout_basis_points)
+    if current != planned:
+        before = _launch_summary(*current)
+        locked.state.launch_at, locked.state.launch_rollout_basis_points = planned
+        after = _launch_summary(*planned)
         flag_states.record(session, change, locked, "flag.launch_scheduled", before, after)
     return flag_states.detail(session, locked)
+
+
+def launch_percent(state: FlagState) -> float | None:
+    """The ramp the scheduled launch starts general rollout at (None: no launch)."""
+    if state.launch_at is None:
+        return None
+    basis_points = state.launch_rollout_basis_points
+    return 100.0 if basis_points is None else basis_points / 100
+
+
+def _launch_summary(launch_at: datetime | None, basis_points: int | None) -> dict[str, Any]:
+    """A launch as the audit records it (percent as a number, time as ISO 8601)."""
+    percent = None if basis_points is None or launch_at is None else basis_points / 100
+    return {"launch_at": flag_states.iso(launch_at), "rollout_percent": percent}
 
 
 def cancel_launch(
@@ -68,10 +97,11 @@ def cancel_launch(
         raise ConflictError(
             f"no launch is scheduled for flag {where.flag_key!r} in {where.environment!r}"
         )
-    before = {"launch_at": flag_states.iso(locked.state.launch_at)}
-    locked.state.launch_at = None
+    state = locked.state
+    before = _launch_summary(state.launch_at, state.launch_rollout_basis_points)
+    state.launch_at, state.launch_rollout_basis_points = None, None
     flag_states.record(
-        session, change, locked, "flag.launch_cancelled", before, {"launch_at": None}
+        session, change, locked, "flag.launch_cancelled", before, _launch_summary(None, None)
     )
     return flag_states.detail(session, locked)
 

@@ -23,6 +23,7 @@ from sqlalchemy import MetaData
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -30,6 +31,12 @@ from sqlalchemy.orm import declared_attr
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.types import TypeDecorator
+
+FLOW_ACTIONS_SQL = (
+    "action IN ('flag.created', 'flag.stage_changed', 'flag.killed', 'flag.resumed', "
+    "'flag.ready', 'flag.readiness_lost')"
+)
+"""The audit actions flow metrics read (``flagsvc.domain.flow.FLOW_ACTIONS``), as SQL."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -204,6 +211,8 @@ class FlagState(Versioned, Base):
     rollout_basis_points: Mapped[int] = mapped_column(Integer)
     killed: Mapped[bool] = mapped_column(Boolean)
     launch_at: Mapped[datetime | None]
+    # the ramp a scheduled launch starts general rollout at (basis points; set with launch_at)
+    launch_rollout_basis_points: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
     flag: Mapped[Flag] = relationship(lazy="joined")
     environment: Mapped[Environment] = relationship(lazy="joined")
@@ -231,6 +240,16 @@ class AuditEvent(Base):
         Index("ix_audit_events_actor_seq", "actor", "seq"),
         Index("ix_audit_events_action_seq", "action", "seq"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
+        # flow metrics read only these events; on PostgreSQL this index holds every
+        # column they need, so reports never touch the (large) table itself
+        Index(
+            "ix_audit_events_flow",
+            "flag_key",
+            "seq",
+            postgresql_include=["occurred_at", "action", "environment", "after"],
+            postgresql_where=text(FLOW_ACTIONS_SQL),
+            sqlite_where=text(FLOW_ACTIONS_SQL),
+        ),
     )
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
@@ -248,3 +267,13 @@ class AuditEvent(Base):
     request_id: Mapped[str] = mapped_column(String(100))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class FlagEvaluation(Base):
+    """SDK-reported evaluation counts per flag and environment: observations, not audited."""
+
+    __tablename__ = "flag_evaluations"
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"), primary_key=True)
+    evaluation_count: Mapped[int] = mapped_column(BigInteger)
+    last_evaluated_at: Mapped[datetime]

@@ -1,0 +1,335 @@
+"""Release timelines and flow metrics, derived from audit events alone (no I/O here).
+
+Everything is computed from the audit, so a timeline or a metric can never disagree
+with it: the service loads the few event kinds that matter as :class:`FlowEvent`
+values (in chain order) and these functions fold them into stage periods, readiness
+and kill-switch intervals, and per-flag flow figures.
+
+Each instant of a flag's flow (created → released, or → the report's ``as_of`` while
+still in flight) falls into exactly one bucket, checked in this order:
+
+1. *readiness wait*: in ``early_access`` in a gated environment while readiness is
+   incomplete (finished work held for marketing / customer success);
+2. *blocked*: killed (the kill switch is on: on for nobody, waiting on a fix);
+3. *active*: everything else (building it dark, early access once ready, ramping).
+
+Flow efficiency is active / flow time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+CREATED = "flag.created"
+STAGE_CHANGED = "flag.stage_changed"
+KILLED = "flag.killed"
+RESUMED = "flag.resumed"
+READY = "flag.ready"
+READINESS_LOST = "flag.readiness_lost"
+LAUNCH_RAN = "flag.launch_ran"
+LAUNCH_SKIPPED = "flag.launch_skipped"
+FLOW_ACTIONS = (CREATED, STAGE_CHANGED, KILLED, RESUMED, READY, READINESS_LOST)
+"""The event kinds flow metrics read."""
+TIMELINE_ACTIONS = (*FLOW_ACTIONS, LAUNCH_RAN, LAUNCH_SKIPPED)
+"""The event kinds a timeline shows."""
+
+OFF, EARLY_ACCESS, GENERAL, RELEASED, RETIRED = (
+    "off", "early_access", "general", "released", "retired"
+)  # fmt: skip
+IN_FLIGHT = frozenset({EARLY_ACCESS, GENERAL})
+FLOW_STAGES = (OFF, EARLY_ACCESS, GENERAL)
+"""Stages a flag passes through before release: the ones whose dwell is measured."""
+SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEvent:
+    """One audit event, reduced to what timelines and flow metrics read."""
+
+    seq: int
+    at: datetime
+    action: str
+    flag_key: str
+    environment: str | None = None
+    stage: str | None = None
+    rollout_percent: float | None = None
+    actor: str = ""
+    planned_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StagePeriod:
+    """A stretch at one stage and ramp; ``end`` is None for the current one."""
+
+    stage: str
+    rollout_percent: float
+    start: datetime
+    end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A stretch of time; ``end`` is None while it lasts."""
+
+    start: datetime
+    end: datetime | None
+
+    def covers(self, at: datetime) -> bool:
+        """Tell whether ``at`` falls inside (start inclusive, end exclusive)."""
+        return self.start <= at and (self.end is None or at < self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A point event on a timeline: kill switch flips and launch runs."""
+
+    action: str
+    at: datetime
+    actor: str
+    planned_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentTimeline:
+    """Milestones of one flag in one environment (firsts; None: not reached)."""
+
+    environment: str
+    created: datetime
+    ready_first: datetime | None
+    ready_latest: datetime | None
+    first_early_access: datetime | None
+    general_started: datetime | None
+    released: datetime | None
+    retired: datetime | None
+    kill_switch: tuple[Marker, ...]
+    launches: tuple[Marker, ...]
+    stages: tuple[StagePeriod, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlagFlow:
+    """One flag's flow in one environment up to ``as_of`` (durations in seconds)."""
+
+    flag_key: str
+    flow_item: str
+    created: datetime
+    released: datetime | None
+    as_of: datetime
+    periods: tuple[StagePeriod, ...]
+    dwell: Mapping[str, float]
+    readiness_wait: float
+    blocked: float
+    waiting_for_readiness_now: bool
+
+    @property
+    def flow_time(self) -> float:
+        """Seconds from creation to release (to ``as_of`` while in flight)."""
+        return ((self.released or self.as_of) - self.created).total_seconds()
+
+    @property
+    def active(self) -> float:
+        """Seconds of flow time that were neither readiness wait nor blocked."""
+        return max(self.flow_time - self.readiness_wait - self.blocked, 0.0)
+
+    @property
+    def efficiency(self) -> float | None:
+        """Active share of flow time (None for a zero-length flow)."""
+        return None if self.flow_time <= 0 else self.active / self.flow_time
+
+    def stage_at(self, at: datetime) -> str | None:
+        """The stage at ``at`` (None before the flag existed here)."""
+        return stage_at(self.periods, at)
+
+
+def created_at(events: Sequence[FlowEvent]) -> datetime | None:
+    """When the flag was created (its ``flag.created`` event)."""
+    return next((e.at for e in events if e.action == CREATED), None)
+
+
+def stage_periods(
+    events: Sequence[FlowEvent], environment: str, opened: datetime
+) -> tuple[StagePeriod, ...]:
+    """The stage and ramp periods in ``environment``, starting dark at ``opened``."""
+    periods: list[StagePeriod] = []
+    stage, percent, start = OFF, 0.0, opened
+    for event in events:
+        if event.action != STAGE_CHANGED or event.environment != environment:
+            continue
+        periods.append(StagePeriod(stage, percent, start, event.at))
+        stage, percent, start = event.stage or OFF, event.rollout_percent or 0.0, event.at
+    periods.append(StagePeriod(stage, percent, start, None))
+    return tuple(periods)
+
+
+def ready_intervals(events: Sequence[FlowEvent]) -> tuple[Interval, ...]:
+    """When the flag was ready (flag-wide): from each ``flag.ready`` to the next loss."""
+    return _toggled(events, READY, READINESS_LOST, environment=None)
+
+
+def killed_intervals(events: Sequence[FlowEvent], environment: str) -> tuple[Interval, ...]:
+    """When the kill switch was on in ``environment``."""
+    return _toggled(events, KILLED, RESUMED, environment=environment)
+
+
+def _toggled(
+    events: Sequence[FlowEvent], on: str, off: str, environment: str | None
+) -> tuple[Interval, ...]:
+    intervals: list[Interval] = []
+    since: datetime | None = None
+    for event in events:
+        if environment is not None and event.environment != environment:
+            continue
+        if event.action == on and since is None:
+            since = event.at
+        elif event.action == off and since is not None:
+            intervals.append(Interval(since, event.at))
+            since = None
+    if since is not None:
+        intervals.append(Interval(since, None))
+    return tuple(intervals)
+
+
+def stage_at(periods: Sequence[StagePeriod], at: datetime) -> str | None:
+    """The stage in force at ``at``: the last period that started at or before it."""
+    current = None
+    for period in periods:
+        if period.start > at:
+            break
+        current = period.stage
+    return current
+
+
+def first_entry(periods: Sequence[StagePeriod], stage: str) -> datetime | None:
+    """When the flag first entered ``stage`` (None if it never did)."""
+    return next((p.start for p in periods if p.stage == stage), None)
+
+
+def environment_timeline(
+    events: Sequence[FlowEvent], environment: str, opened: datetime
+) -> EnvironmentTimeline:
+    """The milestones, kill-switch flips, launch runs and stage periods in one environment."""
+    periods = stage_periods(events, environment, opened)
+    ready = [e.at for e in events if e.action == READY]
+    here = [e for e in events if e.environment == environment]
+    return EnvironmentTimeline(
+        environment=environment,
+        created=opened,
+        ready_first=ready[0] if ready else None,
+        ready_latest=ready[-1] if ready else None,
+        first_early_access=first_entry(periods, EARLY_ACCESS),
+        general_started=first_entry(periods, GENERAL),
+        released=first_entry(periods, RELEASED),
+        retired=first_entry(periods, RETIRED),
+        kill_switch=_markers(here, (KILLED, RESUMED)),
+        launches=_markers(here, (LAUNCH_RAN, LAUNCH_SKIPPED)),
+        stages=periods,
+    )
+
+
+def _markers(events: Sequence[FlowEvent], actions: tuple[str, ...]) -> tuple[Marker, ...]:
+    return tuple(
+        Marker(e.action.removeprefix("flag."), e.at, e.actor, e.planned_at)
+        for e in events
+        if e.action in actions
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FlowScope:
+    """Where and until when a flag's flow is measured."""
+
+    environment: str
+    gated: bool
+    as_of: datetime
+
+
+def flag_flow(
+    flag_key: str, flow_item: str, events: Sequence[FlowEvent], scope: FlowScope
+) -> FlagFlow | None:
+    """One flag's flow in the scope's environment (None if it did not exist by ``as_of``).
+
+    ``events`` are the flag's events in chain order, none later than ``as_of``.
+    Release is the first entry into ``released``; a later rollback does not undo it.
+    """
+    created = created_at(events)
+    if created is None or created > scope.as_of:
+        return None
+    periods = stage_periods(events, scope.environment, created)
+    released = first_entry(periods, RELEASED)
+    sweep = _Sweep(scope, created)
+    sweep.run(events, released or scope.as_of)
+    return FlagFlow(
+        flag_key, flow_item, created, released, scope.as_of, periods,
+        {stage: sweep.totals.get(stage, 0.0) for stage in FLOW_STAGES},
+        sweep.totals.get(WAIT, 0.0), sweep.totals.get(BLOCKED, 0.0),
+        released is None and sweep.waits_for_readiness(),
+    )  # fmt: skip
+
+
+WAIT, BLOCKED, ACTIVE = "readiness_wait", "blocked", "active"
+
+
+class _Sweep:
+    """One pass over a flag's events in chain order, adding up each stretch's seconds.
+
+    Between two events the stage, readiness and kill switch are constant, so each
+    stretch goes whole to its stage and to one bucket (see the module docstring).
+    """
+
+    def __init__(self, scope: FlowScope, created: datetime) -> None:
+        self.scope, self.last = scope, created
+        self.stage, self.ready, self.killed = OFF, False, False
+        self.totals: dict[str, float] = {}
+
+    def run(self, events: Sequence[FlowEvent], end: datetime) -> None:
+        """Account for the time from creation to ``end``."""
+        for event in events:
+            if event.at > end:
+                break
+            if self._applies(event):
+                self._accrue(event.at)
+                self._apply(event)
+        self._accrue(end)
+
+    def waits_for_readiness(self) -> bool:
+        """In early access in a gated environment while readiness is incomplete (now)."""
+        return self.scope.gated and self.stage == EARLY_ACCESS and not self.ready
+
+    def _applies(self, event: FlowEvent) -> bool:
+        if event.action in (READY, READINESS_LOST):
+            return True
+        return event.environment == self.scope.environment
+
+    def _apply(self, event: FlowEvent) -> None:
+        if event.action == STAGE_CHANGED:
+            self.stage = event.stage or OFF
+        elif event.action in (READY, READINESS_LOST):
+            self.ready = event.action == READY
+        elif event.action in (KILLED, RESUMED):
+            self.killed = event.action == KILLED
+
+    def _accrue(self, until: datetime) -> None:
+        seconds = max((until - self.last).total_seconds(), 0.0)
+        self.last = max(self.last, until)
+        bucket = WAIT if self.waits_for_readiness() else BLOCKED if self.killed else ACTIVE
+        for key in (self.stage, bucket):
+            self.totals[key] = self.totals.get(key, 0.0) + seconds
+
+
+def days(seconds: float) -> float:
+    """Seconds as days, rounded to the minute's precision the report needs."""
+    return round(seconds / SECONDS_PER_DAY, 4)
+
+
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """The ``share`` quantile by linear interpolation between closest ranks (None if empty)."""
+    if not values:
+        return None
+    ranked = sorted(values)
+    position = share * (len(ranked) - 1)
+    low = int(position)
+    high = min(low + 1, len(ranked) - 1)
+    return ranked[low] + (ranked[high] - ranked[low]) * (position - low)

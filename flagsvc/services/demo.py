@@ -1,0 +1,350 @@
+"""``flagsvc demo``: a realistic quarter of staged releases, played through the services.
+
+Nothing is written with raw SQL: every objective, cohort, flag, stage move, readiness
+mark and launch goes through the same service functions the API calls, with a
+simulated clock that walks the 13 weeks up to now. So the audit chain is valid, the
+timelines and flow metrics have a real history to read, and the data shows what the
+product is for: features reach early adopters first, some wait weeks for marketing
+readiness, launches run on schedule, one flag is killed and resumed, one rolled back,
+a few retired, and a couple of long-released flags stop being evaluated (stale).
+
+Each simulated day is one transaction; the scheduler runs due launches at 09:05.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flagsvc.domain.roles import Role
+from flagsvc.domain.stages import Stage
+from flagsvc.services import cohorts
+from flagsvc.services import flag_states
+from flagsvc.services import flags
+from flagsvc.services import flow
+from flagsvc.services import launches
+from flagsvc.services import okrs
+from flagsvc.services import readiness
+from flagsvc.services import scheduler
+from flagsvc.services import sdk_metrics
+from flagsvc.services.context import Actor
+from flagsvc.services.context import Change
+from flagsvc.services.flag_states import Where
+from flagsvc.storage.db import Database
+from flagsvc.storage.models import AuditEvent
+from flagsvc.storage.models import Flag
+from flagsvc.storage.models import KeyResult
+
+DAYS = 91
+ENGINEERS = tuple(Actor(f"{name} (engineer)", Role.ENGINEER) for name in ("dana", "li", "sam"))
+MARKETING = tuple(
+    Actor(name, Role.MARKETING) for name in ("maria (marketing)", "jo (customer success)")
+)
+ITEMS = ("docs", "announcement", "support_enablement", "sales_briefing")
+SHORT_CHECKLIST = [{"key": "support_enablement", "label": "Support team enabled", "required": True}]
+
+OBJECTIVES = (
+    ("Checkout that converts", "payments", (
+        ("Checkout conversion", "conversion rate", 31, 36, 33.5, "%"),
+        ("Failed payments", "failed payment share", 1.2, 0.5, 0.8, "%"),
+    )),
+    ("Onboarding in minutes", "growth", (
+        ("Time to first value", "median hours", 72, 24, 40, "h"),
+        ("Week-1 activation", "activated accounts", 40, 55, 46, "%"),
+        ("Self-serve setup", "accounts set up without help", 35, 60, 41, "%"),
+    )),
+    ("A platform customers trust", "platform", (
+        ("Monthly uptime", "availability", 99.9, 99.95, 99.93, "%"),
+        ("P1 incidents", "incidents per month", 4, 1, 2, "incidents"),
+    )),
+    ("Win with design partners", "enterprise", (
+        ("Pilots converted to contracts", "pilots converted", 2, 6, 3, "pilots"),
+        ("SSO adoption", "enterprise accounts on SSO", 20, 70, 35, "%"),
+    )),
+)  # fmt: skip
+COHORTS = (  # key, name, rule (attribute, op, values), member pattern and count, opt-in
+    ("beta-testers", "Beta testers", ("plan", "eq", ["beta"]), "beta-user-{:04d}", 300, True),
+    ("internal-staff", "Internal staff", ("email", "ends_with", ["@example.com"]),
+     "staff-{:02d}", 40, False),
+    ("design-partners", "Design partners", ("account_tier", "in", ["enterprise-pilot"]),
+     "acct-partner-{:02d}", 12, False),
+)  # fmt: skip
+PLANS = {  # days after creation: what happens in production (the other environments lead)
+    "smooth": "6 ea, 14 ready, 15 general 25, 16 general 60, 17 general 100, 19 released",
+    "held": "4 ea, 30 ready, 31 launch 50, 35 general 100, 38 released",
+    "scheduled": "7 ea, 16 ready, 17 launch 100, 22 released",
+    "waiting": "8 ea",
+    "ramping": "5 ea, 13 ready, 14 general 10, 18 general 30",
+    "incident": "4 ea, 12 ready, 13 general 50, 14 kill, 16 resume, 17 general 100, 20 released",
+    "rollback": "4 ea, 10 ready, 11 general 30, 12 rollback, 17 general 30, 19 general 100, "
+    "21 released",
+    "retired": "3 ea, 8 ready, 9 general 100, 11 released, 45 retire",
+    "abandoned": "5 ea, 19 retire",
+    "quickfix": "1 ea, 2 ready, 3 general 100, 4 released",
+    "dark": "",
+}
+FLAGS = (  # key, flow item, key result (index), plan, day created
+    ("one-click-checkout", "feature", 0, "held", 2),
+    ("saved-cards", "feature", 0, "smooth", 5),
+    ("apple-pay", "feature", 0, "scheduled", 20),
+    ("address-autocomplete", "feature", 0, "ramping", 60),
+    ("new-pricing-page", "feature", 0, "waiting", 70),
+    ("smart-payment-retry", "feature", 1, "smooth", 10),
+    ("clearer-payment-errors", "defect", 1, "quickfix", 15),
+    ("duplicate-charge-fix", "defect", 1, "quickfix", 30),
+    ("csv-export-escaping", "defect", 1, "quickfix", 78),
+    ("guided-setup", "feature", 2, "held", 8),
+    ("sample-data-workspace", "feature", 2, "smooth", 14),
+    ("import-from-csv", "feature", 2, "waiting", 55),
+    ("onboarding-checklist", "feature", 3, "incident", 12),
+    ("welcome-email-series", "feature", 3, "scheduled", 35),
+    ("activation-nudges", "feature", 3, "waiting", 62),
+    ("timezone-fix", "defect", 3, "quickfix", 66),
+    ("team-invites-v2", "feature", 4, "rollback", 18),
+    ("self-serve-billing", "feature", 4, "held", 25),
+    ("template-gallery", "feature", 4, "dark", 75),
+    ("dark-mode", "feature", 4, "dark", 80),
+    ("status-page-embed", "feature", 5, "smooth", 22),
+    ("multi-region-failover", "risk", 5, "ramping", 40),
+    ("db-connection-pooling", "debt", 5, "quickfix", 9),
+    ("legacy-api-sunset", "debt", 6, "retired", 3),
+    ("rate-limit-hardening", "risk", 6, "quickfix", 33),
+    ("search-index-rebuild", "debt", 6, "abandoned", 28),
+    ("incident-banner", "feature", 6, "smooth", 45),
+    ("memory-leak-fix", "defect", 6, "quickfix", 50),
+    ("audit-log-export", "feature", 7, "scheduled", 30),
+    ("custom-roles", "feature", 7, "incident", 38),
+    ("pilot-usage-dashboard", "feature", 7, "smooth", 52),
+    ("sandbox-environments", "feature", 7, "rollback", 44),
+    ("legacy-reports-removal", "debt", 7, "retired", 11),
+    ("sso-saml", "feature", 8, "held", 6),
+    ("scim-provisioning", "feature", 8, "waiting", 48),
+)
+QUIET = frozenset({"saved-cards", "db-connection-pooling"})
+"""Released long ago and no longer evaluated: what the stale-flags report should find."""
+
+Step = Callable[[Session, Change], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the demo loaded, for the operator."""
+
+    objectives: int
+    flags: int
+    cohorts: int
+    events: int
+    launches_ran: int
+    bottleneck: str | None
+
+    def lines(self) -> list[str]:
+        """Human-readable lines for stderr."""
+        return [
+            f"demo quarter loaded: {self.objectives} objectives, {self.flags} flags, "
+            f"{self.cohorts} cohorts, {self.events} audit events",
+            f"scheduled launches run: {self.launches_ran}",
+            f"production bottleneck over the last 90 days: {self.bottleneck or 'none'}",
+            "try: GET /api/v1/flow, GET /api/v1/objectives/1/report, GET /api/v1/stale-flags",
+        ]
+
+
+def already_loaded(session: Session) -> bool:
+    """Tell whether any demo flag exists (the demo then refuses, changing nothing)."""
+    keys = [spec[0] for spec in FLAGS]
+    return session.scalar(select(Flag.id).where(Flag.key.in_(keys)).limit(1)) is not None
+
+
+def load(database: Database, now: datetime) -> Summary | None:
+    """Play the quarter ending at ``now``; None (and nothing written) if it was loaded."""
+    with database.read() as session:
+        if already_loaded(session):
+            return None
+    start = (now - timedelta(days=DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = _schedule(start)
+    ran = 0
+    for day in range(DAYS + 1):
+        tick = start + timedelta(days=day, hours=9, minutes=5)
+        if tick <= now:
+            ran += sum(o.ran for o in scheduler.run_due_launches(database, _fixed(tick)))
+        with database.write() as session:
+            for at, actor, step in sorted(days.get(day, []), key=lambda s: s[0]):
+                if at <= now:
+                    step(session, Change(actor, at, f"demo-{day}"))
+    _report_evaluations(database, now)
+    return _summary(database, now, ran)
+
+
+def _fixed(at: datetime) -> Callable[[], datetime]:
+    """A clock stopped at ``at`` (the simulated moment the scheduler looks)."""
+    return lambda: at
+
+
+def _schedule(start: datetime) -> dict[int, list[tuple[datetime, Actor, Step]]]:
+    """Every step of the quarter, per day: (time, actor, what to do)."""
+    days: dict[int, list[tuple[datetime, Actor, Step]]] = {}
+    for day, minute, actor, step in _steps():
+        at = start + timedelta(days=day, hours=9, minutes=30 + minute)
+        days.setdefault(day, []).append((at, actor, step))
+    return days
+
+
+def _steps() -> Iterator[tuple[int, int, Actor, Step]]:
+    yield 0, 0, ENGINEERS[0], _create_okrs_and_cohorts
+    for n, (key, item, kr, plan, begin) in enumerate(FLAGS):
+        engineer, minute = ENGINEERS[n % len(ENGINEERS)], (n * 11) % 420
+        yield begin, minute, engineer, _creator(key, item, kr, plan)
+        for offset, op, percent in plan_steps(PLANS[plan]):
+            yield from _expand(key, (begin, begin + offset), minute, (op, percent), n)
+
+
+def plan_steps(plan: str) -> list[tuple[int, str, int]]:
+    """``"4 ea, 9 general 50"`` as ``[(4, "ea", 0), (9, "general", 50)]``."""
+    steps = []
+    for part in filter(None, (p.split() for p in plan.split(","))):
+        steps.append((int(part[0]), part[1], int(part[2]) if len(part) > 2 else 0))
+    return steps
+
+
+def _expand(
+    key: str, days: tuple[int, int], minute: int, op: tuple[str, int], n: int
+) -> Iterator[tuple[int, int, Actor, Step]]:
+    """One plan step (``days``: the flag's creation and the step's day) as service calls."""
+    (created, day), (name, percent) = days, op
+    engineer, marketer = ENGINEERS[n % 3], MARKETING[n % 2]
+    if name == "ready":
+        for back, item in enumerate(reversed(ITEMS)):  # the last item is ticked on the day
+            yield max(day - back, created), minute + 1, marketer, _marker(key, item)
+    elif name == "launch":
+        yield day, minute + 2, marketer, _launcher(key, percent)
+    elif name in ("kill", "resume"):
+        yield day, minute, engineer, _switch(key, killed=name == "kill")
+    else:
+        yield from _stage_steps(key, day, minute, op, engineer)
+
+
+def _stage_steps(
+    key: str, day: int, minute: int, op: tuple[str, int], engineer: Actor
+) -> Iterator[tuple[int, int, Actor, Step]]:
+    name, percent = op
+    if name == "ea":  # development and staging lead production by a day
+        yield day - 1, minute + 1, engineer, _mover(key, "development", Stage.RELEASED)
+        yield day - 1, minute + 2, engineer, _mover(key, "staging", Stage.EARLY_ACCESS)
+        yield day, minute, engineer, _mover(key, "production", Stage.EARLY_ACCESS)
+        yield day + 1, minute + 3, engineer, _mover(key, "staging", Stage.RELEASED)
+    elif name == "retire":
+        for environment in ("development", "staging", "production"):
+            yield day, minute, engineer, _mover(key, environment, Stage.RETIRED)
+    else:
+        stage = {"general": Stage.GENERAL, "released": Stage.RELEASED}.get(name)
+        stage = stage or Stage.EARLY_ACCESS  # "rollback": back to early adopters only
+        ramp = Decimal(percent) if stage is Stage.GENERAL else None
+        yield day, minute, engineer, _mover(key, "production", stage, ramp)
+
+
+def _create_okrs_and_cohorts(session: Session, change: Change) -> None:
+    period = f"{change.at.year}-Q{(change.at.month - 1) // 3 + 1}"
+    for title, owner, key_results in OBJECTIVES:
+        fields = {"title": title, "period": period, "owner": owner}
+        objective = okrs.create_objective(session, change, fields)
+        for kr_title, metric, baseline, target, current, unit in key_results:
+            kr = {"title": kr_title, "metric": metric, "baseline": baseline, "target": target}
+            kr |= {"current": current, "unit": unit}
+            okrs.create_key_result(session, change, objective.id, kr)
+    for key, name, (attribute, op, values), member, count, opt_in in COHORTS:
+        rules = [{"attribute": attribute, "op": op, "values": values}]
+        spec = cohorts.CohortSpec(key, name, rules=rules, opt_in=opt_in)
+        cohorts.create_cohort(session, change, spec)
+        members = [member.format(n) for n in range(1, count + 1)]
+        cohorts.change_members(session, change, key, members, [])
+
+
+def _creator(key: str, item: str, kr_index: int, plan: str) -> Step:
+    def create(session: Session, change: Change) -> None:
+        kr_ids = session.scalars(select(KeyResult.id).order_by(KeyResult.id)).all()
+        name = key.replace("-", " ").capitalize()
+        fields = {"key": key, "name": name, "flow_item": item, "key_result_id": kr_ids[kr_index]}
+        flags.create_flag(session, change, fields)
+        if plan == "quickfix":  # a fix needs support briefed, not a launch campaign
+            marketer = Change(MARKETING[1], change.at, change.request_id)
+            readiness.set_checklist(session, marketer, key, SHORT_CHECKLIST)
+        for environment in ("staging", "production"):
+            where = Where(key, environment)
+            flag_states.set_cohorts(session, change, where, _cohorts_for(item, kr_index))
+
+    return create
+
+
+def _cohorts_for(item: str, kr_index: int) -> list[str]:
+    if item != "feature":
+        return ["internal-staff"]
+    return ["internal-staff", "design-partners" if kr_index >= 7 else "beta-testers"]
+
+
+def _mover(key: str, environment: str, stage: Stage, percent: Decimal | None = None) -> Step:
+    def move(session: Session, change: Change) -> None:
+        where = Where(key, environment)
+        current = flag_states.locate(session, where).state
+        if current.stage != stage.value or stage is Stage.GENERAL:
+            flag_states.move_stage(session, change, where, stage, percent)
+
+    return move
+
+
+def _marker(key: str, item: str) -> Step:
+    def mark(session: Session, change: Change) -> None:
+        flag = flags.get_flag(session, key)
+        if any(i.item_key == item for i in flag.readiness_items):
+            note = f"{item.replace('_', ' ')} done"
+            readiness.mark_item(session, change, key, item, {"done": True, "note": note})
+
+    return mark
+
+
+def _launcher(key: str, percent: int) -> Step:
+    def schedule(session: Session, change: Change) -> None:
+        at = change.at.replace(hour=9, minute=0) + timedelta(days=2)
+        where = Where(key, "production")
+        launches.schedule_launch(session, change, where, at, rollout_percent=Decimal(percent))
+
+    return schedule
+
+
+def _switch(key: str, *, killed: bool) -> Step:
+    def flip(session: Session, change: Change) -> None:
+        flag_states.set_killed(session, change, Where(key, "production"), killed)
+
+    return flip
+
+
+def _report_evaluations(database: Database, now: datetime) -> None:
+    """SDK counts where flags are on; the quiet ones last spoke 35 days ago."""
+    on = ("early_access", "general", "released")
+    with database.write() as session:
+        for environment in ("development", "staging", "production"):
+            counts = [
+                sdk_metrics.EvaluationCount(key, 1_000 * (n + 1), now - _silence(key))
+                for n, (key, *_rest) in enumerate(FLAGS)
+                if flag_states.locate(session, Where(key, environment)).state.stage in on
+            ]
+            sdk_metrics.record_evaluations(session, environment, counts, now)
+
+
+def _silence(key: str) -> timedelta:
+    return timedelta(days=35) if key in QUIET else timedelta(hours=1)
+
+
+def _summary(database: Database, now: datetime, ran: int) -> Summary:
+    with database.read() as session:
+        report = flow.flow_report(session, flow.FlowQuery(), now)
+        events = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    found = report.metrics["bottleneck"]
+    named = None if found is None else f"{found['stage']} (median {found['median_days']} days)"
+    return Summary(len(OBJECTIVES), len(FLAGS), len(COHORTS), events, ran, named)

@@ -1,0 +1,164 @@
+"""Sign in with a token into a signed session; who is signed in; what their role allows.
+
+The session (Flask's signed cookie) holds the token's id, name and role, never the
+secret. Every request looks the token up again, so revoking it signs the browser out
+at its next click, exactly as it stops the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from typing import TypeVar
+from typing import cast
+from urllib.parse import urlsplit
+
+from flask import abort
+from flask import g
+from flask import redirect
+from flask import request
+from flask import session
+from flask import url_for
+from werkzeug.wrappers import Response
+
+from flagsvc.api.context import db
+from flagsvc.api.context import request_id
+from flagsvc.api.context import state
+from flagsvc.domain.roles import Permission
+from flagsvc.domain.roles import Role
+from flagsvc.domain.roles import allows
+from flagsvc.services import credentials
+from flagsvc.services.context import Actor
+from flagsvc.services.context import Change
+from flagsvc.ui import bp
+from flagsvc.ui.pages import render
+
+View = TypeVar("View", bound=Callable[..., Any])
+PUBLIC_ENDPOINTS = frozenset({"ui.sign_in", "ui.static"})
+
+
+@dataclass(frozen=True, slots=True)
+class UiUser:
+    """The person behind the session: their token's id, name and role."""
+
+    token_id: int
+    name: str
+    role: Role
+
+    def can(self, permission: Permission | str) -> bool:
+        """Tell whether the role grants ``permission`` (the API's one table)."""
+        return allows(self.role, Permission(permission))
+
+
+def current_user() -> UiUser:
+    """The signed-in user (set by ``require_user`` before every view)."""
+    return cast(UiUser, g.ui_user)
+
+
+def change() -> Change:
+    """Who is changing what, now, in which request: the audit's view of a UI write."""
+    user = current_user()
+    actor = Actor(name=user.name, role=user.role, token_id=user.token_id)
+    return Change(actor=actor, at=state().clock(), request_id=request_id())
+
+
+def require_user() -> Response | None:
+    """Load the session's user, or send the browser to sign in (and back afterwards)."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    user = _live_user(session.get("token_id"))
+    if user is None:
+        _forget()
+        return redirect(url_for("ui.sign_in", next=request.full_path.rstrip("?")), 303)
+    g.ui_user = user
+    return None
+
+
+def permission_required(permission: Permission) -> Callable[[View], View]:
+    """Refuse the view (403) to roles that lack ``permission``, as the API does."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if not user.can(permission):
+                abort(403, f"Your role ({user.role.value}) may not {_words(permission)}.")
+            return view(*args, **kwargs)
+
+        return cast(View, guarded)
+
+    return decorate
+
+
+def _words(permission: Permission) -> str:
+    return permission.value.replace("_", " ")
+
+
+def _live_user(token_id: object) -> UiUser | None:
+    """The user behind ``token_id`` if that token still exists and is not revoked."""
+    if not isinstance(token_id, int):
+        return None
+    with db().read() as db_session:
+        tokens = credentials.list_tokens(db_session)  # a small fixed set, like the API's list
+    for token in tokens:
+        if token.id == token_id and token.revoked_at is None:
+            return UiUser(token.id, token.name, Role(token.role))
+    return None
+
+
+def _forget() -> None:
+    for key in ("token_id", "name", "role"):
+        session.pop(key, None)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path inside the UI, never another site."""
+    parts = urlsplit(target or "")
+    inside = parts.path.startswith("/ui/") and not parts.scheme and not parts.netloc
+    return target if target and inside and "\\" not in target else url_for("ui.flag_list")
+
+
+@bp.get("/")
+def home() -> Response:
+    """The UI starts at the flag list."""
+    return redirect(url_for("ui.flag_list"), 303)
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    """Show the sign-in form; on POST, exchange a token for a signed session."""
+    if request.method == "GET":
+        return render("sign_in.html", next=request.args.get("next", ""))
+    secret = request.form.get("token", "").strip()
+    with db().read() as db_session:
+        actor = credentials.authenticate(db_session, secret) if secret else None
+    if actor is None or actor.role is None or actor.token_id is None:
+        error = _sign_in_problem(secret, actor)
+        return render("sign_in.html", 401, next=request.form.get("next", ""), error=error)
+    _start_session(actor)
+    return redirect(safe_next(request.form.get("next")), 303)
+
+
+def _sign_in_problem(secret: str, actor: Actor | None) -> str:
+    if not secret:
+        return "Enter your token."
+    if actor is not None:
+        return "SDK keys cannot sign in; use an admin, engineer, marketing or viewer token."
+    return "That token is unknown or has been revoked."
+
+
+def _start_session(actor: Actor) -> None:
+    """A fresh session (new CSRF token too) holding who, never the secret."""
+    assert actor.role is not None and actor.token_id is not None
+    session.clear()
+    session.permanent = True
+    session.update(token_id=actor.token_id, name=actor.name, role=actor.role.value)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    """End the session (its CSRF token with it)."""
+    session.clear()
+    return redirect(url_for("ui.sign_in"), 303)

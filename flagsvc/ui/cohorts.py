@@ -1,0 +1,268 @@
+"""Cohort pages: the list, the rule editor with its live preview, and member import.
+
+Members are pasted (one user key per line) or uploaded as CSV (first column; a header
+row named ``user_key``, ``key``, ``user``, ``user_id`` or ``id`` is skipped) and sent
+through the same bulk service as ``POST /api/v1/cohorts/<key>/members``: one audit
+event per import, however many keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from flask import request
+from sqlalchemy.orm import Session
+
+from flagsvc.api.cohorts import CohortCreateSchema
+from flagsvc.api.cohorts import CohortPatchSchema
+from flagsvc.api.cohorts import MembersEditSchema
+from flagsvc.api.context import db
+from flagsvc.domain.errors import DomainError
+from flagsvc.domain.roles import Permission
+from flagsvc.services import cohorts
+from flagsvc.ui import bp
+from flagsvc.ui import rules
+from flagsvc.ui.auth import change
+from flagsvc.ui.auth import permission_required
+from flagsvc.ui.forms import PAGE
+from flagsvc.ui.forms import FormInvalidError
+from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import collapse
+from flagsvc.ui.forms import dedupe
+from flagsvc.ui.forms import lines
+from flagsvc.ui.forms import text
+from flagsvc.ui.forms import validate
+from flagsvc.ui.forms import version_guard
+from flagsvc.ui.pages import done
+from flagsvc.ui.pages import error_status
+from flagsvc.ui.pages import is_htmx
+from flagsvc.ui.pages import render
+
+LIST_LIMIT = 500
+MEMBERS_SHOWN = 100
+PREVIEW_MEMBER_LIMIT = 20_000  # saved members the preview reads; bigger cohorts: rules only
+CSV_HEADERS = frozenset({"user_key", "key", "user", "user_id", "id"})
+
+
+@bp.get("/cohorts")
+def cohort_list() -> Any:
+    """Every cohort with its size and how many flag environments use it."""
+    with db().read() as session:
+        rows = cohorts.list_cohorts(session, 0, LIST_LIMIT)
+        counts = cohorts.member_counts(session, [c.id for c in rows])
+        usage = {c.id: cohorts.used_by(session, c.id) for c in rows}
+        return render("cohorts/list.html", section="ui.cohort_list", rows=rows,
+                      counts=counts, usage=usage)  # fmt: skip
+
+
+@bp.get("/cohorts/new")
+@permission_required(Permission.EDIT_COHORTS)
+def cohort_new() -> Any:
+    """The form for a new cohort: rules, opt-in and first members."""
+    return _new_page(FormState(), 200)
+
+
+def _new_page(form: FormState, status: int, result: rules.Preview | None = None) -> Any:
+    return render("cohorts/new.html", status, section="ui.cohort_list", form=form,
+                  rule_rows=_rows(form), op_options=rules.OP_OPTIONS, preview=result)  # fmt: skip
+
+
+def _rows(form: FormState, saved: list[dict[str, Any]] | None = None) -> list[dict[str, str]]:
+    """Editor rows: what was sent (on a re-render), else the saved rules plus blanks."""
+    if not form.name:
+        return rules.rows_for(saved or [])
+    sent = str(form.values.get("rule_rows", ""))
+    count = min(int(sent), rules.MAX_RULE_ROWS) if sent.isdigit() else 0
+    fields = ("attribute", "op", "values")
+    return [{f: form.values.get(f"rules-{i}-{f}", "") for f in fields} for i in range(count)]
+
+
+@bp.post("/cohorts")
+@permission_required(Permission.EDIT_COHORTS)
+def cohort_create() -> Any:
+    """Create a cohort, and import its first members in the same transaction."""
+    form = request.form
+    try:
+        spec = validate(CohortCreateSchema(), _definition(form) | {"key": text(form, "key")}, {})
+        members = _member_keys(form)
+        with db().write() as session:
+            cohort = cohorts.create_cohort(session, change(), cohorts.CohortSpec(**spec))
+            if members:
+                cohorts.change_members(session, change(), cohort.key, members, [])
+    except FormInvalidError as error:
+        return _new_page(FormState("cohort", form, error.errors), 422)
+    except DomainError as error:
+        state = FormState("cohort", form, _field_error(error, "members"))
+        return _new_page(state, error_status(error))
+    return done(f"Cohort {cohort.key} created.", "ui.cohort_page", cohort_key=cohort.key)
+
+
+def _definition(form: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": text(form, "name"),
+        "description": form.get("description", ""),
+        "rules": rules.rule_rows(form),
+        "opt_in": "opt_in" in form,
+    }
+
+
+def _field_error(error: DomainError, list_field: str) -> dict[str, list[str]]:
+    field = getattr(error, "field", None) or PAGE
+    field = list_field if field in ("add", "remove") else field
+    return {field: [getattr(error, "reason", error.message)]}
+
+
+def _member_keys(form: Mapping[str, str]) -> list[str]:
+    """Pasted and uploaded user keys, checked by the API's bulk schema."""
+    keys = dedupe(lines(form.get("members", "")) + _uploaded_keys())
+    if not keys:
+        return []
+    try:
+        return list(validate(MembersEditSchema(), {"add": keys}, {})["add"])
+    except FormInvalidError as error:
+        raise FormInvalidError(collapse(_as_members(error.errors), "members", keys)) from error
+
+
+def _as_members(errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The schema's ``add-3`` errors belong to the form's ``members`` box."""
+    return {
+        ("members" + key.removeprefix("add") if key.startswith("add") else key): reasons
+        for key, reasons in errors.items()
+    }
+
+
+def _uploaded_keys() -> list[str]:
+    """User keys from an uploaded CSV: the first column, without a header row."""
+    upload = request.files.get("members_file")
+    if upload is None or not upload.filename:
+        return []
+    try:
+        content = upload.read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FormInvalidError({"members_file": ["The file must be UTF-8 text (CSV)."]}) from error
+    keys = [row[0].strip() for row in csv.reader(io.StringIO(content)) if row and row[0].strip()]
+    return keys[1:] if keys and keys[0].lower() in CSV_HEADERS else keys
+
+
+@bp.get("/cohorts/<cohort_key>")
+def cohort_page(cohort_key: str) -> Any:
+    """One cohort: its rules (editable by engineers), size, members and where it is used."""
+    return _cohort_page(cohort_key, FormState(), 200)
+
+
+def _cohort_page(
+    cohort_key: str, form: FormState, status: int, result: rules.Preview | None = None
+) -> Any:
+    with db().read() as session:
+        context = _cohort_context(session, cohort_key)
+        saved = list(context["cohort"].rules)
+        return render("cohorts/detail.html", status, **context, form=form, preview=result,
+                      rule_rows=_rows(form, saved), op_options=rules.OP_OPTIONS)  # fmt: skip
+
+
+def _cohort_context(session: Session, cohort_key: str) -> dict[str, Any]:
+    cohort = cohorts.get_cohort(session, cohort_key)
+    return {
+        "section": "ui.cohort_list",
+        "cohort": cohort,
+        "member_count": cohorts.member_count(session, cohort.id),
+        "members": cohorts.list_members(session, cohort_key, None, MEMBERS_SHOWN),
+        "used_by": cohorts.used_by(session, cohort.id),
+        "members_shown": MEMBERS_SHOWN,
+    }
+
+
+@bp.post("/cohorts/<cohort_key>")
+@permission_required(Permission.EDIT_COHORTS)
+def cohort_update(cohort_key: str) -> Any:
+    """Save name, description, rules and opt-in unless someone else saved meanwhile."""
+    form = request.form
+    guard = version_guard("cohort", form.get("version"))
+    try:
+        fields = validate(CohortPatchSchema(), _definition(form), {})
+        with db().write() as session:
+            cohorts.update_cohort(session, change(), cohort_key, fields, precondition=guard)
+    except FormInvalidError as error:
+        return _cohort_page(cohort_key, FormState("cohort", form, error.errors), 422)
+    except DomainError as error:
+        state = FormState("cohort", form, _field_error(error, "members"))
+        return _cohort_page(cohort_key, state, error_status(error))
+    return done("Cohort saved.", "ui.cohort_page", cohort_key=cohort_key)
+
+
+@bp.post("/cohorts/<cohort_key>/members")
+@permission_required(Permission.EDIT_COHORTS)
+def cohort_members(cohort_key: str) -> Any:
+    """Add or remove pasted / uploaded members in bulk (idempotent, one audit event)."""
+    form = request.form
+    removing = form.get("mode") == "remove"
+    try:
+        keys = _member_keys(form)
+        if not keys:
+            raise FormInvalidError({"members": ["Paste or upload at least one user key."]})
+        with db().write() as session:
+            add, remove = ([], keys) if removing else (keys, [])
+            result = cohorts.change_members(session, change(), cohort_key, add, remove)
+    except FormInvalidError as error:
+        return _cohort_page(cohort_key, FormState("members", form, error.errors), 422)
+    except DomainError as error:
+        state = FormState("members", form, _field_error(error, "members"))
+        return _cohort_page(cohort_key, state, error_status(error))
+    return done(_members_changed(result), "ui.cohort_page", cohort_key=cohort_key)
+
+
+def _members_changed(result: cohorts.MembersChanged) -> str:
+    if result.removed:
+        return f"{result.removed} removed; the cohort now has {result.member_count} members."
+    return f"{result.added} added; the cohort now has {result.member_count} members."
+
+
+@bp.post("/cohorts/preview")
+def cohort_preview() -> Any:
+    """Would this user be in? The form's rules through the SDK's engine; writes nothing."""
+    form, cohort_key = request.form, text(request.form, "cohort_key")
+    try:
+        result = _preview(form, cohort_key)
+    except FormInvalidError as error:
+        return _preview_answer(cohort_key, FormState("cohort", form, error.errors), None, 422)
+    return _preview_answer(cohort_key, FormState("cohort", form), result, 200)
+
+
+def _preview(form: Mapping[str, str], cohort_key: str) -> rules.Preview:
+    """Check the rules as the API would, then evaluate the context against them."""
+    definition = validate(CohortPatchSchema(), {"rules": rules.rule_rows(form)}, {})
+    user_key = text(form, "preview_key")
+    if not user_key:
+        raise FormInvalidError({"preview_key": ["Enter a user key to check."]})
+    try:
+        context = rules.context_from(user_key, form.get("preview_attributes", ""))
+    except ValueError as error:
+        raise FormInvalidError({"preview_attributes": [str(error)]}) from error
+    return rules.preview(definition["rules"], _preview_members(form, cohort_key), context)
+
+
+def _preview_members(form: Mapping[str, str], cohort_key: str) -> list[str] | None:
+    """Members the preview knows: pasted ones, plus saved ones unless there are too many."""
+    pasted = lines(form.get("members", ""))
+    if not cohort_key:
+        return pasted
+    with db().read() as session:
+        cohort = cohorts.get_cohort(session, cohort_key)
+        if cohorts.member_count(session, cohort.id) > PREVIEW_MEMBER_LIMIT:
+            return None
+        saved = cohorts.list_members(session, cohort_key, None, PREVIEW_MEMBER_LIMIT)
+        return [member.user_key for member in saved] + pasted
+
+
+def _preview_answer(
+    cohort_key: str, form: FormState, result: rules.Preview | None, status: int
+) -> Any:
+    """The answer alone for htmx; without JavaScript, the whole editor page with it."""
+    if is_htmx():
+        return render("cohorts/preview.html", status, preview=result, form=form)
+    if cohort_key:
+        return _cohort_page(cohort_key, form, status, result)
+    return _new_page(form, status, result)

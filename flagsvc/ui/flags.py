@@ -1,0 +1,243 @@
+"""Flag pages: the list (search, filters, stage per environment) and one flag's page.
+
+The flag page gathers what people ask about a flag in one place: the key result it
+serves, its stage, cohorts, exclusions and kill switch per environment, readiness and
+its history. Its stage controls live in ``stages.py``; readiness in ``readiness.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import request
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from flagsvc.api.context import db
+from flagsvc.api.flags import FLOW_ITEMS
+from flagsvc.api.flags import FlagCreateSchema
+from flagsvc.api.flags import FlagListArgsSchema
+from flagsvc.api.flags import FlagPatchSchema
+from flagsvc.api.schemas import encode_cursor
+from flagsvc.domain.errors import DomainError
+from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.roles import Permission
+from flagsvc.domain.stages import Stage
+from flagsvc.services import audit
+from flagsvc.services import cohorts
+from flagsvc.services import environments
+from flagsvc.services import flag_states
+from flagsvc.services import flags
+from flagsvc.services import okrs
+from flagsvc.ui import bp
+from flagsvc.ui import timing
+from flagsvc.ui.auth import change
+from flagsvc.ui.auth import permission_required
+from flagsvc.ui.forms import FormInvalidError
+from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import json_value
+from flagsvc.ui.forms import optional
+from flagsvc.ui.forms import text
+from flagsvc.ui.forms import validate
+from flagsvc.ui.forms import version_guard
+from flagsvc.ui.forms import whole_number
+from flagsvc.ui.pages import done
+from flagsvc.ui.pages import error_status
+from flagsvc.ui.pages import render
+
+PAGE_SIZE = 50
+LIST_FILTERS = ("q", "stage", "environment", "objective_id", "flow_item", "cursor")
+FLOW_ITEM_OPTIONS = [(item, item.capitalize()) for item in FLOW_ITEMS]
+STAGE_OPTIONS = [(stage.value, stage.value.replace("_", " ")) for stage in Stage]
+MAX_OBJECTIVES = 500  # objectives shown in pickers; an OKR set is far smaller
+
+
+@bp.get("/flags")
+def flag_list() -> Any:
+    """List flags with their stage in every environment; search and filter them."""
+    raw = {k: v.strip() for k, v in request.args.items() if k in LIST_FILTERS and v.strip()}
+    with db().read() as session:
+        context = _list_context(session)
+        try:
+            rows = flags.list_flags(session, _flag_query(raw), PAGE_SIZE + 1)
+        except FormInvalidError as error:
+            refused = FormState("filters", raw, error.errors)
+            return render("flags/list.html", 422, **context, form=refused, rows=[])
+        except NotFoundError as error:  # an environment that does not exist
+            refused = FormState("filters", raw, {"environment": [error.message]})
+            return render("flags/list.html", 422, **context, form=refused, rows=[])
+        form = FormState("filters", raw)
+        return render("flags/list.html", **context, form=form, **_paged(rows, raw))
+
+
+def _flag_query(raw: Mapping[str, str]) -> flags.FlagQuery:
+    """The filters, checked by the API's list schema (same rules, same messages)."""
+    args = validate(FlagListArgsSchema(), {**raw, "limit": PAGE_SIZE}, {})
+    return flags.FlagQuery(**{k: v for k, v in args.items() if k != "limit"})
+
+
+def _paged(rows: list[flags.FlagDetail], raw: Mapping[str, str]) -> dict[str, Any]:
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    next_args = {**raw, "cursor": encode_cursor(rows[-1].flag.id)} if more and rows else None
+    return {"rows": rows, "next_args": next_args}
+
+
+def _list_context(session: Session) -> dict[str, Any]:
+    objectives = okrs.list_objectives(session, period=None, after=0, limit=MAX_OBJECTIVES)
+    envs = environments.list_environments(session)
+    return {
+        "section": "ui.flag_list",
+        "environments": envs,
+        "environment_options": [(env.key, env.name) for env in envs],
+        "objectives": {o.id: o for o in objectives},
+        "key_results": {kr.id: kr.title for o in objectives for kr in o.key_results},
+        "objective_options": [(o.id, f"{o.title} ({o.period})") for o in objectives],
+        "stage_options": STAGE_OPTIONS,
+        "flow_item_options": FLOW_ITEM_OPTIONS,
+    }
+
+
+@bp.get("/flags/new")
+@permission_required(Permission.EDIT_FLAGS)
+def flag_new() -> Any:
+    """The form for a new flag (dark everywhere, default readiness checklist)."""
+    return _flag_form_page(FormState(), status=200)
+
+
+@bp.post("/flags")
+@permission_required(Permission.EDIT_FLAGS)
+def flag_create() -> Any:
+    """Create a flag with the API's rules; re-show the form with reasons if refused."""
+    form = request.form
+    problems: dict[str, list[str]] = {}
+    data = _definition(form, problems) | {"key": text(form, "key")}
+    try:
+        fields = validate(FlagCreateSchema(), optional(data), problems)
+        with db().write() as session:
+            detail = flags.create_flag(session, change(), fields)
+    except FormInvalidError as error:
+        return _flag_form_page(FormState("flag", form, error.errors), 422)
+    except DomainError as error:
+        return _flag_form_page(FormState("flag", form, _field_error(error)), error_status(error))
+    return done(f"Flag {detail.flag.key} created, off in every environment.", "ui.flag_page",
+                flag_key=detail.flag.key)  # fmt: skip
+
+
+def _definition(form: Mapping[str, str], problems: dict[str, list[str]]) -> dict[str, Any]:
+    """The editable fields of a flag as the API's schemas take them."""
+    return {
+        "name": text(form, "name"),
+        "description": form.get("description", ""),
+        "flow_item": text(form, "flow_item"),
+        "key_result_id": whole_number(text(form, "key_result_id")),
+        "payload": json_value(form.get("payload", ""), "payload", problems),
+    }
+
+
+def _field_error(error: DomainError) -> dict[str, list[str]]:
+    """A domain error shown at the field it names (a taken key, a missing key result)."""
+    field = getattr(error, "field", None) or "_page"
+    return {field: [getattr(error, "reason", error.message)]}
+
+
+def _flag_form_page(form: FormState, status: int, flag: Any = None) -> Any:
+    with db().read() as session:
+        objectives = okrs.list_objectives(session, period=None, after=0, limit=MAX_OBJECTIVES)
+        return render(
+            "flags/form.html",
+            status,
+            section="ui.flag_list",
+            form=form,
+            flag=flag,
+            objectives=objectives,
+            flow_item_options=FLOW_ITEM_OPTIONS,
+        )
+
+
+@bp.get("/flags/<flag_key>")
+def flag_page(flag_key: str) -> Any:
+    """One flag: key result, stage per environment, cohorts, readiness, history."""
+    return render_flag_page(flag_key)
+
+
+def render_flag_page(
+    flag_key: str, form: FormState | None = None, status: int = 200, problem: str | None = None
+) -> Any:
+    """The flag page, possibly re-shown with a refused form and the reason."""
+    with db().read() as session:
+        context = flag_context(session, flag_key)
+        return render("flags/detail.html", status, **context, form=form, problem=problem)
+
+
+def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
+    """Everything the flag page shows, read in one unit of work."""
+    detail = flags.get_flag_detail(session, flag_key)
+    envs = environments.list_environments(session)
+    where = [flag_states.Where(flag_key, env.key) for env in envs]
+    key_result = okrs.get_key_result(session, detail.flag.key_result_id)
+    return {
+        "section": "ui.flag_list",
+        "detail": detail,
+        "flag": detail.flag,
+        "states": [flag_states.get_state(session, w) for w in where],
+        "key_result": key_result,
+        "objective": okrs.get_objective(session, detail.objective_id),
+        "all_cohorts": cohorts.list_cohorts(session, 0, 500),
+        "labels": {i.item_key: i.label for i in detail.flag.readiness_items},
+        "history": audit.query(session, audit.AuditQuery(flag_key=flag_key), 200),
+        "timeline": timing.flag_timeline(session, flag_key),
+    }
+
+
+@bp.get("/flags/<flag_key>/edit")
+@permission_required(Permission.EDIT_FLAGS)
+def flag_edit(flag_key: str) -> Any:
+    """The form to change a flag's name, description, flow item, key result, payload."""
+    with db().read() as session:
+        flag = flags.get_flag(session, flag_key)
+    return _flag_form_page(FormState("flag", _current(flag)), 200, flag)
+
+
+def _current(flag: Any) -> dict[str, Any]:
+    payload = "" if flag.payload is None else json.dumps(flag.payload, indent=2)
+    return {
+        "name": flag.name,
+        "description": flag.description,
+        "flow_item": flag.flow_item,
+        "key_result_id": flag.key_result_id,
+        "payload": payload,
+        "version": flag.version,
+    }
+
+
+@bp.post("/flags/<flag_key>/edit")
+@permission_required(Permission.EDIT_FLAGS)
+def flag_update(flag_key: str) -> Any:
+    """Save a flag's definition unless someone else saved it meanwhile (no lost update)."""
+    form = request.form
+    problems: dict[str, list[str]] = {}
+    guard = version_guard("flag", form.get("version"))
+    try:
+        fields = validate(FlagPatchSchema(), _definition(form, problems), problems)
+        with db().write() as session:
+            flags.update_flag(session, change(), flag_key, fields, precondition=guard)
+    except FormInvalidError as error:
+        return _refused_edit(flag_key, FormState("flag", form, error.errors), 422)
+    except DomainError as error:
+        state = FormState("flag", form, _field_error(error))
+        return _refused_edit(flag_key, state, error_status(error))
+    return done("Flag saved.", "ui.flag_page", flag_key=flag_key)
+
+
+def _refused_edit(flag_key: str, form: FormState, status: int) -> Any:
+    with db().read() as session:
+        flag = flags.get_flag(session, flag_key)
+    return _flag_form_page(form, status, flag)
+
+
+def redirect_to_flag(flag_key: str, message: str, anchor: str = "") -> Response:
+    """Back to the flag page (at an environment's section) with a confirmation."""
+    return done(message, "ui.flag_page", flag_key=flag_key, _anchor=anchor or None)

@@ -1,0 +1,131 @@
+"""The OKR board: objectives, their key results with progress, and the flags serving each.
+
+Progress is measured (baseline → current → target), never dated: there is no due date
+anywhere, and the forms use the API's promise-free schemas. Engineers and admins edit
+OKRs (``EDIT_OKRS``); everyone else reads.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from flask import request
+
+from flagsvc.api.context import db
+from flagsvc.api.okrs import PERIOD
+from flagsvc.api.okrs import KeyResultCreateSchema
+from flagsvc.api.okrs import KeyResultPatchSchema
+from flagsvc.api.okrs import ObjectiveCreateSchema
+from flagsvc.domain.errors import DomainError
+from flagsvc.domain.roles import Permission
+from flagsvc.services import environments
+from flagsvc.services import flags
+from flagsvc.services import okrs
+from flagsvc.ui import bp
+from flagsvc.ui.auth import change
+from flagsvc.ui.auth import permission_required
+from flagsvc.ui.forms import FormInvalidError
+from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import number
+from flagsvc.ui.forms import optional
+from flagsvc.ui.forms import text
+from flagsvc.ui.forms import validate
+from flagsvc.ui.forms import version_guard
+from flagsvc.ui.pages import done
+from flagsvc.ui.pages import error_status
+from flagsvc.ui.pages import render
+
+BOARD_LIMIT = 500
+KEY_RESULT_NUMBERS = ("baseline", "target", "current")
+
+
+@bp.get("/okrs")
+def okr_board() -> Any:
+    """Objectives and key results with their flags' stages and readiness."""
+    return _board(FormState(), 200)
+
+
+def _board(form: FormState, status: int, problem: str | None = None) -> Any:
+    period = request.args.get("period", "").strip()
+    period_error = PERIOD.error if period and not _valid_period(period) else None
+    with db().read() as session:
+        objectives = okrs.list_objectives(
+            session, period=None if period_error else period or None, after=0, limit=BOARD_LIMIT
+        )
+        by_key_result: dict[int, list[flags.FlagDetail]] = defaultdict(list)
+        for detail in flags.list_flags(session, flags.FlagQuery(), BOARD_LIMIT):
+            by_key_result[detail.flag.key_result_id].append(detail)
+        return render("okrs/board.html", status, section="ui.okr_board", objectives=objectives,
+                      flags_by_kr=by_key_result, period=period,
+                      period_error=period_error, form=form, problem=problem,
+                      environments=environments.list_environments(session))  # fmt: skip
+
+
+def _valid_period(period: str) -> bool:
+    try:
+        PERIOD(period)
+    except ma.ValidationError:
+        return False
+    return True
+
+
+@bp.post("/okrs/objectives")
+@permission_required(Permission.EDIT_OKRS)
+def objective_create() -> Any:
+    """Create an objective (title, period, owner): what the work is for, not when."""
+    form = request.form
+    data = {name: text(form, name) for name in ("title", "period", "owner")}
+    data["description"] = form.get("description", "")
+    try:
+        fields = validate(ObjectiveCreateSchema(), optional(data), {})
+        with db().write() as session:
+            objective = okrs.create_objective(session, change(), fields)
+    except FormInvalidError as error:
+        return _board(FormState("objective", form, error.errors), 422)
+    except DomainError as error:
+        return _board(FormState("objective", form, {}), error_status(error), error.message)
+    return done(f"Objective “{objective.title}” created.", "ui.okr_board",
+                _anchor=f"objective-{objective.id}")  # fmt: skip
+
+
+def _key_result_fields(form: Mapping[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {name: text(form, name) for name in ("title", "metric", "unit")}
+    data |= {name: number(text(form, name)) for name in KEY_RESULT_NUMBERS}
+    return optional(data)
+
+
+@bp.post("/okrs/objectives/<int:objective_id>/key-results")
+@permission_required(Permission.EDIT_OKRS)
+def key_result_create(objective_id: int) -> Any:
+    """Add a key result: a metric with baseline and target (current starts at baseline)."""
+    form, form_name = request.form, f"kr-new-{objective_id}"
+    try:
+        fields = validate(KeyResultCreateSchema(), _key_result_fields(form), {})
+        with db().write() as session:
+            okrs.create_key_result(session, change(), objective_id, fields)
+    except FormInvalidError as error:
+        return _board(FormState(form_name, form, error.errors), 422)
+    except DomainError as error:
+        return _board(FormState(form_name, form, {}), error_status(error), error.message)
+    return done("Key result added.", "ui.okr_board", _anchor=f"objective-{objective_id}")
+
+
+@bp.post("/okrs/key-results/<int:key_result_id>")
+@permission_required(Permission.EDIT_OKRS)
+def key_result_update(key_result_id: int) -> Any:
+    """Record a key result's current value (guarded against someone else's edit)."""
+    form, form_name = request.form, f"kr-{key_result_id}"
+    guard = version_guard("key result", form.get("version"))
+    try:
+        fields = validate(KeyResultPatchSchema(), {"current": number(text(form, "current"))}, {})
+        with db().write() as session:
+            key_result = okrs.update_key_result(session, change(), key_result_id, fields, guard)
+    except FormInvalidError as error:
+        return _board(FormState(form_name, form, error.errors), 422)
+    except DomainError as error:
+        return _board(FormState(form_name, form, {}), error_status(error), error.message)
+    return done("Progress recorded.", "ui.okr_board",
+                _anchor=f"objective-{key_result.objective_id}")  # fmt: skip

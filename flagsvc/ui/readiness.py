@@ -1,0 +1,200 @@
+"""Launch readiness for marketing and customer success: checklists, launches, what waits.
+
+One click per item (with a note); the flag becomes ready when every required item is
+done, and a launch can then be scheduled where the flag is in early access. Engineers
+read these pages but cannot tick anything (``MARK_READINESS``), as in the API. With
+htmx a tick swaps only the checklist; without it the form posts and the page reloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import request
+from sqlalchemy.orm import Session
+
+from flagsvc.api.context import db
+from flagsvc.api.flag_states import FlagLaunchSchema
+from flagsvc.api.readiness import ReadinessChecklistSchema
+from flagsvc.api.readiness import ReadinessMarkSchema
+from flagsvc.domain.errors import DomainError
+from flagsvc.domain.roles import Permission
+from flagsvc.domain.stages import Stage
+from flagsvc.services import environments
+from flagsvc.services import flag_states
+from flagsvc.services import flags
+from flagsvc.services import launches
+from flagsvc.services import readiness
+from flagsvc.services.flag_states import Where
+from flagsvc.ui import bp
+from flagsvc.ui import timing
+from flagsvc.ui.auth import change
+from flagsvc.ui.auth import permission_required
+from flagsvc.ui.forms import PAGE
+from flagsvc.ui.forms import FormInvalidError
+from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import text
+from flagsvc.ui.forms import utc_text
+from flagsvc.ui.forms import validate
+from flagsvc.ui.pages import done
+from flagsvc.ui.pages import error_status
+from flagsvc.ui.pages import is_htmx
+from flagsvc.ui.pages import render
+
+BOARD_LIMIT = 500  # flags a board lists; beyond that, the flag list's filters help
+BLANK_ITEM_ROWS = 2
+MAX_ROWS = 100  # editor rows read from a form (the API allows 30 items)
+
+
+@bp.get("/readiness")
+def readiness_board() -> Any:
+    """What marketing owes: finished features held for readiness, and ready ones to launch."""
+    with db().read() as session:
+        in_early_access = flags.list_flags(
+            session, flags.FlagQuery(stage=Stage.EARLY_ACCESS.value), BOARD_LIMIT
+        )
+        waiting = [d for d in in_early_access if not d.ready]
+        ready = [d for d in in_early_access if d.ready and _launchable_somewhere(d)]
+        return render(
+            "readiness/board.html",
+            section="ui.readiness_board",
+            waiting=waiting,
+            ready=ready,
+            waits=timing.readiness_waits(session, [d.flag.key for d in waiting]),
+            environments=environments.list_environments(session),
+        )
+
+
+def _launchable_somewhere(detail: flags.FlagDetail) -> bool:
+    """In early access in some gated environment with no launch scheduled yet."""
+    return any(
+        s.stage == Stage.EARLY_ACCESS.value and s.environment.gated and s.launch_at is None
+        for s in detail.states
+    )
+
+
+@bp.get("/flags/<flag_key>/readiness")
+def readiness_page(flag_key: str) -> Any:
+    """A flag's checklist, one click per item, and its launch per environment."""
+    return _render_checklist(flag_key)
+
+
+def _render_checklist(
+    flag_key: str,
+    form: FormState | None = None,
+    status: int = 200,
+    problem: str | None = None,
+    notice: str | None = None,
+) -> Any:
+    with db().read() as session:
+        context = _checklist_context(session, flag_key)
+        return render(
+            "readiness/flag.html", status, **context, form=form, problem=problem, notice=notice
+        )
+
+
+def _checklist_context(session: Session, flag_key: str) -> dict[str, Any]:
+    detail = flags.get_flag_detail(session, flag_key)
+    envs = environments.list_environments(session)
+    return {
+        "section": "ui.readiness_board",
+        "detail": detail,
+        "flag": detail.flag,
+        "items": detail.flag.readiness_items,
+        "states": [flag_states.get_state(session, Where(flag_key, e.key)) for e in envs],
+        "blank_rows": BLANK_ITEM_ROWS,
+    }
+
+
+@bp.post("/flags/<flag_key>/readiness/<item_key>")
+@permission_required(Permission.MARK_READINESS)
+def readiness_mark(flag_key: str, item_key: str) -> Any:
+    """Mark one item done or not done, with an optional note."""
+    data = {"done": text(request.form, "done"), "note": request.form.get("note", "")}
+    form_name = f"item-{item_key}"
+    try:
+        fields = validate(ReadinessMarkSchema(), data, {})
+        with db().write() as session:
+            flag = readiness.mark_item(session, change(), flag_key, item_key, fields)
+            now_ready = flag.ready_at is not None
+    except FormInvalidError as error:
+        return _render_checklist(flag_key, FormState(form_name, request.form, error.errors), 422)
+    except DomainError as error:
+        state = FormState(form_name, request.form, {})
+        return _render_checklist(flag_key, state, error_status(error), error.message)
+    message = _marked(fields["done"], now_ready)
+    if is_htmx():
+        return _render_checklist(flag_key, notice=message)
+    return done(message, "ui.readiness_page", flag_key=flag_key)
+
+
+def _marked(is_done: bool, ready: bool) -> str:
+    if ready:
+        return "Item done. Every required item is done: the flag is ready to launch."
+    return "Item marked done." if is_done else "Item marked not done."
+
+
+@bp.post("/flags/<flag_key>/readiness")
+@permission_required(Permission.MARK_READINESS)
+def readiness_checklist(flag_key: str) -> Any:
+    """Replace the checklist's items (kept items keep their state and note)."""
+    items = _item_rows(request.form)
+    try:
+        data = validate(ReadinessChecklistSchema(), {"items": items}, {})
+        with db().write() as session:
+            readiness.set_checklist(session, change(), flag_key, data["items"])
+    except FormInvalidError as error:
+        errors = {("items-rows" if k in ("items", PAGE) else k): v for k, v in error.errors.items()}
+        return _render_checklist(flag_key, FormState("checklist", request.form, errors), 422)
+    except DomainError as error:
+        state = FormState("checklist", request.form, {})
+        return _render_checklist(flag_key, state, error_status(error), error.message)
+    return done("Checklist saved.", "ui.readiness_page", flag_key=flag_key)
+
+
+def _item_rows(form: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The editor's rows as the API's items; blank rows are left out."""
+    count = int(form["rows"]) if form.get("rows", "").isdigit() else 0
+    rows = []
+    for index in range(min(count, MAX_ROWS)):
+        key, label = text(form, f"items-{index}-key"), text(form, f"items-{index}-label")
+        if key or label:
+            rows.append({"key": key, "label": label, "required": f"items-{index}-required" in form})
+    return rows
+
+
+@bp.post("/flags/<flag_key>/environments/<env>/launch")
+@permission_required(Permission.SCHEDULE_LAUNCH)
+def launch_schedule(flag_key: str, env: str) -> Any:
+    """Schedule general rollout of a ready flag already in early access (time in UTC)."""
+    form_name, raw = f"launch-{env}", text(request.form, "launch_at")
+    try:
+        launch_at = validate(FlagLaunchSchema(), {"launch_at": utc_text(raw)}, {})["launch_at"]
+        with db().write() as session:
+            launches.schedule_launch(session, change(), Where(flag_key, env), launch_at)
+    except FormInvalidError as error:
+        return _render_checklist(flag_key, FormState(form_name, request.form, error.errors), 422)
+    except DomainError as error:
+        errors = {"launch_at": [getattr(error, "reason", error.message)]}
+        state = FormState(form_name, request.form, errors)
+        return _render_checklist(flag_key, state, error_status(error), error.message)
+    return done(f"Launch in {env} scheduled for {_shown(launch_at)}.", "ui.readiness_page",
+                flag_key=flag_key)  # fmt: skip
+
+
+def _shown(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.post("/flags/<flag_key>/environments/<env>/launch/cancel")
+@permission_required(Permission.SCHEDULE_LAUNCH)
+def launch_cancel(flag_key: str, env: str) -> Any:
+    """Cancel a scheduled launch."""
+    try:
+        with db().write() as session:
+            launches.cancel_launch(session, change(), Where(flag_key, env))
+    except DomainError as error:
+        return _render_checklist(flag_key, None, error_status(error), error.message)
+    return done(f"Launch in {env} cancelled.", "ui.readiness_page", flag_key=flag_key)

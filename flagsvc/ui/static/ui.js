@@ -1,0 +1,38 @@
+// flagsvc UI: small progressive enhancements. Every form works without this file.
+(function () {
+  "use strict";
+
+  // Ask before destructive submits (kill switch, retire): data-confirm on the form or button.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var button = event.submitter;
+    var question = (button && button.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // After htmx swaps part of the page, put focus back where it was (same id), or on
+  // the first alert in the new content, so keyboard and screen-reader users keep their place.
+  var lastFocusedId = null;
+  document.addEventListener("htmx:before:request", function () {
+    var active = document.activeElement;
+    lastFocusedId = active && active.id ? active.id : null;
+  });
+  document.addEventListener("htmx:after:swap", function () {
+    var again = lastFocusedId && document.getElementById(lastFocusedId);
+    if (again && again !== document.activeElement && again.tagName === "BUTTON") {
+      again.focus();
+      return;
+    }
+    var alert = document.querySelector("[data-autofocus]");
+    if (alert) { alert.focus(); }
+  });
+
+  // On a re-rendered form with errors, move focus to the error summary once.
+  document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.querySelector("[data-autofocus]");
+    if (summary) { summary.focus(); }
+  });
+})();

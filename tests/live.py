@@ -1,0 +1,214 @@
+"""Run a real flagsvc process (gunicorn, as deployed) for tests and benchmarks.
+
+    service = start_service(database_url, redis_url, env={"FLAGSVC_STREAM_KEEPALIVE_SECONDS": "0.2"})
+    service.url, service.admin_token, service.sdk_key("production")
+    service.kill(); service.restart(); service.stop()
+
+``start_service`` runs ``flagsvc init`` first (migrate, default environments, and an
+admin token when the database has none), then ``flagsvc serve`` on a free port
+(or ``port``) and waits until ``/healthz`` answers. The process runs in its own
+process group so ``kill`` takes its workers with it, like a crashed host would.
+Imports nothing from flagsvc: usable from SDK tests and from ``bench/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+_PR_SET_PDEATHSIG = 1
+_FLAGSVC = [sys.executable, "-c", "from flagsvc.cli import main; main()"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveService:
+    """One running service process; ``.url`` is its base URL."""
+
+    def __init__(
+        self,
+        database_url: str,
+        redis_url: str | None = None,
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        serve_args: Sequence[str] = (),
+    ) -> None:
+        self.database_url = database_url
+        self.serve_args = list(serve_args)
+        self.redis_url = redis_url
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = _environment(database_url, redis_url, env or {})
+        self.admin_token: str | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="flagsvc-live-", suffix=".log")[1])
+
+    def cli(self, *args: str, timeout: float = 60.0) -> str:
+        """Run a ``flagsvc`` command against the same database; its stdout, stripped."""
+        done = subprocess.run(
+            [*_FLAGSVC, *args], env=self.env, capture_output=True, timeout=timeout, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"flagsvc {' '.join(args)} failed: {done.stderr.decode()[-2000:]}")
+        return done.stdout.decode().strip()
+
+    def sdk_key(self, environment: str = "production") -> str:
+        """A new SDK key for ``environment`` (through the API when we hold an admin token)."""
+        if self.admin_token is None or self.process is None:
+            return self.cli("create-sdk-key", "--environment", environment)
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/environments/{environment}/sdk-keys", data=b"{}", method="POST"
+        )
+        request.add_header("Authorization", f"Bearer {self.admin_token}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(json.loads(response.read())["sdk_key"])
+
+    def start(self, timeout: float = 30.0) -> LiveService:
+        """Start serving and wait until ``/healthz`` answers."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    *_FLAGSVC,
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    *self.serve_args,
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        self._wait_healthy(timeout)
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful stop (SIGTERM), then SIGKILL if it lingers."""
+        self._signal(signal.SIGTERM)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash, no goodbye to clients."""
+        self._signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(10)
+        self.process = None
+
+    def restart(self, timeout: float = 30.0) -> LiveService:
+        """Stop (if running) and start again on the same port."""
+        if self.process is not None:
+            self.stop()
+        return self.start(timeout)
+
+    def logs(self) -> str:
+        """Everything the process wrote so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        """A plain GET (no client library): status and body."""
+        request = urllib.request.Request(self.url + path)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def __enter__(self) -> LiveService:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    def _signal(self, signum: int) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)  # the group this object started
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"flagsvc exited ({self.process.returncode}):\n{self.logs()[-3000:]}"
+                )
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"flagsvc did not become healthy in {timeout}s:\n{self.logs()[-3000:]}")
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the service when the process that started it dies.
+
+    A test run killed mid-way (a timeout, a crashed xdist worker) skips its fixture
+    teardown; without this its servers would outlive it, holding ports and databases.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _environment(
+    database_url: str, redis_url: str | None, extra: Mapping[str, str]
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLAGSVC_", "REDIS_URL"))}
+    env.update({"DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"})
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra)
+    return env
+
+
+def start_service(
+    database_url: str,
+    redis_url: str | None = None,
+    port: int | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    init: bool = True,
+    serve_args: Sequence[str] = (),
+) -> LiveService:
+    """Migrate (``flagsvc init``) and start a service; ``admin_token`` is set on a fresh database.
+
+    ``env`` adds environment variables (``FLAGSVC_*`` settings); ``serve_args`` adds
+    ``flagsvc serve`` flags such as ``--threads 1100``.
+    """
+    service = LiveService(database_url, redis_url, port, env, serve_args)
+    if init:
+        service.admin_token = service.cli("init") or None
+    return service.start()

@@ -1,0 +1,108 @@
+"""Sign-in into a signed session, re-checked on every request; sign-out; where it leads."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+from flagsvc.services import credentials
+from flagsvc.services.context import SYSTEM
+from flagsvc.services.context import Change
+from tests.ui.conftest import UiClient
+from tests.ui.conftest import html
+
+
+def test_sign_in__valid_token__session_holds_who_not_the_secret(app, secrets):
+    browser = UiClient(app.test_client(), None)
+    browser.get("/ui/sign-in")
+    response = browser.post("/ui/sign-in", {"token": secrets["marketing"]})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/ui/flags")
+    with browser.client.session_transaction() as session:
+        assert session["name"] == "marketing-token"
+        assert session["role"] == "marketing"
+        assert isinstance(session["token_id"], int)
+        assert secrets["marketing"] not in repr(dict(session))
+    cookie = browser.client.get_cookie("session")
+    assert secrets["marketing"] not in cookie.value
+    assert cookie.http_only and cookie.same_site == "Lax"
+    assert timedelta(hours=11) < cookie.expires - datetime.now(UTC) <= timedelta(hours=12)
+
+
+def test_sign_in__unknown_token__401_with_reason_and_no_session(ui):
+    browser = ui(None)
+    browser.get("/ui/sign-in")
+    response = browser.post("/ui/sign-in", {"token": "fst_not-a-real-token"})
+    assert response.status_code == 401
+    assert "unknown or has been revoked" in html(response)
+    assert browser.get("/ui/flags").status_code == 303
+
+
+def test_sign_in__sdk_key__refused(ui, secrets):
+    browser = ui(None)
+    browser.get("/ui/sign-in")
+    response = browser.post("/ui/sign-in", {"token": secrets["sdk:production"]})
+    assert response.status_code == 401
+    assert "SDK keys cannot sign in" in html(response)
+
+
+def test_sign_in__empty_token__asks_for_it(ui):
+    browser = ui(None)
+    browser.get("/ui/sign-in")
+    response = browser.post("/ui/sign-in", {"token": "  "})
+    assert response.status_code == 401
+    assert "Enter your token" in html(response)
+
+
+def test_sign_in__without_csrf_token__400(ui, secrets):
+    browser = ui(None)
+    response = browser.post("/ui/sign-in", {"token": secrets["admin"]}, csrf=False)
+    assert response.status_code == 400
+
+
+def test_any_page__not_signed_in__redirects_to_sign_in_and_back(ui, secrets):
+    browser = ui(None)
+    response = browser.get("/ui/cohorts?x=1")
+    assert response.status_code == 303
+    assert "/ui/sign-in?next=/ui/cohorts?x%3D1" in response.headers["Location"]
+    browser.get(response.headers["Location"])
+    signed_in = browser.post("/ui/sign-in", {"token": secrets["viewer"], "next": "/ui/cohorts"})
+    assert signed_in.headers["Location"] == "/ui/cohorts"
+
+
+def test_sign_in__next_outside_the_ui__ignored(ui, secrets):
+    browser = ui(None)
+    for target in ("https://evil.example/ui/", "//evil.example/ui/", "/api/v1/tokens"):
+        browser.get("/ui/sign-in")  # each sign-in starts a fresh session and CSRF token
+        response = browser.post("/ui/sign-in", {"token": secrets["viewer"], "next": target})
+        assert response.headers["Location"] == "/ui/flags", target
+
+
+def test_session__token_revoked__signed_out_at_next_click(app, clock, ui, secrets):
+    browser = ui(secrets["engineer"])
+    assert browser.get("/ui/flags").status_code == 200
+    state = app.extensions["flagsvc"]
+    with state.db.write() as session:
+        token = next(t for t in credentials.list_tokens(session) if t.name == "engineer-token")
+        credentials.revoke_token(session, Change(SYSTEM, clock(), "revoke"), token.id)
+    response = browser.get("/ui/flags")
+    assert response.status_code == 303
+    assert "/ui/sign-in" in response.headers["Location"]
+
+
+def test_sign_out__ends_the_session(ui_admin):
+    assert ui_admin.get("/ui/flags").status_code == 200
+    response = ui_admin.post("/ui/sign-out")
+    assert response.status_code == 303
+    assert ui_admin.get("/ui/flags").status_code == 303
+
+
+def test_layout__shows_name_role_and_landmarks(ui_marketing):
+    page = html(ui_marketing.get("/ui/flags"))
+    assert "marketing-token" in page
+    assert "role-marketing" in page
+    assert '<main id="main"' in page
+    assert '<nav aria-label="Main">' in page
+    assert 'class="skip-link" href="#main"' in page
+    assert '<html lang="en">' in page

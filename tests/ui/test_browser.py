@@ -1,0 +1,452 @@
+"""The admin UI in a real browser (Debian's Chromium through Playwright) against a real service.
+
+One ``flagsvc serve`` process (gunicorn, as deployed) on a temporary SQLite database runs
+for the module; each test opens fresh browser contexts (own cookies) for the people in
+it. The story test walks the whole staged release as an engineer and a marketing user
+would, clicking through the pages; the others check sign-in, roles, CSRF and that the
+core forms work without JavaScript. Every page visited is saved as a screenshot in
+``test-artifacts/screenshots/`` for a human to look at.
+
+Skipped with a reason when ``/usr/bin/chromium`` is missing; a failure when
+``FLAGSVC_REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import service_missing
+from tests.live import LiveService
+from tests.live import start_service
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ITEMS = ("Documentation published", "Announcement ready", "Support team enabled", "Sales briefed")
+TIMEOUT_MS = 15_000
+
+
+@dataclass
+class Site:
+    """A running service and a token per role."""
+
+    live: LiveService
+    tokens: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.live.url
+
+
+def api_post(url: str, token: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST JSON to the running service's API with a bearer token."""
+    request = urllib.request.Request(url + path, data=json.dumps(payload).encode(), method="POST")
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
+def _site(path: Path, demo: bool = False) -> Site:
+    live = start_service(f"sqlite:///{path}", env={"FLAGSVC_SECRET_KEY": "browser-test-secret"})
+    if demo:
+        live.cli("demo", timeout=180)
+    tokens = {"admin": str(live.admin_token)}
+    for name, role in (("erin", "engineer"), ("mia", "marketing"), ("vic", "viewer")):
+        made = api_post(live.url, tokens["admin"], "/api/v1/tokens", {"name": name, "role": role})
+        tokens[role] = made["token"]
+    return Site(live, tokens)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
+    """A real service process on an empty database (after ``flagsvc init``)."""
+    site = _site(tmp_path_factory.mktemp("browser") / "flagsvc.db")
+    yield site
+    site.live.stop()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
+    """A real service holding ``flagsvc demo``'s quarter of history (for the timing pages)."""
+    site = _site(tmp_path_factory.mktemp("demo") / "flagsvc.db", demo=True)
+    yield site
+    site.live.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless (Playwright's own browser downloads do not work here)."""
+    if not CHROMIUM.exists():
+        service_missing("Chromium", f"{CHROMIUM} is not installed")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        service_missing("Playwright", "the playwright package is not installed (dev extra)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Person:
+    """One person at one browser: their own cookies, page and console log."""
+
+    def __init__(self, chromium: Any, service: Site, role: str, javascript: bool = True) -> None:
+        self.service = service
+        self.context = chromium.new_context(
+            viewport={"width": 1360, "height": 900}, java_script_enabled=javascript
+        )
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("dialog", lambda dialog: dialog.accept())
+        self.role = role
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and "status of 4" not in message.text:
+            self.problems.append(f"console: {message.text}")
+
+    def go(self, path: str) -> Any:
+        response = self.page.goto(self.service.url + path)
+        self.page.wait_for_load_state("networkidle")
+        return response
+
+    def sign_in(self) -> Person:
+        self.go("/ui/sign-in")
+        self.page.get_by_label("Token").fill(self.service.tokens[self.role])
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_url(re.compile(r".*/ui/flags$"))
+        return self
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.wait_for_load_state("networkidle")
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def env(self, key: str) -> Any:
+        return self.page.locator(f"#env-{key}")
+
+    def notice(self) -> str:
+        return self.page.locator(".notice").first.inner_text()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def people(chromium: Any, service: Site) -> Iterator[Any]:
+    """``people("engineer")`` → a signed-in Person; every context is closed afterwards."""
+    opened: list[Person] = []
+
+    def open_as(
+        role: str, javascript: bool = True, signed_in: bool = True, site: Site | None = None
+    ) -> Person:
+        person = Person(chromium, site or service, role, javascript)
+        opened.append(person)
+        return person.sign_in() if signed_in else person
+
+    yield open_as
+    for person in opened:
+        person.close()
+
+
+# --- the staged release, clicked through -------------------------------------------
+
+
+def _create_okr(engineer: Person) -> None:
+    page = engineer.page
+    engineer.go("/ui/okrs")
+    page.get_by_text("New objective").click()
+    page.get_by_label("Title").first.fill("Faster checkout")
+    page.get_by_label("Period").last.fill("2026-Q4")
+    page.get_by_label("Owner team").fill("payments")
+    page.get_by_role("button", name="Create objective").click()
+    objective = page.locator("section.objective", has_text="Faster checkout")
+    objective.get_by_text("Add a key result").click()
+    form = objective.locator("form", has=page.get_by_role("button", name="Add key result"))
+    for label, value in (("Title", "Checkout conversion"), ("Metric", "conversion rate"),
+                         ("Baseline", "0.31"), ("Target", "0.36"), ("Unit", "ratio")):  # fmt: skip
+        form.get_by_label(label, exact=False).first.fill(value)
+    form.get_by_role("button", name="Add key result").click()
+    page.get_by_text("Key result added.").wait_for()
+    engineer.shot("okrs-board")
+
+
+def _create_flag(engineer: Person) -> None:
+    page = engineer.page
+    engineer.go("/ui/flags/new")
+    page.get_by_role("textbox", name="Key", exact=True).fill(
+        "One Click!"
+    )  # refused first: the values must survive
+    page.get_by_role("textbox", name="Name", exact=True).fill("One-click checkout")
+    page.get_by_label("Flow item").select_option("feature")
+    page.get_by_label("Serves key result").select_option(label="Checkout conversion")
+    page.get_by_role("button", name="Create flag").click()
+    assert "Use 1-100 lowercase letters" in page.locator("#flag-key-error").inner_text()
+    assert (
+        page.get_by_role("textbox", name="Name", exact=True).input_value() == "One-click checkout"
+    )
+    engineer.shot("flag-new-validation-error")
+    page.get_by_role("textbox", name="Key", exact=True).fill("one-click-checkout")
+    page.get_by_role("button", name="Create flag").click()
+    page.wait_for_url(re.compile(r".*/ui/flags/one-click-checkout$"))
+
+
+def _create_cohort(engineer: Person) -> None:
+    page = engineer.page
+    engineer.go("/ui/cohorts/new")
+    page.get_by_role("textbox", name="Key", exact=True).fill("early-adopters")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Early adopters")
+    page.get_by_label("Attribute of rule 1").fill("plan")
+    page.get_by_label("Condition of rule 1").select_option("in")
+    page.get_by_label("Values of rule 1").fill("beta\ninsider")
+    page.get_by_label("Paste user keys, one per line").fill("vip-1\nvip-2\nvip-3")
+    page.get_by_label("Attributes (one name = value per line)").fill("plan = beta")
+    page.get_by_role("textbox", name="User key", exact=True).fill(
+        "someone-new"
+    )  # htmx previews as you type
+    page.locator("#preview-result").get_by_text("would be", exact=False).wait_for()
+    assert "be in the cohort" in page.locator("#preview-result").inner_text()
+    engineer.shot("cohort-new-with-preview")
+    page.get_by_role("button", name="Create cohort").click()
+    page.wait_for_url(re.compile(r".*/ui/cohorts/early-adopters$"))
+    assert "3" in page.locator(".big-number").inner_text()
+    engineer.shot("cohort-detail")
+
+
+def _early_access(engineer: Person) -> None:
+    engineer.go("/ui/flags/one-click-checkout")
+    production = engineer.env("production")
+    production.get_by_label("Early adopters").check()
+    production.get_by_role("button", name="Save cohorts").click()
+    engineer.page.get_by_text("Early-access cohorts in production saved.").wait_for()
+    engineer.env("production").get_by_role("button", name="Start early access").click()
+    engineer.page.get_by_text("Now early access in production.").wait_for()
+    general = engineer.env("production").get_by_role(
+        "button", name="Start general rollout at 10% in Production"
+    )
+    general.click()
+    alert = engineer.page.get_by_role("alert").filter(has_text="waits for launch readiness")
+    assert "Documentation published" in alert.inner_text()
+    engineer.shot("flag-general-refused")
+
+
+def _marketing_ticks_everything(marketer: Person) -> None:
+    page = marketer.page
+    marketer.go("/ui/readiness")
+    waiting = page.locator("section", has_text="Waiting on us")
+    assert "One-click checkout" in waiting.inner_text()
+    marketer.shot("readiness-board-waiting")
+    waiting.get_by_role("link", name="Work on it").click()
+    for number, label in enumerate(ITEMS, start=1):
+        page.get_by_label(f"Note for {label}").fill(f"done by Mia ({number})")
+        page.get_by_role("button", name=f"Mark {label} done").click()
+        page.get_by_role("button", name=f"Mark {label} not done").wait_for()  # swapped by htmx
+    page.get_by_text("the flag is ready to launch").wait_for()
+    assert page.get_by_text("Ready since").is_visible()
+    marketer.shot("readiness-flag-ready")
+
+
+def _ramp_and_release(engineer: Person) -> None:
+    engineer.go("/ui/flags/one-click-checkout")
+    steps = ("Start general rollout at 10% in Production", "Ramp to 50% in Production",
+             "Ramp to 100% in Production")  # fmt: skip
+    for name, shown in zip(steps, ("10%", "50%", "100%"), strict=True):
+        engineer.env("production").get_by_role("button", name=name).click()
+        engineer.page.get_by_text(f"General rollout in production is now at {shown}.").wait_for()
+    engineer.env("production").get_by_role("button", name="Release to everyone").click()
+    engineer.page.get_by_text("Now released in production.").wait_for()
+    assert "released" in engineer.env("production").locator(".env-stage").inner_text()
+    engineer.shot("flag-detail-released")
+
+
+def test_release_story__engineer_and_marketing_through_the_pages(people):
+    engineer = people("engineer")
+    engineer.shot("flags-empty")
+    _create_okr(engineer)
+    _create_flag(engineer)
+    _create_cohort(engineer)
+    _early_access(engineer)
+    marketer = people("marketing")
+    _marketing_ticks_everything(marketer)
+    _ramp_and_release(engineer)
+    engineer.go("/ui/flags")
+    engineer.shot("flags-list")
+    engineer.go("/ui/cohorts")
+    engineer.shot("cohorts-list")
+    engineer.go("/ui/audit?flag=one-click-checkout")
+    assert engineer.page.locator("code", has_text="flag.stage_changed").count() == 5
+    engineer.shot("audit-log")
+    engineer.go("/ui/audit/verify")
+    assert engineer.page.get_by_role("heading", name="Chain intact").is_visible()
+    engineer.shot("audit-verify")
+    assert engineer.problems == [] and marketer.problems == []  # no CSP violation, no JS error
+
+
+# --- roles, CSRF, sign-in, no JavaScript -------------------------------------------
+
+
+def _flag_exists(service: Site) -> None:
+    """A flag to look at, made through the API (these tests are about the pages)."""
+    token = service.tokens["admin"]
+    status, _body = service.live.get("/api/v1/flags/role-demo", token)
+    if status == 200:
+        return
+
+    def post(path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return api_post(service.url, token, path, payload)
+
+    objective = post("/api/v1/objectives", {"title": "Roles", "period": "2026", "owner": "qa"})
+    kr = post(f"/api/v1/objectives/{objective['id']}/key-results",
+              {"title": "Role KR", "metric": "m", "baseline": 0, "target": 1})  # fmt: skip
+    post(
+        "/api/v1/flags",
+        {
+            "key": "role-demo",
+            "name": "Role demo",
+            "flow_item": "feature",
+            "key_result_id": kr["id"],
+        },
+    )
+
+
+def _forged_post(person: Person, path: str, fields: dict[str, str]) -> int:
+    """POST from inside the page with its real CSRF token: only the role can refuse it."""
+    return int(person.page.evaluate(
+        """async ([path, fields]) => {
+            const body = new FormData();
+            body.append("csrf_token", document.querySelector("input[name=csrf_token]").value);
+            for (const [k, v] of Object.entries(fields)) body.append(k, v);
+            return (await fetch(path, {method: "POST", body})).status;
+        }""",
+        [path, fields],
+    ))  # fmt: skip
+
+
+def test_roles__marketing_sees_no_stage_buttons_and_a_forged_move_gets_403(people, service):
+    _flag_exists(service)
+    marketer = people("marketing")
+    marketer.go("/ui/flags/role-demo")
+    for name in ("Start early access", "Kill switch", "Save cohorts", "Edit flag"):
+        assert marketer.page.get_by_role("button", name=name).count() == 0
+    assert marketer.page.get_by_role("link", name="Edit flag").count() == 0
+    marketer.shot("flag-detail-as-marketing")
+    path = "/ui/flags/role-demo/environments/production/stage"
+    assert _forged_post(marketer, path, {"stage": "early_access"}) == 403
+    response = marketer.go("/ui/flags/new")
+    assert response.status == 403
+    assert "Your role (marketing) may not edit flags" in marketer.page.inner_text("main")
+    marketer.shot("forbidden")
+
+
+def test_roles__engineer_cannot_tick_readiness(people, service):
+    _flag_exists(service)
+    engineer = people("engineer")
+    engineer.go("/ui/flags/role-demo/readiness")
+    assert engineer.page.get_by_role("button", name=re.compile("^Mark ")).count() == 0
+    assert _forged_post(engineer, "/ui/flags/role-demo/readiness/docs", {"done": "true"}) == 403
+
+
+def test_csrf__tampered_token__400_page_and_nothing_created(people):
+    engineer = people("engineer")
+    engineer.go("/ui/okrs")
+    engineer.page.get_by_text("New objective").click()
+    engineer.page.evaluate(
+        "document.querySelectorAll('input[name=csrf_token]').forEach(i => i.value = 'tampered')"
+    )
+    engineer.page.get_by_label("Title").first.fill("Forged objective")
+    engineer.page.get_by_label("Period").last.fill("2026")
+    engineer.page.get_by_label("Owner team").fill("x")
+    with engineer.page.expect_response(lambda r: r.request.method == "POST") as answer:
+        engineer.page.get_by_role("button", name="Create objective").click()
+    assert answer.value.status == 400
+    assert "security token is missing or out of date" in engineer.page.inner_text("main")
+    engineer.shot("csrf-rejected")
+    engineer.go("/ui/okrs")
+    assert "Forged objective" not in engineer.page.inner_text("main")
+
+
+def test_sign_in__wrong_token_then_right_one(people, service):
+    visitor = people("viewer", signed_in=False)
+    visitor.go("/ui/audit")
+    assert "/ui/sign-in" in visitor.page.url
+    visitor.page.get_by_label("Token").fill("fst_wrong")
+    visitor.page.get_by_role("button", name="Sign in").click()
+    assert "unknown or has been revoked" in visitor.page.get_by_role("alert").inner_text()
+    visitor.shot("sign-in-error")
+    visitor.page.get_by_label("Token").fill(service.tokens["viewer"])
+    visitor.page.get_by_role("button", name="Sign in").click()
+    visitor.page.wait_for_url(re.compile(r".*/ui/audit$"))
+    visitor.page.get_by_role("button", name="Sign out").click()
+    visitor.page.wait_for_url(re.compile(r".*/ui/sign-in$"))
+    visitor.shot("sign-in")
+
+
+def test_without_javascript__readiness_tick_and_filters_still_work(people, service):
+    _flag_exists(service)
+    marketer = people("marketing", javascript=False)
+    marketer.go("/ui/flags/role-demo/readiness")
+    marketer.page.get_by_label("Note for Documentation published").fill("no-JS tick")
+    marketer.page.get_by_role("button", name="Mark Documentation published done").click()
+    marketer.page.get_by_text("Item marked done.").wait_for()
+    assert marketer.page.get_by_role(
+        "button", name="Mark Documentation published not done"
+    ).is_visible()
+    marketer.go("/ui/flags")
+    marketer.page.get_by_label("Search key or name").fill("role")
+    marketer.page.get_by_role("button", name="Filter").click()
+    assert "role-demo" in marketer.page.inner_text("#flag-results")
+
+
+def test_keyboard__skip_link_and_visible_focus(people):
+    viewer = people("viewer")
+    viewer.go("/ui/flags")
+    viewer.page.keyboard.press("Tab")
+    focused = viewer.page.evaluate("document.activeElement.textContent")
+    assert focused == "Skip to main content"
+    outline = viewer.page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+
+
+# --- release timing on a quarter of demo history -----------------------------------
+
+
+def test_timing__bottleneck_named_and_charts_drawn_on_demo_history(people, demo):
+    leader = people("viewer", site=demo)
+    leader.go("/ui/timing")
+    bottleneck = leader.page.locator("section.bottleneck").inner_text()
+    assert "Releases spend longest in" in bottleneck
+    charts = leader.page.locator("svg[role=img]")
+    assert charts.count() >= 5
+    for index in range(charts.count()):
+        box = charts.nth(index).bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 20
+    leader.shot("timing-flow")
+    leader.page.get_by_label("Objective").select_option(index=1)
+    leader.page.get_by_role("button", name="Show").click()
+    leader.page.get_by_role("heading", name=re.compile("^Timeline of ")).wait_for()
+    leader.shot("timing-objective")
+    for name, path in (("demo-flags", "/ui/flags"), ("demo-okrs", "/ui/okrs"),
+                       ("demo-readiness", "/ui/readiness"), ("demo-flag-detail", "/ui/flags/one-click-checkout")):  # fmt: skip
+        leader.go(path)
+        leader.shot(name)
+    assert leader.problems == []

@@ -1,0 +1,182 @@
+"""Cohort editor: rules as rows, members pasted or uploaded, the live preview, roles."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.ui.conftest import html
+
+RULE = {"rule_rows": "3", "rules-0-attribute": "plan", "rules-0-op": "in", "rules-0-values": "beta\npro",
+        "rules-1-attribute": "age", "rules-1-op": "gte", "rules-1-values": "18"}  # fmt: skip
+
+
+def _create(browser, **extra):
+    return browser.post("/ui/cohorts", {"key": "early", "name": "Early adopters", **RULE, **extra})
+
+
+def test_cohort_create__rules_and_pasted_members__saved_typed(ui_engineer, engineer):
+    response = _create(ui_engineer, members="vip-1\nvip-2\nvip-1\n", opt_in="yes")
+    assert response.status_code == 303
+    body = engineer.get("/api/v1/cohorts/early").json
+    assert body["rules"] == [
+        {"attribute": "plan", "op": "in", "values": ["beta", "pro"]},
+        {"attribute": "age", "op": "gte", "values": [18]},
+    ]
+    assert body["member_count"] == 2 and body["opt_in"] is True
+    page = html(ui_engineer.get("/ui/cohorts/early"))
+    assert "vip-1" in page and "Size" in page and "No flag uses this cohort yet" in page
+
+
+def test_cohort_create__csv_upload__first_column_without_header(ui_engineer, engineer):
+    csv_file = (io.BytesIO(b"user_key,email\nu-1,a@x\nu-2,b@x\n"), "members.csv")
+    response = ui_engineer.post(
+        "/ui/cohorts",
+        {"key": "csv", "name": "From CSV", "rule_rows": "0", "members_file": csv_file},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    members = engineer.get("/api/v1/cohorts/csv/members").json["items"]
+    assert [m["user_key"] for m in members] == ["u-1", "u-2"]
+
+
+def test_cohort_create__bad_rule__422_keeps_every_row_and_says_why(ui_engineer):
+    response = ui_engineer.post(
+        "/ui/cohorts",
+        {"key": "bad", "name": "Kept", "rule_rows": "2", "rules-0-attribute": "version",
+         "rules-0-op": "semver_gte", "rules-0-values": "not-a-version", "members": "keep-me"},
+    )  # fmt: skip
+    assert response.status_code == 422
+    page = html(response)
+    assert 'value="version"' in page and "not-a-version" in page and "keep-me" in page
+    assert 'id="cohort-rules-0-values-error"' in page
+    assert '<option value="semver_gte" selected>' in page
+
+
+def test_cohort_create__taken_key__409(ui_engineer):
+    _create(ui_engineer)
+    response = _create(ui_engineer)
+    assert response.status_code == 409
+    assert "already exists" in html(response)
+
+
+def test_cohort_edit__rules_round_trip_keeps_types(ui_engineer, engineer):
+    engineer.post("/api/v1/cohorts", json={"key": "typed", "name": "Typed", "rules": [
+        {"attribute": "id", "op": "in", "values": ["42", 7, True]}]})  # fmt: skip
+    page = html(ui_engineer.get("/ui/cohorts/typed"))
+    assert '"42"\n7\ntrue' in page
+    form = {"version": "1", "name": "Typed", "rule_rows": "1", "rules-0-attribute": "id",
+            "rules-0-op": "in", "rules-0-values": '"42"\n7\ntrue'}  # fmt: skip
+    assert ui_engineer.post("/ui/cohorts/typed", form).status_code == 303
+    assert engineer.get("/api/v1/cohorts/typed").json["rules"][0]["values"] == ["42", 7, True]
+
+
+def test_cohort_edit__stale_version__412_keeps_my_rules(ui_engineer, engineer):
+    _create(ui_engineer)
+    etag = engineer.get("/api/v1/cohorts/early").headers["ETag"]
+    engineer.patch("/api/v1/cohorts/early", json={"name": "Theirs"}, headers={"If-Match": etag})
+    response = ui_engineer.post("/ui/cohorts/early", {"version": "1", "name": "Mine", **RULE})
+    assert response.status_code == 412
+    assert 'value="Mine"' in html(response)
+
+
+def test_members__add_then_remove_in_bulk(ui_engineer, engineer):
+    _create(ui_engineer)
+    response = ui_engineer.post("/ui/cohorts/early/members", {"members": "a\nb\nc", "mode": "add"})
+    assert response.status_code == 303
+    page = html(ui_engineer.get("/ui/cohorts/early"))
+    assert "3 added; the cohort now has 3 members." in page
+    ui_engineer.post("/ui/cohorts/early/members", {"members": "a", "mode": "remove"})
+    assert engineer.get("/api/v1/cohorts/early").json["member_count"] == 2
+
+
+def test_members__nothing_sent__422_in_words(ui_engineer):
+    _create(ui_engineer)
+    response = ui_engineer.post("/ui/cohorts/early/members", {"members": " \n", "mode": "add"})
+    assert response.status_code == 422
+    assert "Paste or upload at least one user key" in html(response)
+
+
+def test_members__not_utf8_file__422(ui_engineer):
+    _create(ui_engineer)
+    upload = (io.BytesIO(b"\xff\xfe\x00bad"), "m.csv")
+    response = ui_engineer.post("/ui/cohorts/early/members", {"members_file": upload},
+                                content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 422
+    assert "must be UTF-8" in html(response)
+
+
+@pytest.mark.parametrize("role", ["marketing", "viewer"])
+def test_cohort_editing__roles_without_edit_cohorts__read_only_and_403(
+    ui, ui_engineer, secrets, role
+):
+    _create(ui_engineer)
+    browser = ui(secrets[role])
+    page = html(browser.get("/ui/cohorts/early"))
+    assert "Save cohort" not in page and "Import" not in page and "New cohort" not in page
+    assert "Would this user be in?" in page  # the preview reads only
+    assert browser.get("/ui/cohorts/new").status_code == 403
+    assert browser.post("/ui/cohorts/early", {"version": "1", "name": "x"}).status_code == 403
+    assert browser.post("/ui/cohorts/early/members", {"members": "x"}).status_code == 403
+    assert _create(browser, key="other").status_code == 403
+
+
+def test_preview__htmx__fragment_says_in_with_each_rule(ui_engineer):
+    data = {**RULE, "preview_key": "u-1", "preview_attributes": "plan = beta\nage = 30"}
+    response = ui_engineer.post("/ui/cohorts/preview", data, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    page = html(response)
+    assert "<html" not in page
+    assert "would be in the cohort" in page.replace("<strong>", "").replace("</strong>", "")
+    assert "plan is one of beta, pro" in page and "age is at least 18" in page
+
+
+def test_preview__rule_fails__says_which(ui_engineer):
+    data = {**RULE, "preview_key": "u-1", "preview_attributes": "plan = beta\nage = 12"}
+    page = html(ui_engineer.post("/ui/cohorts/preview", data, headers={"HX-Request": "true"}))
+    assert "would not be in the cohort" in page.replace("<strong>", "").replace("</strong>", "")
+    assert "1 of 2 rules do not match" in page and 'class="fail"' in page
+
+
+def test_preview__saved_member_with_no_matching_attributes__in(ui_engineer):
+    _create(ui_engineer, members="vip-1")
+    data = {**RULE, "cohort_key": "early", "preview_key": "vip-1"}
+    page = html(ui_engineer.post("/ui/cohorts/preview", data, headers={"HX-Request": "true"}))
+    assert "explicit member" in page
+
+
+def test_preview__without_javascript__whole_page_keeps_the_form(ui_engineer):
+    data = {
+        "key": "draft",
+        "name": "Draft",
+        **RULE,
+        "preview_key": "u-2",
+        "preview_attributes": "plan = pro\nage = 40",
+    }
+    response = ui_engineer.post("/ui/cohorts/preview", data)
+    page = html(response)
+    assert response.status_code == 200 and "<html" in page
+    assert 'value="draft"' in page and 'value="u-2"' in page and "would be in the cohort" in page.replace(
+        "<strong>", "").replace("</strong>", "")  # fmt: skip
+
+
+def test_preview__bad_attributes__says_how_to_write_them(ui_engineer):
+    data = {**RULE, "preview_key": "u", "preview_attributes": "just words"}
+    response = ui_engineer.post("/ui/cohorts/preview", data, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert "name = value" in html(response)
+
+
+def test_cohort_list__size_and_usage(ui_engineer, engineer, key_result):
+    _create(ui_engineer, members="a\nb")
+    ui_engineer.post(
+        "/ui/flags",
+        {"key": "f", "name": "F", "flow_item": "feature", "key_result_id": str(key_result)},
+    )
+    version = engineer.get("/api/v1/flags/f/environments/production").json["version"]
+    engineer.put("/api/v1/flags/f/environments/production/cohorts", json={"cohorts": ["early"]},
+                 headers={"If-Match": engineer.get("/api/v1/flags/f/environments/production").headers["ETag"]})  # fmt: skip
+    assert version >= 1
+    page = html(ui_engineer.get("/ui/cohorts"))
+    assert "Early adopters" in page and "2 rules" in page and "(production)" in page

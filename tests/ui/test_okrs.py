@@ -1,0 +1,100 @@
+"""The OKR board: objectives, key results with progress and their flags; never a due date."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.conftest import html
+
+
+def test_board__key_results_progress_and_flags(ui_engineer, engineer, key_result):
+    ui_engineer.post("/ui/flags", {"key": "served", "name": "Served flag", "flow_item": "feature",
+                                   "key_result_id": str(key_result)})  # fmt: skip
+    page = html(ui_engineer.get("/ui/okrs"))
+    assert "Faster checkout" in page and "Checkout conversion" in page and "Served flag" in page
+    assert "<meter" in page and "0% of the way" in page
+    assert "due" not in page.lower().replace("due dates", "")
+
+
+def test_objective_create__valid(ui_engineer, engineer):
+    response = ui_engineer.post(
+        "/ui/okrs/objectives", {"title": "Grow", "period": "2026-Q4", "owner": "growth"}
+    )
+    assert response.status_code == 303
+    assert engineer.get("/api/v1/objectives").json["items"][0]["title"] == "Grow"
+
+
+def test_objective_create__bad_period__422_keeps_values(ui_engineer):
+    response = ui_engineer.post(
+        "/ui/okrs/objectives", {"title": "Kept", "period": "next week", "owner": "o"}
+    )
+    assert response.status_code == 422
+    page = html(response)
+    assert 'value="Kept"' in page and 'value="next week"' in page
+    assert "Must be a period such as 2026" in page
+
+
+def test_objective_create__sneaked_due_date__ignored_not_stored(ui_engineer, engineer):
+    response = ui_engineer.post("/ui/okrs/objectives",
+                                {"title": "T", "period": "2026", "owner": "o", "due_date": "2026-12-01"})  # fmt: skip
+    assert response.status_code == 303
+    assert "due_date" not in engineer.get("/api/v1/objectives").json["items"][0]
+
+
+def test_key_result_create__numbers_checked(ui_engineer, engineer, key_result):
+    objective_id = engineer.get("/api/v1/objectives").json["items"][0]["id"]
+    path = f"/ui/okrs/objectives/{objective_id}/key-results"
+    bad = ui_engineer.post(
+        path, {"title": "Latency", "metric": "p95", "baseline": "300", "target": "fast"}
+    )
+    assert bad.status_code == 422
+    assert "Enter a number." in html(bad) and 'value="fast"' in html(bad)
+    good = ui_engineer.post(
+        path,
+        {"title": "Latency", "metric": "p95", "baseline": "300", "target": "200", "unit": "ms"},
+    )
+    assert good.status_code == 303
+    krs = engineer.get(f"/api/v1/objectives/{objective_id}").json["key_results"]
+    assert krs[-1]["current"] == 300 and krs[-1]["unit"] == "ms"
+
+
+def test_key_result_update__current_recorded(ui_engineer, engineer, key_result):
+    response = ui_engineer.post(
+        f"/ui/okrs/key-results/{key_result}", {"version": "1", "current": "0.335"}
+    )
+    assert response.status_code == 303
+    assert engineer.get(f"/api/v1/key-results/{key_result}").json["current"] == 0.335
+    assert "50% of the way" in html(ui_engineer.get("/ui/okrs"))
+
+
+def test_key_result_update__stale__412(ui_engineer, key_result):
+    response = ui_engineer.post(
+        f"/ui/okrs/key-results/{key_result}", {"version": "7", "current": "1"}
+    )
+    assert response.status_code == 412
+
+
+def test_board__period_filter(ui_engineer, engineer, key_result):
+    engineer.post("/api/v1/objectives", json={"title": "Next year", "period": "2027", "owner": "o"})
+    page = html(ui_engineer.get("/ui/okrs?period=2027"))
+    assert "Next year" in page and "Faster checkout" not in page
+    assert "Must be a period" in html(ui_engineer.get("/ui/okrs?period=soon"))
+
+
+@pytest.mark.parametrize("role", ["marketing", "viewer"])
+def test_okr_editing__roles_without_edit_okrs__read_only_and_403(ui, secrets, key_result, role):
+    browser = ui(secrets[role])
+    page = html(browser.get("/ui/okrs"))
+    assert "Faster checkout" in page and "New objective" not in page and "Record" not in page
+    assert (
+        browser.post(
+            "/ui/okrs/objectives", {"title": "T", "period": "2026", "owner": "o"}
+        ).status_code
+        == 403
+    )
+    assert (
+        browser.post(
+            f"/ui/okrs/key-results/{key_result}", {"version": "1", "current": "1"}
+        ).status_code
+        == 403
+    )
