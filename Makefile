@@ -18,7 +18,7 @@ install: $(STAMP)  ## create .venv and install the service, the SDK and the dev 
 
 run: install  ## migrate, create environments (and a first admin token), serve on :8000
 	$(BIN)/flagsvc init
-	$(BIN)/flagsvc serve --host $(HOST) --port $(PORT)
+	$(BIN)/flagsvc serve --host $(HOST) --port $(PORT) --with-scheduler
 
 test: install lint typecheck unit  ## everything CI runs
 
