@@ -338,7 +338,10 @@ def test_launch__ready_in_early_access__scheduled_then_cancelled(
     at = (clock() + timedelta(days=7)).isoformat()
     scheduled = marketing.put(f"{PRODUCTION}/launch", json={"launch_at": at})
     assert scheduled.status_code == 200 and scheduled.json["launch_at"] == at
-    assert _events(viewer, "flag.launch_scheduled")[0]["after"] == {"launch_at": at, "rollout_percent": 100.0}
+    assert _events(viewer, "flag.launch_scheduled")[0]["after"] == {
+        "launch_at": at,
+        "rollout_percent": 100.0,
+    }
     cancelled = marketing.delete(f"{PRODUCTION}/launch")
     assert cancelled.status_code == 200 and cancelled.json["launch_at"] is None
     assert marketing.delete(f"{PRODUCTION}/launch").status_code == 409
