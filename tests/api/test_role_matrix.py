@@ -68,6 +68,13 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/cohorts/matrix-cohort/members", Permission.READ),
     Endpoint("GET", "/api/v1/audit", Permission.READ),
     Endpoint("GET", "/api/v1/audit/verify", Permission.READ),
+    Endpoint("GET", f"{FLAG}/timeline", Permission.READ),
+    Endpoint("GET", "/api/v1/flow", Permission.READ),
+    Endpoint("GET", "/api/v1/objectives/{objective}/report", Permission.READ),
+    Endpoint("GET", "/api/v1/stale-flags", Permission.READ),
+    Endpoint("POST", "/sdk/v1/enroll", SDK, {"cohort": "optin-cohort", "context": {"key": "u-5"}}),
+    Endpoint("POST", "/sdk/v1/leave", SDK, {"cohort": "optin-cohort", "context": {"key": "u-5"}}),
+    Endpoint("POST", "/sdk/v1/metrics", SDK, {"evaluations": [{"flag": "matrix-flag", "count": 1, "last_evaluated_at": "2026-10-01T09:00:00Z"}]}),
     Endpoint("POST", "/sdk/v1/evaluate", SDK, {"context": {"key": "u-1"}}),
     Endpoint("GET", "/sdk/v1/snapshot", SDK),
     Endpoint("GET", "/api/v1/tokens", Permission.MANAGE_TOKENS),
@@ -89,6 +96,8 @@ def _world(admin: Caller) -> dict[str, Any]:
     assert admin.post("/api/v1/flags", json=flag).status_code == 201
     cohort = {"key": "matrix-cohort", "name": "C", "rules": [], "opt_in": False}
     assert admin.post("/api/v1/cohorts", json=cohort).status_code == 201
+    optin = {"key": "optin-cohort", "name": "Opt in", "rules": [], "opt_in": True}
+    assert admin.post("/api/v1/cohorts", json=optin).status_code == 201
     spare = admin.post("/api/v1/tokens", json={"name": "spare", "role": "viewer"}).json
     return {"objective": objective["id"], "key_result": kr["id"], "spare_token": spare["id"]}
 
