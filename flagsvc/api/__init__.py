@@ -40,10 +40,10 @@ BLUEPRINTS = (
 
 
 class BoundedIntConverter(IntegerConverter):
-    """``<int:...>`` ids that fit a 64-bit column; a larger number is a 404, not a DB error."""
+    """``<int:...>`` ids that fit the 32-bit id columns: larger is a 404, not a DB error."""
 
     def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)  # PostgreSQL INTEGER primary keys
         super().__init__(url_map, *args, **kwargs)
 
 
