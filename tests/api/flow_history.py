@@ -116,7 +116,16 @@ def build(engineer: Any, marketing: Any, clock: Any) -> dict[str, Any]:
     platform, (uptime,) = objective(engineer, "Reliable platform", ["uptime"])
     create_flag(engineer, "flag-a", "feature", conversion)
     create_flag(engineer, "flag-d", "risk", uptime)
-    steps = [
+    for day, step in _steps(engineer, marketing, errors, uptime):
+        at_day(clock, day)
+        step()
+    at_day(clock, 20)
+    return {"checkout": checkout, "platform": platform, "krs": [conversion, errors, uptime]}
+
+
+def _steps(engineer: Any, marketing: Any, errors: int, uptime: int) -> list[tuple[int, Any]]:
+    kill, resume = f"{flag_path('flag-b')}/kill", f"{flag_path('flag-b')}/resume"
+    return [
         (1, lambda: create_flag(engineer, "flag-b", "defect", errors)),
         (1, lambda: make_ready(marketing, "flag-b")),
         (1, lambda: cohorts_for_a(engineer)),
@@ -125,10 +134,10 @@ def build(engineer: Any, marketing: Any, clock: Any) -> dict[str, Any]:
         (3, lambda: create_flag(engineer, "flag-e", "debt", uptime)),
         (3, lambda: move(engineer, "flag-b", "early_access")),
         (4, lambda: move(engineer, "flag-c", "early_access")),
-        (5, lambda: engineer.post(f"{flag_path('flag-b')}/kill")),
+        (5, lambda: engineer.post(kill)),
         (5, lambda: move(engineer, "flag-e", "early_access")),
         (6, lambda: make_ready(marketing, "flag-e")),
-        (7, lambda: engineer.post(f"{flag_path('flag-b')}/resume")),
+        (7, lambda: engineer.post(resume)),
         (7, lambda: move(engineer, "flag-e", "general", 20)),
         (8, lambda: move(engineer, "flag-b", "general", 100)),
         (9, lambda: make_ready(marketing, "flag-a")),
@@ -136,8 +145,3 @@ def build(engineer: Any, marketing: Any, clock: Any) -> dict[str, Any]:
         (11, lambda: move(engineer, "flag-b", "released")),
         (14, lambda: move(engineer, "flag-a", "released")),
     ]
-    for day, step in steps:
-        at_day(clock, day)
-        step()
-    at_day(clock, 20)
-    return {"checkout": checkout, "platform": platform, "krs": [conversion, errors, uptime]}

@@ -118,3 +118,8 @@ def test_report__every_role_reads__sdk_key_and_anonymous_refused(
         assert _report(caller, objective).status_code == 200
     assert _report(sdk, objective).status_code == 403
     assert _report(anonymous, objective).status_code == 401
+
+
+@pytest.mark.parametrize("objective_id", [0, 2**31, 2**63])
+def test_report__id_beyond_integer_range__404_not_500(viewer, objective_id):
+    assert _report(viewer, objective_id).status_code == 404

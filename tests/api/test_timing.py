@@ -32,7 +32,7 @@ def _day(clock, day: float) -> str:
 # --- timeline -------------------------------------------------------------------------
 
 
-def test_timeline__scripted_flag__milestones_and_stage_periods(history, viewer, clock):
+def test_timeline__scripted_flag__milestones(history, viewer, clock):
     body = viewer.get("/api/v1/flags/flag-a/timeline").json
     assert body["flag"] == "flag-a" and body["created"] == _day(clock, 0)
     assert body["ready"] == {"first": _day(clock, 9), "latest": _day(clock, 9), "now": True}
@@ -42,7 +42,12 @@ def test_timeline__scripted_flag__milestones_and_stage_periods(history, viewer, 
     assert production["released"] == _day(clock, 14)
     assert production["retired"] is None
     assert production["ready"] == {"first": _day(clock, 9), "latest": _day(clock, 9)}
-    assert production["stages"] == [
+    assert body["environments"]["staging"]["first_early_access"] is None
+
+
+def test_timeline__scripted_flag__stage_periods_per_environment(history, viewer, clock):
+    environments = viewer.get("/api/v1/flags/flag-a/timeline").json["environments"]
+    assert environments["production"]["stages"] == [
         {"stage": "off", "rollout_percent": 0.0, "from": _day(clock, 0), "to": _day(clock, 2)},
         {
             "stage": "early_access",
@@ -58,11 +63,9 @@ def test_timeline__scripted_flag__milestones_and_stage_periods(history, viewer, 
         },
         {"stage": "released", "rollout_percent": 0.0, "from": _day(clock, 14), "to": None},
     ]
-    staging = body["environments"]["staging"]
-    assert staging["stages"] == [
+    assert environments["staging"]["stages"] == [
         {"stage": "off", "rollout_percent": 0.0, "from": _day(clock, 0), "to": None}
     ]
-    assert staging["first_early_access"] is None
 
 
 def test_timeline__killed_and_resumed__every_flip_listed_with_actor(history, viewer, clock):

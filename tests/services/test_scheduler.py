@@ -137,6 +137,23 @@ def test_scheduler__left_early_access__launch_dropped_never_runs(
     assert viewer.get(flag_path(launchable)).json["stage"] == "off"
 
 
+def _race(database, clock, schedulers: int = 2) -> list[scheduler.LaunchOutcome]:
+    """Several schedulers started together, each passing over the due launches a few times."""
+    start, outcomes = threading.Barrier(schedulers), []
+
+    def run() -> None:
+        start.wait()
+        for _ in range(5):  # keep looking after the queue drained
+            outcomes.extend(scheduler.run_due_launches(database, clock))
+
+    threads = [threading.Thread(target=run) for _ in range(schedulers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return outcomes
+
+
 def test_schedulers__two_racing__each_due_launch_runs_exactly_once(
     app, engineer, marketing, viewer, kr, clock
 ):
@@ -145,23 +162,9 @@ def test_schedulers__two_racing__each_due_launch_runs_exactly_once(
         _ready_in_early_access(engineer, marketing, key, kr)
         assert _schedule(marketing, clock, key, days=1 + n / 1000).status_code == 200
     clock.advance(days=2)
-    database, start = app.extensions["flagsvc"].db, threading.Barrier(2)
-    outcomes: list[list[scheduler.LaunchOutcome]] = [[], []]
-
-    def race(slot: int) -> None:
-        start.wait()
-        for _ in range(5):  # keep looking after the queue drained
-            outcomes[slot].extend(scheduler.run_due_launches(database, clock))
-
-    threads = [threading.Thread(target=race, args=(slot,)) for slot in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    ran = sorted(o.flag_key for o in outcomes[0] + outcomes[1])
-    assert ran == keys
-    events = sorted(e["flag_key"] for e in _events(viewer, "flag.launch_ran"))
-    assert events == keys
+    outcomes = _race(app.extensions["flagsvc"].db, clock)
+    assert sorted(o.flag_key for o in outcomes) == keys
+    assert sorted(e["flag_key"] for e in _events(viewer, "flag.launch_ran")) == keys
     assert viewer.get("/api/v1/audit/verify").json["valid"] is True
 
 
