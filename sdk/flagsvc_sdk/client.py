@@ -20,10 +20,13 @@ from types import TracebackType
 from typing import Self
 
 import httpx
+import mmh3
 
-from .checks import Check
 from .checks import Counters
-from .checks import compile_checks
+from .checks import Plan
+from .checks import compile_plans
+from .checks import compile_resolvers
+from .engine import BUCKETS
 from .engine import Context
 from .engine import Reason
 from .engine import Snapshot
@@ -50,6 +53,7 @@ __all__ = ["Change", "ChangeListener", "Client"]
 
 log = logging.getLogger("flagsvc_sdk")
 _NOT_FOUND = Reason.FLAG_NOT_FOUND
+_hash = mmh3.hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +108,7 @@ class Client:
         self.stats = Stats()
         self._current: Loaded | None = None
         self._counters = Counters()
-        self._ticks = self._counters.ticks
-        self._checks: Mapping[str, Check] = {}  # is_enabled reads this, evaluate _current
+        self._plans: Mapping[str, Plan] = {}  # is_enabled reads this, evaluate _current
         self._listeners: list[ChangeListener] = [on_change] if on_change else []
         self._lock = threading.Lock()  # serialises installs (the updater vs. start-up)
         self._ready = threading.Event()
@@ -123,16 +126,36 @@ class Client:
     # --- evaluation: the hot path; never raises -------------------------------------
 
     def is_enabled(self, key: str, context: Context, default: bool = False) -> bool:
-        """Return whether flag ``key`` is on for ``context``.
+        """Return whether flag ``key`` is on for ``context``; ``default`` when the flag is
+        unknown or retired, the context invalid (not a mapping with a non-empty string
+        ``"key"``), no snapshot is held yet, or anything else fails."""
+        try:  # the set shape runs right here: a call to a check would add a tenth
+            tally, kind, attribute, values, prefix, cutoff, check = self._plans[key]
+            tally.count += 1.0  # a float, the cheapest exact count (checks.Tally)
+            if type(context) is kind:  # dict for a set shape with a rollout, else None
+                user_key = context["key"]
+                if type(user_key) is not str or not user_key:
+                    return default
+                if context.get(attribute) in values:
+                    return True
+                return _hash(prefix + user_key, 0, False) % BUCKETS < cutoff
+            answer = check(context)
+            return default if answer is None else answer
+        except Exception:  # no such flag, no "key", an unhashable value: see _checked
+            return self._checked(key, context, default)
 
-        :return: ``default`` when the flag is unknown or retired, the context is invalid
-            (not a mapping with a non-empty string ``"key"``), no snapshot is held yet, or
-            anything else fails.
+    def _checked(self, key: str, context: Context, default: bool) -> bool:
+        """``is_enabled`` by the flag's compiled check alone (already counted).
+
+        The inline path raises where the check answers: a context without ``"key"``
+        (``KeyError``: invalid, the default) or an unhashable attribute value
+        (``TypeError``: a mismatch, the rollout decides).
         """
         try:
-            answer = self._checks[key](context)  # counts the evaluation too (checks.Counters)
+            plan = self._plans.get(key)
+            answer = None if plan is None else plan[-1](context)
             return default if answer is None else answer
-        except Exception:  # the contract: never raise; unknown flags land here (KeyError)
+        except Exception:  # the contract: never raise (an unhashable key lands here)
             return default
 
     def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
@@ -146,18 +169,16 @@ class Client:
         if current is None:
             return not_ready(default)
         try:
+            resolved = current.resolvers.get(key) if default is None else None
+            if resolved is not None:  # the flag's compiled resolver (OpenFeature's path)
+                resolved[0].count += 1.0
+                return resolved[1](context)
             result = engine_evaluate(current.snapshot, key, context)
-            tick = self._ticks.get(key)  # inlined Counters.count: this is a hot path too
-            if tick is not None:
-                tick()
-            elif result.reason is not _NOT_FOUND:
+            if result.reason is not _NOT_FOUND:
                 self._counters.count(key)
             if default is not None:
                 return from_result(result, default, current.version)
-            cached = current.answers.get(id(result))  # inlined Loaded.answer
-            return (
-                cached[1] if cached is not None and cached[0] is result else current.answer(result)
-            )
+            return current.answer(result)
         except Exception:  # e.g. an unhashable key
             return general_error(default, current.version)
 
@@ -289,7 +310,9 @@ class Client:
                 log.warning("flagsvc: cannot write cache %s: %s", self._cache_path, exc)
 
     def _compile(self, snapshot: Snapshot, source: str, etag: str | None) -> Loaded:
-        return Loaded(snapshot, compile_checks(snapshot.index, self._counters), source, etag)
+        loaded = Loaded(snapshot, compile_plans(snapshot.index, self._counters), source, etag)
+        loaded.resolvers.update(compile_resolvers(snapshot, self._counters, loaded.answer))
+        return loaded  # not yet published: filling resolvers here is safe
 
     def _attempted(self, ok: bool) -> None:
         if ok or self._current is not None:
@@ -298,7 +321,7 @@ class Client:
     def _swap(self, loaded: Loaded) -> None:
         with self._lock:
             previous, self._current = self._current, loaded  # the atomic swap readers see
-            self._checks = loaded.checks  # (is_enabled needs no snapshot, only its checks)
+            self._plans = loaded.plans  # (is_enabled needs no snapshot, only its plans)
         self.stats.snapshots_loaded += 1
         changed = _flags_changed(previous, loaded)
         if previous is None or changed:

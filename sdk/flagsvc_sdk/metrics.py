@@ -1,9 +1,10 @@
 """Evaluation counts, sent in batches.
 
-Counting itself happens on the hot path in :class:`~flagsvc_sdk.checks.Counters`: one
-``itertools.count`` per flag, advanced with a single C call and no lock (exact: no
-increment is lost, even under races). Every ``interval`` seconds (and on ``close``) the
-reporter takes the counts since the last batch and POSTs
+Counting itself happens on the hot path, in each flag's
+:class:`~flagsvc_sdk.checks.Tally`: a plain attribute incremented inline, with no call
+and no lock (exact on GIL builds; on a free-threaded build racing increments may be
+lost, see ``Tally``). Every ``interval`` seconds (and on ``close``) the reporter takes
+the counts since the last batch (:class:`~flagsvc_sdk.checks.Counters`) and POSTs
 ``{"evaluations": [{"flag", "count", "last_evaluated_at"}]}`` to
 ``/sdk/v1/metrics``. ``last_evaluated_at`` is the end of the batch window (the take
 time), so it is late by at most ``interval``: reading a clock per evaluation would cost

@@ -117,9 +117,11 @@ class FlagSource(Protocol):
 class FlagsvcProvider(AbstractProvider):
     """Resolve OpenFeature flags with a flagsvc client (local evaluation, never raises).
 
-    Boolean resolution is the hot path: the client hands out one shared ``Evaluation``
-    per outcome, so the provider keeps the ``FlagResolutionDetails`` it built for each
-    and returns the same object again (OpenFeature only reads it; treat it as read-only).
+    Boolean resolution is the hot path: ``Client.evaluate`` answers it with the flag's
+    compiled resolver (``flagsvc_sdk.checks``), one shared ``Evaluation`` per outcome, so
+    the provider keeps the ``FlagResolutionDetails`` it built for each and returns the
+    same object again: no allocation but the context (OpenFeature only reads it; treat
+    it as read-only).
 
     :param client: the flagsvc client (or :class:`flagsvc_sdk.testing.InMemoryClient`).
     :param ready_timeout: how long ``initialize`` waits for a first snapshot.

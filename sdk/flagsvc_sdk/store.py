@@ -1,11 +1,13 @@
 """The compiled state the client reads, and snapshot files on disk.
 
-:class:`Loaded` bundles everything one snapshot gives the hot path, so the client swaps
-it with a single attribute assignment and a reader never sees a new snapshot with old
-checks. Files: ``bootstrap_path`` ships with the app, ``cache_path`` is the last
-snapshot the service served; both use the wire JSON of ``GET /sdk/v1/snapshot``. The
-cache is written to a temporary file in the same folder and renamed over the old one,
-so a crash mid-write leaves the previous file whole (``os.replace`` is atomic).
+:class:`Loaded` bundles everything one snapshot gives the hot paths (the snapshot, its
+compiled plans and resolvers, its shared answers), so the client swaps it with a single
+attribute assignment and a reader never sees a new snapshot with old plans.
+
+Files: ``bootstrap_path`` ships with the app, ``cache_path`` is the last snapshot the
+service served; both use the wire JSON of ``GET /sdk/v1/snapshot``. The cache is written
+to a temporary file in the same folder and renamed over the old one, so a crash mid-write
+leaves the previous file whole (``os.replace`` is atomic).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-from .checks import Check
+from .checks import Plan
+from .checks import Resolved
 from .engine import EngineError
 from .engine import Result
 from .engine import Snapshot
@@ -36,15 +39,20 @@ _MAX_ANSWERS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """One compiled snapshot with its fast checks; ``source`` is where it came from."""
+    """One compiled snapshot with its fast paths; ``source`` is where it came from.
+
+    ``resolvers`` is filled right after construction, before the client publishes the
+    object (they are built with :meth:`answer`, so they need the instance).
+    """
 
     snapshot: Snapshot
-    checks: Mapping[str, Check] = field(repr=False)
+    plans: Mapping[str, Plan] = field(repr=False)
     source: str
     etag: str | None = None
     answers: dict[int, tuple[Result, Evaluation]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    resolvers: dict[str, Resolved] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def version(self) -> int:

@@ -1,18 +1,35 @@
-"""The ``is_enabled`` fast path agrees with ``engine.evaluate`` on generated flags and contexts."""
+"""The compiled fast paths agree with ``engine.evaluate`` on generated flags and contexts.
+
+Checks and resolvers are tested on their own, and ``Client.is_enabled`` end to end, since
+it runs the set shape of a plan inline (``flagsvc_sdk.checks``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
-from flagsvc_sdk.checks import Counters
+import pytest
+from flagsvc_sdk import Client
+from flagsvc_sdk.checks import Tally
 from flagsvc_sdk.checks import compile_check
+from flagsvc_sdk.checks import compile_plan
+from flagsvc_sdk.checks import compile_resolver
+from flagsvc_sdk.engine import Result
+from flagsvc_sdk.engine import Snapshot
 from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
+from flagsvc_sdk.evaluation import Evaluation
+from flagsvc_sdk.evaluation import from_result
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from .conftest import FakeService
 from .conftest import cohort_doc
+from .conftest import eu_rollout_doc
 from .conftest import flag_doc
 from .conftest import snapshot_doc
 
@@ -42,19 +59,31 @@ RULES = st.one_of(
         }
     ),
 )
+
+
+def _read_only(context: Any) -> Any:
+    """A mapping that is not a ``dict``: the plan's inline path must hand it to the check."""
+    return MappingProxyType(context) if isinstance(context, dict) else context
+
+
 ATTRIBUTE_VALUES = st.one_of(
     SCALARS,
     st.none(),
     st.lists(STRINGS, max_size=2),
     st.dictionaries(st.just("a"), STRINGS, max_size=1),
 )
+COUNTRIES = st.one_of(st.sampled_from(["NL", "DE", "u1"]), ATTRIBUTE_VALUES)  # set hits too
 CONTEXTS = st.one_of(
     st.fixed_dictionaries(
         {"key": st.sampled_from([*USERS, "", None, 5])},
-        optional={"country": ATTRIBUTE_VALUES, "plan": ATTRIBUTE_VALUES, "seats": ATTRIBUTE_VALUES},
+        optional={"country": COUNTRIES, "plan": ATTRIBUTE_VALUES, "seats": ATTRIBUTE_VALUES},
     ),
     st.sampled_from([None, "u1", ["u1"], {}, 3]),
 )
+VALID_CONTEXTS = st.fixed_dictionaries(
+    {"key": st.sampled_from(USERS)}, optional={"country": COUNTRIES, "plan": ATTRIBUTE_VALUES}
+)
+MAPPING_CONTEXTS = st.one_of(VALID_CONTEXTS, CONTEXTS, CONTEXTS.map(_read_only))
 
 
 @st.composite
@@ -80,36 +109,182 @@ def snapshots(draw: st.DrawFn) -> dict[str, Any]:
     return snapshot_doc([flag], cohorts)
 
 
+@st.composite
+def set_shaped(draw: st.DrawFn) -> dict[str, Any]:
+    """Flags a plan runs inline: no cohort, a members-only one, or one string-set rule."""
+    rule = {
+        "attribute": draw(st.sampled_from(["country", "key"])),
+        "op": draw(st.sampled_from(["in", "eq"])),
+        "values": draw(st.lists(st.sampled_from([*USERS, "NL", "DE", ""]), min_size=1)),
+    }
+    members = draw(st.lists(st.sampled_from(USERS), max_size=4))
+    cohort = draw(
+        st.sampled_from([None, cohort_doc("c", members=members), cohort_doc("c", rules=[rule])])
+    )
+    flag = flag_doc(
+        "f",
+        stage=draw(st.sampled_from(["early_access", "general"])),
+        rollout_percent=draw(st.sampled_from([0, 0.01, 25, 50, 99.99, 100])),
+        cohorts=[] if cohort is None else ["c"],
+    )
+    return snapshot_doc([flag], [] if cohort is None else [cohort])
+
+
+ANY_SHAPE = st.one_of(snapshots(), set_shaped())
+
+
+@contextmanager
+def _client(doc: dict[str, Any]) -> Iterator[Client]:
+    """A real client on ``doc``, served once by a fake service (no polling, no metrics)."""
+    client = Client(
+        "http://flags.test",
+        "k",
+        transport=FakeService(doc).transport,
+        stream=False,
+        poll_interval=3600,
+        send_metrics=False,
+    )
+    try:
+        assert client.wait_until_ready(5)
+        yield client
+    finally:
+        client.close()
+
+
+def _answer(snapshot: Snapshot) -> Any:
+    def answer(result: Result) -> Evaluation:
+        return from_result(result, None, snapshot.version)
+
+    return answer
+
+
 @settings(max_examples=600, deadline=None)
-@given(doc=snapshots(), contexts=st.lists(CONTEXTS, min_size=1, max_size=6))
+@given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
 def test_check__generated_flags_and_contexts__agrees_with_engine(
     doc: dict[str, Any], contexts: list[Any]
 ) -> None:
     snapshot = load_snapshot(doc)
-    check = compile_check(snapshot.index["f"], Counters().tick("f"))
+    check = compile_check(snapshot.index["f"])
     for context in contexts:
         result = evaluate(snapshot, "f", context)
         expected = None if result.error_code is not None else result.enabled
         assert check(context) is expected, (context, result)
 
 
-def test_check__counts_every_call() -> None:
-    snapshot = load_snapshot(snapshot_doc([flag_doc("f", stage="released")]))
-    counters = Counters()
-    check = compile_check(snapshot.index["f"], counters.tick("f"))
-    for context in ({"key": "u"}, None, {"key": "v"}):
-        check(context)
-    assert counters.take() == {"f": 3}
+@settings(max_examples=600, deadline=None)
+@given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+def test_resolver__generated_flags_and_contexts__agrees_with_engine(
+    doc: dict[str, Any], contexts: list[Any]
+) -> None:
+    snapshot = load_snapshot(doc)
+    answer = _answer(snapshot)
+    resolve = compile_resolver(snapshot, snapshot.index["f"], answer)
+    for context in contexts:
+        assert resolve(context) == answer(evaluate(snapshot, "f", context)), context
 
 
-def test_check__thousand_member_cohort__no_copy_of_members() -> None:
-    # Given one big member cohort: the check must reuse its set, not copy it
+@settings(max_examples=300, deadline=None)
+@given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+def test_is_enabled__generated_flags_and_contexts__agrees_with_engine(
+    doc: dict[str, Any], contexts: list[Any]
+) -> None:
+    snapshot = load_snapshot(doc)
+    with _client(doc) as client:
+        for context in contexts:
+            result = evaluate(snapshot, "f", context)
+            for default in (True, False):
+                expected = default if result.error_code is not None else result.enabled
+                assert client.is_enabled("f", context, default) is expected, (context, result)
+
+
+RULE = {"attribute": "country", "op": "in", "values": ["NL", "DE"]}
+
+
+@pytest.mark.parametrize(
+    ("flag", "cohorts", "attribute"),
+    [
+        (
+            flag_doc("f", cohorts=["eu"], rollout_percent=50),
+            [cohort_doc("eu", rules=[RULE])],
+            "country",
+        ),
+        (
+            flag_doc("f", cohorts=["vip"], rollout_percent=0.01),
+            [cohort_doc("vip", members=["u1"])],
+            "key",
+        ),
+        (flag_doc("f", rollout_percent=10), [], "key"),
+        (flag_doc("f", stage="early_access", cohorts=["vip"]), [cohort_doc("vip")], None),
+        (flag_doc("f", cohorts=["eu"], rollout_percent=0), [cohort_doc("eu", rules=[RULE])], None),
+        (flag_doc("f", cohorts=["eu"], exclusions=["u1"]), [cohort_doc("eu", rules=[RULE])], None),
+        (flag_doc("f", stage="released"), [], None),
+        (flag_doc("f", killed=True, cohorts=["eu"]), [cohort_doc("eu", rules=[RULE])], None),
+        (
+            flag_doc("f", cohorts=["eu", "vip"]),
+            [cohort_doc("eu", rules=[RULE]), cohort_doc("vip", members=["u1"])],
+            None,
+        ),
+        (flag_doc("f", cohorts=["both"]), [cohort_doc("both", members=["u1"], rules=[RULE])], None),
+    ],
+)
+def test_plan__shape__inline_only_a_set_test_with_a_rollout(
+    flag: dict[str, Any], cohorts: list[dict[str, Any]], attribute: str | None
+) -> None:
+    # (a set test without rollout goes to the check: no cutoff test on every inline call)
+    snapshot = load_snapshot(snapshot_doc([flag], cohorts))
+    _, kind, inline_attribute, *_ = compile_plan(snapshot.index["f"], Tally())
+    assert (kind, inline_attribute) == ((dict, attribute) if attribute else (None, ""))
+
+
+@pytest.mark.parametrize(("stage", "percent"), [("early_access", 0), ("general", 5)])
+def test_plan__thousand_member_cohort__no_copy_of_members(stage: str, percent: int) -> None:
+    # Given one big member cohort: the plan and the check must reuse its set, not copy it
     members = [f"user-{i}" for i in range(1000)]
     doc = snapshot_doc(
-        [flag_doc("f", stage="early_access", cohorts=["big"])], [cohort_doc("big", members=members)]
+        [flag_doc("f", stage=stage, rollout_percent=percent, cohorts=["big"])],
+        [cohort_doc("big", members=members)],
     )
     snapshot = load_snapshot(doc)
-    check = compile_check(snapshot.index["f"], Counters().tick("f"))
+    big = snapshot.cohorts["big"].members
+    _, kind, _, values, _, _, check = compile_plan(snapshot.index["f"], Tally())
+    assert values is big if kind is dict else values == frozenset()
     cells = [cell.cell_contents for cell in check.__closure__ or ()]
-    assert any(cell is snapshot.cohorts["big"].members for cell in cells)
-    assert check({"key": "user-999"}) is True and check({"key": "user-1000"}) is False
+    assert any(cell is big for cell in cells)
+    for user_key in ("user-999", "user-1000", "stranger"):
+        context = {"key": user_key}
+        assert check(context) is evaluate(snapshot, "f", context).enabled
+    assert check({"key": "user-999"}) is True
+
+
+@pytest.mark.parametrize(("percent", "expected"), [(100, True), (0, False)])
+def test_is_enabled__unhashable_attribute__not_in_cohort_rollout_decides(
+    percent: int, expected: bool
+) -> None:
+    # Given the set shape, and a country that is a list (a type mismatch, not an error)
+    with _client(eu_rollout_doc(rollout_percent=percent)) as client:
+        for default in (True, False):
+            assert (
+                client.is_enabled("new-checkout", {"key": "u", "country": ["NL"]}, default)
+                is expected
+            )
+
+
+def test_is_enabled__every_shape_and_failure__counted_once() -> None:
+    # Given a set-shape flag and a released one, on a client that reports counts
+    doc = eu_rollout_doc()
+    doc["flags"]["old"] = flag_doc("old", stage="released")
+    service = FakeService(doc)
+    client = Client(
+        "http://flags.test", "k", transport=service.transport, stream=False, metrics_interval=3600
+    )
+    assert client.wait_until_ready(5)
+    contexts = [{"key": "u", "country": "NL"}, {"key": "u", "country": []}, {}, None]
+    contexts.append(MappingProxyType({"key": "u"}))  # type: ignore[arg-type]
+    # When each is evaluated once per flag, plus a flag that does not exist
+    for flag_key in ("new-checkout", "old", "nope"):
+        for context in contexts:
+            client.is_enabled(flag_key, context)
+    client.close()
+    # Then
+    counts = {e["flag"]: e["count"] for _, body in service.posts for e in body["evaluations"]}
+    assert counts == {"new-checkout": 5, "old": 5}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC
@@ -32,31 +33,57 @@ def _metrics(service: FakeService) -> list[dict[str, object]]:
 
 def test_counters__take__counts_since_previous_take() -> None:
     counters = Counters()
-    tick = counters.tick("a")
+    tally = counters.tally("a")
     for _ in range(5):
-        tick()
-    assert counters.take() == {"a": 5}
+        tally.count += 1.0
+    counters.count("a")
+    assert counters.take() == {"a": 6}
     assert counters.take() == {}
-    tick()
-    assert counters.take() == {"a": 1}
+    tally.count += 1.0
+    taken = counters.take()
+    assert taken == {"a": 1} and type(taken["a"]) is int  # a JSON integer for the service
 
 
-def test_counters__eight_threads__no_increment_lost() -> None:
+def test_counters__tally__same_object_across_calls() -> None:
     counters = Counters()
-    taken: list[dict[str, int]] = []
+    assert counters.tally("a") is counters.tally("a")
+    assert counters.tally("a") is not counters.tally("b")
+
+
+def _gil_enabled() -> bool:
+    is_gil_enabled: Callable[[], bool] = getattr(sys, "_is_gil_enabled", lambda: True)
+    return is_gil_enabled()
+
+
+def test_counters__eight_threads__no_increment_lost_under_the_gil(
+    service: FakeService, make_client: MakeClient
+) -> None:
+    # Given eight threads evaluating while the reporter takes counts every 5 ms
+    client = make_client(send_metrics=True, metrics_interval=0.005)
+    client.wait_until_ready(5)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython allows
 
     def work() -> None:
-        tick = counters.tick("a")
-        for _ in range(50_000):
-            tick()
+        for i in range(20_000):
+            client.is_enabled("new-checkout", {"key": f"u{i}", "country": "US"})
 
     threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    while any(thread.is_alive() for thread in threads):
-        taken.append(counters.take())  # concurrent takes must not lose or double count
-    taken.append(counters.take())
-    assert sum(batch.get("a", 0) for batch in taken) == 400_000
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    client.close()  # flushes the rest
+    total = sum(entry["count"] for entry in _metrics(service))
+    # Then exact with the GIL; without it, racing increments may be lost (checks.Tally)
+    if _gil_enabled():
+        assert total == 160_000
+    else:
+        assert 0 < total <= 160_000
+    assert client.stats.metrics_sent > 1  # takes really ran while threads counted
 
 
 def test_batch_body__shape_and_utc_stamp() -> None:
@@ -82,6 +109,25 @@ def test_metrics__interval__counts_of_every_api_posted(
     wait_for(lambda: sum(e["count"] for e in _metrics(service)) == 12)
     assert {e["flag"] for e in _metrics(service)} == {"new-checkout"}
     assert client.stats.metrics_sent >= 1
+
+
+def test_metrics__every_evaluation_path__counted_once(
+    service: FakeService, make_client: MakeClient
+) -> None:
+    # Given the set-shape flag (inline is_enabled, compiled resolver) and a released one
+    service.doc["flags"]["old"] = flag_doc("old", stage="released")
+    client = make_client(send_metrics=True, metrics_interval=3600)
+    client.wait_until_ready(5)
+    # When each flag goes through every path once, plus unknown flags
+    for flag_key in ("new-checkout", "old", "nope"):
+        client.is_enabled(flag_key, NL)
+        client.evaluate(flag_key, NL)  # the resolver
+        client.evaluate(flag_key, NL, "fallback")  # the engine, with a caller's default
+        client.evaluate(flag_key, {"key": ["unhashable"]})  # an invalid context counts too
+    client.all_flags(NL)
+    client.close()
+    # Then
+    assert {e["flag"]: e["count"] for e in _metrics(service)} == {"new-checkout": 5, "old": 5}
 
 
 def test_metrics__close__flushes_what_is_left(
