@@ -10,6 +10,7 @@ from datetime import datetime
 
 from flagsvc.config import Config
 from flagsvc.services.broker import ChangeBroker
+from flagsvc.services.credentials import SdkKeyCache
 from flagsvc.services.evaluation import SnapshotCache
 from flagsvc.storage.db import Database
 
@@ -30,3 +31,4 @@ class AppState:
     broker: ChangeBroker
     clock: Clock = system_clock
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
+    sdk_keys: SdkKeyCache = field(default_factory=SdkKeyCache)

@@ -11,6 +11,7 @@ from flask import g
 from flask import request
 
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 from flagsvc.domain.errors import AuthenticationError
 from flagsvc.domain.errors import PermissionDeniedError
 from flagsvc.domain.roles import Permission
@@ -44,12 +45,19 @@ def authenticate() -> Actor:
     """
     if "actor" not in g:
         secret = bearer_secret()
-        with db().read() as session:
-            actor = credentials.authenticate(session, secret)
+        if secret.startswith(credentials.SDK_KEY_PREFIX):
+            actor = state().sdk_keys.actor(secret, lambda: _lookup(secret))
+        else:
+            actor = _lookup(secret)
         if actor is None:
             raise AuthenticationError("the token is unknown or revoked")
         g.actor = actor
     return g.actor  # type: ignore[no-any-return]
+
+
+def _lookup(secret: str) -> Actor | None:
+    with db().read() as session:
+        return credentials.authenticate(session, secret)
 
 
 def requires(permission: Permission) -> Callable[[View], View]:

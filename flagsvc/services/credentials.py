@@ -2,13 +2,19 @@
 
 The secrets are 256-bit random, so a fast hash is enough (no password stretching is
 needed for values nobody can guess); the plain value is returned once, at creation.
+
+``SdkKeyCache`` keeps SDK-key lookups off the database on the SDK hot path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +25,9 @@ from flagsvc.services import audit
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
 from flagsvc.services.environments import get_environment
+from flagsvc.storage.db import UNAVAILABLE_ERRORS
 from flagsvc.storage.models import ApiToken
+from flagsvc.storage.models import Environment
 from flagsvc.storage.models import SdkKey
 
 TOKEN_PREFIX = "fst_"
@@ -107,15 +115,80 @@ def authenticate(session: Session, secret: str) -> Actor | None:
     """Find the live token or SDK key behind ``secret``; None if there is none."""
     digest = hash_secret(secret)
     if secret.startswith(SDK_KEY_PREFIX):
-        key = session.scalar(
-            select(SdkKey).where(SdkKey.key_hash == digest, SdkKey.revoked_at.is_(None))
-        )
-        if key is None:
+        found = session.execute(
+            select(SdkKey.prefix, Environment.key)
+            .join(Environment, SdkKey.environment_id == Environment.id)
+            .where(SdkKey.key_hash == digest, SdkKey.revoked_at.is_(None))
+        ).first()
+        if found is None:
             return None
-        return Actor(name=f"sdk-key:{key.prefix}", role=None, environment=key.environment.key)
+        return Actor(name=f"sdk-key:{found.prefix}", role=None, environment=found.key)
     token = session.scalar(
         select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
     )
     if token is None:
         return None
     return Actor(name=token.name, role=Role(token.role), token_id=token.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedKey:
+    actor: Actor
+    fresh_until: float
+    usable_until: float
+
+
+class SdkKeyCache:
+    """Remembers which environment an SDK key serves, briefly, per process.
+
+    Every SDK request authenticates; a database round trip for it would cost more
+    than serving a 304. So a key that authenticated is trusted for ``fresh_seconds``
+    (5 s: revoking a key reaches every instance within that), and while the
+    database is unreachable for up to ``stale_seconds`` more, so SDKs keep getting
+    snapshots from the cache during an outage (stale-if-error). Unknown keys are
+    never cached: a guess costs a lookup each time (and the rate limiter counts it).
+    Admin tokens are not cached at all: revoking one takes effect on the next request.
+    """
+
+    MAX_KEYS = 10_000
+
+    def __init__(
+        self,
+        fresh_seconds: float = 5.0,
+        stale_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fresh_seconds = fresh_seconds
+        self._stale_seconds = stale_seconds
+        self._clock = clock
+        self._entries: dict[str, _CachedKey] = {}
+        self._guard = threading.Lock()
+
+    def actor(self, secret: str, lookup: Callable[[], Actor | None]) -> Actor | None:
+        """The actor behind SDK key ``secret``: cached, or from ``lookup`` (the database).
+
+        :raise: what ``lookup`` raises, unless the database is unreachable and the
+            key authenticated within ``stale_seconds``.
+        """
+        digest = hash_secret(secret)
+        entry, now = self._entries.get(digest), self._clock()
+        if entry is not None and now < entry.fresh_until:
+            return entry.actor
+        try:
+            actor = lookup()
+        except UNAVAILABLE_ERRORS:
+            if entry is not None and now < entry.usable_until:
+                return entry.actor
+            raise
+        self._remember(digest, actor, now)
+        return actor
+
+    def _remember(self, digest: str, actor: Actor | None, now: float) -> None:
+        with self._guard:
+            if actor is None:
+                self._entries.pop(digest, None)
+                return
+            if len(self._entries) >= self.MAX_KEYS:
+                self._entries.clear()  # keys are few; this only bounds a pathological case
+            fresh = now + self._fresh_seconds
+            self._entries[digest] = _CachedKey(actor, fresh, fresh + self._stale_seconds)

@@ -40,6 +40,7 @@ from flagsvc.services.snapshots import RedisSnapshotStore
 from flagsvc.services.snapshots import audit_head
 from flagsvc.services.snapshots import build_snapshot
 from flagsvc.services.snapshots import encode_snapshot
+from flagsvc.storage.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,7 @@ class SnapshotCache:
         """
         entry = self._entries.get(environment_key)
         if at_least is None:
-            with sessions() as session:
-                return self._current(session, environment_key, audit_head(session))
+            return self._current_or_cached(sessions, environment_key)
         if entry is not None and entry.covers(at_least):
             return entry
         with self._lock(environment_key):  # 1,000 woken streams: one builds, the rest wait here
@@ -129,6 +129,22 @@ class SnapshotCache:
                 return entry
             with sessions() as session:
                 return self._refresh(session, environment_key, at_least)
+
+    def _current_or_cached(self, sessions: SessionFactory, environment_key: str) -> CachedSnapshot:
+        """Current for the audit head; while the database is unreachable, the last one built.
+
+        Serving the newest snapshot this process knows (stale-if-error) keeps SDKs
+        that start or poll during an outage answering with real flags, not defaults.
+        """
+        try:
+            with sessions() as session:
+                return self._current(session, environment_key, audit_head(session))
+        except UNAVAILABLE_ERRORS as error:
+            entry = self._entries.get(environment_key)
+            if entry is None:
+                raise
+            log.warning("database unreachable; serving %s from cache: %s", environment_key, error)
+            return entry
 
     def _current(self, session: Session, environment_key: str, needed: int) -> CachedSnapshot:
         entry = self._entries.get(environment_key)

@@ -17,9 +17,23 @@ from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
+
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+)
+"""What a database that cannot be reached (down, restarting, pool exhausted) raises.
+
+Callers that can answer from memory (cached SDK keys and snapshots) catch these and
+nothing else: a programming error must still surface.
+"""
 
 
 class Database:
@@ -32,9 +46,10 @@ class Database:
             self.read_engine = _sqlite_engine(url, begin="BEGIN")
             self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
         else:
-            self.read_engine = self.write_engine = create_engine(
-                url, pool_pre_ping=True, pool_size=10, max_overflow=20
-            )
+            # No pre-ping: it costs a round trip per checkout on every SDK request.
+            # A connection broken by a database restart fails one unit of work (a
+            # 503 the caller retries) and SQLAlchemy then invalidates the whole pool.
+            self.read_engine = self.write_engine = create_engine(url, pool_size=10, max_overflow=20)
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
 

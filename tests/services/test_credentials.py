@@ -1,0 +1,104 @@
+"""The SDK-key cache: fresh hits skip the database, outages fall back, guesses never stick."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ProgrammingError
+
+from flagsvc.services.context import Actor
+from flagsvc.services.credentials import SdkKeyCache
+
+KEY = "fss_production_secret"
+ACTOR = Actor(name="sdk-key:fss_production", role=None, environment="production")
+
+
+class Lookups:
+    """Stands in for the database lookup: counts calls, answers or fails as told."""
+
+    def __init__(self, answer: Actor | None = ACTOR) -> None:
+        self.answer = answer
+        self.error: Exception | None = None
+        self.calls = 0
+
+    def __call__(self) -> Actor | None:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def outage() -> OperationalError:
+    return OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cache(clock: Clock) -> SdkKeyCache:
+    return SdkKeyCache(fresh_seconds=5, stale_seconds=60, clock=clock)
+
+
+def test_a_fresh_key_is_answered_without_a_lookup(cache: SdkKeyCache, clock: Clock) -> None:
+    lookups = Lookups()
+    assert cache.actor(KEY, lookups) == ACTOR
+    clock.now += 4.9
+    assert cache.actor(KEY, lookups) == ACTOR
+    assert lookups.calls == 1
+
+
+def test_after_the_fresh_window_the_key_is_checked_again(cache: SdkKeyCache, clock: Clock) -> None:
+    lookups = Lookups()
+    cache.actor(KEY, lookups)
+    clock.now += 5.1
+    lookups.answer = None  # revoked meanwhile
+    assert cache.actor(KEY, lookups) is None
+    assert cache.actor(KEY, lookups) is None
+    assert lookups.calls == 3
+
+
+def test_unknown_keys_are_never_cached(cache: SdkKeyCache) -> None:
+    lookups = Lookups(answer=None)
+    assert cache.actor(KEY, lookups) is None
+    assert cache.actor(KEY, lookups) is None
+    assert lookups.calls == 2
+
+
+def test_an_unreachable_database_falls_back_to_a_recent_key(
+    cache: SdkKeyCache, clock: Clock
+) -> None:
+    lookups = Lookups()
+    cache.actor(KEY, lookups)
+    lookups.error = outage()
+    clock.now += 30
+    assert cache.actor(KEY, lookups) == ACTOR
+    clock.now += 40  # past fresh + stale
+    with pytest.raises(OperationalError):
+        cache.actor(KEY, lookups)
+
+
+def test_an_unreachable_database_with_an_unknown_key_raises(cache: SdkKeyCache) -> None:
+    lookups = Lookups()
+    lookups.error = outage()
+    with pytest.raises(OperationalError):
+        cache.actor(KEY, lookups)
+
+
+def test_other_database_errors_are_not_hidden(cache: SdkKeyCache, clock: Clock) -> None:
+    lookups = Lookups()
+    cache.actor(KEY, lookups)
+    clock.now += 6
+    lookups.error = ProgrammingError("SELECT", {}, Exception("no such column"))
+    with pytest.raises(ProgrammingError):
+        cache.actor(KEY, lookups)

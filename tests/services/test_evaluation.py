@@ -1,0 +1,40 @@
+"""The snapshot cache answers from memory while the database cannot be reached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from flagsvc.services.evaluation import SnapshotCache
+from flagsvc.state import AppState
+
+# Nothing listens on port 1: connecting fails the way a stopped server does.
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/flagsvc?connect_timeout=1"
+
+
+@contextmanager
+def unreachable_sessions() -> Iterator[Session]:
+    engine = create_engine(UNREACHABLE)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def test_the_last_snapshot_is_served_while_the_database_is_down(app: Flask) -> None:
+    state: AppState = app.extensions["flagsvc"]
+    cache = SnapshotCache()
+    before = cache.get(state.db.read, "production")
+    assert cache.get(unreachable_sessions, "production") is before
+
+
+def test_without_a_cached_snapshot_the_outage_is_reported(app: Flask) -> None:
+    with pytest.raises(OperationalError):
+        SnapshotCache().get(unreachable_sessions, "production")
