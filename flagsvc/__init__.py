@@ -41,12 +41,27 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | Non
     config = Config.from_env(overrides)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=config.secret_key, TESTING=config.testing)
+    app.config.update(SESSION_COOKIE_SECURE=config.production)  # production is behind HTTPS
     app.config.update(MAX_CONTENT_LENGTH=16 * 1024 * 1024, JSON_SORT_KEYS=False)
     database, broker, cache = _storage_and_delivery(config)
     app.extensions["flagsvc"] = AppState(config, database, broker, clock or system_clock, cache)
     init_api(app)
     init_ui(app)
+    _trust_proxies(app, config.proxy_hops)
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Take the client address and scheme from ``hops`` load balancers' X-Forwarded-* headers.
+
+    Behind a load balancer every request comes from its address; without this, per-client
+    limits would see one client and redirects would say ``http`` for HTTPS visitors.
+    Only as many hops as are really there: a client can forge the rest.
+    """
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, SnapshotCache]:

@@ -7,18 +7,25 @@ other message goes to stderr.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
+from typing import Concatenate
+from typing import ParamSpec
+from typing import TypeVar
 from typing import cast
 
 import click
 from flask import Flask
 from sqlalchemy import select
 
+from flagsvc import config as configuration
 from flagsvc import create_app
 from flagsvc.domain.roles import Role
 from flagsvc.services import audit
@@ -46,15 +53,54 @@ def _say(message: str) -> None:
     click.echo(message, err=True)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _app() -> Flask:
+    """The application, built once per command, when the command first needs it.
+
+    Built lazily so that ``--help`` and ``check-config`` work without a usable
+    configuration, and ``serve`` can exec gunicorn without importing the app first.
+    A bad configuration exits 78 with every problem on stderr.
+    """
+    root = click.get_current_context().find_root()
+    if root.obj is None:
+        with configuration.refuse_bad_config():
+            root.obj = create_app()
+    return cast(Flask, root.obj)
+
+
+def pass_app(command: Callable[Concatenate[Flask, P], R]) -> Callable[P, R]:
+    """Call ``command`` with the application as its first argument (like ``click.pass_obj``)."""
+
+    @functools.wraps(command)
+    def with_app(*args: P.args, **kwargs: P.kwargs) -> R:
+        return command(_app(), *args, **kwargs)
+
+    return with_app
+
+
 @click.group()
-@click.pass_context
-def main(ctx: click.Context) -> None:
+def main() -> None:
     """flagsvc: staged-release feature flags."""
-    ctx.obj = create_app()
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Validate the environment and print the effective settings (secrets hidden)."""
+    with configuration.refuse_bad_config():
+        config = configuration.load(os.environ)
+    for name, value in config.summary().items():
+        click.echo(f"{name}={value}")
+    known = set(configuration.variable_names().values())
+    for name in sorted(n for n in os.environ if n.startswith("FLAGSVC_") and n not in known):
+        _say(f"warning: {name} is not a flagsvc setting (a typo?); it is ignored")
+    _say(f"configuration valid ({config.mode} mode)")
 
 
 @main.command()
-@click.pass_obj
+@pass_app
 def init(app: Flask) -> None:
     """Migrate the database, create the default environments and a first admin token."""
     state = _state(app)
@@ -81,30 +127,27 @@ def init(app: Flask) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int)
-@click.option("--threads", default=32, show_default=True, type=int)
+@click.option("--workers", type=click.IntRange(min=1), help="Default: FLAGSVC_WORKERS, else 1.")
+@click.option("--threads", type=click.IntRange(min=1), help="Default: FLAGSVC_THREADS, else 32.")
 @click.option(
     "--with-scheduler",
     is_flag=True,
     help="Also run due launches from a daemon thread of this process (the embedded default).",
 )
-@click.pass_obj
 def serve(
-    app: Flask, host: str, port: int, workers: int, threads: int, with_scheduler: bool
+    host: str, port: int, workers: int | None, threads: int | None, with_scheduler: bool
 ) -> None:
     """Serve the API, SDK endpoints and UI with gunicorn."""
+    from flagsvc.serving import gunicorn_argv
     from flagsvc.serving import serve_with_gunicorn
 
+    with configuration.refuse_bad_config():  # here, before gunicorn starts and says it less clearly
+        configuration.load(os.environ)
+
+    argv = gunicorn_argv(host=host, port=port, workers=workers, threads=threads)
     if with_scheduler:
-        sys.exit(_serve_beside_scheduler(app, _gunicorn_argv(host, port, workers, threads)))
-    serve_with_gunicorn(host=host, port=port, workers=workers, threads=threads)
-
-
-def _gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]:
-    """The command ``serving.serve_with_gunicorn`` execs, for running it as a child."""
-    argv = [sys.executable, "-m", "gunicorn", "--config", "python:flagsvc.serving"]
-    argv += ["--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads)]
-    return [*argv, "flagsvc.wsgi:app"]
+        sys.exit(_serve_beside_scheduler(_app(), argv))
+    serve_with_gunicorn(argv)
 
 
 def _serve_beside_scheduler(app: Flask, argv: list[str]) -> int:
@@ -135,7 +178,7 @@ def _serve_beside_scheduler(app: Flask, argv: list[str]) -> int:
     type=click.FloatRange(min=0.1),
     help="Seconds between looks for due launches.",
 )
-@click.pass_obj
+@pass_app
 def scheduler_command(app: Flask, once: bool, interval: float) -> None:
     """Run scheduled launches when due: exactly once, however many schedulers run."""
     state = _state(app)
@@ -153,7 +196,7 @@ def scheduler_command(app: Flask, once: bool, interval: float) -> None:
 
 
 @main.command()
-@click.pass_obj
+@pass_app
 def demo(app: Flask) -> None:
     """Load a realistic quarter of demo data (refused, changing nothing, if it exists)."""
     state = _state(app)
@@ -171,7 +214,7 @@ def demo(app: Flask) -> None:
 @main.command("create-token")
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
-@click.pass_obj
+@pass_app
 def create_token(app: Flask, name: str, role: str) -> None:
     """Create an admin-API token and print it alone on stdout."""
     with _state(app).db.write() as session:
@@ -181,7 +224,7 @@ def create_token(app: Flask, name: str, role: str) -> None:
 
 @main.command("create-sdk-key")
 @click.option("--environment", required=True)
-@click.pass_obj
+@pass_app
 def create_sdk_key(app: Flask, environment: str) -> None:
     """Create an SDK key for an environment and print it alone on stdout."""
     with _state(app).db.write() as session:
@@ -195,7 +238,7 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-@click.pass_obj
+@pass_app
 def audit_verify(app: Flask) -> None:
     """Recompute the hash chain; exit 1 and name the first broken link if it fails."""
     with _state(app).db.read() as session:

@@ -20,7 +20,10 @@ Read by gunicorn three ways, all the same settings:
 ``FLAGSVC_WORKER_CLASS`` (``gevent`` | ``gthread``), ``FLAGSVC_WORKERS``,
 ``FLAGSVC_WORKER_CONNECTIONS`` (gevent: connections per worker, default 4000),
 ``FLAGSVC_THREADS`` (gthread), ``FLAGSVC_ACCESS_LOG`` (``0`` turns it off).
-Command-line flags win over these. With more than one worker (or instance), set
+Command-line flags win over these. Importing this module validates the whole
+configuration (``flagsvc.config``: marshmallow and the standard library, nothing that
+gevent must patch first), so gunicorn's master refuses a bad environment before it forks
+and exits 78 with one line per problem. With more than one worker (or instance), set
 ``REDIS_URL``: without it, workers hear of each other's changes only through the
 audit-head poll (``FLAGSVC_HEAD_POLL_SECONDS``, 2 s).
 """
@@ -31,49 +34,69 @@ import os
 import sys
 from collections.abc import Mapping
 from typing import Any
+from typing import NoReturn
+
+from flagsvc.config import load
+from flagsvc.config import refuse_bad_config
 
 
 def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """gunicorn's settings by name, from the environment with stream-friendly defaults."""
+    """gunicorn's settings by name, from the validated environment (stream-friendly defaults).
+
+    :raise ConfigError: naming every bad variable, the application's included: the master
+        checks them all before it forks, so a typo stops the start instead of every worker.
+    """
+    config = load(env)
     return {
-        "bind": env.get("FLAGSVC_BIND", "127.0.0.1:8000"),
-        "workers": int(env.get("FLAGSVC_WORKERS", "1")),
-        "worker_class": env.get("FLAGSVC_WORKER_CLASS", "gevent"),
+        "bind": config.bind,
+        "workers": config.workers,
+        "worker_class": config.worker_class,
         # gevent: open connections one worker holds (streams + ordinary requests);
         # above FLAGSVC_MAX_STREAMS (2000) so snapshot fetches always get in.
-        "worker_connections": int(env.get("FLAGSVC_WORKER_CONNECTIONS", "4000")),
-        "threads": int(env.get("FLAGSVC_THREADS", "32")),  # gthread only
+        "worker_connections": config.worker_connections,
+        "threads": config.threads,  # gthread only
         "timeout": 120,
         "graceful_timeout": 5,  # streams never finish on their own; SDKs reconnect
         "keepalive": 5,
         "backlog": 4096,
-        "accesslog": None if env.get("FLAGSVC_ACCESS_LOG") == "0" else "-",
+        "accesslog": "-" if config.access_log else None,
         # one fixed control-socket path per user would collide between instances
         "control_socket_disable": True,
     }
 
 
-def gunicorn_argv(*, host: str, port: int, workers: int, threads: int) -> list[str]:
-    """The gunicorn command line ``flagsvc serve`` runs (also as a child process)."""
+def gunicorn_argv(
+    *, host: str, port: int, workers: int | None = None, threads: int | None = None
+) -> list[str]:
+    """The gunicorn command line ``flagsvc serve`` runs (exec'd, or as a child process).
+
+    Worker and thread counts go on the command line only when given, so
+    ``FLAGSVC_WORKERS`` / ``FLAGSVC_THREADS`` apply otherwise.
+    """
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:flagsvc.serving"]
-    argv += ["--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads)]
+    argv += ["--bind", f"{host}:{port}"]
+    if workers is not None:
+        argv += ["--workers", str(workers)]
+    if threads is not None:
+        argv += ["--threads", str(threads)]
     return [*argv, "flagsvc.wsgi:app"]
 
 
-def serve_with_gunicorn(*, host: str, port: int, workers: int, threads: int) -> None:
-    """Replace this process with gunicorn serving ``flagsvc.wsgi:app`` (never returns).
+def serve_with_gunicorn(argv: list[str]) -> NoReturn:
+    """Replace this process with gunicorn running ``argv`` (from ``gunicorn_argv``).
 
     ``exec`` keeps the process id (signals and supervisors see gunicorn itself) and
     gives gevent a clean interpreter to patch.
     """
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = gunicorn_argv(host=host, port=port, workers=workers, threads=threads)
     os.execv(sys.executable, argv)
 
 
-# gunicorn reads the module's names that match its settings (``-c python:flagsvc.serving``).
-_SETTINGS = settings()
+# gunicorn reads the module's names that match its settings (``-c python:flagsvc.serving``);
+# ``gunicorn.conf.py`` imports this module too, so both stop here on a bad environment.
+with refuse_bad_config():
+    _SETTINGS = settings()
 bind = _SETTINGS["bind"]
 workers = _SETTINGS["workers"]
 worker_class = _SETTINGS["worker_class"]
