@@ -71,6 +71,7 @@ def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, Snaps
     ``_publish_commits``), so streams hear of changes from any code path; the broker
     has the cache refresh watched environments once per version before streams wake.
     """
+    from flagsvc.services import audit
     from flagsvc.services import broker as brokers
     from flagsvc.services.evaluation import SnapshotCache
     from flagsvc.services.snapshots import RedisCircuit
@@ -89,6 +90,7 @@ def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, Snaps
         broker, cache = brokers.InProcessBroker(head_source, every), SnapshotCache()
     broker.prepare = lambda version: cache.prepare(database.read, version)
     _publish_commits(database._write, broker)  # the write sessionmaker: writes only
+    audit.count_committed_events(database._write)
     return database, broker, cache
 
 

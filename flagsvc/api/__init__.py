@@ -14,6 +14,7 @@ from flagsvc.api import cohorts
 from flagsvc.api import environments
 from flagsvc.api import flag_states
 from flagsvc.api import flags
+from flagsvc.api import instrument
 from flagsvc.api import okrs
 from flagsvc.api import ops
 from flagsvc.api import readiness
@@ -66,6 +67,7 @@ def init_api(app: Flask) -> None:
     app.register_blueprint(ops.bp)
     register_error_handlers(app)
     app.after_request(_tag_request_id)
+    instrument.init_app(app, app.extensions["flagsvc"].config.max_streams)
 
 
 def _tag_request_id(response: Response) -> Response:

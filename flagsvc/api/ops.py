@@ -1,4 +1,4 @@
-"""Operator endpoints: liveness, readiness and a small Prometheus exposition.
+"""Operator endpoints: liveness, readiness and the Prometheus exposition.
 
 Not part of the OpenAPI document and unauthenticated, like every probe: they reveal
 health and counts, nothing about flags.
@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.observability import metrics as observed
 
 bp = Blueprint("ops", __name__)
 
@@ -46,20 +47,13 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format: this process's open SDK streams and its stream limit."""
-    streams = _streams()
-    lines = [
-        "# HELP flagsvc_sdk_streams_open SDK event streams open in this process.",
-        "# TYPE flagsvc_sdk_streams_open gauge",
-        f"flagsvc_sdk_streams_open {streams['open']}",
-        "# HELP flagsvc_sdk_streams_limit Most SDK event streams this process accepts.",
-        "# TYPE flagsvc_sdk_streams_limit gauge",
-        f"flagsvc_sdk_streams_limit {streams['limit']}",
-        "# HELP flagsvc_snapshot_builds_total Snapshots this process built from the database.",
-        "# TYPE flagsvc_snapshot_builds_total counter",
-        f"flagsvc_snapshot_builds_total {state().snapshots.builds}",
-    ]
-    return Response("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+    """Prometheus text format: every metric in ``flagsvc.observability.metrics``.
+
+    Under several gunicorn workers this is the sum over all of them (multiprocess
+    mode), whichever worker answers the scrape.
+    """
+    body, content_type = observed.exposition()
+    return Response(body, content_type=content_type)
 
 
 def _streams() -> dict[str, int]:

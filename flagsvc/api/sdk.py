@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -39,6 +40,7 @@ from flagsvc.api.errors import error_response
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.domain.validation import USER_KEY_MAX
+from flagsvc.observability import metrics
 from flagsvc.services import cohorts
 from flagsvc.services import sdk_metrics
 from flagsvc.services.evaluation import CachedSnapshot
@@ -248,7 +250,9 @@ def _events(watch: EnvironmentWatch, hello: int, keepalive: float) -> Iterator[b
     """The event stream; runs after the view returned (no request context here).
 
     A client that went away surfaces as a failed write, which closes this generator
-    (``GeneratorExit`` at the ``yield``): the ``finally`` frees its subscription.
+    (``GeneratorExit`` at the ``yield``): the ``finally`` frees its subscription. The
+    server resumes it only after writing what it yielded, so the propagation delay is
+    taken then: from the change's commit to its event written to this stream.
     """
     try:
         yield b"retry: 1000\n\n" + _sse("hello", watch.environment, hello)
@@ -256,8 +260,11 @@ def _events(watch: EnvironmentWatch, hello: int, keepalive: float) -> Iterator[b
             version = watch.next_change(keepalive)
             if version is None:
                 yield b": keep-alive\n\n"
-            else:
-                yield _sse("change", watch.environment, version)
+                continue
+            committed_at = watch.subscription.committed_at
+            yield _sse("change", watch.environment, version)
+            if committed_at is not None:
+                metrics.CHANGE_PROPAGATION.observe(max(0.0, time.time() - committed_at))
     finally:
         watch.close()
 
@@ -306,4 +313,5 @@ class Metrics(MethodView):
             recorded = sdk_metrics.record_evaluations(
                 session, _environment(), counts, now=state().clock()
             )
+        metrics.SDK_EVALUATIONS.labels(_environment()).inc(recorded.evaluations)  # committed
         return {"accepted": recorded.accepted, "ignored": recorded.ignored}

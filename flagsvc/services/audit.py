@@ -14,17 +14,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flagsvc.domain import audit_chain
+from flagsvc.observability import metrics
 from flagsvc.services.context import Change
 from flagsvc.storage.models import AuditEvent
 
 _AUDIT_LOCK_ID = 0x666C6167  # "flag": one advisory lock for the chain head
 COMMITTED_HEAD = "flagsvc.audit_head"
 """``session.info`` key: the newest ``seq`` this transaction wrote; published after commit."""
+RECORDED_ACTIONS = "flagsvc.audit_actions"
+"""``session.info`` key: the actions this transaction recorded; counted after commit."""
 _VERIFY_BATCH = 5_000
 
 
@@ -66,7 +70,27 @@ def record(
     session.add(event)
     session.flush()
     session.info[COMMITTED_HEAD] = seq
+    session.info.setdefault(RECORDED_ACTIONS, []).append(action)
     return event
+
+
+def count_committed_events(sessions: Any) -> None:
+    """Count the audit events of every transaction ``sessions`` commits, by action.
+
+    Counted on commit, not in ``record``: a rolled-back transaction wrote nothing, so
+    ``flagsvc_audit_events_total`` stays equal to the events in the log. ``sessions``
+    is the write ``sessionmaker`` (typed loosely: SQLAlchemy's event API is untyped).
+    """
+
+    def committed(session: Any) -> None:
+        for action in session.info.pop(RECORDED_ACTIONS, ()):
+            metrics.AUDIT_EVENTS.labels(action).inc()
+
+    def rolled_back(session: Any) -> None:
+        session.info.pop(RECORDED_ACTIONS, None)
+
+    sa_event.listen(sessions, "after_commit", committed)
+    sa_event.listen(sessions, "after_rollback", rolled_back)
 
 
 def chained_content(event: AuditEvent) -> dict[str, Any]:

@@ -11,7 +11,11 @@ streams keep moving while Redis is down.
 adds pub/sub with ONE listener thread per process (1,000 streams, one connection) that
 reconnects with jittered backoff and re-reads the head after every (re)subscribe.
 Pub/sub ignores Redis database numbers, so the channel is ``flagsvc:changes`` on db 0
-and ``flagsvc:changes:db<N>`` otherwise. Threads start on first use, never in
+and ``flagsvc:changes:db<N>`` otherwise. A message is ``"<version> <commit time>"``
+(Unix seconds; older instances sent the version alone): each subscription reports the
+commit time of the version it woke for, which the stream turns into
+``flagsvc_change_propagation_seconds``. A version found by re-reading the head has no
+commit time and is not timed. Threads start on first use, never in
 ``__init__``: gunicorn forks (and gevent patches ``threading``) after the app is built.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from typing import Protocol
@@ -28,6 +33,7 @@ from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
 
+from flagsvc.observability import metrics
 from flagsvc.services.snapshots import RedisCircuit
 from flagsvc.services.snapshots import redis_client
 
@@ -40,11 +46,14 @@ Prepare = Callable[[int], None]  # warms what streams will need for a version
 
 class Subscription(Protocol):
     """One stream's mailbox. ``wait(timeout)``: the newest version announced since the
-    last call, or None after ``timeout``; ``closed``: the stream should end; ``close()``
-    is idempotent."""
+    last call, or None after ``timeout``; ``committed_at``: that version's commit time
+    (Unix seconds) when a publisher said; ``closed``: the stream should end;
+    ``close()`` is idempotent."""
 
     @property
     def closed(self) -> bool: ...
+    @property
+    def committed_at(self) -> float | None: ...
     def wait(self, timeout: float) -> int | None: ...
     def close(self) -> None: ...
 
@@ -57,7 +66,7 @@ class ChangeBroker(Protocol):
 
     prepare: Prepare | None
 
-    def publish(self, version: int) -> None: ...
+    def publish(self, version: int, committed_at: float | None = None) -> None: ...
     def subscribe(self) -> Subscription: ...
     def status(self) -> str | None: ...
     @property
@@ -70,6 +79,13 @@ def channel_for(url: str) -> str:
     parts = urlsplit(url)
     db = parts.path.strip("/") or parse_qs(parts.query).get("db", ["0"])[0]
     return CHANNEL if db in ("", "0") else f"{CHANNEL}:db{db}"
+
+
+def parse_message(data: bytes | str) -> tuple[int, float | None]:
+    """``(version, commit time)`` from a pub/sub message (``ValueError`` if malformed)."""
+    text = data.decode() if isinstance(data, bytes) else data
+    version, _, committed_at = text.partition(" ")
+    return int(version), float(committed_at) if committed_at else None
 
 
 class _Fanout:
@@ -86,16 +102,17 @@ class _Fanout:
         self.lock = threading.Lock()
         self.changed = threading.Event()
         self.latest = 0
+        self.committed_at: float | None = None  # of ``latest``, when its publisher said
         self.tick = 0  # bumps on every announced version, so waiters compare ticks
         self.count = 0
         self.closed = False
         self._lower_seen: int | None = None
 
-    def offer(self, version: int) -> None:
+    def offer(self, version: int, committed_at: float | None = None) -> None:
         """A published version: wake everyone if it is newer than the newest seen."""
         with self.lock:
             if version > self.latest:
-                self._announce(version)
+                self._announce(version, committed_at)
 
     def resync(self, head: int) -> None:
         """The database's head: newer wakes at once; older (a reset database) on the 2nd read.
@@ -103,14 +120,15 @@ class _Fanout:
         (Two reads, so a poll that raced a fresh commit does not move back.)"""
         with self.lock:
             if head > self.latest:
-                self._announce(head)
+                self._announce(head, None)
             elif head < self.latest:
                 if self._lower_seen == head:
-                    self._announce(head)
+                    self._announce(head, None)
                 self._lower_seen = head
 
-    def _announce(self, version: int) -> None:
+    def _announce(self, version: int, committed_at: float | None) -> None:
         self.latest, self._lower_seen = version, None
+        self.committed_at = committed_at
         self.tick += 1
         changed, self.changed = self.changed, threading.Event()
         changed.set()
@@ -118,6 +136,7 @@ class _Fanout:
     def subscribe(self) -> LocalSubscription:
         with self.lock:
             self.count += 1
+            metrics.SDK_STREAMS_OPEN.inc()
             return LocalSubscription(self, self.tick)
 
     def close(self) -> None:
@@ -133,11 +152,17 @@ class LocalSubscription:
         self._fanout = fanout
         self._seen = tick
         self._closed = False
+        self._committed_at: float | None = None
 
     @property
     def closed(self) -> bool:
         """Closed by the stream or by its broker."""
         return self._closed or self._fanout.closed
+
+    @property
+    def committed_at(self) -> float | None:
+        """Commit time of the version ``wait`` last returned (None: unknown)."""
+        return self._committed_at
 
     def wait(self, timeout: float) -> int | None:
         """The newest version since the last call, or None after ``timeout`` seconds."""
@@ -149,6 +174,7 @@ class LocalSubscription:
         if tick == self._seen or self.closed:
             return None
         self._seen = tick
+        self._committed_at = fanout.committed_at
         return fanout.latest
 
     def close(self) -> None:
@@ -157,6 +183,7 @@ class LocalSubscription:
             if not self._closed:
                 self._closed = True
                 self._fanout.count -= 1
+                metrics.SDK_STREAMS_OPEN.dec()
 
 
 class _Background:
@@ -189,15 +216,17 @@ class _Announcer:
         self.fanout = fanout
         self.prepare: Prepare | None = None
         self._pending = 0
+        self._pending_at: float | None = None
         self._lock = threading.Lock()
         self._ready = threading.Event()
 
-    def offer(self, version: int) -> None:
+    def offer(self, version: int, committed_at: float | None = None) -> None:
         if self.prepare is None or self.fanout.count == 0:
-            self.fanout.offer(version)  # nobody to prepare for
+            self.fanout.offer(version, committed_at)  # nobody to prepare for
             return
         with self._lock:
-            self._pending = max(self._pending, version)
+            if version > self._pending:
+                self._pending, self._pending_at = version, committed_at
         self._ready.set()
 
     def run(self, stop: threading.Event) -> None:
@@ -206,13 +235,14 @@ class _Announcer:
                 continue
             self._ready.clear()
             with self._lock:
-                version, self._pending = self._pending, 0
+                version, committed_at = self._pending, self._pending_at
+                self._pending, self._pending_at = 0, None
             if version > self.fanout.latest and self.prepare is not None:
                 try:
                     self.prepare(version)
                 except Exception:  # streams then find out for themselves
                     log.exception("preparing version %s failed", version)
-                self.fanout.offer(version)
+                self.fanout.offer(version, committed_at)
 
 
 def _poll_heads(
@@ -250,10 +280,10 @@ class InProcessBroker:
     def prepare(self, prepare: Prepare | None) -> None:
         self._announcer.prepare = prepare
 
-    def publish(self, version: int) -> None:
-        """Wake local streams."""
+    def publish(self, version: int, committed_at: float | None = None) -> None:
+        """Wake local streams; ``committed_at`` defaults to now (publish follows commit)."""
         self._threads.start_once(self._targets())
-        self._announcer.offer(version)
+        self._announcer.offer(version, committed_at or time.time())
 
     def subscribe(self) -> Subscription:
         """A new subscription (starts the background threads on first use)."""
@@ -296,21 +326,24 @@ class RedisBroker(InProcessBroker):
         self.circuit = circuit
         self.connected = threading.Event()
         self._unsent = 0  # newest version Redis did not take; sent again on resubscribe
+        self._unsent_at: float | None = None
         self._failures = 0  # consecutive failed subscriptions: the backoff exponent
 
-    def publish(self, version: int) -> None:
+    def publish(self, version: int, committed_at: float | None = None) -> None:
         """Wake local streams at once, then tell the other instances through Redis.
 
         While Redis is unreachable the others poll the head; the newest version that
         could not be sent is published again as soon as the listener resubscribes.
         """
+        committed_at = committed_at or time.time()
         self._threads.start_once(self._targets())
-        self._announcer.offer(version)
-        self._unsent = max(self._unsent, version)
+        self._announcer.offer(version, committed_at)
+        if version > self._unsent:
+            self._unsent, self._unsent_at = version, committed_at
         if not self.circuit.available():
             return
         try:
-            self.client.publish(self.channel, str(version))
+            self.client.publish(self.channel, f"{version} {committed_at:.6f}")
         except RedisError as error:
             self.circuit.failed("publish", error)
             return
@@ -368,10 +401,10 @@ class RedisBroker(InProcessBroker):
             self.circuit.succeeded()
             self._resync()
             if self._unsent and not self._threads.stopping.is_set():
-                self.publish(self._unsent)
+                self.publish(self._unsent, self._unsent_at)
         elif message["type"] == "message":
             try:
-                self._announcer.offer(int(message["data"]))
+                self._announcer.offer(*parse_message(message["data"]))
             except ValueError:
                 log.warning("ignoring a malformed change message: %r", message["data"][:40])
 

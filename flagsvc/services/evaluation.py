@@ -34,6 +34,7 @@ from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
 from sqlalchemy.orm import Session
 
+from flagsvc.observability import metrics
 from flagsvc.services.broker import Subscription
 from flagsvc.services.snapshots import EncodedSnapshot
 from flagsvc.services.snapshots import RedisSnapshotStore
@@ -187,9 +188,10 @@ class SnapshotCache:
     def _build(
         self, session: Session, environment_key: str, previous: EncodedSnapshot | None
     ) -> tuple[EncodedSnapshot, dict[str, Any]]:
-        wire = build_snapshot(session, environment_key)
-        self.builds += 1
-        encoded = encode_snapshot(wire, previous)
+        with metrics.SNAPSHOT_BUILD_DURATION.time():
+            wire = build_snapshot(session, environment_key)
+            self.builds += 1
+            encoded = encode_snapshot(wire, previous)
         if self._store is not None:
             self._store.put(encoded)
         return encoded, wire

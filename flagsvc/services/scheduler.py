@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.stages import Stage
+from flagsvc.observability import metrics
 from flagsvc.services import flag_states
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
@@ -66,20 +67,30 @@ def run_due_launches(database: Database, clock: Callable[[], datetime]) -> list[
 
     A launch whose transaction fails (say, the database dropped the connection) is
     logged and left due for the next pass, not retried in this one, so a single bad
-    row can neither spin the pass nor hold up the launches after it.
+    row can neither spin the pass nor hold up the launches after it. A failure before
+    anything was claimed (the database is down) ends the pass instead of spinning.
+    Counted in ``flagsvc_scheduler_launches_total`` and ``flagsvc_scheduler_runs_total``.
     """
     outcomes: list[LaunchOutcome] = []
     claimed: set[int] = set()
+    failed = False
     while len(claimed) < MAX_PER_RUN:
+        before = len(claimed)
         try:
             with database.write() as session:
                 outcome = run_next_due(session, scheduler_change(clock()), claimed)
         except Exception:  # the loop must survive anything one launch does
             log.exception("scheduled launch failed; it stays due for the next pass")
+            failed = True
+            if len(claimed) == before:
+                break  # nothing claimed: the database itself failed
+            metrics.SCHEDULER_LAUNCHES.labels("failed").inc()
             continue
         if outcome is None:
-            return outcomes
+            break
         outcomes.append(outcome)
+        metrics.SCHEDULER_LAUNCHES.labels("ran" if outcome.ran else "skipped").inc()
+    metrics.SCHEDULER_RUNS.labels("failed" if failed else "ok").inc()
     return outcomes
 
 

@@ -44,10 +44,12 @@ class EvaluationCount:
 
 @dataclass(frozen=True, slots=True)
 class MetricsRecorded:
-    """How many entries were stored and how many named no known flag."""
+    """How many entries were stored, how many named no known flag, and the
+    evaluations the stored entries add up to."""
 
     accepted: int
     ignored: int
+    evaluations: int = 0
 
 
 def record_evaluations(
@@ -64,7 +66,8 @@ def record_evaluations(
     rows = _merged_rows(known, flag_ids, environment.id, now)
     if rows:
         session.execute(_upsert(session, rows))
-    return MetricsRecorded(accepted=len(known), ignored=len(counts) - len(known))
+    evaluations = sum(c.count for c in known)
+    return MetricsRecorded(len(known), len(counts) - len(known), evaluations)
 
 
 def evaluation_stats(session: Session, flag_key: str) -> dict[str, dict[str, Any]]:

@@ -311,12 +311,6 @@ def test_readyz__embedded__ready_without_redis_check(client):
     assert response.json["streams"] == {"open": 0, "limit": 2000}
 
 
-def test_metrics_endpoint__prometheus_text__stream_gauge(client):
-    body = client.get("/metrics").data.decode()
-    assert "flagsvc_sdk_streams_open 0" in body
-    assert "flagsvc_sdk_streams_limit 2000" in body
-
-
 # --- PostgreSQL + Redis, two instances -------------------------------------------------
 
 

@@ -1,0 +1,86 @@
+"""Request metrics, the access log line, and request context for every log line.
+
+Each response counts in ``flagsvc_http_requests_total`` and, unless it is an SDK event
+stream, times in ``flagsvc_http_request_duration_seconds``: a stream answers at once
+and then stays open for hours, so it counts when it opens and would only distort the
+latencies. Both use the Flask URL rule (``/api/v1/flags/<string:flag_key>``) as the
+``endpoint`` label, never the raw path, so label values stay few however many flags
+exist. The duration ends when the response is ready to send; a streamed body (audit
+exports) is not included.
+
+The access line (logger ``flagsvc.access``) replaces gunicorn's: method, path (without
+the query string), status, duration, with the request id and actor every line written
+during a request carries. Probes and scrapes log at DEBUG. No header is ever logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask
+from flask import Response
+from flask import g
+from flask import has_request_context
+from flask import request
+
+from flagsvc.api.context import request_id
+from flagsvc.observability import metrics
+from flagsvc.observability.logging import add_context_provider
+
+access_log = logging.getLogger("flagsvc.access")
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "<unmatched>"
+"""The ``endpoint`` label of a request no URL rule matched (a 404 or 405)."""
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+STREAM_MIMETYPE = "text/event-stream"
+
+
+def init_app(app: Flask, max_streams: int) -> None:
+    """Time and count every request to ``app``; log one access line per request."""
+    app.before_request(_start_clock)
+    app.after_request(_observe)
+    add_context_provider(request_context)
+    metrics.SDK_STREAMS_LIMIT.set(max_streams)
+
+
+def request_context() -> dict[str, Any]:
+    """``request_id`` and ``actor`` (once authenticated) of the request being served."""
+    if not has_request_context():
+        return {}
+    actor = g.get("actor")
+    fields: dict[str, Any] = {"request_id": request_id()}
+    if actor is not None:
+        fields["actor"] = actor.name
+    return fields
+
+
+def _start_clock() -> None:
+    g.request_started = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    started = g.get("request_started")
+    elapsed = time.perf_counter() - started if started is not None else 0.0
+    method = request.method if request.method in METHODS else "OTHER"
+    endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    metrics.HTTP_REQUESTS.labels(method, endpoint, str(response.status_code)).inc()
+    if response.mimetype != STREAM_MIMETYPE:
+        metrics.HTTP_REQUEST_DURATION.labels(method, endpoint).observe(elapsed)
+    _log_access(response.status_code, elapsed)
+    return response
+
+
+def _log_access(status: int, elapsed: float) -> None:
+    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    if not access_log.isEnabledFor(level):
+        return
+    fields = {
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 3),
+    }
+    access_log.log(level, "%s %s %s", request.method, request.path, status, extra=fields)
