@@ -63,3 +63,43 @@ def test_audit_verify__intact_then_altered__exit_1_names_event(cli):
     result = cli("audit", "verify")
     assert result.exit_code == 1
     assert "BROKEN at event 2" in result.stdout
+
+
+def test_check_config__valid__prints_settings_with_secret_hidden_and_warns_on_typos(tmp_path):
+    env = {
+        "DATABASE_URL": "postgresql://flagsvc:hunter2@db:5432/flagsvc",
+        "FLAGSVC_ENV": "production",
+        "FLAGSVC_SECRET_KEY": "k" * 48,
+        "FLAGSVC_MAX_STREAM": "10",  # a typo of FLAGSVC_MAX_STREAMS
+    }
+    result = CliRunner().invoke(main, ["check-config"], env=env)
+    assert result.exit_code == 0
+    assert "FLAGSVC_ENV=production" in result.stdout
+    assert "DATABASE_URL=postgresql+psycopg://flagsvc:***@db:5432/flagsvc" in result.stdout
+    assert "FLAGSVC_SECRET_KEY=(set, 48 characters)" in result.stdout
+    assert "hunter2" not in result.output and "k" * 48 not in result.output
+    assert "FLAGSVC_MAX_STREAM is not a flagsvc setting" in result.stderr
+    assert "configuration valid (production mode)" in result.stderr
+
+
+def test_check_config__bad__exit_78_listing_every_problem():
+    env = {"FLAGSVC_ENV": "production", "REDIS_URL": "http://cache"}
+    result = CliRunner().invoke(main, ["check-config"], env=env)
+    assert result.exit_code == 78
+    assert "DATABASE_URL (not set): required in production" in result.stderr
+    assert "REDIS_URL='http://cache': scheme 'http' is not supported" in result.stderr
+    assert "FLAGSVC_SECRET_KEY (not set): required in production" in result.stderr
+
+
+def test_help__bad_configuration__still_shows_help():
+    result = CliRunner().invoke(main, ["serve", "--help"], env={"FLAGSVC_MAX_STREAMS": "x"})
+    assert result.exit_code == 0 and "--with-scheduler" in result.stdout
+
+
+def test_create_token__bad_configuration__exit_78_without_touching_the_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'never.db'}"
+    env = {"DATABASE_URL": url, "FLAGSVC_WORKERS": "0"}
+    result = CliRunner().invoke(main, ["create-token", "--name", "n", "--role", "admin"], env=env)
+    assert result.exit_code == 78
+    assert "FLAGSVC_WORKERS='0': must be at least 1" in result.stderr
+    assert not (tmp_path / "never.db").exists()
