@@ -14,13 +14,22 @@ from typing import Any
 from flask import Flask
 from flask import Response
 from flask import jsonify
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 
 from flagsvc.domain import errors as domain
 
 log = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+"""Long enough for a database restart or failover, short enough for a person retrying."""
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,  # connection refused or lost, server shutting down, deadlock
+    InterfaceError,  # the driver's connection object is already closed
+    PoolTimeoutError,  # every pooled connection is busy (or stuck connecting)
+)
 
 STATUS_BY_ERROR: tuple[tuple[type[domain.DomainError], HTTPStatus], ...] = (
     (domain.AuthenticationError, HTTPStatus.UNAUTHORIZED),
@@ -61,11 +70,23 @@ def _domain_error(error: domain.DomainError) -> Response:
     return error_response(status_for(error), error.message, **extra)
 
 
-def _database_unavailable(error: DBAPIError) -> Response:
+def _database_unavailable(error: Exception) -> Response:
+    """503 + Retry-After: the request changed nothing (its transaction rolled back), so the
+    client may simply send it again; a 500 would read as a bug and not invite a retry."""
     log.error("database unavailable: %s", error)
-    return error_response(
-        HTTPStatus.SERVICE_UNAVAILABLE, "the database is unavailable; retry shortly"
-    )
+    response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, _database_reason(error))
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def _database_reason(error: Exception) -> str:
+    """Say what went wrong without leaking the driver's message (hosts, SQL)."""
+    if isinstance(error, PoolTimeoutError):
+        return "every database connection is in use; retry"
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    if sqlstate and not sqlstate.startswith(("08", "57P")):  # not a connection failure
+        return f"the database could not finish the request (SQLSTATE {sqlstate}); retry"
+    return "the database is unreachable; retry"
 
 
 def _stale(_error: StaleDataError) -> Response:
@@ -86,7 +107,8 @@ def _unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Attach the handlers (HTTP errors themselves are rendered by flask-smorest)."""
     app.register_error_handler(domain.DomainError, _domain_error)
-    app.register_error_handler(OperationalError, _database_unavailable)
+    for error_type in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_type, _database_unavailable)
     app.register_error_handler(StaleDataError, _stale)
     app.register_error_handler(RecursionError, _too_deep)
     if not app.testing:
