@@ -100,7 +100,7 @@ class LiveService:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self._wait_healthy(timeout)
         return self
@@ -173,14 +173,15 @@ class LiveService:
         raise RuntimeError(f"flagsvc did not become healthy in {timeout}s:\n{self.logs()[-3000:]}")
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM the service when the process that started it dies.
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """Linux: send ``signum`` to this (child) process when the process that started it dies.
 
-    A test run killed mid-way (a timeout, a crashed xdist worker) skips its fixture
-    teardown; without this its servers would outlive it, holding ports and databases.
+    A ``preexec_fn``. A test run killed mid-way (a timeout, a crashed xdist worker) skips
+    its fixture teardown; without this its servers would outlive it, holding ports and
+    databases.
     """
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
 
 
 def _environment(

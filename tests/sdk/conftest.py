@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -19,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from flagsvc_sdk import Client
+
+from tests.live_helpers import wait_for as wait_for  # re-exported for the SDK tests
 
 Doc = dict[str, Any]
 
@@ -159,15 +160,6 @@ class FakeService:
                 yield chunk
         finally:
             self.streams.remove(events)
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.005)
 
 
 @pytest.fixture

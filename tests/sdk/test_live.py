@@ -8,7 +8,6 @@ file in the ``staging`` environment (not gated, so flags move freely).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,11 +20,16 @@ from flagsvc_sdk import Client
 
 from tests.live import LiveService
 from tests.live import start_service
-
-from .conftest import wait_for
+from tests.live_helpers import Caller
+from tests.live_helpers import admin_client
+from tests.live_helpers import create_cohort
+from tests.live_helpers import create_flag
+from tests.live_helpers import set_cohorts
+from tests.live_helpers import state_path
+from tests.live_helpers import wait_for
 
 FLAG = "sdk-live-flag"
-STATE = f"/api/v1/flags/{FLAG}/environments/staging"
+STATE = state_path(FLAG, "staging")
 USER = {"key": "user-1", "country": "NL"}
 CATCH_UP = 10.0  # seconds: "within seconds" once the service is back
 
@@ -58,36 +62,14 @@ class Live:
         self.admin = httpx.Client(base_url=self.service.url, headers=self.admin.headers)
 
 
-def _create_flag(admin: httpx.Client) -> None:
-    objective = admin.post(
-        "/api/v1/objectives", json={"title": "SDK", "period": "2026-Q4", "owner": "sdk"}
-    ).json()
-    kr = admin.post(
-        f"/api/v1/objectives/{objective['id']}/key-results",
-        json={
-            "title": "Uptime",
-            "metric": "ratio",
-            "baseline": 0.9,
-            "target": 0.99,
-            "unit": "ratio",
-        },
-    ).json()
-    flag = {"key": FLAG, "name": "SDK live", "flow_item": "feature", "key_result_id": kr["id"]}
-    assert admin.post("/api/v1/flags", json=flag).status_code == 201
-    moved = admin.post(f"{STATE}/stage", json={"stage": "general", "rollout_percent": 100})
-    assert moved.status_code == 200, moved.text
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     database = tmp_path_factory.mktemp("live") / "flagsvc.db"
     service = start_service(f"sqlite:///{database}")
     try:
         assert service.admin_token
-        admin = httpx.Client(
-            base_url=service.url, headers={"Authorization": f"Bearer {service.admin_token}"}
-        )
-        _create_flag(admin)
+        admin = admin_client(service)
+        create_flag(admin, FLAG)
         live = Live(service, admin, service.sdk_key("staging"))
         yield live
         live.admin.close()
@@ -102,31 +84,6 @@ def running(live: Live) -> Live:
         live.restart()
     live.set_killed(False)
     return live
-
-
-class Caller:
-    """Product code: evaluates in a loop on its own thread and records any exception."""
-
-    def __init__(self, client: Client) -> None:
-        self.client, self.errors, self.calls = client, [], 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.client.is_enabled(FLAG, USER)
-                self.client.evaluate(FLAG, USER)
-                self.calls += 1
-            except Exception as exc:  # the contract under test: never happens
-                self.errors.append(exc)
-            time.sleep(0.001)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        assert self.errors == [] and self.calls > 0
 
 
 def test_live__change__reaches_streaming_client_fast(running: Live) -> None:
@@ -152,7 +109,7 @@ def test_live__service_down_at_start__bootstrap_then_catches_up(
     running.service.kill()
     # When the app starts
     with running.client(bootstrap_path=bootstrap) as client:
-        caller = Caller(client)
+        caller = Caller(client, FLAG, USER)
         assert client.wait_until_ready(5) is True
         assert client.is_enabled(FLAG, USER) is True  # the bootstrap answers
         # Then, once the service is back, the newest state arrives within seconds
@@ -165,7 +122,7 @@ def test_live__service_down_at_start__bootstrap_then_catches_up(
 def test_live__no_bootstrap_service_down__defaults_then_catches_up(running: Live) -> None:
     running.service.kill()
     with running.client() as client:
-        caller = Caller(client)
+        caller = Caller(client, FLAG, USER)
         assert client.wait_until_ready(1) is False
         assert client.is_enabled(FLAG, USER, default=False) is False
         running.restart()
@@ -175,7 +132,7 @@ def test_live__no_bootstrap_service_down__defaults_then_catches_up(running: Live
 
 def test_live__killed_mid_stream_and_restarted__catches_up(running: Live) -> None:
     with running.client() as client:
-        caller = Caller(client)
+        caller = Caller(client, FLAG, USER)
         client.wait_until_ready(5)
         wait_for(lambda: client.stats.stream_connects >= 1)
         # When the service crashes mid-stream
@@ -193,7 +150,7 @@ def test_live__killed_mid_stream_and_restarted__catches_up(running: Live) -> Non
 
 def test_live__flapping_service__ends_on_newest_state(running: Live) -> None:
     with running.client() as client:
-        caller = Caller(client)
+        caller = Caller(client, FLAG, USER)
         client.wait_until_ready(5)
         killed = False
         for _ in range(3):
@@ -227,7 +184,7 @@ def test_live__corrupt_cache_and_service_down__defaults_then_catches_up(
     cache.write_bytes(b"\x00\x01 not a snapshot")
     running.service.kill()
     with running.client(cache_path=cache) as client:
-        caller = Caller(client)
+        caller = Caller(client, FLAG, USER)
         assert client.is_enabled(FLAG, USER, default=True) is True  # the caller's default
         running.restart()
         wait_for(lambda: client.version == running.snapshot_version(), timeout=CATCH_UP)
@@ -247,11 +204,8 @@ def test_live__metrics__accepted_by_the_service(running: Live) -> None:
 def opt_in_flag(running: Live) -> Iterator[Live]:
     """The flag in early access on the opt-in cohort ``sdk-beta``; back to 100 % after."""
     admin = running.admin
-    cohort = {"key": "sdk-beta", "name": "Beta", "rules": [], "opt_in": True}
-    assert admin.post("/api/v1/cohorts", json=cohort).status_code in (201, 409)
-    etag = admin.get(STATE).headers["ETag"]
-    put = admin.put(f"{STATE}/cohorts", json={"cohorts": ["sdk-beta"]}, headers={"If-Match": etag})
-    assert put.status_code == 200, put.text
+    create_cohort(admin, "sdk-beta", opt_in=True)
+    set_cohorts(admin, FLAG, "staging", ["sdk-beta"])
     assert admin.post(f"{STATE}/stage", json={"stage": "early_access"}).status_code == 200
     yield running
     moved = admin.post(f"{STATE}/stage", json={"stage": "general", "rollout_percent": 100})
