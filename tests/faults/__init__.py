@@ -1,0 +1,7 @@
+"""Fault tests: real servers stopped, restarted and killed under load (``pytest -m faults``).
+
+Private PostgreSQL (port 5433) and Redis (6390) servers are started for the session
+(``servers.py``) so the shared ones are never touched; service processes are real
+gunicorn instances (``tests/live.py``). Without the PostgreSQL binaries or
+``redis-server`` the tests skip with the reason, unless ``FLAGSVC_REQUIRE_SERVICES=1``.
+"""
