@@ -9,9 +9,11 @@ in words, naming the readiness items by their labels.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import request
+from marshmallow import Schema
 from sqlalchemy.orm import Session
 
 from flagsvc.api.context import db
@@ -128,23 +130,27 @@ def _kill_switch(flag_key: str, env: str, *, killed: bool) -> Any:
     return _run(flag_key, env, "kill", command, message)
 
 
+@dataclass(frozen=True, slots=True)
+class _ListForm:
+    """A form that replaces one list of a flag state, validated by the API's schema."""
+
+    section: str  # the flag page's card that shows the outcome
+    field: str
+    schema: Schema
+    setter: Callable[..., object]  # the service: (session, change, where, values, guard)
+
+
+_COHORTS = _ListForm("cohorts", "cohorts", FlagCohortsSchema(), flag_states.set_cohorts)
+_EXCLUSIONS = _ListForm("exclusions", "users", FlagExclusionsSchema(), flag_states.set_exclusions)
+
+
 @bp.post(f"{STATE}/cohorts")
 @permission_required(Permission.MOVE_STAGES)
 def set_cohorts(flag_key: str, env: str) -> Any:
     """Choose the early-access cohorts (guarded by the version the page showed)."""
     chosen = request.form.getlist("cohorts")
-    try:
-        data = validate(FlagCohortsSchema(), {"cohorts": chosen}, {})
-    except FormInvalidError as error:
-        error.errors = collapse(error.errors, "cohorts", chosen)
-        return _refused(flag_key, env, "cohorts", error)
-    guard = version_guard("flag state", request.form.get("version"))
-
-    def command(session: Session, who: Change) -> object:
-        where = Where(flag_key, env)
-        return flag_states.set_cohorts(session, who, where, data["cohorts"], guard)
-
-    return _run(flag_key, env, "cohorts", command, f"Early-access cohorts in {env} saved.")
+    saved = f"Early-access cohorts in {env} saved."
+    return _save_list(_COHORTS, Where(flag_key, env), chosen, saved)
 
 
 @bp.post(f"{STATE}/exclusions")
@@ -152,15 +158,20 @@ def set_cohorts(flag_key: str, env: str) -> Any:
 def set_exclusions(flag_key: str, env: str) -> Any:
     """Replace the users who never get the flag here (one user key per line)."""
     users = dedupe(lines(request.form.get("users", "")))
+    return _save_list(_EXCLUSIONS, Where(flag_key, env), users, f"Exclusions in {env} saved.")
+
+
+def _save_list(form: _ListForm, where: Where, values: list[str], saved: str) -> Any:
+    """Validate like the API does, then replace the list under the page's version."""
+    flag_key, env = where.flag_key, where.environment
     try:
-        data = validate(FlagExclusionsSchema(), {"users": users}, {})
+        data = validate(form.schema, {form.field: values}, {})
     except FormInvalidError as error:
-        error.errors = collapse(error.errors, "users", users)
-        return _refused(flag_key, env, "exclusions", error)
+        error.errors = collapse(error.errors, form.field, values)
+        return _refused(flag_key, env, form.section, error)
     guard = version_guard("flag state", request.form.get("version"))
 
     def command(session: Session, who: Change) -> object:
-        where = Where(flag_key, env)
-        return flag_states.set_exclusions(session, who, where, data["users"], guard)
+        return form.setter(session, who, where, data[form.field], guard)
 
-    return _run(flag_key, env, "exclusions", command, f"Exclusions in {env} saved.")
+    return _run(flag_key, env, form.section, command, saved)
