@@ -28,6 +28,8 @@ from sqlalchemy import select
 from flagsvc import config as configuration
 from flagsvc import create_app
 from flagsvc.domain.roles import Role
+from flagsvc.observability import metrics as observed_metrics
+from flagsvc.observability.logging import configure as configure_logging
 from flagsvc.services import audit
 from flagsvc.services import credentials
 from flagsvc.services import demo as demo_data
@@ -138,6 +140,7 @@ def serve(
     host: str, port: int, workers: int | None, threads: int | None, with_scheduler: bool
 ) -> None:
     """Serve the API, SDK endpoints and UI with gunicorn."""
+    from flagsvc.observability import workers as metrics_workers
     from flagsvc.serving import gunicorn_argv
     from flagsvc.serving import serve_with_gunicorn
 
@@ -146,6 +149,7 @@ def serve(
 
     argv = gunicorn_argv(host=host, port=port, workers=workers, threads=threads)
     if with_scheduler:
+        metrics_workers.restart_with_metrics_folder(sys.orig_argv)  # its counts reach /metrics
         sys.exit(_serve_beside_scheduler(_app(), argv))
     serve_with_gunicorn(argv)
 
@@ -157,13 +161,13 @@ def _serve_beside_scheduler(app: Flask, argv: list[str]) -> int:
     and its imports (psycopg, SQLAlchemy) never end up in gunicorn's master, whose
     gevent workers must import them only after monkey-patching. Signals are passed on.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     state = _state(app)
+    configure_logging(state.config.log_format, state.config.log_level, default_format="json")
     stop = scheduler.start_in_background(state.db, state.clock)
     child = subprocess.Popen(argv)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda number, _frame: child.send_signal(number))
-    _say(f"scheduler running beside gunicorn (pid {child.pid})")
+    logging.getLogger(__name__).info("scheduler running beside gunicorn (pid %s)", child.pid)
     status = child.wait()
     stop.set()
     return status
@@ -178,8 +182,13 @@ def _serve_beside_scheduler(app: Flask, argv: list[str]) -> int:
     type=click.FloatRange(min=0.1),
     help="Seconds between looks for due launches.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=1, max=65535),
+    help="Serve this process's Prometheus metrics on 0.0.0.0:PORT/metrics.",
+)
 @pass_app
-def scheduler_command(app: Flask, once: bool, interval: float) -> None:
+def scheduler_command(app: Flask, once: bool, interval: float, metrics_port: int | None) -> None:
     """Run scheduled launches when due: exactly once, however many schedulers run."""
     state = _state(app)
     if once:
@@ -189,7 +198,9 @@ def scheduler_command(app: Flask, once: bool, interval: float) -> None:
             _say(f"launch of {outcome.flag_key} in {outcome.environment}: {verdict}")
         _say(f"{len(outcomes)} launches handled")
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(state.config.log_format, state.config.log_level, default_format="json")
+    if metrics_port is not None:
+        observed_metrics.serve_exposition(metrics_port)
     _say(f"scheduler: looking for due launches every {interval:g} s (Ctrl-C stops)")
     with contextlib.suppress(KeyboardInterrupt):
         scheduler.run_forever(state.db, state.clock, interval)

@@ -38,6 +38,8 @@ from typing import NoReturn
 
 from flagsvc.config import load
 from flagsvc.config import refuse_bad_config
+from flagsvc.observability import workers as metrics_workers
+from flagsvc.observability.logging import gunicorn_logconfig
 
 
 def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
@@ -59,7 +61,14 @@ def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "graceful_timeout": 5,  # streams never finish on their own; SDKs reconnect
         "keepalive": 5,
         "backlog": 4096,
-        "accesslog": "-" if config.access_log else None,
+        # flagsvc writes the access line itself (JSON, with request id and actor):
+        # FLAGSVC_ACCESS_LOG=0 turns that off (flagsvc.api.instrument)
+        "accesslog": None,
+        "logconfig_dict": gunicorn_logconfig(config.log_format, config.log_level),
+        # several workers share one /metrics through PROMETHEUS_MULTIPROC_DIR
+        "on_starting": metrics_workers.on_starting,
+        "child_exit": metrics_workers.child_exit,
+        "on_exit": metrics_workers.on_exit,
         # one fixed control-socket path per user would collide between instances
         "control_socket_disable": True,
     }
@@ -107,4 +116,8 @@ graceful_timeout = _SETTINGS["graceful_timeout"]
 keepalive = _SETTINGS["keepalive"]
 backlog = _SETTINGS["backlog"]
 accesslog = _SETTINGS["accesslog"]
+logconfig_dict = _SETTINGS["logconfig_dict"]
+on_starting = _SETTINGS["on_starting"]
+child_exit = _SETTINGS["child_exit"]
+on_exit = _SETTINGS["on_exit"]
 control_socket_disable = _SETTINGS["control_socket_disable"]

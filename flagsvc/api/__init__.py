@@ -67,7 +67,7 @@ def init_api(app: Flask) -> None:
     app.register_blueprint(ops.bp)
     register_error_handlers(app)
     app.after_request(_tag_request_id)
-    instrument.init_app(app, app.extensions["flagsvc"].config.max_streams)
+    instrument.init_app(app, app.extensions["flagsvc"].config)
 
 
 def _tag_request_id(response: Response) -> Response:

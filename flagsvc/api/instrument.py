@@ -21,11 +21,13 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
+from flask import current_app
 from flask import g
 from flask import has_request_context
 from flask import request
 
 from flagsvc.api.context import request_id
+from flagsvc.config import Config
 from flagsvc.observability import metrics
 from flagsvc.observability.logging import add_context_provider
 
@@ -36,14 +38,17 @@ UNMATCHED = "<unmatched>"
 """The ``endpoint`` label of a request no URL rule matched (a 404 or 405)."""
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 STREAM_MIMETYPE = "text/event-stream"
+_ACCESS_LOG = "flagsvc.access_log"
 
 
-def init_app(app: Flask, max_streams: int) -> None:
-    """Time and count every request to ``app``; log one access line per request."""
+def init_app(app: Flask, config: Config) -> None:
+    """Time and count every request to ``app``; log one access line per request
+    unless ``FLAGSVC_ACCESS_LOG=0``."""
     app.before_request(_start_clock)
     app.after_request(_observe)
+    app.extensions[_ACCESS_LOG] = config.access_log
     add_context_provider(request_context)
-    metrics.SDK_STREAMS_LIMIT.set(max_streams)
+    metrics.SDK_STREAMS_LIMIT.set(config.max_streams)
 
 
 def request_context() -> dict[str, Any]:
@@ -75,7 +80,7 @@ def _observe(response: Response) -> Response:
 
 def _log_access(status: int, elapsed: float) -> None:
     level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
-    if not access_log.isEnabledFor(level):
+    if not (current_app.extensions[_ACCESS_LOG] and access_log.isEnabledFor(level)):
         return
     fields = {
         "method": request.method,

@@ -29,6 +29,7 @@ LEVEL_ENV = "FLAGSVC_LOG_LEVEL"
 FORMATS = ("json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 REDACTED = "[redacted]"
+_HANDLER_NAME = "flagsvc"
 
 ContextProvider = Callable[[], Mapping[str, Any]]
 """Returns the fields of the current request (empty outside one)."""
@@ -76,6 +77,33 @@ def json_formatter() -> logging.Formatter:
     )
 
 
+def gunicorn_logconfig(log_format: str | None, level: str | None) -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict``: its own lines (start, worker boot and exit) as JSON too.
+
+    Empty (gunicorn's text defaults) for the text format. gunicorn's access logger is
+    silenced either way: the application writes the access line, with request id and
+    actor. The handler is named like ``configure``'s, which replaces it in the workers.
+    """
+    if (log_format or "json").lower() != "json":
+        return {}
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "json",
+        "filters": ["context"],
+    }
+    return {
+        "root": {"level": _level(level or "INFO"), "handlers": [_HANDLER_NAME]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        },
+        "handlers": {_HANDLER_NAME: handler},
+        "formatters": {"json": {"()": f"{__name__}.json_formatter"}},
+        "filters": {"context": {"()": f"{__name__}.ContextFilter"}},
+    }
+
+
 def configure(
     log_format: str | None = None,
     level: str | None = None,
@@ -96,9 +124,9 @@ def configure(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(json_formatter() if chosen == "json" else logging.Formatter(TEXT_FORMAT))
     handler.addFilter(ContextFilter())
-    handler.set_name("flagsvc")
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == "flagsvc"]:
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(_level(level or os.environ.get(LEVEL_ENV) or "INFO"))

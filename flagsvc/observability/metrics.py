@@ -26,6 +26,7 @@ from prometheus_client import Histogram
 from prometheus_client import disable_created_metrics
 from prometheus_client import generate_latest
 from prometheus_client import multiprocess
+from prometheus_client import start_http_server
 
 # Multiprocess mode has no ``_created`` series: keep both modes' expositions alike.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -107,3 +108,9 @@ def exposition() -> tuple[bytes, str]:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def serve_exposition(port: int, address: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` from a daemon thread: for processes without the web app
+    (``flagsvc scheduler --metrics-port``)."""
+    start_http_server(port, address)

@@ -343,8 +343,9 @@ def pg_url(request) -> str:
 
 def _builds(service: LiveService) -> int:
     metrics = service.get("/metrics")[1].decode()
-    line = next(x for x in metrics.splitlines() if x.startswith("flagsvc_snapshot_builds_total"))
-    return int(line.split()[1])
+    count = "flagsvc_snapshot_build_duration_seconds_count"
+    line = next(x for x in metrics.splitlines() if x.startswith(count))
+    return int(float(line.split()[1]))
 
 
 def _changes_arrive(reader: EventReader, changed_through: LiveService, times: int) -> Event:
