@@ -573,6 +573,8 @@ class RssSampler(threading.Thread):
 
 @dataclass
 class Outcome:
+    """One configuration's results, for the report."""
+
     instances: int
     workers: int
     rows: dict[str, Figures]
@@ -704,8 +706,9 @@ def _raise_file_limit() -> None:
 
 def report(outcome: Outcome, args: argparse.Namespace) -> None:
     rows, bare = outcome.rows, outcome.rows["bare GET /ping (baseline)"]
+    print(f"\n$ {' '.join(['.venv/bin/python', 'bench/load.py', *sys.argv[1:]])}")
     print(
-        f"\n{outcome.instances} instance(s) x {outcome.workers} gevent worker(s); "
+        f"{outcome.instances} instance(s) x {outcome.workers} gevent worker(s); "
         f"{args.duration} s; {args.connections} wrk connections flat out; "
         f"load average {outcome.load[0]} -> {outcome.load[1]}"
     )
@@ -730,7 +733,7 @@ def report(outcome: Outcome, args: argparse.Namespace) -> None:
     _report_memory(outcome)
     overall = rows["overall (mix)"]
     print(
-        f"ratios vs bare /ping: throughput {overall.rps / bare.rps:.2f}x, "
+        f"ratios mix / bare GET /ping: throughput {overall.rps / bare.rps:.2f}x, "
         f"p50 {overall.at(50) / bare.at(50):.1f}x, p99 {overall.at(99) / bare.at(99):.1f}x"
     )
     print(f"service log lines with errors: {len(outcome.log_problems)}")
