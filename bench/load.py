@@ -27,7 +27,7 @@ runs spend the same CPU and differ only by the split.
 
 The seeded production environment: 200 flags (off, early access with cohorts,
 general at 25-74 % with exclusions, released), four cohorts (rules only, 50 members,
-an opt-in one with 200, and one with 10,000 explicit members that 80 flags use, so its
+an opt-in one with 200, and one with 10,000 explicit members that 120 flags use, so its
 members are in every snapshot).
 
 Reported per request type and overall: requests, req/s, p50 / p99, errors (HTTP
