@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,6 +22,7 @@ from flagsvc.services import audit
 from flagsvc.services import scheduler
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
+from flagsvc.storage.db import Database
 from tests.api import flow_history
 from tests.api.flow_history import flag_path
 from tests.api.flow_history import move
@@ -161,6 +163,23 @@ def test_metrics__scheduler_pass__runs_and_launches_by_outcome(
         ("flagsvc_audit_events_total", {"action": "flag.launch_ran"}),
     ):
         assert value(after, name, **labels) == value(before, name, **labels) + 1, name
+
+
+def test_metrics__scheduler_pass_database_down__one_failed_run_no_spin(client, clock):
+    unreachable = Database("postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2")
+    before = scrape(client)
+    started = time.monotonic()
+    assert scheduler.run_due_launches(unreachable, clock) == []
+    assert time.monotonic() - started < 10  # the pass ends instead of retrying forever
+    after = scrape(client)
+    failed = {"outcome": "failed"}
+    assert value(after, "flagsvc_scheduler_runs_total", **failed) == (
+        value(before, "flagsvc_scheduler_runs_total", **failed) + 1
+    )
+    assert value(after, "flagsvc_scheduler_launches_total", **failed) == value(
+        before, "flagsvc_scheduler_launches_total", **failed
+    )  # nothing was claimed, so no launch failed
+    unreachable.dispose()
 
 
 # --- logs -----------------------------------------------------------------------------
