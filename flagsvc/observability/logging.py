@@ -63,8 +63,11 @@ class ContextFilter(logging.Filter):
         for name in list(vars(record)):
             if _SECRET_FIELD.search(name):
                 setattr(record, name, REDACTED)
-        message = redact(record.getMessage())
-        record.msg, record.args = message, None
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format call: the formatter reports it (handleError)
+            return True
+        record.msg, record.args = redact(message), None
         return True
 
 

@@ -75,3 +75,8 @@ def test_gunicorn_logconfig__text__gunicorn_defaults():
     assert observed.gunicorn_logconfig("text", None) == {}
     config = observed.gunicorn_logconfig(None, "WARNING")
     assert config["loggers"]["gunicorn.access"]["handlers"] == []  # the app logs access
+
+
+def test_filter__bad_format_call__left_for_the_handler_to_report():
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "two %s %s", ("one",), None)
+    assert observed.ContextFilter().filter(record)  # no raise at the logging call site
