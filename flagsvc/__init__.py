@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from flagsvc.config import Config
+    from flagsvc.services.auth_failures import AuthFailureLimiter
     from flagsvc.services.broker import ChangeBroker
     from flagsvc.services.evaluation import SnapshotCache
     from flagsvc.state import Clock
@@ -42,9 +43,11 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | Non
     app = Flask(__name__)
     app.config.update(SECRET_KEY=config.secret_key, TESTING=config.testing)
     app.config.update(SESSION_COOKIE_SECURE=config.production)  # production is behind HTTPS
-    app.config.update(MAX_CONTENT_LENGTH=16 * 1024 * 1024, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=config.max_body_bytes, JSON_SORT_KEYS=False)
     database, broker, cache = _storage_and_delivery(config)
-    app.extensions["flagsvc"] = AppState(config, database, broker, clock or system_clock, cache)
+    app.extensions["flagsvc"] = AppState(
+        config, database, broker, clock or system_clock, cache, auth_failures=_limiter(config)
+    )
     init_api(app)
     init_ui(app)
     _trust_proxies(app, config.proxy_hops)
@@ -62,6 +65,15 @@ def _trust_proxies(app: Flask, hops: int) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
+def _limiter(config: Config) -> AuthFailureLimiter:
+    """The auth-failure limit: counted in Redis with ``REDIS_URL``, else in this process."""
+    from flagsvc.services.auth_failures import AuthFailureLimiter
+
+    return AuthFailureLimiter(
+        config.auth_failure_limit, config.auth_failure_window_seconds, config.redis_url
+    )
 
 
 def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, SnapshotCache]:

@@ -115,6 +115,19 @@ class EnvironmentSchema(ma.Schema):
     worker_connections = _integer("FLAGSVC_WORKER_CONNECTIONS", 4000)
     threads = _integer("FLAGSVC_THREADS", 32)
     access_log = ma.fields.Boolean(data_key="FLAGSVC_ACCESS_LOG", load_default=True)
+    # Abuse limits (flagsvc.services.auth_failures, the members import, the body size).
+    auth_failure_limit = _integer("FLAGSVC_AUTH_FAILURE_LIMIT", 10)
+    auth_failure_window_seconds = _integer("FLAGSVC_AUTH_FAILURE_WINDOW_SECONDS", 60)
+    max_members_per_request = _integer(
+        "FLAGSVC_MAX_MEMBERS_PER_REQUEST",
+        100_000,
+        validate.Range(min=1, max=1_000_000, error="must be between {min} and {max}"),
+    )
+    max_body_bytes = _integer(
+        "FLAGSVC_MAX_BODY_BYTES",
+        16 * 2**20,
+        validate.Range(min=2**10, max=2**30, error="must be between {min} and {max} bytes"),
+    )
     # Read by flagsvc.observability.logging when logging starts; checked here with the rest.
     log_format = _text("FLAGSVC_LOG_FORMAT", validate=_checked(checks.log_format_problem))
     log_level = _text("FLAGSVC_LOG_LEVEL", validate=_checked(checks.log_level_problem))
@@ -169,6 +182,10 @@ class Config:
     worker_connections: int = 4000
     threads: int = 32
     access_log: bool = True
+    auth_failure_limit: int = 10
+    auth_failure_window_seconds: int = 60
+    max_members_per_request: int = 100_000
+    max_body_bytes: int = 16 * 2**20
     log_format: str | None = None  # None: the command's default
     log_level: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)

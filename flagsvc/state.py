@@ -9,6 +9,7 @@ from datetime import UTC
 from datetime import datetime
 
 from flagsvc.config import Config
+from flagsvc.services.auth_failures import AuthFailureLimiter
 from flagsvc.services.broker import ChangeBroker
 from flagsvc.services.credentials import SdkKeyCache
 from flagsvc.services.evaluation import SnapshotCache
@@ -32,3 +33,4 @@ class AppState:
     clock: Clock = system_clock
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
     sdk_keys: SdkKeyCache = field(default_factory=SdkKeyCache)
+    auth_failures: AuthFailureLimiter = field(default_factory=AuthFailureLimiter)

@@ -115,11 +115,16 @@ def clock() -> MutableClock:
 
 
 @pytest.fixture
-def app(database_url: str, clock: MutableClock) -> Iterator[Flask]:
+def app_config() -> dict[str, Any]:
+    """Config overrides for ``app``: a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, clock: MutableClock, app_config: dict[str, Any]) -> Iterator[Flask]:
     """The service with the default environments, on a fresh database."""
-    app = create_app(
-        {"database_url": database_url, "testing": True, "redis_url": None}, clock=clock
-    )
+    config = {"database_url": database_url, "testing": True, "redis_url": None, **app_config}
+    app = create_app(config, clock=clock)
     state: AppState = app.extensions["flagsvc"]
     with state.db.write() as session:
         environments.ensure_default_environments(session, Change(SYSTEM, clock(), "test-setup"))

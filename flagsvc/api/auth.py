@@ -10,6 +10,7 @@ from typing import TypeVar
 from flask import g
 from flask import request
 
+from flagsvc.api import ratelimit
 from flagsvc.api.context import db
 from flagsvc.api.context import state
 from flagsvc.domain.errors import AuthenticationError
@@ -23,7 +24,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 _AUTH_DOC = {
     "security": [{"bearerAuth": []}],
-    "responses": {"401": "UNAUTHORIZED", "403": "FORBIDDEN"},
+    "responses": {"401": "UNAUTHORIZED", "403": "FORBIDDEN", "429": "TOO_MANY_REQUESTS"},
 }
 
 
@@ -60,13 +61,24 @@ def _lookup(secret: str) -> Actor | None:
         return credentials.authenticate(session, secret)
 
 
+def _limited_authenticate(channel: str) -> Actor:
+    """``authenticate`` behind the auth-failure limit (429 + Retry-After once exceeded).
+
+    Failed guesses are counted per client address; a request whose caller is already
+    resolved, or that sent no credential at all, is no guess.
+    """
+    if "actor" in g:
+        return authenticate()
+    return ratelimit.authenticated(channel, authenticate)
+
+
 def requires(permission: Permission) -> Callable[[View], View]:
     """Allow the view only to admin tokens whose role grants ``permission``."""
 
     def decorate(view: View) -> View:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            actor = authenticate()
+            actor = _limited_authenticate("admin API")
             if actor.role is None:
                 raise PermissionDeniedError("SDK keys may only call /sdk/v1")
             if not allows(actor.role, permission):
@@ -86,7 +98,7 @@ def requires_sdk_key(view: View) -> View:
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        actor = authenticate()
+        actor = _limited_authenticate("SDK API")
         if actor.environment is None:
             raise PermissionDeniedError("this endpoint takes an SDK key, not an admin token")
         return view(*args, **kwargs)

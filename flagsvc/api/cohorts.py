@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from flagsvc.api.auth import requires
 from flagsvc.api.context import change
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 from flagsvc.api.etags import optional_if_match
 from flagsvc.api.schemas import MAX_PAGE
 from flagsvc.api.schemas import PageArgsSchema
@@ -29,6 +30,7 @@ from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import page
 from flagsvc.api.schemas import page_schema
+from flagsvc.domain.errors import TooLargeError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.domain.validation import unstorable_text
@@ -170,26 +172,27 @@ class CohortPatchSchema(_RulesChecked):
         return data
 
 
+def member_limit() -> int:
+    """Most user keys one ``add`` or ``remove`` list may hold (configured, default 100,000)."""
+    return state().config.max_members_per_request
+
+
 class UserKeyList(ma.fields.List[str]):
-    """A list of user keys, checked in one pass (100,000 of them must stay cheap)."""
+    """A list of user keys, checked in one pass (100,000 of them must stay cheap).
+
+    Its length is checked before, by ``MembersEditSchema`` (too many is a 413).
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            ma.fields.String(validate=validate.Length(min=1, max=USER_KEY_MAX)),
-            validate=validate.Length(max=cohorts.MAX_KEYS_PER_REQUEST),
-            **kwargs,
+            ma.fields.String(validate=validate.Length(min=1, max=USER_KEY_MAX)), **kwargs
         )
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
     ) -> list[str | None]:
-        limit = cohorts.MAX_KEYS_PER_REQUEST
         if not isinstance(value, list):
             raise ma.ValidationError("must be a list of user keys")
-        if len(value) > limit:
-            raise ma.ValidationError(
-                f"at most {limit} user keys per request (got {len(value)}); split the import"
-            )
         problems = ((i, cohorts.user_key_problem(key)) for i, key in enumerate(value))
         bad = {i: [problem] for i, problem in problems if problem}
         if bad:
@@ -197,9 +200,26 @@ class UserKeyList(ma.fields.List[str]):
         return list(value)
 
 
+_LIMIT_DOC = "; more than FLAGSVC_MAX_MEMBERS_PER_REQUEST (default 100,000) is a 413"
+
+
 class MembersEditSchema(StrictSchema):
-    add = UserKeyList(load_default=list, metadata={"description": "User keys to import"})
-    remove = UserKeyList(load_default=list, metadata={"description": "User keys to remove"})
+    add = UserKeyList(
+        load_default=list, metadata={"description": "User keys to import" + _LIMIT_DOC}
+    )
+    remove = UserKeyList(
+        load_default=list, metadata={"description": "User keys to remove" + _LIMIT_DOC}
+    )
+
+    @ma.pre_load
+    def _within_member_limit(self, data: Any, **_kwargs: Any) -> Any:
+        """Count before checking each key: too many is 413 (split it), not 422 (wrong)."""
+        limit = member_limit()
+        for field in ("add", "remove"):
+            keys = data.get(field) if isinstance(data, Mapping) else None
+            if isinstance(keys, list) and len(keys) > limit:
+                raise TooLargeError(field, limit, len(keys), "user keys")
+        return data
 
     @ma.validates_schema
     def _something_to_do(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -356,8 +376,9 @@ class CohortMembers(MethodView):
     @requires(Permission.EDIT_COHORTS)
     @blp.arguments(MembersEditSchema)
     @blp.response(200, MembersChangedSchema)
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def post(self, data: dict[str, Any], cohort_key: str) -> Any:
-        """Add and / or remove members in bulk (idempotent; up to 100,000 keys each)"""
+        """Add and / or remove members in bulk (idempotent; up to 100,000 keys each by default)"""
         with db().write() as session:
             return cohorts.change_members(
                 session,

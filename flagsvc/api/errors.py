@@ -14,22 +14,16 @@ from typing import Any
 from flask import Flask
 from flask import Response
 from flask import jsonify
-from sqlalchemy.exc import InterfaceError
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 
 from flagsvc.domain import errors as domain
+from flagsvc.storage.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 
 DATABASE_RETRY_AFTER_SECONDS = 5
 """Long enough for a database restart or failover, short enough for a person retrying."""
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OperationalError,  # connection refused or lost, server shutting down, deadlock
-    InterfaceError,  # the driver's connection object is already closed
-    PoolTimeoutError,  # every pooled connection is busy (or stuck connecting)
-)
 
 STATUS_BY_ERROR: tuple[tuple[type[domain.DomainError], HTTPStatus], ...] = (
     (domain.AuthenticationError, HTTPStatus.UNAUTHORIZED),
@@ -107,7 +101,7 @@ def _unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Attach the handlers (HTTP errors themselves are rendered by flask-smorest)."""
     app.register_error_handler(domain.DomainError, _domain_error)
-    for error_type in DATABASE_UNAVAILABLE:
+    for error_type in UNAVAILABLE_ERRORS:
         app.register_error_handler(error_type, _database_unavailable)
     app.register_error_handler(StaleDataError, _stale)
     app.register_error_handler(RecursionError, _too_deep)

@@ -12,6 +12,7 @@
     │   └── ReadinessRequiredError general rollout held until readiness is complete
     ├── StaleVersionError          If-Match names an older version
     ├── InvalidFieldError          a field's value breaks a rule the schema cannot see
+    ├── TooLargeError              a list in the request exceeds its size limit
     └── PromisedDateError          a due or target date was sent
 """
 
@@ -86,6 +87,20 @@ class InvalidFieldError(DomainError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class TooLargeError(DomainError):
+    """A list in the request holds more items than one request may carry.
+
+    Not an invalid value (422): the same items, split over several requests, are fine.
+    """
+
+    def __init__(self, field: str, limit: int, got: int, items: str = "items") -> None:
+        reason = f"at most {limit} {items} per request (got {got}); split it into smaller requests"
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.limit = limit
 
 
 class PromisedDateError(DomainError):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from flagsvc.domain.errors import DuplicateKeyError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.errors import TooLargeError
 from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.domain.validation import unstorable_text
 from flagsvc.services import audit
@@ -44,7 +45,10 @@ from flagsvc.storage.models import FlagStateCohort
 
 _MEMBERS = Cohort.metadata.tables[CohortMember.__tablename__]  # Core insert: no per-row ORM work
 MAX_KEYS_PER_REQUEST = 100_000
-"""Most user keys one ``add`` or ``remove`` list may hold: bigger imports are split."""
+"""Default for the most user keys one ``add`` or ``remove`` list may hold (callers check
+the configured ``FLAGSVC_MAX_MEMBERS_PER_REQUEST``); bigger imports are split."""
+MAX_KEYS_CEILING = 1_000_000
+"""What this service accepts in one list whatever the configuration says."""
 AUDIT_SAMPLE = 20
 """How many user keys a bulk member event names (the count covers the rest)."""
 SOURCE_IMPORT = "import"
@@ -269,8 +273,8 @@ def user_key_problem(user_key: object) -> str | None:
 
 def _checked_keys(field: str, keys: Sequence[str]) -> list[str]:
     """``keys`` without repeats, in order; refuses over-long lists and bad keys."""
-    if len(keys) > MAX_KEYS_PER_REQUEST:
-        raise InvalidFieldError(field, f"at most {MAX_KEYS_PER_REQUEST} user keys per request")
+    if len(keys) > MAX_KEYS_CEILING:
+        raise TooLargeError(field, MAX_KEYS_CEILING, len(keys), "user keys")
     for key in keys:
         problem = user_key_problem(key)
         if problem:

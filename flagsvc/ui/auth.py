@@ -26,10 +26,14 @@ from werkzeug.wrappers import Response
 from flagsvc.api.context import db
 from flagsvc.api.context import request_id
 from flagsvc.api.context import state
+from flagsvc.api.ratelimit import client_address
+from flagsvc.api.ratelimit import limiter
+from flagsvc.domain.errors import AuthenticationError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import Role
 from flagsvc.domain.roles import allows
 from flagsvc.services import credentials
+from flagsvc.services.auth_failures import TooManyFailuresError
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
 from flagsvc.ui import bp
@@ -132,21 +136,43 @@ def sign_in() -> Any:
     if request.method == "GET":
         return render("sign_in.html", next=request.args.get("next", ""))
     secret = request.form.get("token", "").strip()
-    with db().read() as db_session:
-        actor = credentials.authenticate(db_session, secret) if secret else None
-    if actor is None or actor.role is None or actor.token_id is None:
-        error = _sign_in_problem(secret, actor)
-        return render("sign_in.html", 401, next=request.form.get("next", ""), error=error)
+    try:
+        actor = _signing_in(secret)
+    except AuthenticationError as error:
+        return render("sign_in.html", 401, next=request.form.get("next", ""), error=error.message)
+    except TooManyFailuresError as error:
+        return _too_many_failures(error)
+    if actor.role is None or actor.token_id is None:
+        problem = "SDK keys cannot sign in; use an admin, engineer, marketing or viewer token."
+        return render("sign_in.html", 401, next=request.form.get("next", ""), error=problem)
     _start_session(actor)
     return redirect(safe_next(request.form.get("next")), 303)
 
 
-def _sign_in_problem(secret: str, actor: Actor | None) -> str:
+def _signing_in(secret: str) -> Actor:
+    """The actor behind a typed token, behind the API's auth-failure limit.
+
+    :raise AuthenticationError: nothing typed, or an unknown token (counted).
+    :raise TooManyFailuresError: this address failed too often; the token was not checked.
+    """
     if not secret:
-        return "Enter your token."
-    if actor is not None:
-        return "SDK keys cannot sign in; use an admin, engineer, marketing or viewer token."
-    return "That token is unknown or has been revoked."
+        raise AuthenticationError("Enter your token.")
+
+    def check() -> Actor:
+        with db().read() as db_session:
+            actor = credentials.authenticate(db_session, secret)
+        if actor is None:
+            raise AuthenticationError("That token is unknown or has been revoked.")
+        return actor
+
+    return limiter().authenticate(client_address(), secret, "ui", check)
+
+
+def _too_many_failures(error: TooManyFailuresError) -> Any:
+    """The sign-in form again, saying how long to wait (429 + Retry-After)."""
+    wait = f"Too many failed sign-ins from your address. Try again in {error.retry_after} s."
+    page, status = render("sign_in.html", 429, next=request.form.get("next", ""), error=wait)
+    return page, status, {"Retry-After": str(error.retry_after)}
 
 
 def _start_session(actor: Actor) -> None:

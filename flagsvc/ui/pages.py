@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask import flash
 from flask import g
 from flask import redirect
@@ -17,6 +18,7 @@ from flask import request
 from flask import url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from flagsvc.api.errors import status_for
@@ -92,6 +94,18 @@ def _http_error(error: HTTPException) -> tuple[str, int]:
     if isinstance(error, CSRFError):
         return _error_page(code, "Form not accepted", CSRF_MESSAGE)
     return _error_page(code, error.name, error.description or "")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_error: RequestEntityTooLarge) -> tuple[str, int]:
+    """A form or upload over the body limit: say the limit and what to do instead."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit / 2**10:g} KiB"
+    message = (
+        f"What you sent is larger than the {size} a form or upload may be. "
+        "Split the file and import it in parts."
+    )
+    return _error_page(413, "Too large", message)
 
 
 @bp.errorhandler(DomainError)

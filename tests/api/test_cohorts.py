@@ -14,6 +14,7 @@ from sqlalchemy import select
 from flagsvc.api import cohorts as cohorts_api
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.errors import TooLargeError
 from flagsvc.services import cohorts
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
@@ -438,13 +439,53 @@ def test_members__100k_import__all_stored_one_event(engineer, app, request, caps
         assert session.scalar(select(func.count()).select_from(CohortMember)) == 100_001
 
 
-def test_members__over_limit__422_names_add_with_limit(engineer):
+def test_members__over_default_limit__413_names_field_and_limit(engineer):
     create(engineer)
     response = members(engineer, "early", add=[f"u{n}" for n in range(100_001)])
-    assert response.status_code == 422
-    assert "100000" in response.json["errors"]["json"]["add"][0]
+    assert response.status_code == 413
+    assert response.json["code"] == 413 and "add" in response.json["message"]
+    [reason] = response.json["errors"]["json"]["add"]
+    assert "at most 100000 user keys per request (got 100001)" in reason
     response = members(engineer, "early", remove=[f"u{n}" for n in range(100_001)])
+    assert response.status_code == 413
     assert "100000" in response.json["errors"]["json"]["remove"][0]
+
+
+@pytest.mark.parametrize("app_config", [{"max_members_per_request": 5}])
+def test_members__over_configured_limit__413_and_nothing_stored(engineer):
+    create(engineer)
+    assert members(engineer, "early", add=[f"u{n}" for n in range(5)]).status_code == 200
+    response = members(engineer, "early", add=[f"v{n}" for n in range(6)])
+    assert response.status_code == 413
+    assert "at most 5 user keys" in response.json["errors"]["json"]["add"][0]
+    assert engineer.get(f"{BASE}/early").json["member_count"] == 5
+
+
+def test_members__over_ceiling_in_service__too_large_error(engineer, app, clock):
+    create(engineer)
+    with pytest.raises(TooLargeError) as raised, app.extensions["flagsvc"].db.write() as s:
+        cohorts.change_members(s, sdk_change(clock), "early", ["u"] * 1_000_001, [])
+    assert raised.value.field == "add" and raised.value.limit == 1_000_000
+
+
+def test_body__over_16_mib__413_in_the_common_error_shape(engineer):
+    create(engineer)
+    body = json.dumps({"add": ["k" * 200] * 90_000}).encode()  # 18.2 MB
+    assert len(body) > 16 * 2**20
+    response = engineer.post(
+        f"{BASE}/early/members", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json["code"] == 413 and response.json["status"] == "Request Entity Too Large"
+    assert response.json["limit_bytes"] == 16 * 2**20
+    assert "16777216 bytes" in response.json["message"]
+
+
+@pytest.mark.parametrize("app_config", [{"max_body_bytes": 2048}])
+def test_body__over_configured_limit__413_on_any_endpoint(engineer):
+    response = engineer.post(BASE, json={"key": "big", "name": "x" * 4096})
+    assert response.status_code == 413
+    assert response.json["limit_bytes"] == 2048
 
 
 def test_members__nothing_to_do__422_names_add_and_remove(engineer):

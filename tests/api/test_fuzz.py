@@ -32,6 +32,12 @@ CHECKS = [
 ]
 
 
+@pytest.fixture
+def app_config() -> dict[str, int]:
+    """The fuzzer's deliberate bad input must not use up the auth-failure budget."""
+    return {"auth_failure_limit": 1_000_000}
+
+
 def _seed(admin) -> None:
     """Real entities, so generated ids and keys sometimes hit something."""
     objective = admin.post(

@@ -110,22 +110,21 @@ def test_redis_stopped_and_restarted_under_load__degraded_then_nothing_lost(
         for service in (a, b, a, b)
     ]
     callers = [Caller(client, BETA_FLAG, {"key": "someone"}) for client in clients]
-    assert all(client.wait_until_ready(5) for client in clients)
-    wait_for_all(clients, lambda client: client.stats.stream_connects >= 1, timeout=5)
+    assert all(client.wait_until_ready(CATCH_UP) for client in clients)
+    wait_for_all(clients, lambda client: client.stats.stream_connects >= 1, timeout=CATCH_UP)
     # and admin changes made continuously through A
     writer = AdminWriter(a.url, a.admin_token, RAMP_FLAG, COHORT).start()
     try:
-        time.sleep(1.0)
+        wait_for(lambda: len(writer.acknowledged()) >= 3, timeout=CATCH_UP)
         # When Redis stops
         private_redis.stop()
         down_at = time.monotonic()
         # Then both instances say degraded, and keep answering
-        wait_for_all((a, b), lambda service: _is(service, "degraded", "down"), timeout=5)
-        time.sleep(1.0)
+        wait_for_all((a, b), lambda service: _is(service, "degraded", "down"), timeout=CATCH_UP)
+        wait_for(lambda: len(writer.acknowledged(since=down_at)) >= 3, timeout=CATCH_UP)
         during = _snapshot_version(a, sdk_key)
         # (B's streams too: B re-reads the audit head)
         wait_for_all(clients, lambda client: (client.version or 0) >= during, timeout=CATCH_UP)
-        assert len(writer.acknowledged(since=down_at)) >= 10, writer.statuses()
         # When Redis comes back (empty, like a replaced node)
         private_redis.start()
         up_at = time.monotonic()
@@ -133,8 +132,7 @@ def test_redis_stopped_and_restarted_under_load__degraded_then_nothing_lost(
         # Then both instances' listeners subscribe again (one per worker process)
         channel = f"flagsvc:changes:db{REDIS_DB}"
         wait_for(lambda: _subscribers(private_redis, channel) == 2, timeout=CATCH_UP)
-        time.sleep(1.0)
-        assert writer.acknowledged(since=up_at), writer.statuses()
+        wait_for(lambda: len(writer.acknowledged(since=up_at)) >= 3, timeout=CATCH_UP)
     finally:
         writer.stop()
     # and every client ends on the final state, by its stream (polling is a minute away)

@@ -6,6 +6,8 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
+import pytest
+
 from flagsvc.services import credentials
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
@@ -106,3 +108,31 @@ def test_layout__shows_name_role_and_landmarks(ui_marketing):
     assert '<nav aria-label="Main">' in page
     assert 'class="skip-link" href="#main"' in page
     assert '<html lang="en">' in page
+
+
+# --- the auth-failure limit (flagsvc.services.auth_failures) ------------------------------
+
+LIMIT = 3
+BAD_TOKEN = "fst_" + "x" * 43
+
+
+@pytest.mark.parametrize("app_config", [{"auth_failure_limit": LIMIT}])
+def test_sign_in__failures_over_limit__429_page_with_retry_after(ui, secrets):
+    browser = ui(None)
+    browser.get("/ui/sign-in")
+    for _ in range(LIMIT):
+        assert browser.post("/ui/sign-in", {"token": BAD_TOKEN}).status_code == 401
+    response = browser.post("/ui/sign-in", {"token": secrets["admin"]})
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    assert browser.get("/ui/flags").status_code == 303  # not signed in
+
+
+@pytest.mark.parametrize("app_config", [{"auth_failure_limit": LIMIT}])
+def test_sign_in__empty_token__not_counted(ui):
+    browser = ui(None)
+    browser.get("/ui/sign-in")
+    for _ in range(2 * LIMIT):
+        assert browser.post("/ui/sign-in", {"token": " "}).status_code == 401
+    assert browser.post("/ui/sign-in", {"token": BAD_TOKEN}).status_code == 401

@@ -107,6 +107,28 @@ def test_members__not_utf8_file__422(ui_engineer):
     assert "must be UTF-8" in html(response)
 
 
+@pytest.mark.parametrize("app_config", [{"max_members_per_request": 3}])
+def test_members__more_than_the_limit__413_page_names_the_limit(ui_engineer, engineer):
+    _create(ui_engineer)
+    upload = (io.BytesIO(b"u-1\nu-2\nu-3\nu-4\n"), "m.csv")
+    response = ui_engineer.post("/ui/cohorts/early/members", {"members_file": upload, "mode": "add"},
+                                content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 413
+    assert "at most 3 user keys per request (got 4)" in html(response)
+    assert engineer.get("/api/v1/cohorts/early").json["member_count"] == 0
+
+
+@pytest.mark.parametrize("app_config", [{"max_body_bytes": 4096}])
+def test_members__upload_over_the_body_limit__413_page_not_json(ui_engineer):
+    _create(ui_engineer)
+    upload = (io.BytesIO(b"user-key\n" * 1000), "big.csv")
+    response = ui_engineer.post("/ui/cohorts/early/members", {"members_file": upload, "mode": "add"},
+                                content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 413
+    assert response.mimetype == "text/html"
+    assert "larger than the 4 KiB a form or upload may be" in html(response)
+
+
 @pytest.mark.parametrize("role", ["marketing", "viewer"])
 def test_cohort_editing__roles_without_edit_cohorts__read_only_and_403(
     ui, ui_engineer, secrets, role

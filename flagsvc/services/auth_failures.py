@@ -1,0 +1,158 @@
+"""Failed authentications per client address: the brute-force brake.
+
+A credential guess is cheap to send and its answer is a yes/no oracle, so after
+``attempts`` failures from one address within ``window_seconds`` that address gets no
+answer at all (429) until its oldest failure leaves the moving window: the credential
+it sends is not even looked up. Only failures count, and nothing here sleeps.
+
+A credential that authenticated recently in this process is *known*: it skips the
+limit entirely (no counter read, so no Redis round trip on the hot path), which also
+keeps a service with a valid SDK key working when a neighbour behind the same NAT
+address keeps sending a revoked one. Knowing a secret is not trusting it: it is still
+looked up (revocation takes effect at once), and a known secret that fails is
+forgotten and counted like any other.
+
+Counters live in Redis when ``REDIS_URL`` is set, so every instance sees the same
+failures, and in this process otherwise. Redis is never required: while it is
+unreachable the process counts on its own (a ``RedisCircuit`` makes that cost one
+failed attempt per cooldown), a weaker brake for the outage, never an error. The
+counting is the ``limits`` package (moving window; memory and Redis storage); see
+``docs/decisions.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from flagsvc.domain.errors import AuthenticationError
+from flagsvc.services.credentials import hash_secret
+from flagsvc.services.snapshots import RedisCircuit
+from flagsvc.services.snapshots import redis_client
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "flagsvc:auth-failures"
+DEFAULT_ATTEMPTS = 10
+DEFAULT_WINDOW_SECONDS = 60
+KNOWN_SECONDS = 600.0  # how long a secret that authenticated skips the limit
+KNOWN_MAX = 10_000  # bounds memory; clearing only costs a counter read per secret
+
+Result = TypeVar("Result")
+
+
+class TooManyFailuresError(Exception):
+    """The address failed too often; it may try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed authentications; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def refused(address: str, channel: str, retry_after: int) -> None:
+    """METRICS HOOK: the one place a refused (rate-limited) attempt is counted.
+
+    Called once per refused request, admin API, SDK API and UI sign-in alike. It logs
+    a warning so an attack shows in the logs; a Prometheus counter belongs here too.
+    """
+    log.warning(
+        "auth-failure limit: refused %s attempt from %s (retry in %d s)",
+        channel,
+        address,
+        retry_after,
+    )
+
+
+class AuthFailureLimiter:
+    """Counts failed authentications per client address and refuses one that failed too often."""
+
+    def __init__(
+        self,
+        attempts: int = DEFAULT_ATTEMPTS,
+        window_seconds: int = DEFAULT_WINDOW_SECONDS,
+        redis_url: str | None = None,
+        circuit: RedisCircuit | None = None,
+    ) -> None:
+        self.limit = RateLimitItemPerSecond(attempts, window_seconds, namespace="auth")
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared = _shared_limiter(redis_url) if redis_url else None
+        self._circuit = circuit or RedisCircuit()
+        self._known: dict[str, float] = {}
+        self._guard = threading.Lock()
+
+    def authenticate(
+        self, address: str, secret: str, channel: str, check: Callable[[], Result]
+    ) -> Result:
+        """Run ``check`` (it raises ``AuthenticationError`` on a bad secret) behind the limit.
+
+        :param channel: where the attempt came from, for the log (``"sdk"``, ``"ui"`` …).
+        :raise TooManyFailuresError: ``address`` failed too often; ``check`` was not run.
+        :raise AuthenticationError: what ``check`` raised, after counting it.
+        """
+        digest = hash_secret(secret)
+        if not self._is_known(digest):
+            wait = self.retry_after(address)
+            if wait:
+                refused(address, channel, wait)
+                raise TooManyFailuresError(wait)
+        try:
+            result = check()
+        except AuthenticationError:
+            self._remember(digest, known=False)
+            self.failed(address)
+            raise
+        self._remember(digest, known=True)
+        return result
+
+    def retry_after(self, address: str) -> int:
+        """Seconds ``address`` must wait before it may authenticate again; 0: it may now."""
+        stats = self._call(lambda limiter: limiter.get_window_stats(self.limit, address))
+        if stats.remaining > 0:
+            return 0
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    def failed(self, address: str) -> None:
+        """Count one failed authentication from ``address``."""
+        self._call(lambda limiter: limiter.hit(self.limit, address))
+
+    def _call(self, use: Callable[[MovingWindowRateLimiter], Result]) -> Result:
+        """Use Redis when configured and reachable, else this process's counters."""
+        if self._shared is not None and self._circuit.available():
+            try:
+                result = use(self._shared)
+            except redis.RedisError as error:
+                self._circuit.failed("auth-failure limit", error)
+            else:
+                self._circuit.succeeded()
+                return result
+        return use(self._local)
+
+    def _is_known(self, digest: str) -> bool:
+        return self._known.get(digest, 0.0) > time.monotonic()
+
+    def _remember(self, digest: str, *, known: bool) -> None:
+        with self._guard:
+            if not known:
+                self._known.pop(digest, None)
+                return
+            if len(self._known) >= KNOWN_MAX:
+                self._known.clear()
+            self._known[digest] = time.monotonic() + KNOWN_SECONDS
+
+
+def _shared_limiter(redis_url: str) -> MovingWindowRateLimiter:
+    """A moving-window limiter on Redis, with the service's fail-fast client settings."""
+    pool = redis_client(redis_url).connection_pool
+    return MovingWindowRateLimiter(
+        RedisStorage(redis_url, connection_pool=pool, key_prefix=KEY_PREFIX)
+    )
