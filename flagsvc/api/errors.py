@@ -13,9 +13,11 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
+from flask import current_app
 from flask import jsonify
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from flagsvc.domain import errors as domain
 from flagsvc.storage.db import UNAVAILABLE_ERRORS
@@ -32,6 +34,7 @@ STATUS_BY_ERROR: tuple[tuple[type[domain.DomainError], HTTPStatus], ...] = (
     (domain.ConflictError, HTTPStatus.CONFLICT),
     (domain.StaleVersionError, HTTPStatus.PRECONDITION_FAILED),
     (domain.InvalidFieldError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (domain.TooLargeError, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
     (domain.PromisedDateError, HTTPStatus.BAD_REQUEST),
 )
 
@@ -89,6 +92,16 @@ def _stale(_error: StaleDataError) -> Response:
     )
 
 
+def _body_too_large(_error: RequestEntityTooLarge) -> Response:
+    """The body limit (``FLAGSVC_MAX_BODY_BYTES``) in the common shape, not werkzeug's."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return error_response(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        f"the request body is larger than the limit of {limit} bytes; split it",
+        limit_bytes=limit,
+    )
+
+
 def _too_deep(_error: RecursionError) -> Response:
     return error_response(HTTPStatus.BAD_REQUEST, "the JSON body is nested too deeply")
 
@@ -105,5 +118,6 @@ def register_error_handlers(app: Flask) -> None:
         app.register_error_handler(error_type, _database_unavailable)
     app.register_error_handler(StaleDataError, _stale)
     app.register_error_handler(RecursionError, _too_deep)
+    app.register_error_handler(RequestEntityTooLarge, _body_too_large)
     if not app.testing:
         app.register_error_handler(Exception, _unexpected)
