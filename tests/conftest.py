@@ -129,6 +129,7 @@ def app(database_url: str, clock: MutableClock, app_config: dict[str, Any]) -> I
     with state.db.write() as session:
         environments.ensure_default_environments(session, Change(SYSTEM, clock(), "test-setup"))
     yield app
+    state.broker.close()  # its threads would otherwise outlive the test, thousands of them
     state.db.dispose()
 
 
