@@ -84,6 +84,11 @@ SCHEDULER_LAUNCHES = Counter(
     "Due launches the scheduler handled, by outcome (ran, skipped, failed).",
     ["outcome"],
 )
+AUTH_REFUSED = Counter(
+    "flagsvc_auth_refused_total",
+    "Authentication attempts refused by the auth-failure limit (429), by channel.",
+    ["channel"],
+)
 SDK_EVALUATIONS = Counter(
     "flagsvc_sdk_evaluations_total",
     "Flag evaluations SDKs reported through POST /sdk/v1/metrics, by environment.",

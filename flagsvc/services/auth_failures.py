@@ -36,6 +36,7 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from flagsvc.domain.errors import AuthenticationError
+from flagsvc.observability import metrics
 from flagsvc.services.credentials import hash_secret
 from flagsvc.services.snapshots import RedisCircuit
 from flagsvc.services.snapshots import redis_client
@@ -60,11 +61,12 @@ class TooManyFailuresError(Exception):
 
 
 def refused(address: str, channel: str, retry_after: int) -> None:
-    """METRICS HOOK: the one place a refused (rate-limited) attempt is counted.
+    """The one place a refused (rate-limited) attempt is counted and logged.
 
-    Called once per refused request, admin API, SDK API and UI sign-in alike. It logs
-    a warning so an attack shows in the logs; a Prometheus counter belongs here too.
+    Called once per refused request, admin API, SDK API and UI sign-in alike, so an
+    attack shows in ``flagsvc_auth_refused_total`` and in the logs.
     """
+    metrics.AUTH_REFUSED.labels(channel=channel).inc()
     log.warning(
         "auth-failure limit: refused %s attempt from %s (retry in %d s)",
         channel,

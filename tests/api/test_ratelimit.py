@@ -52,6 +52,21 @@ def test_admin_api__failures_over_limit__429_with_retry_after(client):
     _assert_limited(guesser.get(FLAGS))
 
 
+def test_refused_attempts__counted_in_metrics(client):
+    def refused() -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith('flagsvc_auth_refused_total{channel="admin API"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    before = refused()
+    guesser = Caller(client, BAD_TOKEN)
+    _fail(guesser)
+    guesser.get(FLAGS)
+    guesser.get(FLAGS)
+    assert refused() == before + 2
+
+
 def test_admin_api__limited_address__valid_new_token_not_even_checked(client, secrets):
     _fail(Caller(client, BAD_TOKEN))
     response = Caller(client, secrets["viewer"]).get(FLAGS)  # never used before: unknown
