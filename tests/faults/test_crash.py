@@ -3,6 +3,8 @@ nothing is half-written, and the audit chain still verifies after the restart.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.live import start_service
@@ -37,7 +39,9 @@ def test_instance_killed_mid_write__acknowledged_writes_kept_and_chain_verifies(
             AdminWriter(service.url, service.admin_token, f"crash-{n}", COHORT).start()
             for n in range(WRITERS)
         ]
+        started = time.monotonic()
         wait_for_all(writers, lambda writer: len(writer.acknowledged()) >= 3, timeout=30)
+        time.sleep(max(0.0, started + 1.0 - time.monotonic()))  # a second of writing at least
         # When the whole process group is SIGKILLed while they write
         service.kill()
         for writer in writers:

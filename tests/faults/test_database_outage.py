@@ -40,7 +40,8 @@ RAMP_FLAG = "dbdown-ramp"
 BETA_FLAG = "dbdown-beta"
 COHORT = "dbdown-importers"
 MEMBER = {"key": "member-0"}
-CATCH_UP = 10.0
+CATCH_UP = 10.0  # seconds: "within seconds"
+OUTAGE_SECONDS = 3.0  # PostgreSQL stays down at least this long
 SERVICE_ENV = {
     "FLAGSVC_WORKERS": "1",  # one process, so one snapshot cache serves every SDK read
     "FLAGSVC_HEAD_POLL_SECONDS": "0.5",
@@ -120,7 +121,7 @@ def test_database_stopped_under_load__503_cached_sdk_reads_nothing_half_written(
         clients.append(late)
         assert late.wait_until_ready(CATCH_UP) and late.is_enabled(BETA_FLAG, MEMBER) is True
         callers.append(Caller(late, BETA_FLAG, MEMBER))
-        time.sleep(max(0.0, down_at + 3.0 - time.monotonic()))
+        time.sleep(max(0.0, down_at + OUTAGE_SECONDS - time.monotonic()))
         # When PostgreSQL is back
         private_postgres.start()
         up_at = time.monotonic()

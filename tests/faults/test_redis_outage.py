@@ -37,6 +37,7 @@ RAMP_FLAG = "outage-ramp"
 BETA_FLAG = "outage-beta"
 COHORT = "outage-importers"
 CATCH_UP = 10.0  # seconds: "within seconds"
+OUTAGE_SECONDS = 3.0  # Redis stays down at least this long
 SERVICE_ENV = {
     "FLAGSVC_HEAD_POLL_SECONDS": "0.5",  # how B hears of A's changes while Redis is down
     "FLAGSVC_STREAM_KEEPALIVE_SECONDS": "1",
@@ -125,6 +126,7 @@ def test_redis_stopped_and_restarted_under_load__degraded_then_nothing_lost(
         during = _snapshot_version(a, sdk_key)
         # (B's streams too: B re-reads the audit head)
         wait_for_all(clients, lambda client: (client.version or 0) >= during, timeout=CATCH_UP)
+        time.sleep(max(0.0, down_at + OUTAGE_SECONDS - time.monotonic()))
         # When Redis comes back (empty, like a replaced node)
         private_redis.start()
         up_at = time.monotonic()
