@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine
@@ -99,6 +100,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = request.getfixturevalue("postgres_migrated")
     _truncate(url)
     yield url
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """PostgreSQL only (live services, two instances): migrated and emptied."""
+    url: str = request.getfixturevalue("postgres_migrated")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Redis at ``TEST_REDIS_URL``, its database emptied (snapshots, counters of earlier tests)."""
+    url = os.environ.get("TEST_REDIS_URL", "")
+    if not url:
+        service_missing("Redis", "TEST_REDIS_URL is not set")
+    try:
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        client.close()
+    except redis.RedisError as error:
+        service_missing("Redis", str(error))
+    return url
 
 
 def _truncate(url: str) -> None:

@@ -9,7 +9,6 @@ client is ``127.0.0.1`` unless a test sets ``REMOTE_ADDR``.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -19,7 +18,6 @@ import redis
 from flagsvc import create_app
 from flagsvc.services.auth_failures import KEY_PREFIX
 from tests.conftest import Caller
-from tests.conftest import service_missing
 
 LIMIT = 3
 BAD_TOKEN = "fst_" + "x" * 43
@@ -149,20 +147,6 @@ def test_behind_one_proxy__forwarded_address_is_the_client(client):
 
 
 # --- Redis: shared by every instance; never required ---------------------------------------
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL", "")
-    if not url:
-        service_missing("Redis", "TEST_REDIS_URL is not set")
-    try:
-        client = redis.Redis.from_url(url)
-        for key in client.scan_iter(f"{KEY_PREFIX}*"):
-            client.delete(key)
-    except redis.RedisError as error:
-        service_missing("Redis", str(error))
-    return url
 
 
 def _instance(database_url: str, redis_url: str) -> Any:

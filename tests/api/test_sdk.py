@@ -5,14 +5,12 @@ through Redis between instances). Streams against a real server: test_stream.py.
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
 import pytest
-import redis
 from sqlalchemy import select
 
 from flagsvc import create_app
@@ -20,7 +18,6 @@ from flagsvc.services import sdk_metrics
 from flagsvc.state import AppState
 from flagsvc.storage.models import AuditEvent
 from tests.conftest import Caller
-from tests.conftest import service_missing
 from tests.live import free_port
 
 FLAG = "new-checkout"
@@ -341,18 +338,6 @@ def test_metrics__concurrent_batches__no_increment_lost(app, engineer):
 
 
 # --- Redis-shared snapshot cache --------------------------------------------------------
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL", "")
-    if not url:
-        service_missing("Redis", "TEST_REDIS_URL is not set")
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.RedisError as error:
-        service_missing("Redis", str(error))
-    return url
 
 
 def _instance(database_url: str, redis_url: str | None):

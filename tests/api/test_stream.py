@@ -17,13 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
-from sqlalchemy import create_engine
-from sqlalchemy import text
 
 from flagsvc.services.evaluation import EnvironmentWatch
-from flagsvc.storage.models import Base
-from tests.conftest import service_missing
 from tests.live import LiveService
 from tests.live import free_port
 from tests.live import start_service
@@ -312,33 +307,6 @@ def test_readyz__embedded__ready_without_redis_check(client):
 
 
 # --- PostgreSQL + Redis, two instances -------------------------------------------------
-
-
-@pytest.fixture
-def redis_url() -> str:
-    import os
-
-    url = os.environ.get("TEST_REDIS_URL", "")
-    if not url:
-        service_missing("Redis", "TEST_REDIS_URL is not set")
-    try:
-        client = redis.Redis.from_url(url)
-        client.flushdb()  # our own database number: snapshots left by earlier tests
-        client.close()
-    except redis.RedisError as error:
-        service_missing("Redis", str(error))
-    return url
-
-
-@pytest.fixture
-def pg_url(request) -> str:
-    url = request.getfixturevalue("postgres_migrated")
-    engine = create_engine(url)
-    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
 
 
 def _builds(service: LiveService) -> int:

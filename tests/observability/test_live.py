@@ -17,42 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine
-from sqlalchemy import text
 
-from flagsvc.storage.models import Base
-from tests.conftest import service_missing
 from tests.live import LiveService
 
 FAST = {"FLAGSVC_STREAM_KEEPALIVE_SECONDS": "0.2", "FLAGSVC_HEAD_POLL_SECONDS": "0.5"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL", "")
-    if not url:
-        service_missing("Redis", "TEST_REDIS_URL is not set")
-    try:
-        client = redis.Redis.from_url(url)
-        client.flushdb()
-        client.close()
-    except redis.RedisError as error:
-        service_missing("Redis", str(error))
-    return url
-
-
-@pytest.fixture
-def pg_url(request) -> str:
-    url = request.getfixturevalue("postgres_migrated")
-    engine = create_engine(url)
-    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
 
 
 def serve(database_url: str, redis_url: str | None, *serve_args: str) -> LiveService:
