@@ -21,10 +21,6 @@ from tests.live import LiveService
 from tests.live import start_service
 from tests.live_helpers import Caller
 from tests.live_helpers import admin_client
-from tests.live_helpers import create_cohort
-from tests.live_helpers import create_flag
-from tests.live_helpers import set_cohorts
-from tests.live_helpers import state_path
 from tests.live_helpers import wait_for
 from tests.live_helpers import wait_for_all
 
@@ -33,6 +29,7 @@ from .writers import AdminWriter
 from .writers import Stored
 from .writers import check_all_or_nothing
 from .writers import check_state_matches_audit
+from .writers import seed_release
 
 pytestmark = pytest.mark.faults
 
@@ -56,14 +53,7 @@ def service(fresh_database: str) -> Iterator[LiveService]:
     live = start_service(fresh_database, env=SERVICE_ENV)
     try:
         with admin_client(live) as admin:
-            create_flag(admin, RAMP_FLAG, rollout_percent=50)
-            create_flag(admin, BETA_FLAG, stage="off")
-            create_cohort(admin, COHORT)
-            set_cohorts(admin, BETA_FLAG, "staging", [COHORT])
-            moved = admin.post(
-                f"{state_path(BETA_FLAG, 'staging')}/stage", json={"stage": "early_access"}
-            )
-            assert moved.status_code == 200, moved.text
+            seed_release(admin, RAMP_FLAG, BETA_FLAG, COHORT)
             added = admin.post(f"/api/v1/cohorts/{COHORT}/members", json={"add": [MEMBER["key"]]})
             assert added.status_code == 200, added.text
         yield live

@@ -19,10 +19,6 @@ from tests.live import LiveService
 from tests.live import start_service
 from tests.live_helpers import Caller
 from tests.live_helpers import admin_client
-from tests.live_helpers import create_cohort
-from tests.live_helpers import create_flag
-from tests.live_helpers import set_cohorts
-from tests.live_helpers import state_path
 from tests.live_helpers import wait_for
 from tests.live_helpers import wait_for_all
 
@@ -30,6 +26,7 @@ from .servers import RedisServer
 from .writers import AdminWriter
 from .writers import Stored
 from .writers import check_all_or_nothing
+from .writers import seed_release
 
 pytestmark = pytest.mark.faults
 
@@ -85,14 +82,7 @@ def instances(fresh_database: str, private_redis: RedisServer) -> Iterator[list[
     try:
         services.append(start_service(fresh_database, url, env=SERVICE_ENV, init=False))
         with admin_client(first) as admin:
-            create_flag(admin, RAMP_FLAG, rollout_percent=50)
-            create_flag(admin, BETA_FLAG, stage="off")
-            create_cohort(admin, COHORT)
-            set_cohorts(admin, BETA_FLAG, "staging", [COHORT])
-            moved = admin.post(
-                f"{state_path(BETA_FLAG, 'staging')}/stage", json={"stage": "early_access"}
-            )
-            assert moved.status_code == 200, moved.text
+            seed_release(admin, RAMP_FLAG, BETA_FLAG, COHORT)
         yield services
     finally:
         for service in services:

@@ -26,6 +26,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from tests.live_helpers import create_cohort
+from tests.live_helpers import create_flag
+from tests.live_helpers import set_cohorts
 from tests.live_helpers import state_path
 
 
@@ -172,3 +175,14 @@ def check_state_matches_audit(http: httpx.Client, stored: Stored) -> None:
         state = http.get(state_path(flag, environment))
         assert state.status_code == 200, state.text
         assert state.json()["rollout_percent"] == percent, (flag, state.json(), percent)
+
+
+def seed_release(admin: httpx.Client, ramp_flag: str, beta_flag: str, cohort: str) -> None:
+    """What the writers change: a flag at a 50 % general ramp in production, and a flag in
+    early access in staging for ``cohort`` (whose member imports are the other writes)."""
+    create_flag(admin, ramp_flag, rollout_percent=50)
+    create_flag(admin, beta_flag, stage="off")
+    create_cohort(admin, cohort)
+    set_cohorts(admin, beta_flag, "staging", [cohort])
+    moved = admin.post(f"{state_path(beta_flag, 'staging')}/stage", json={"stage": "early_access"})
+    assert moved.status_code == 200, moved.text
