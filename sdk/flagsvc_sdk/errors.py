@@ -25,4 +25,12 @@ class ConfigurationError(SdkError, ValueError):
 
 
 class FetchError(SdkError):
-    """A snapshot could not be downloaded or was refused (bad status, bad JSON, bad shape)."""
+    """A snapshot could not be downloaded or was refused (bad status, bad JSON, bad shape).
+
+    ``retry_after`` is the service's ``Retry-After`` in seconds (a 503 from an instance
+    at its stream limit, a 429), which the updater waits at least before trying again.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

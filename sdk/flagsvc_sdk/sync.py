@@ -5,8 +5,10 @@ One daemon thread. It fetches the snapshot at once, then listens on the change s
 ``GET /sdk/v1/snapshot`` with ``If-None-Match``. (Other rather than newer: a service whose
 database was recreated restarts its counter, and a 304 costs next to nothing.) When the
 stream fails, is refused or stays silent past :data:`~.streaming.SILENCE_TIMEOUT`, the
-thread waits a jittered exponential backoff before reconnecting, and polls the snapshot
-every ``poll_interval`` seconds meanwhile. With ``stream=False`` it only polls.
+thread waits a jittered exponential backoff, and at least the ``Retry-After`` of a
+refusal (an instance at its stream limit answers 503 + Retry-After), before reconnecting,
+and polls the snapshot every ``poll_interval`` seconds meanwhile. With ``stream=False``
+it only polls.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .backoff import Backoff
+from .errors import FetchError
 from .stats import Stats
 from .store import Loaded
 from .streaming import SILENCE_TIMEOUT
 from .streaming import Signal
 from .streaming import interpret
 from .transport import SdkApi
+
+MAX_RETRY_AFTER_SECONDS = 300.0
+"""The longest ``Retry-After`` the stream honours (polling goes on meanwhile)."""
 
 __all__ = ["Hooks", "Updater"]
 
@@ -101,26 +107,30 @@ class Updater:
             self.refresh()
             while not self._stopped.is_set():
                 if self._stream:
-                    self._stream_once()
-                    self._wait_polling(self.backoff.next_delay())
+                    asked = self._stream_once()
+                    self._wait_polling(max(self.backoff.next_delay(), asked))
                 else:
                     self._wait_polling(math.inf)
         except Exception:  # a bug here must not kill the app; evaluation goes on
             log.exception("flagsvc: the updater thread stopped unexpectedly")
             self._hooks.attempted(False)
 
-    def _stream_once(self) -> None:
+    def _stream_once(self) -> float:
+        """Follow the stream until it ends; the least wait the service asked for (0: none)."""
         try:
             with self._api.stream(self.silence_timeout) as events:
                 for event in events:
                     if self._stopped.is_set():
-                        return
+                        return 0.0
                     self._on_signal(interpret(event))
             log.info("flagsvc: the service closed the change stream")
         except Exception as exc:  # FetchError, httpx.HTTPError, or a custom transport's bug
             self._stats.stream_failures += 1
             if not self._stopped.is_set():
                 self._report("change stream failed; polling until it reconnects", exc)
+            if isinstance(exc, FetchError) and exc.retry_after is not None:
+                return min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
+        return 0.0
 
     def _on_signal(self, signal: Signal) -> None:
         if signal.retry_ms is not None:

@@ -92,7 +92,7 @@ class SdkApi:
         if response.status_code == 304:
             return Fetched(None, etag)
         if response.status_code != 200:
-            raise FetchError(f"GET /sdk/v1/snapshot answered {response.status_code}")
+            raise refusal("GET /sdk/v1/snapshot", response)
         return Fetched(response.content, response.headers.get("ETag"))
 
     def post(self, path: str, body: object) -> bool:
@@ -122,8 +122,7 @@ class SdkApi:
             self._stream_response = source.response
             try:
                 if source.response.status_code != 200:
-                    status = source.response.status_code
-                    raise FetchError(f"GET /sdk/v1/stream answered {status}")
+                    raise refusal("GET /sdk/v1/stream", source.response)
                 yield source.iter_sse()
             finally:
                 self._stream_response = None
@@ -147,3 +146,11 @@ class SdkApi:
     def close(self) -> None:
         """Close pooled connections (an open stream's included)."""
         self._http.close()
+
+
+def refusal(what: str, response: httpx.Response) -> FetchError:
+    """The error for a non-success answer, carrying its ``Retry-After`` (delta-seconds)."""
+    error = FetchError(f"{what} answered {response.status_code}")
+    with suppress(ValueError):
+        error.retry_after = max(0.0, float(response.headers.get("Retry-After", "")))
+    return error

@@ -72,7 +72,8 @@ class FakeService:
 
     Attributes tests change: ``doc`` (use :meth:`publish`), ``down`` (every request fails
     to connect), ``snapshot_body`` (bytes served instead of ``doc``: corrupt snapshots),
-    ``stream_status`` (e.g. 404 before the stream exists), ``post_status``.
+    ``stream_status`` (e.g. 404 before the stream exists) with ``stream_headers``,
+    ``post_status``.
     """
 
     def __init__(self, doc: Doc | None = None) -> None:
@@ -80,6 +81,7 @@ class FakeService:
         self.down = False
         self.snapshot_body: bytes | None = None
         self.stream_status = 200
+        self.stream_headers: dict[str, str] = {}
         self.post_status = 202
         self.requests: list[httpx.Request] = []
         self.posts: list[tuple[str, Doc]] = []
@@ -136,7 +138,8 @@ class FakeService:
 
     def _stream(self, request: httpx.Request) -> httpx.Response:
         if self.stream_status != 200:
-            return httpx.Response(self.stream_status, json={"message": "no stream"})
+            body = {"message": "no stream"}
+            return httpx.Response(self.stream_status, json=body, headers=self.stream_headers)
         events: queue.Queue[bytes | None] = queue.Queue()
         self.streams.append(events)
         hello = sse("hello", {"environment": "production", "version": self.doc["version"]})

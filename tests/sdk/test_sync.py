@@ -217,3 +217,21 @@ def test_updater__transport_raises_anything__thread_survives(service: FakeServic
     ) as client:
         wait_for(lambda: client.version == 1)
         assert client.stats.fetch_failures + client.stats.stream_failures >= 1
+
+
+def test_stream__refused_with_retry_after__waits_that_long_and_keeps_polling(
+    service: FakeService, make_client: MakeClient
+) -> None:
+    # Given an instance at its stream limit: 503 with Retry-After: 1
+    service.stream_status = 503
+    service.stream_headers = {"Retry-After": "1"}
+    client = make_client(poll_interval=0.05)
+    client.wait_until_ready(5)
+    wait_for(lambda: client.stats.stream_failures == 1)
+    # When a change is made meanwhile
+    service.doc = eu_rollout_doc(version=2, killed=True)
+    # Then polling picks it up, and the stream is not retried before a second has passed
+    wait_for(lambda: client.version == 2)
+    time.sleep(0.5)
+    assert client.stats.stream_failures == 1
+    wait_for(lambda: client.stats.stream_failures >= 2, timeout=5)
