@@ -51,7 +51,19 @@ def record(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, audit_chain.GENESIS_HASH)
-    event = AuditEvent(
+    event = _event(seq, prev_hash, change, action, subject)
+    event.before, event.after = before, after
+    event.hash = audit_chain.event_hash(prev_hash, chained_content(event))
+    session.add(event)
+    session.flush()
+    session.info[COMMITTED_HEAD] = seq
+    session.info.setdefault(RECORDED_ACTIONS, []).append(action)
+    return event
+
+
+def _event(seq: int, prev_hash: str, change: Change, action: str, subject: Subject) -> AuditEvent:
+    """The row for one event, before its content is hashed."""
+    return AuditEvent(
         seq=seq,
         occurred_at=change.at,
         actor=change.actor.name,
@@ -61,17 +73,9 @@ def record(
         entity_key=subject.entity_key,
         flag_key=subject.flag_key,
         environment=subject.environment,
-        before=before,
-        after=after,
         request_id=change.request_id,
         prev_hash=prev_hash,
     )
-    event.hash = audit_chain.event_hash(prev_hash, chained_content(event))
-    session.add(event)
-    session.flush()
-    session.info[COMMITTED_HEAD] = seq
-    session.info.setdefault(RECORDED_ACTIONS, []).append(action)
-    return event
 
 
 def count_committed_events(sessions: Any) -> None:
