@@ -60,19 +60,23 @@ class TooManyFailuresError(Exception):
         self.retry_after = retry_after
 
 
-def refused(address: str, channel: str, retry_after: int) -> None:
+def refused(address: str, channel: str, retry_after: int, *, first: bool = True) -> None:
     """The one place a refused (rate-limited) attempt is counted and logged.
 
     Called once per refused request, admin API, SDK API and UI sign-in alike, so an
-    attack shows in ``flagsvc_auth_refused_total`` and in the logs.
+    attack shows in ``flagsvc_auth_refused_total``; it is logged when ``first`` (the
+    address's first refusal in a window), so a flood of guesses cannot flood the logs.
     """
     metrics.AUTH_REFUSED.labels(channel=channel).inc()
-    log.warning(
-        "auth-failure limit: refused %s attempt from %s (retry in %d s)",
-        channel,
-        address,
-        retry_after,
-    )
+    if first:
+        log.warning(
+            "auth-failure limit: refused %s attempt from %s (retry in %d s; further "
+            "refusals of this address are counted in metrics, not logged, for %d s)",
+            channel,
+            address,
+            retry_after,
+            retry_after,
+        )
 
 
 class AuthFailureLimiter:
@@ -90,6 +94,7 @@ class AuthFailureLimiter:
         self._shared = _shared_limiter(redis_url) if redis_url else None
         self._circuit = circuit or RedisCircuit()
         self._known: dict[str, float] = {}
+        self._quiet_until: dict[str, float] = {}  # address -> end of its logged refusal
         self._guard = threading.Lock()
 
     def authenticate(
@@ -105,7 +110,7 @@ class AuthFailureLimiter:
         if not self._is_known(digest):
             wait = self.retry_after(address)
             if wait:
-                refused(address, channel, wait)
+                refused(address, channel, wait, first=self._first_refusal(address, wait))
                 raise TooManyFailuresError(wait)
         try:
             result = check()
@@ -115,6 +120,17 @@ class AuthFailureLimiter:
             raise
         self._remember(digest, known=True)
         return result
+
+    def _first_refusal(self, address: str, wait: int) -> bool:
+        """True once per address per refusal period: the refusal worth a log line."""
+        now = time.monotonic()
+        with self._guard:
+            if self._quiet_until.get(address, 0.0) > now:
+                return False
+            if len(self._quiet_until) >= KNOWN_MAX:
+                self._quiet_until.clear()
+            self._quiet_until[address] = now + wait
+            return True
 
     def retry_after(self, address: str) -> int:
         """Seconds ``address`` must wait before it may authenticate again; 0: it may now."""

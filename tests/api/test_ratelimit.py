@@ -124,6 +124,15 @@ def test_limited_attempt__logged_as_warning(client, caplog):
     assert "admin API" in record.getMessage() and "127.0.0.1" in record.getMessage()
 
 
+def test_limited_attempts__one_log_line_per_address_and_period(client, caplog):
+    guesser = Caller(client, BAD_TOKEN)
+    _fail(guesser)
+    with caplog.at_level(logging.WARNING, logger="flagsvc.services.auth_failures"):
+        for _ in range(5):
+            _assert_limited(guesser.get(FLAGS))
+    assert len([r for r in caplog.records if "auth-failure limit" in r.getMessage()]) == 1
+
+
 @pytest.mark.parametrize(
     "app_config", [{"auth_failure_limit": 2, "auth_failure_window_seconds": 1}]
 )
