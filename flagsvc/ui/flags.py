@@ -166,10 +166,23 @@ def flag_page(flag_key: str) -> Any:
 def render_flag_page(
     flag_key: str, form: FormState | None = None, status: int = 200, problem: str | None = None
 ) -> Any:
-    """The flag page, possibly re-shown with a refused form and the reason."""
+    """The flag page, possibly re-shown with a refused form and the reason.
+
+    A refused stage move or kill switch shows its reason in its environment's card,
+    next to the button that was pressed; the banner then only points there.
+    """
     with db().read() as session:
         context = flag_context(session, flag_key)
-        return render("flags/detail.html", status, **context, form=form, problem=problem)
+        where = _environment_of(form) if problem else None
+        return render(
+            "flags/detail.html", status, **context, form=form, problem=problem, problem_at=where
+        )
+
+
+def _environment_of(form: FormState | None) -> str | None:
+    """The environment whose card holds ``form`` (``stage-<env>``, ``kill-<env>``)."""
+    kind, _, environment = (form.name if form else "").partition("-")
+    return environment if kind in ("stage", "kill") and environment else None
 
 
 def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
