@@ -87,10 +87,7 @@ def update_objective(
     """Change an objective's fields (If-Match checked after the row is locked)."""
     objective = get_objective(session, objective_id, lock=True)
     precondition(objective_etag(objective))
-    before, after = _apply(objective, fields)
-    if after:
-        session.flush()
-        audit.record(session, change, "objective.updated", _subject(objective), before, after)
+    _update(session, change, objective, fields, _subject(objective))
     return objective
 
 
@@ -119,11 +116,22 @@ def update_key_result(
     """Change a key result (typically its ``current`` value as progress is measured)."""
     key_result = get_key_result(session, key_result_id, lock=True)
     precondition(key_result_etag(key_result))
-    before, after = _apply(key_result, fields)
+    _update(session, change, key_result, fields, _kr_subject(key_result))
+    return key_result
+
+
+def _update(
+    session: Session,
+    change: Change,
+    row: Objective | KeyResult,
+    fields: Mapping[str, Any],
+    subject: audit.Subject,
+) -> None:
+    """Apply the fields that differ and audit them as ``<kind>.updated`` (nothing if none)."""
+    before, after = _apply(row, fields)
     if after:
         session.flush()
-        audit.record(session, change, "key_result.updated", _kr_subject(key_result), before, after)
-    return key_result
+        audit.record(session, change, f"{subject.entity_type}.updated", subject, before, after)
 
 
 def _apply(
