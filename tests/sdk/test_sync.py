@@ -24,13 +24,19 @@ MakeClient = Callable[..., Client]
 NL = {"key": "user-1", "country": "NL"}
 
 
+def streaming(make_client: MakeClient, poll_interval: float) -> Client:
+    """A client that holds its first snapshot and is connected to the stream."""
+    client = make_client(poll_interval=poll_interval)
+    client.wait_until_ready(5)
+    wait_for(lambda: client.stats.stream_connects == 1)
+    return client
+
+
 def test_stream__change_event__new_snapshot_within_moments(
     service: FakeService, make_client: MakeClient
 ) -> None:
     # Given a client on the stream, with polling too slow to matter
-    client = make_client(poll_interval=60)
-    client.wait_until_ready(5)
-    wait_for(lambda: client.stats.stream_connects == 1)
+    client = streaming(make_client, poll_interval=60)
     # When
     started = time.monotonic()
     service.publish(eu_rollout_doc(version=2, killed=True))
@@ -45,9 +51,7 @@ def test_stream__change_event__new_snapshot_within_moments(
 def test_stream__hello_with_held_version__no_second_fetch(
     service: FakeService, make_client: MakeClient
 ) -> None:
-    client = make_client(poll_interval=60)
-    client.wait_until_ready(5)
-    wait_for(lambda: client.stats.stream_connects == 1)
+    streaming(make_client, poll_interval=60)
     time.sleep(0.1)
     assert service.paths().count("/sdk/v1/snapshot") == 1
 
@@ -55,9 +59,7 @@ def test_stream__hello_with_held_version__no_second_fetch(
 def test_stream__change_for_same_content__304_keeps_snapshot(
     service: FakeService, make_client: MakeClient
 ) -> None:
-    client = make_client(poll_interval=60)
-    client.wait_until_ready(5)
-    wait_for(lambda: client.stats.stream_connects == 1)
+    client = streaming(make_client, poll_interval=60)
     loaded = client.stats.snapshots_loaded
     service.push(sse("change", {"environment": "production", "version": 99}))
     wait_for(lambda: client.stats.fetches == 2)
@@ -68,9 +70,7 @@ def test_stream__change_for_same_content__304_keeps_snapshot(
 def test_stream__change_without_readable_version__fetches_to_be_safe(
     service: FakeService, make_client: MakeClient, data: str
 ) -> None:
-    client = make_client(poll_interval=60)
-    client.wait_until_ready(5)
-    wait_for(lambda: client.stats.stream_connects == 1)
+    client = streaming(make_client, poll_interval=60)
     service.doc = eu_rollout_doc(version=2)
     service.push(f"event: change\ndata: {data}\n\n".encode())
     wait_for(lambda: client.version == 2)
@@ -93,9 +93,7 @@ def test_stream__not_served_yet__polling_alone_keeps_up(
 def test_stream__service_dies_mid_stream__polls_then_reconnects_and_catches_up(
     service: FakeService, make_client: MakeClient
 ) -> None:
-    client = make_client(poll_interval=0.05)
-    client.wait_until_ready(5)
-    wait_for(lambda: client.stats.stream_connects == 1)
+    client = streaming(make_client, poll_interval=0.05)
     # When the service goes away (the stream breaks) and comes back with a change
     service.down = True
     wait_for(lambda: client.stats.stream_failures >= 1)
