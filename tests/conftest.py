@@ -196,6 +196,21 @@ class Caller:
         return self.request("DELETE", path, **kwargs)
 
 
+def create_flag(caller: Caller, key: str, name: str = "F") -> dict[str, Any]:
+    """A flag (off everywhere) with the objective and key result every flag serves."""
+    objective = caller.post(
+        "/api/v1/objectives", json={"title": "O", "period": "2026-Q4", "owner": "team"}
+    ).json
+    key_result = caller.post(
+        f"/api/v1/objectives/{objective['id']}/key-results",
+        json={"title": "K", "metric": "m", "baseline": 0, "target": 1},
+    ).json
+    body = {"key": key, "name": name, "flow_item": "feature", "key_result_id": key_result["id"]}
+    response = caller.post("/api/v1/flags", json=body)
+    assert response.status_code == 201, response.json
+    return response.json  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 def secrets(app: Flask, clock: MutableClock) -> dict[str, str]:
     """One token per role plus an SDK key per default environment (``sdk:<env>``)."""

@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from tests.conftest import Caller
+from tests.conftest import create_flag
 
 STAGE_THREADS = 4
 MEMBER_THREADS = 4
@@ -32,15 +33,7 @@ TARGETS = [
 
 @pytest.fixture
 def release(engineer):
-    objective = engineer.post(
-        "/api/v1/objectives", json={"title": "O", "period": "2026-Q4", "owner": "t"}
-    ).json
-    kr = engineer.post(
-        f"/api/v1/objectives/{objective['id']}/key-results",
-        json={"title": "K", "metric": "m", "baseline": 0, "target": 1},
-    ).json
-    flag = {"key": "busy-flag", "name": "Busy", "flow_item": "feature", "key_result_id": kr["id"]}
-    assert engineer.post("/api/v1/flags", json=flag).status_code == 201
+    create_flag(engineer, "busy-flag", name="Busy")
     assert (
         engineer.post(
             "/api/v1/cohorts", json={"key": "crowd", "name": "Crowd", "rules": [], "opt_in": False}

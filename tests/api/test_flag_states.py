@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import create_flag
+
 FLAG = "/api/v1/flags/checkout"
 PRODUCTION = f"{FLAG}/environments/production"
 STAGING = f"{FLAG}/environments/staging"
@@ -19,17 +21,7 @@ STATE_ACTIONS = (
 
 @pytest.fixture
 def flag(engineer) -> dict[str, Any]:
-    objective = engineer.post(
-        "/api/v1/objectives", json={"title": "O", "period": "2026-Q4", "owner": "payments"}
-    ).json
-    kr = engineer.post(
-        f"/api/v1/objectives/{objective['id']}/key-results",
-        json={"title": "K", "metric": "m", "baseline": 0, "target": 1},
-    ).json
-    body = {"key": "checkout", "name": "Checkout", "flow_item": "feature"}
-    response = engineer.post("/api/v1/flags", json={**body, "key_result_id": kr["id"]})
-    assert response.status_code == 201
-    return response.json
+    return create_flag(engineer, "checkout", name="Checkout")
 
 
 def _cohort(caller, key: str) -> None:

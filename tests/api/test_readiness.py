@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import create_flag
+
 FLAG = "/api/v1/flags/checkout"
 READINESS = f"{FLAG}/readiness"
 DEFAULT_ITEMS = ["docs", "announcement", "support_enablement", "sales_briefing"]
@@ -13,22 +15,7 @@ DEFAULT_ITEMS = ["docs", "announcement", "support_enablement", "sales_briefing"]
 
 @pytest.fixture
 def flag(engineer) -> dict[str, Any]:
-    objective = engineer.post(
-        "/api/v1/objectives", json={"title": "O", "period": "2026-Q4", "owner": "payments"}
-    ).json
-    kr = engineer.post(
-        f"/api/v1/objectives/{objective['id']}/key-results",
-        json={"title": "K", "metric": "m", "baseline": 0, "target": 1},
-    ).json
-    body = {
-        "key": "checkout",
-        "name": "Checkout",
-        "flow_item": "feature",
-        "key_result_id": kr["id"],
-    }
-    response = engineer.post("/api/v1/flags", json=body)
-    assert response.status_code == 201
-    return response.json
+    return create_flag(engineer, "checkout", name="Checkout")
 
 
 def _mark(caller, item: str, done: bool = True, **fields: Any) -> Any:

@@ -18,6 +18,7 @@ from flagsvc.services import sdk_metrics
 from flagsvc.state import AppState
 from flagsvc.storage.models import AuditEvent
 from tests.conftest import Caller
+from tests.conftest import create_flag
 from tests.live import free_port
 
 FLAG = "new-checkout"
@@ -29,15 +30,7 @@ def _state(app) -> AppState:
 
 
 def _create_flag(engineer, key: str = FLAG) -> None:
-    objective = engineer.post(
-        "/api/v1/objectives", json={"title": "Checkout", "period": "2026-Q4", "owner": "pay"}
-    ).json
-    kr = engineer.post(
-        f"/api/v1/objectives/{objective['id']}/key-results",
-        json={"title": "Conv", "metric": "conv", "baseline": 0, "target": 1, "unit": "ratio"},
-    ).json
-    body = {"key": key, "name": "New checkout", "flow_item": "feature", "key_result_id": kr["id"]}
-    assert engineer.post("/api/v1/flags", json=body).status_code == 201
+    create_flag(engineer, key, name="New checkout")
 
 
 def _cohort(engineer, key: str, *, opt_in: bool) -> None:

@@ -19,9 +19,12 @@ import httpx
 import pytest
 
 from flagsvc.services.evaluation import EnvironmentWatch
+from tests import live_helpers
+from tests.conftest import create_flag
 from tests.live import LiveService
 from tests.live import free_port
 from tests.live import start_service
+from tests.live_helpers import admin_client
 
 FAST = {"FLAGSVC_STREAM_KEEPALIVE_SECONDS": "0.2", "FLAGSVC_HEAD_POLL_SECONDS": "0.5"}
 FLAG = "stream-flag"
@@ -69,29 +72,15 @@ def _event(fields: dict[str, str]) -> Event:
     return Event("retry", int(fields["retry"])) if "retry" in fields else Event("comment", "")
 
 
-def _api(service: LiveService) -> httpx.Client:
-    return httpx.Client(
-        base_url=service.url, headers={"Authorization": f"Bearer {service.admin_token}"}, timeout=10
-    )
-
-
 def _create_flag(service: LiveService) -> None:
-    with _api(service) as api:
-        objective = api.post(
-            "/api/v1/objectives", json={"title": "T", "period": "2026-Q4", "owner": "o"}
-        ).json()
-        kr = api.post(
-            f"/api/v1/objectives/{objective['id']}/key-results",
-            json={"title": "K", "metric": "m", "baseline": 0, "target": 1, "unit": "u"},
-        ).json()
-        body = {"key": FLAG, "name": "F", "flow_item": "feature", "key_result_id": kr["id"]}
-        assert api.post("/api/v1/flags", json=body).status_code == 201
+    with admin_client(service) as api:
+        live_helpers.create_flag(api, FLAG, stage="off")
 
 
 def _toggle_kill(service: LiveService, environment: str) -> bool:
     """Kill the flag in ``environment`` if it runs, else resume it; True if now killed."""
     path = f"/api/v1/flags/{FLAG}/environments/{environment}"
-    with _api(service) as api:
+    with admin_client(service) as api:
         killed = not api.get(path).json()["killed"]
         response = api.post(f"{path}/{'kill' if killed else 'resume'}")
         assert response.status_code == 200, response.text
@@ -258,7 +247,7 @@ def test_live_service__killed_mid_stream_then_restarted__stream_ends_and_port_se
 
 
 def test_environment_watch__other_environment_changes__no_event_own_change__event(app, engineer):
-    _create_flag_in_process(engineer)
+    create_flag(engineer, FLAG)
     state = app.extensions["flagsvc"]
     subscription = state.broker.subscribe()
     watch = EnvironmentWatch(state.snapshots, state.db.read, "production", subscription)
@@ -272,7 +261,7 @@ def test_environment_watch__other_environment_changes__no_event_own_change__even
 
 
 def test_snapshot_cache__change_with_open_stream__built_once_before_the_stream_wakes(app, engineer):
-    _create_flag_in_process(engineer)
+    create_flag(engineer, FLAG)
     state = app.extensions["flagsvc"]
     watch = EnvironmentWatch(state.snapshots, state.db.read, "production", state.broker.subscribe())
     watch.hello()
@@ -284,18 +273,6 @@ def test_snapshot_cache__change_with_open_stream__built_once_before_the_stream_w
     engineer.post(f"/api/v1/flags/{FLAG}/environments/production/resume")
     time.sleep(0.1)
     assert state.snapshots.builds == builds + 1  # nobody streams: nothing built eagerly
-
-
-def _create_flag_in_process(engineer) -> None:
-    objective = engineer.post(
-        "/api/v1/objectives", json={"title": "T", "period": "2026-Q4", "owner": "o"}
-    ).json
-    kr = engineer.post(
-        f"/api/v1/objectives/{objective['id']}/key-results",
-        json={"title": "K", "metric": "m", "baseline": 0, "target": 1, "unit": "u"},
-    ).json
-    body = {"key": FLAG, "name": "F", "flow_item": "feature", "key_result_id": kr["id"]}
-    assert engineer.post("/api/v1/flags", json=body).status_code == 201
 
 
 def test_readyz__embedded__ready_without_redis_check(client):
