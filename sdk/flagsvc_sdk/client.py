@@ -70,7 +70,40 @@ ChangeListener = Callable[[Change], None]
 """Called on the updater thread after each swap; keep it quick, exceptions are logged."""
 
 
-class Client:
+class ListenersAndClose:
+    """What :class:`Client` and the testing double share: change listeners and ``with``.
+
+    Listeners are held in a list replaced on every change (copy-on-write), so the
+    thread that notifies reads it without a lock. ``with`` closes the client on exit.
+    """
+
+    _listeners: list[ChangeListener]
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener`` with a :class:`Change` whenever the answers may have changed."""
+        self._listeners = [*self._listeners, listener]
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        """Stop calling ``listener`` (no error if it was not added)."""
+        self._listeners = [x for x in self._listeners if x != listener]
+
+    def close(self) -> None:
+        """Release what the client holds (each client says what)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Client(ListenersAndClose):
     """Evaluate flags of one environment locally, kept current by stream and polling.
 
     :param url: the service's base URL, e.g. ``https://flags.example.com``.
@@ -238,14 +271,6 @@ class Client:
         self._ready.wait(max(timeout, 0.0))
         return self._current is not None
 
-    def add_change_listener(self, listener: ChangeListener) -> None:
-        """Call ``listener`` with a :class:`Change` after every new snapshot."""
-        self._listeners = [*self._listeners, listener]  # copy-on-write: no lock to read
-
-    def remove_change_listener(self, listener: ChangeListener) -> None:
-        """Stop calling ``listener`` (no error if it was not added)."""
-        self._listeners = [x for x in self._listeners if x != listener]
-
     def close(self) -> None:
         """Stop background work and flush metrics; evaluation keeps the last snapshot."""
         if self._closed:
@@ -255,17 +280,6 @@ class Client:
         if self._metrics is not None:
             self._metrics.stop(timeout=1.0)
         self._api.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- internals: start-up, installs, metrics -----------------------------------------
 

@@ -21,11 +21,10 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
-from types import TracebackType
-from typing import Self
 
 from .client import Change
 from .client import ChangeListener
+from .client import ListenersAndClose
 from .engine import Context
 from .engine import ErrorCode as EngineCode
 from .engine import Reason
@@ -53,7 +52,7 @@ class _Flag:
     users: dict[str, _Answer] = field(default_factory=dict)
 
 
-class InMemoryClient:
+class InMemoryClient(ListenersAndClose):
     """Answers flags from values set by the test; thread-safe, never raises on evaluation."""
 
     def __init__(self, flags: Mapping[str, bool] | None = None) -> None:
@@ -134,28 +133,9 @@ class InMemoryClient:
         """Counts the changes made with the setters."""
         return self._version
 
-    def add_change_listener(self, listener: ChangeListener) -> None:
-        """Call ``listener`` after every setter call."""
-        self._listeners = [*self._listeners, listener]
-
-    def remove_change_listener(self, listener: ChangeListener) -> None:
-        """Stop calling ``listener``."""
-        self._listeners = [x for x in self._listeners if x != listener]
-
     def close(self) -> None:
         """Mark closed (evaluation still answers, like the real client)."""
         self.closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- internals ----------------------------------------------------------------------
 
