@@ -80,7 +80,7 @@ def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, Snaps
     """The database, the change broker and the snapshot cache (Redis-backed with ``REDIS_URL``).
 
     Every committed write session publishes its audit head to the broker (see
-    ``_publish_commits``), so streams hear of changes from any code path; the broker
+    ``audit.on_commit``), so streams hear of changes from any code path; the broker
     has the cache refresh watched environments once per version before streams wake.
     """
     from flagsvc.services import audit
@@ -101,8 +101,7 @@ def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, Snaps
     else:
         broker, cache = brokers.InProcessBroker(head_source, every), SnapshotCache()
     broker.prepare = lambda version: cache.prepare(database.read, version)
-    _publish_commits(database._write, broker)  # the write sessionmaker: writes only
-    audit.count_committed_events(database._write)
+    audit.on_commit(database._write, broker.publish)  # the write sessionmaker: writes only
     return database, broker, cache
 
 
@@ -115,31 +114,3 @@ def _head_reader(database: Database) -> Callable[[], int]:
             return audit_head(session)
 
     return head
-
-
-def _publish_commits(sessions: Any, broker: ChangeBroker) -> None:
-    """Publish the audit head a write session committed, exactly when it commits.
-
-    ``audit.record`` leaves the newest ``seq`` in ``session.info``; a committed
-    transaction announces it, a rolled-back one forgets it. ``sessions`` is the
-    write ``sessionmaker`` (typed loosely: SQLAlchemy's event API is untyped).
-    """
-    import logging
-
-    from sqlalchemy import event
-
-    from flagsvc.services.audit import COMMITTED_HEAD
-
-    def announce(session: Any) -> None:
-        head = session.info.pop(COMMITTED_HEAD, None)
-        if head is not None:
-            try:
-                broker.publish(head)
-            except Exception:  # a notification must never fail a committed write
-                logging.getLogger(__name__).exception("could not publish audit head %s", head)
-
-    def forget(session: Any) -> None:
-        session.info.pop(COMMITTED_HEAD, None)
-
-    event.listen(sessions, "after_commit", announce)
-    event.listen(sessions, "after_rollback", forget)

@@ -7,9 +7,12 @@ advisory lock, on SQLite by the ``BEGIN IMMEDIATE`` every write transaction take
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
@@ -25,11 +28,18 @@ from flagsvc.services.context import Change
 from flagsvc.storage.models import AuditEvent
 
 _AUDIT_LOCK_ID = 0x666C6167  # "flag": one advisory lock for the chain head
-COMMITTED_HEAD = "flagsvc.audit_head"
-"""``session.info`` key: the newest ``seq`` this transaction wrote; published after commit."""
-RECORDED_ACTIONS = "flagsvc.audit_actions"
-"""``session.info`` key: the actions this transaction recorded; counted after commit."""
+_PENDING = "flagsvc.audit_pending"
+"""``session.info`` key: what this transaction recorded (:class:`_Pending`), acted on at commit."""
 _VERIFY_BATCH = 5_000
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The newest ``seq`` and the actions of the events one transaction recorded."""
+
+    head: int = 0
+    actions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +66,9 @@ def record(
     event.hash = audit_chain.event_hash(prev_hash, chained_content(event))
     session.add(event)
     session.flush()
-    session.info[COMMITTED_HEAD] = seq
-    session.info.setdefault(RECORDED_ACTIONS, []).append(action)
+    pending = session.info.setdefault(_PENDING, _Pending())
+    pending.head = seq
+    pending.actions.append(action)
     return event
 
 
@@ -78,20 +89,28 @@ def _event(seq: int, prev_hash: str, change: Change, action: str, subject: Subje
     )
 
 
-def count_committed_events(sessions: Any) -> None:
-    """Count the audit events of every transaction ``sessions`` commits, by action.
+def on_commit(sessions: Any, publish: Callable[[int], None]) -> None:
+    """When a transaction of ``sessions`` that recorded events commits: count them and
+    ``publish`` its newest ``seq`` (the change broker wakes the streams).
 
-    Counted on commit, not in ``record``: a rolled-back transaction wrote nothing, so
-    ``flagsvc_audit_events_total`` stays equal to the events in the log. ``sessions``
+    Done on commit, not in ``record``: a rolled-back transaction wrote nothing, so it
+    neither counts in ``flagsvc_audit_events_total`` nor announces a change. ``sessions``
     is the write ``sessionmaker`` (typed loosely: SQLAlchemy's event API is untyped).
     """
 
     def committed(session: Any) -> None:
-        for action in session.info.pop(RECORDED_ACTIONS, ()):
+        pending: _Pending | None = session.info.pop(_PENDING, None)
+        if pending is None:
+            return
+        for action in pending.actions:
             metrics.AUDIT_EVENTS.labels(action).inc()
+        try:
+            publish(pending.head)
+        except Exception:  # a notification must never fail a committed write
+            log.exception("could not publish audit head %s", pending.head)
 
     def rolled_back(session: Any) -> None:
-        session.info.pop(RECORDED_ACTIONS, None)
+        session.info.pop(_PENDING, None)
 
     sa_event.listen(sessions, "after_commit", committed)
     sa_event.listen(sessions, "after_rollback", rolled_back)

@@ -160,7 +160,7 @@ def _audited_write(state: AppState, fail: bool) -> None:
             raise RuntimeError("roll back")
 
 
-def test_publish_commits__committed_write__publishes_its_head(app):
+def test_audit_on_commit__committed_write__publishes_its_head(app):
     state: AppState = app.extensions["flagsvc"]
     subscription = state.broker.subscribe()
     _audited_write(state, fail=False)
@@ -172,7 +172,7 @@ def test_publish_commits__committed_write__publishes_its_head(app):
     subscription.close()
 
 
-def test_publish_commits__rolled_back_write__publishes_nothing(app):
+def test_audit_on_commit__rolled_back_write__publishes_nothing(app):
     state: AppState = app.extensions["flagsvc"]
     subscription = state.broker.subscribe()
     with pytest.raises(RuntimeError):
@@ -183,7 +183,7 @@ def test_publish_commits__rolled_back_write__publishes_nothing(app):
     subscription.close()
 
 
-def test_publish_commits__read_sessions_and_unaudited_writes__publish_nothing(app):
+def test_audit_on_commit__read_sessions_and_unaudited_writes__publish_nothing(app):
     state: AppState = app.extensions["flagsvc"]
     subscription = state.broker.subscribe()
     with state.db.write() as session:
