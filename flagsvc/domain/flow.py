@@ -23,24 +23,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-CREATED = "flag.created"
-STAGE_CHANGED = "flag.stage_changed"
-KILLED = "flag.killed"
-RESUMED = "flag.resumed"
-READY = "flag.ready"
-READINESS_LOST = "flag.readiness_lost"
-LAUNCH_RAN = "flag.launch_ran"
-LAUNCH_SKIPPED = "flag.launch_skipped"
-FLOW_ACTIONS = (CREATED, STAGE_CHANGED, KILLED, RESUMED, READY, READINESS_LOST)
+from flagsvc.domain.actions import Action
+from flagsvc.domain.stages import Stage
+
+FLOW_ACTIONS = (
+    Action.FLAG_CREATED,
+    Action.FLAG_STAGE_CHANGED,
+    Action.FLAG_KILLED,
+    Action.FLAG_RESUMED,
+    Action.FLAG_READY,
+    Action.FLAG_READINESS_LOST,
+)
 """The event kinds flow metrics read."""
-TIMELINE_ACTIONS = (*FLOW_ACTIONS, LAUNCH_RAN, LAUNCH_SKIPPED)
+TIMELINE_ACTIONS = (*FLOW_ACTIONS, Action.FLAG_LAUNCH_RAN, Action.FLAG_LAUNCH_SKIPPED)
 """The event kinds a timeline shows."""
 
-OFF, EARLY_ACCESS, GENERAL, RELEASED, RETIRED = (
-    "off", "early_access", "general", "released", "retired"
-)  # fmt: skip
-IN_FLIGHT = frozenset({EARLY_ACCESS, GENERAL})
-FLOW_STAGES = (OFF, EARLY_ACCESS, GENERAL)
+IN_FLIGHT = frozenset({Stage.EARLY_ACCESS, Stage.GENERAL})
+FLOW_STAGES = (Stage.OFF, Stage.EARLY_ACCESS, Stage.GENERAL)
 """Stages a flag passes through before release: the ones whose dwell is measured."""
 SECONDS_PER_DAY = 86_400.0
 
@@ -146,7 +145,7 @@ class FlagFlow:
 
 def created_at(events: Sequence[FlowEvent]) -> datetime | None:
     """When the flag was created (its ``flag.created`` event)."""
-    return next((e.at for e in events if e.action == CREATED), None)
+    return next((e.at for e in events if e.action == Action.FLAG_CREATED), None)
 
 
 def stage_periods(
@@ -154,24 +153,25 @@ def stage_periods(
 ) -> tuple[StagePeriod, ...]:
     """The stage and ramp periods in ``environment``, starting dark at ``opened``."""
     periods: list[StagePeriod] = []
-    stage, percent, start = OFF, 0.0, opened
+    stage: str = Stage.OFF
+    percent, start = 0.0, opened
     for event in events:
-        if event.action != STAGE_CHANGED or event.environment != environment:
+        if event.action != Action.FLAG_STAGE_CHANGED or event.environment != environment:
             continue
         periods.append(StagePeriod(stage, percent, start, event.at))
-        stage, percent, start = event.stage or OFF, event.rollout_percent or 0.0, event.at
+        stage, percent, start = event.stage or Stage.OFF, event.rollout_percent or 0.0, event.at
     periods.append(StagePeriod(stage, percent, start, None))
     return tuple(periods)
 
 
 def ready_intervals(events: Sequence[FlowEvent]) -> tuple[Interval, ...]:
     """When the flag was ready (flag-wide): from each ``flag.ready`` to the next loss."""
-    return _toggled(events, READY, READINESS_LOST, environment=None)
+    return _toggled(events, Action.FLAG_READY, Action.FLAG_READINESS_LOST, environment=None)
 
 
 def killed_intervals(events: Sequence[FlowEvent], environment: str) -> tuple[Interval, ...]:
     """When the kill switch was on in ``environment``."""
-    return _toggled(events, KILLED, RESUMED, environment=environment)
+    return _toggled(events, Action.FLAG_KILLED, Action.FLAG_RESUMED, environment=environment)
 
 
 def _toggled(
@@ -212,19 +212,19 @@ def environment_timeline(
 ) -> EnvironmentTimeline:
     """The milestones, kill-switch flips, launch runs and stage periods in one environment."""
     periods = stage_periods(events, environment, opened)
-    ready = [e.at for e in events if e.action == READY]
+    ready = [e.at for e in events if e.action == Action.FLAG_READY]
     here = [e for e in events if e.environment == environment]
     return EnvironmentTimeline(
         environment=environment,
         created=opened,
         ready_first=ready[0] if ready else None,
         ready_latest=ready[-1] if ready else None,
-        first_early_access=first_entry(periods, EARLY_ACCESS),
-        general_started=first_entry(periods, GENERAL),
-        released=first_entry(periods, RELEASED),
-        retired=first_entry(periods, RETIRED),
-        kill_switch=_markers(here, (KILLED, RESUMED)),
-        launches=_markers(here, (LAUNCH_RAN, LAUNCH_SKIPPED)),
+        first_early_access=first_entry(periods, Stage.EARLY_ACCESS),
+        general_started=first_entry(periods, Stage.GENERAL),
+        released=first_entry(periods, Stage.RELEASED),
+        retired=first_entry(periods, Stage.RETIRED),
+        kill_switch=_markers(here, (Action.FLAG_KILLED, Action.FLAG_RESUMED)),
+        launches=_markers(here, (Action.FLAG_LAUNCH_RAN, Action.FLAG_LAUNCH_SKIPPED)),
         stages=periods,
     )
 
@@ -258,7 +258,7 @@ def flag_flow(
     if created is None or created > scope.as_of:
         return None
     periods = stage_periods(events, scope.environment, created)
-    released = first_entry(periods, RELEASED)
+    released = first_entry(periods, Stage.RELEASED)
     sweep = _Sweep(scope, created)
     sweep.run(events, released or scope.as_of)
     return FlagFlow(
@@ -281,7 +281,8 @@ class _Sweep:
 
     def __init__(self, scope: FlowScope, created: datetime) -> None:
         self.scope, self.last = scope, created
-        self.stage, self.ready, self.killed = OFF, False, False
+        self.stage: str = Stage.OFF
+        self.ready, self.killed = False, False
         self.totals: dict[str, float] = {}
 
     def run(self, events: Sequence[FlowEvent], end: datetime) -> None:
@@ -296,20 +297,20 @@ class _Sweep:
 
     def waits_for_readiness(self) -> bool:
         """In early access in a gated environment while readiness is incomplete (now)."""
-        return self.scope.gated and self.stage == EARLY_ACCESS and not self.ready
+        return self.scope.gated and self.stage == Stage.EARLY_ACCESS and not self.ready
 
     def _applies(self, event: FlowEvent) -> bool:
-        if event.action in (READY, READINESS_LOST):
+        if event.action in (Action.FLAG_READY, Action.FLAG_READINESS_LOST):
             return True
         return event.environment == self.scope.environment
 
     def _apply(self, event: FlowEvent) -> None:
-        if event.action == STAGE_CHANGED:
-            self.stage = event.stage or OFF
-        elif event.action in (READY, READINESS_LOST):
-            self.ready = event.action == READY
-        elif event.action in (KILLED, RESUMED):
-            self.killed = event.action == KILLED
+        if event.action == Action.FLAG_STAGE_CHANGED:
+            self.stage = event.stage or Stage.OFF
+        elif event.action in (Action.FLAG_READY, Action.FLAG_READINESS_LOST):
+            self.ready = event.action == Action.FLAG_READY
+        elif event.action in (Action.FLAG_KILLED, Action.FLAG_RESUMED):
+            self.killed = event.action == Action.FLAG_KILLED
 
     def _accrue(self, until: datetime) -> None:
         seconds = max((until - self.last).total_seconds(), 0.0)

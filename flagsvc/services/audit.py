@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from flagsvc.domain import audit_chain
+from flagsvc.domain.actions import Action
 from flagsvc.observability import metrics
 from flagsvc.services.context import Change
 from flagsvc.storage.models import AuditEvent
@@ -53,7 +54,7 @@ class Subject:
 
 
 def record(
-    session: Session, change: Change, action: str, subject: Subject, before: Any, after: Any
+    session: Session, change: Change, action: Action, subject: Subject, before: Any, after: Any
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction."""
     _lock_chain_head(session)
@@ -72,7 +73,9 @@ def record(
     return event
 
 
-def _event(seq: int, prev_hash: str, change: Change, action: str, subject: Subject) -> AuditEvent:
+def _event(
+    seq: int, prev_hash: str, change: Change, action: Action, subject: Subject
+) -> AuditEvent:
     """The row for one event, before its content is hashed."""
     return AuditEvent(
         seq=seq,

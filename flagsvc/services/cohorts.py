@@ -25,6 +25,7 @@ from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import DuplicateKeyError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
@@ -150,7 +151,7 @@ def create_cohort(session: Session, change: Change, spec: CohortSpec) -> Cohort:
     session.add(cohort)
     session.flush()
     subject = audit.Subject("cohort", cohort.key)
-    audit.record(session, change, "cohort.created", subject, None, cohort_summary(cohort))
+    audit.record(session, change, Action.COHORT_CREATED, subject, None, cohort_summary(cohort))
     return cohort
 
 
@@ -178,7 +179,9 @@ def update_cohort(
     for field, value in after.items():
         setattr(cohort, field, value)
     session.flush()
-    audit.record(session, change, "cohort.updated", audit.Subject("cohort", key), before, after)
+    audit.record(
+        session, change, Action.COHORT_UPDATED, audit.Subject("cohort", key), before, after
+    )
     return cohort
 
 
@@ -203,8 +206,8 @@ def change_members(
     precondition(cohort_etag(cohort))
     added = _insert_members(session, cohort.id, add, SOURCE_IMPORT, change.at)
     removed = _delete_members(session, cohort.id, remove)
-    _record_bulk(session, change, cohort.key, "cohort.members_added", added)
-    _record_bulk(session, change, cohort.key, "cohort.members_removed", removed)
+    _record_bulk(session, change, cohort.key, Action.COHORT_MEMBERS_ADDED, added)
+    _record_bulk(session, change, cohort.key, Action.COHORT_MEMBERS_REMOVED, removed)
     return MembersChanged(len(added), len(removed), member_count(session, cohort.id))
 
 
@@ -235,7 +238,7 @@ def enroll(session: Session, change: Change, cohort_key: str, user_key: str) -> 
     session.flush()
     after = {"user_key": user_key, "source": SOURCE_OPT_IN}
     subject = audit.Subject("cohort", cohort.key)
-    audit.record(session, change, "cohort.member_enrolled", subject, None, after)
+    audit.record(session, change, Action.COHORT_MEMBER_ENROLLED, subject, None, after)
     return True
 
 
@@ -253,7 +256,7 @@ def leave(session: Session, change: Change, cohort_key: str, user_key: str) -> b
     session.flush()
     after = {"user_key": user_key, "source": SOURCE_OPT_IN}
     subject = audit.Subject("cohort", cohort.key)
-    audit.record(session, change, "cohort.member_left", subject, before, after)
+    audit.record(session, change, Action.COHORT_MEMBER_LEFT, subject, before, after)
     return True
 
 
@@ -350,7 +353,7 @@ def _delete_members(session: Session, cohort_id: int, keys: Sequence[str]) -> li
 
 
 def _record_bulk(
-    session: Session, change: Change, cohort_key: str, action: str, keys: Sequence[str]
+    session: Session, change: Change, cohort_key: str, action: Action, keys: Sequence[str]
 ) -> None:
     """One event for a whole bulk change: its size and a sample, never every key."""
     if not keys:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.roles import Role
 from flagsvc.services import audit
@@ -52,7 +53,7 @@ def create_token(session: Session, change: Change, name: str, role: Role) -> tup
     session.add(token)
     session.flush()
     subject = audit.Subject("token", str(token.id))
-    audit.record(session, change, "token.created", subject, None, token_summary(token))
+    audit.record(session, change, Action.TOKEN_CREATED, subject, None, token_summary(token))
     return token, secret
 
 
@@ -72,7 +73,7 @@ def revoke_token(session: Session, change: Change, token_id: int) -> ApiToken:
         audit.record(
             session,
             change,
-            "token.revoked",
+            Action.TOKEN_REVOKED,
             audit.Subject("token", str(token.id)),
             before,
             token_summary(token),
@@ -106,7 +107,7 @@ def create_sdk_key(session: Session, change: Change, environment_key: str) -> tu
     session.flush()
     subject = audit.Subject("sdk_key", str(key.id), environment=environment.key)
     audit.record(
-        session, change, "sdk_key.created", subject, None, {"id": key.id, "prefix": key.prefix}
+        session, change, Action.SDK_KEY_CREATED, subject, None, {"id": key.id, "prefix": key.prefix}
     )
     return key, secret
 

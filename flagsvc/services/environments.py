@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import DuplicateKeyError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.stages import Stage
@@ -54,7 +55,7 @@ def create_environment(
     audit.record(
         session,
         change,
-        "environment.created",
+        Action.ENVIRONMENT_CREATED,
         audit.Subject("environment", key, environment=key),
         None,
         after,

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.stages import Gate
@@ -171,7 +172,7 @@ def move_stage(
         state.launch_at = None
     state.stage = target.stage.value
     state.rollout_basis_points = int(target.rollout_percent * 100)
-    record(session, change, locked, "flag.stage_changed", before, after)
+    record(session, change, locked, Action.FLAG_STAGE_CHANGED, before, after)
     return detail(session, locked)
 
 
@@ -187,7 +188,7 @@ def set_killed(
     if locked.state.killed != killed:
         locked.state.killed = killed
         summary = {"stage": locked.state.stage, "rollout_percent": flags.percent(locked.state)}
-        action = "flag.killed" if killed else "flag.resumed"
+        action = Action.FLAG_KILLED if killed else Action.FLAG_RESUMED
         before, after = {"killed": not killed, **summary}, {"killed": killed, **summary}
         record(session, change, locked, action, before, after)
     return detail(session, locked)
@@ -215,7 +216,7 @@ def set_cohorts(
             for n, key in enumerate(cohort_keys)
         )
         after = {"cohorts": list(cohort_keys)}
-        record(session, change, locked, "flag.cohorts_set", {"cohorts": before}, after)
+        record(session, change, locked, Action.FLAG_COHORTS_SET, {"cohorts": before}, after)
     return detail(session, locked)
 
 
@@ -243,12 +244,12 @@ def set_exclusions(
             rows = [{"flag_state_id": state_id, "user_key": user} for user in added]
             session.execute(insert(FlagExclusion), rows)
         after = _exclusions_summary(len(wanted), added, removed)
-        record(session, change, locked, "flag.exclusions_set", {"count": len(current)}, after)
+        record(session, change, locked, Action.FLAG_EXCLUSIONS_SET, {"count": len(current)}, after)
     return detail(session, locked)
 
 
 def record(
-    session: Session, change: Change, locked: Locked, action: str, before: Any, after: Any
+    session: Session, change: Change, locked: Locked, action: Action, before: Any, after: Any
 ) -> None:
     """Bump the state's version and audit the change in the same transaction.
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import DuplicateKeyError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
@@ -173,7 +174,7 @@ def create_flag(session: Session, change: Change, fields: Mapping[str, Any]) -> 
         session.add(environments.new_flag_state(flag, environment, change))
     session.flush()
     after = {"key": flag.key, **{name: getattr(flag, name) for name in FLAG_FIELDS}}
-    audit.record(session, change, "flag.created", subject(flag), None, after)
+    audit.record(session, change, Action.FLAG_CREATED, subject(flag), None, after)
     return FlagDetail(flag, key_result.objective_id, _states_by_flag(session, [flag.id])[flag.id])
 
 
@@ -195,7 +196,7 @@ def update_flag(
     before, after = _apply(flag, fields)
     if after:
         session.flush()
-        audit.record(session, change, "flag.updated", subject(flag), before, after)
+        audit.record(session, change, Action.FLAG_UPDATED, subject(flag), before, after)
     return _detail(session, flag)
 
 

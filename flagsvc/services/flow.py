@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from flagsvc.domain import flow
 from flagsvc.domain.errors import InvalidFieldError
+from flagsvc.domain.stages import Stage
 from flagsvc.services import environments
 from flagsvc.services import okrs
 from flagsvc.services import timeline
@@ -305,7 +306,7 @@ def item_row(item: flow.FlagFlow) -> dict[str, Any]:
     Already JSON (times as ISO 8601 strings), so a report of thousands of flags is
     sent without a per-field serialisation pass.
     """
-    stage = item.stage_at(item.as_of) or flow.OFF
+    stage = item.stage_at(item.as_of) or Stage.OFF
     age = flow.days(item.flow_time)
     return {
         "flag": item.flag_key,

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.stages import Stage
@@ -61,7 +62,7 @@ def schedule_launch(
         before = _launch_summary(*current)
         locked.state.launch_at, locked.state.launch_rollout_basis_points = planned
         after = _launch_summary(*planned)
-        flag_states.record(session, change, locked, "flag.launch_scheduled", before, after)
+        flag_states.record(session, change, locked, Action.FLAG_LAUNCH_SCHEDULED, before, after)
     return flag_states.detail(session, locked)
 
 
@@ -101,7 +102,7 @@ def cancel_launch(
     before = _launch_summary(state.launch_at, state.launch_rollout_basis_points)
     state.launch_at, state.launch_rollout_basis_points = None, None
     flag_states.record(
-        session, change, locked, "flag.launch_cancelled", before, _launch_summary(None, None)
+        session, change, locked, Action.FLAG_LAUNCH_CANCELLED, before, _launch_summary(None, None)
     )
     return flag_states.detail(session, locked)
 

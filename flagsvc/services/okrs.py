@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.services import audit
 from flagsvc.services.context import Change
@@ -73,7 +74,7 @@ def create_objective(session: Session, change: Change, fields: Mapping[str, Any]
     session.add(objective)
     session.flush()
     after = _summary(objective, OBJECTIVE_FIELDS)
-    audit.record(session, change, "objective.created", _subject(objective), None, after)
+    audit.record(session, change, Action.OBJECTIVE_CREATED, _subject(objective), None, after)
     return objective
 
 
@@ -87,7 +88,7 @@ def update_objective(
     """Change an objective's fields (If-Match checked after the row is locked)."""
     objective = get_objective(session, objective_id, lock=True)
     precondition(objective_etag(objective))
-    _update(session, change, objective, fields, _subject(objective))
+    _update(session, change, objective, fields, Action.OBJECTIVE_UPDATED, _subject(objective))
     return objective
 
 
@@ -102,7 +103,7 @@ def create_key_result(
     session.add(key_result)
     session.flush()
     after = {"objective_id": objective.id, **_summary(key_result, KEY_RESULT_FIELDS)}
-    audit.record(session, change, "key_result.created", _kr_subject(key_result), None, after)
+    audit.record(session, change, Action.KEY_RESULT_CREATED, _kr_subject(key_result), None, after)
     return key_result
 
 
@@ -116,7 +117,7 @@ def update_key_result(
     """Change a key result (typically its ``current`` value as progress is measured)."""
     key_result = get_key_result(session, key_result_id, lock=True)
     precondition(key_result_etag(key_result))
-    _update(session, change, key_result, fields, _kr_subject(key_result))
+    _update(session, change, key_result, fields, Action.KEY_RESULT_UPDATED, _kr_subject(key_result))
     return key_result
 
 
@@ -125,13 +126,14 @@ def _update(
     change: Change,
     row: Objective | KeyResult,
     fields: Mapping[str, Any],
+    action: Action,
     subject: audit.Subject,
 ) -> None:
-    """Apply the fields that differ and audit them as ``<kind>.updated`` (nothing if none)."""
+    """Apply the fields that differ and audit them as ``action`` (nothing if none differ)."""
     before, after = _apply(row, fields)
     if after:
         session.flush()
-        audit.record(session, change, f"{subject.entity_type}.updated", subject, before, after)
+        audit.record(session, change, action, subject, before, after)
 
 
 def _apply(

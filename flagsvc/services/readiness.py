@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.readiness import is_ready
 from flagsvc.services import audit
@@ -67,7 +68,12 @@ def set_checklist(
         session.flush()
         subject = audit.Subject("readiness", flag.key, flag_key=flag.key)
         audit.record(
-            session, change, "readiness.checklist_set", subject, {"items": before}, {"items": after}
+            session,
+            change,
+            Action.READINESS_CHECKLIST_SET,
+            subject,
+            {"items": before},
+            {"items": after},
         )
         _settle_ready(session, change, flag)
     return flag
@@ -97,7 +103,7 @@ def mark_item(
     if after != before:
         session.flush()
         subject = audit.Subject("readiness_item", f"{flag.key}/{item.item_key}", flag_key=flag.key)
-        audit.record(session, change, "readiness.item_marked", subject, before, after)
+        audit.record(session, change, Action.READINESS_ITEM_MARKED, subject, before, after)
         _settle_ready(session, change, flag)
     return flag
 
@@ -153,7 +159,7 @@ def _settle_ready(session: Session, change: Change, flag: Flag) -> None:
     after: dict[str, Any] = {"ready_at": _iso(flag.ready_at)}
     if not ready:
         after["missing"] = flags.missing_readiness(flag)
-    action = "flag.ready" if ready else "flag.readiness_lost"
+    action = Action.FLAG_READY if ready else Action.FLAG_READINESS_LOST
     audit.record(session, change, action, flags.subject(flag), before, after)
 
 

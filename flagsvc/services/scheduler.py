@@ -28,6 +28,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.actions import Action
 from flagsvc.domain.stages import Stage
 from flagsvc.observability import metrics
 from flagsvc.services import flag_states
@@ -145,7 +146,7 @@ def _run(session: Session, change: Change, locked: Locked) -> LaunchOutcome:
         "rollout_percent": basis_points / 100,
     }
     before = {"launch_at": planned.isoformat()}
-    flag_states.record(session, change, locked, "flag.launch_ran", before, after)
+    flag_states.record(session, change, locked, Action.FLAG_LAUNCH_RAN, before, after)
     return LaunchOutcome(where.flag_key, where.environment, planned, ran=True)
 
 
@@ -168,7 +169,7 @@ def _skip(session: Session, change: Change, locked: Locked, reason: str) -> None
     before = {"launch_at": planned}
     state.launch_at, state.launch_rollout_basis_points = None, None
     after = {"launch_at": None, "planned_at": planned, "reason": reason}
-    flag_states.record(session, change, locked, "flag.launch_skipped", before, after)
+    flag_states.record(session, change, locked, Action.FLAG_LAUNCH_SKIPPED, before, after)
     log.info("launch of %s in %s skipped: %s", locked.flag.key, state.environment.key, reason)
 
 

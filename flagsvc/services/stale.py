@@ -25,14 +25,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.domain import flow
+from flagsvc.domain.actions import Action
+from flagsvc.domain.stages import Stage
 from flagsvc.storage.models import AuditEvent
 from flagsvc.storage.models import Environment
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagEvaluation
 from flagsvc.storage.models import FlagState
 
-ON_FOR_SOMEONE = frozenset({flow.EARLY_ACCESS, flow.GENERAL, flow.RELEASED})
-DONE = frozenset({flow.RELEASED, flow.RETIRED})
+ON_FOR_SOMEONE = frozenset({Stage.EARLY_ACCESS, Stage.GENERAL, Stage.RELEASED})
+DONE = frozenset({Stage.RELEASED, Stage.RETIRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,7 @@ def _released_everywhere(
     states: list[_State], now: datetime, threshold: int
 ) -> Iterable[StaleReason]:
     stages = {state.stage for state in states}
-    if not states or not stages <= DONE or flow.RELEASED not in stages:
+    if not states or not stages <= DONE or Stage.RELEASED not in stages:
         return []
     since = max(state.entered for state in states)
     if now - since < timedelta(days=threshold):
@@ -142,7 +144,7 @@ def _stage_entries(session: Session) -> dict[tuple[str | None, str | None], date
     """The latest stage change per (flag key, environment), from the audit."""
     stmt = (
         select(AuditEvent.flag_key, AuditEvent.environment, func.max(AuditEvent.occurred_at))
-        .where(AuditEvent.action == flow.STAGE_CHANGED)
+        .where(AuditEvent.action == Action.FLAG_STAGE_CHANGED)
         .group_by(AuditEvent.flag_key, AuditEvent.environment)
     )
     return {(key, env): at for key, env, at in session.execute(stmt)}

@@ -21,6 +21,7 @@ from sqlalchemy import union
 from sqlalchemy.orm import Session
 
 from flagsvc.domain import flow
+from flagsvc.domain.actions import Action
 from flagsvc.services import flags
 from flagsvc.storage.models import AuditEvent
 from flagsvc.storage.models import Environment
@@ -51,7 +52,7 @@ def flag_timeline(session: Session, flag_key: str) -> FlagTimeline:
     )
     events = [to_event(row) for row in session.execute(stmt.order_by(AuditEvent.seq))]
     created = flow.created_at(events) or flag.created_at
-    ready = [event.at for event in events if event.action == flow.READY]
+    ready = [event.at for event in events if event.action == Action.FLAG_READY]
     ready_now = any(i.end is None for i in flow.ready_intervals(events))
     return FlagTimeline(
         flag.key,
@@ -147,7 +148,10 @@ def active_flag_keys(environment: str, since: datetime, until: datetime | None) 
     of every flag's; the domain then decides exactly what is in scope. Both halves
     read only the ``ix_audit_events_flow`` index (no table rows) on PostgreSQL.
     """
-    changed = (AuditEvent.action == flow.STAGE_CHANGED, AuditEvent.environment == environment)
+    changed = (
+        AuditEvent.action == Action.FLAG_STAGE_CHANGED,
+        AuditEvent.environment == environment,
+    )
     moved = select(AuditEvent.flag_key).where(*changed, AuditEvent.occurred_at >= since)
     if until is not None:
         moved = moved.where(AuditEvent.occurred_at < until)

@@ -32,11 +32,10 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.types import TypeDecorator
 
-FLOW_ACTIONS_SQL = (
-    "action IN ('flag.created', 'flag.stage_changed', 'flag.killed', 'flag.resumed', "
-    "'flag.ready', 'flag.readiness_lost')"
-)
-"""The audit actions flow metrics read (``flagsvc.domain.flow.FLOW_ACTIONS``), as SQL."""
+from flagsvc.domain.flow import FLOW_ACTIONS
+
+FLOW_ACTIONS_SQL = "action IN ({})".format(", ".join(f"'{action}'" for action in FLOW_ACTIONS))
+"""The audit actions flow metrics read, as SQL (the partial index's predicate)."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -22,6 +22,7 @@ from flagsvc.api.timing import FlowArgsSchema
 from flagsvc.domain import flow as flow_rules
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.stages import Stage
 from flagsvc.services import environments
 from flagsvc.services import flags
 from flagsvc.services import flow
@@ -112,7 +113,7 @@ def readiness_waits(session: Session, flag_keys: Sequence[str]) -> dict[str, str
         starts = [
             t.stages[-1].start
             for env, t in found.environments.items()
-            if env in gated and t.stages[-1].stage == flow_rules.EARLY_ACCESS
+            if env in gated and t.stages[-1].stage == Stage.EARLY_ACCESS
         ]
         if starts and not found.ready_now:
             waits[key] = duration((now - min(starts)).total_seconds())
