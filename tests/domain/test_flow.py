@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from flagsvc.domain import flow
+from flagsvc.domain.actions import Action
 from flagsvc.services.flow import Window
 from flagsvc.services.flow import bottleneck
 from flagsvc.services.flow import iso_weeks
@@ -34,16 +35,16 @@ class Script:
         return self
 
     def stage(self, at: float, stage: str, percent: float = 0.0, env: str = PROD) -> Script:
-        return self.add(at, flow.STAGE_CHANGED, env, stage=stage, rollout_percent=percent)
+        return self.add(at, Action.FLAG_STAGE_CHANGED, env, stage=stage, rollout_percent=percent)
 
 
 def brief_example() -> Script:
     """Created day 0, early access day 2, ready day 9, general day 10, released day 14."""
     return (
         Script()
-        .add(0, flow.CREATED)
+        .add(0, Action.FLAG_CREATED)
         .stage(2, "early_access")
-        .add(9, flow.READY)
+        .add(9, Action.FLAG_READY)
         .stage(10, "general", 50)
         .stage(14, "released")
     )
@@ -68,8 +69,8 @@ def test_flag_flow__brief_example__hand_computed_figures():
 
 def test_flag_flow__readiness_lost_and_regained__both_waits_count():
     script = (
-        Script().add(0, flow.CREATED).stage(2, "early_access").add(3, flow.READY)
-        .add(5, flow.READINESS_LOST).add(8, flow.READY).stage(9, "general", 100)
+        Script().add(0, Action.FLAG_CREATED).stage(2, "early_access").add(3, Action.FLAG_READY)
+        .add(5, Action.FLAG_READINESS_LOST).add(8, Action.FLAG_READY).stage(9, "general", 100)
         .stage(10, "released")
     )  # fmt: skip
     item = flow_of(script)
@@ -79,9 +80,9 @@ def test_flag_flow__readiness_lost_and_regained__both_waits_count():
 
 def test_flag_flow__killed_while_waiting_for_readiness__counted_once_as_readiness_wait():
     script = (
-        Script().add(0, flow.CREATED).stage(1, "early_access").add(2, flow.KILLED, PROD)
-        .add(4, flow.RESUMED, PROD).add(5, flow.READY).add(6, flow.KILLED, PROD)
-        .add(7, flow.RESUMED, PROD).stage(8, "released")
+        Script().add(0, Action.FLAG_CREATED).stage(1, "early_access").add(2, Action.FLAG_KILLED, PROD)
+        .add(4, Action.FLAG_RESUMED, PROD).add(5, Action.FLAG_READY).add(6, Action.FLAG_KILLED, PROD)
+        .add(7, Action.FLAG_RESUMED, PROD).stage(8, "released")
     )  # fmt: skip
     item = flow_of(script)
     assert flow.days(item.readiness_wait) == 4  # 1→5, killed or not
@@ -95,13 +96,15 @@ def test_flag_flow__ungated_environment__no_readiness_wait():
 
 
 def test_flag_flow__other_environment_events__ignored():
-    script = brief_example().stage(1, "released", env="staging").add(3, flow.KILLED, "staging")
+    script = (
+        brief_example().stage(1, "released", env="staging").add(3, Action.FLAG_KILLED, "staging")
+    )
     item = flow_of(script)
     assert flow.days(item.flow_time) == 14 and item.blocked == 0
 
 
 def test_flag_flow__in_flight__measured_up_to_as_of():
-    script = Script().add(0, flow.CREATED).stage(4, "early_access")
+    script = Script().add(0, Action.FLAG_CREATED).stage(4, "early_access")
     item = flow_of(script, as_of=20)
     assert item.released is None and flow.days(item.flow_time) == 20
     assert flow.days(item.readiness_wait) == 16 and item.waiting_for_readiness_now
@@ -119,7 +122,7 @@ def test_flag_flow__created_after_as_of_or_never__none():
 
 
 def test_flag_flow__same_instant_moves__zero_length_periods_harmless():
-    script = Script().add(0, flow.CREATED).add(0, flow.READY).stage(0, "early_access")
+    script = Script().add(0, Action.FLAG_CREATED).add(0, Action.FLAG_READY).stage(0, "early_access")
     item = flow_of(script.stage(0, "general", 100).stage(3, "released"))
     assert flow.days(item.flow_time) == 3 and item.dwell["general"] == 3 * 86_400
     assert item.readiness_wait == 0
@@ -136,20 +139,32 @@ def test_stage_periods__each_move_closes_the_last_period():
 
 
 def test_intervals__ready_and_kill_switch__open_while_they_last():
-    script = Script().add(1, flow.READY).add(3, flow.READINESS_LOST).add(5, flow.READY)
+    script = (
+        Script()
+        .add(1, Action.FLAG_READY)
+        .add(3, Action.FLAG_READINESS_LOST)
+        .add(5, Action.FLAG_READY)
+    )
     assert flow.ready_intervals(script.events) == (
         flow.Interval(day(1), day(3)), flow.Interval(day(5), None)
     )  # fmt: skip
     kills = (
-        Script().add(1, flow.KILLED, PROD).add(2, flow.KILLED, "staging").add(4, flow.RESUMED, PROD)
+        Script()
+        .add(1, Action.FLAG_KILLED, PROD)
+        .add(2, Action.FLAG_KILLED, "staging")
+        .add(4, Action.FLAG_RESUMED, PROD)
     )
     assert flow.killed_intervals(kills.events, PROD) == (flow.Interval(day(1), day(4)),)
     assert flow.killed_intervals(kills.events, "staging") == (flow.Interval(day(2), None),)
 
 
 def test_environment_timeline__milestones_markers_and_ready_times():
-    script = brief_example().add(11, flow.KILLED, PROD, actor="dana").add(12, flow.RESUMED, PROD)
-    script.add(10, flow.LAUNCH_RAN, PROD, actor="scheduler", planned_at=day(9.9))
+    script = (
+        brief_example()
+        .add(11, Action.FLAG_KILLED, PROD, actor="dana")
+        .add(12, Action.FLAG_RESUMED, PROD)
+    )
+    script.add(10, Action.FLAG_LAUNCH_RAN, PROD, actor="scheduler", planned_at=day(9.9))
     timeline = flow.environment_timeline(script.events, PROD, day(0))
     assert (timeline.first_early_access, timeline.general_started) == (day(2), day(10))
     assert (timeline.released, timeline.retired) == (day(14), None)
