@@ -1,6 +1,6 @@
 """The hot paths of ``is_enabled`` and ``evaluate``: every flag compiled once per snapshot.
 
-The engine's ``evaluate`` walks the decision order (DESIGN.md "Stage",
+The engine's ``evaluate`` walks the decision order (``docs/product.md``,
 ``engine/evaluator.py``) through half a dozen Python calls, and in CPython 3.11 each call
 costs about a tenth of a whole ``is_enabled`` (measured: ~430 of ~3,900 instructions).
 ``is_enabled`` is the call product code makes in its hottest loops, so when a snapshot is

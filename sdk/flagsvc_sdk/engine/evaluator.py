@@ -1,4 +1,4 @@
-"""Evaluation of a flag for a context: the rules of DESIGN.md "Stage", in order.
+"""Evaluation of a flag for a context: the decision order of ``docs/product.md``.
 
 1. flag not in the snapshot -> FLAG_NOT_FOUND    6. stage released -> RELEASED
 2. context invalid -> ERROR / INVALID_CONTEXT     7. first cohort of the flag the user is
