@@ -8,8 +8,9 @@
 
 Moving forward may skip stages; any stage may be retired (abandoned work is archived
 too); moving back is a rollback and is never gated. In a gated environment every move
-that widens general exposure (entering ``general`` or ``released``, or raising the
-ramp) needs complete readiness.
+that widens general exposure needs complete readiness: entering ``general`` or
+``released`` from any stage below them in exposure (``off``, ``early_access`` and
+``retired`` alike), general -> released, or raising the ramp.
 """
 
 from __future__ import annotations
@@ -82,12 +83,28 @@ def plan_move(
 
 
 def widens_exposure(current: StagePosition, target: StagePosition) -> bool:
-    """Tell whether ``target`` reaches more of the general population than ``current``."""
-    if target.stage not in GENERAL_EXPOSURE:
-        return False
-    if target.stage.rank != current.stage.rank:
-        return target.stage.rank > current.stage.rank
-    return target.stage is Stage.GENERAL and target.rollout_percent > current.rollout_percent
+    """Tell whether ``target`` reaches more of the general population than ``current``.
+
+    Compares general exposure, not stage order: ``retired`` ranks above ``released``
+    but exposes nobody (it is gone from snapshots), so retired -> released is entering
+    general exposure like early_access -> released, never a rollback.
+    """
+    wider = general_exposure(target)
+    return wider is not None and wider > (general_exposure(current) or (0, Decimal(0)))
+
+
+def general_exposure(position: StagePosition) -> tuple[int, Decimal] | None:
+    """How much of the general population a position reaches, as a comparable key.
+
+    ``None`` outside general and released (off, early access, retired: cohorts at
+    most); general at p % is ``(1, p)``; released is ``(2, 100)``, above any ramp
+    (even general 100 %), so entering released is always a widening.
+    """
+    if position.stage is Stage.GENERAL:
+        return (1, position.rollout_percent)
+    if position.stage is Stage.RELEASED:
+        return (2, Decimal(100))
+    return None
 
 
 def is_rollback(current: StagePosition, target: StagePosition) -> bool:

@@ -159,6 +159,17 @@ def test_stage__retire_from_anywhere__allowed_even_before_ready(flag, engineer):
     assert _moved(engineer, PRODUCTION, "retired")["stage"] == "retired"
 
 
+@pytest.mark.parametrize(("stage", "percent"), [("released", None), ("general", 100)])
+def test_stage__retired_then_general_exposure_before_ready__409_and_stays_retired(
+    flag, engineer, stage, percent
+):
+    _moved(engineer, PRODUCTION, "retired")
+    response = _move(engineer, PRODUCTION, stage, percent)
+    assert response.status_code == 409
+    assert response.json["missing_readiness"] == DEFAULT_ITEMS
+    assert engineer.get(PRODUCTION).json["stage"] == "retired"
+
+
 @pytest.mark.parametrize("stage", ["off", "early_access", "released", "retired"])
 def test_stage__percent_with_stage_other_than_general__422(flag, engineer, stage):
     response = _move(engineer, STAGING, stage, 10)

@@ -68,6 +68,9 @@ def test_plan_move__nothing_changes__invalid_transition(current, stage, percent)
         (at(OFF), GENERAL, Decimal(5)),
         (at(GENERAL, 10), GENERAL, Decimal(50)),
         (at(GENERAL, 100), RELEASED, None),
+        (at(RETIRED), RELEASED, None),  # retired ranks above released: not a way round
+        (at(RETIRED), GENERAL, Decimal(100)),
+        (at(RETIRED), GENERAL, None),
     ],
 )
 def test_plan_move__widening_in_gated_env_before_ready__readiness_required(current, stage, percent):
@@ -125,6 +128,10 @@ def test_plan_move__percent_out_of_range__invalid_field(percent):
         (at(GENERAL, 100), at(RELEASED), True),
         (at(RELEASED), at(GENERAL, 100), False),
         (at(RELEASED), at(RETIRED), False),
+        (at(RETIRED), at(RELEASED), True),
+        (at(RETIRED), at(GENERAL, 0), True),
+        (at(RETIRED), at(GENERAL, 100), True),
+        (at(RELEASED), at(GENERAL, 0), False),
     ],
 )
 def test_widens_exposure__pairs__as_expected(current, target, expected):

@@ -46,6 +46,19 @@ def test_stage_move__general_while_not_ready__409_naming_items_by_label(
     assert _api_state(engineer)["stage"] == "early_access"
 
 
+@pytest.mark.parametrize(
+    "form", [{"stage": "released"}, {"stage": "general", "rollout_percent": "100"}]
+)
+def test_stage_move__retired_then_general_exposure_before_ready__409(
+    ui_engineer, engineer, flag, form
+):
+    assert ui_engineer.post(f"{STATE}/production/stage", {"stage": "retired"}).status_code == 303
+    response = ui_engineer.post(f"{STATE}/production/stage", form)
+    assert response.status_code == 409
+    assert "waits for launch readiness" in html(response)
+    assert _api_state(engineer)["stage"] == "retired"
+
+
 def test_stage_move__ungated_environment__general_at_once(ui_engineer, engineer, flag):
     response = ui_engineer.post(
         f"{STATE}/staging/stage", {"stage": "general", "rollout_percent": "25"}
