@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from flagsvc import config as configuration
 from flagsvc import create_app
+from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Role
 from flagsvc.observability import metrics as observed_metrics
 from flagsvc.observability.logging import configure as configure_logging
@@ -78,7 +79,10 @@ def pass_app(command: Callable[Concatenate[Flask, P], R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def with_app(*args: P.args, **kwargs: P.kwargs) -> R:
-        return command(_app(), *args, **kwargs)
+        try:
+            return command(_app(), *args, **kwargs)
+        except DomainError as error:  # an unknown environment, key, ...: say it, exit 1
+            raise click.ClickException(error.message) from None
 
     return with_app
 
@@ -241,6 +245,34 @@ def create_sdk_key(app: Flask, environment: str) -> None:
     with _state(app).db.write() as session:
         _, secret = credentials.create_sdk_key(session, _change(app), environment)
     click.echo(secret)
+
+
+@main.command("list-sdk-keys")
+@click.option("--environment", required=True)
+@pass_app
+def list_sdk_keys(app: Flask, environment: str) -> None:
+    """List an environment's SDK keys: id, prefix, created, last used, revoked."""
+    with _state(app).db.read() as session:
+        keys = credentials.list_sdk_keys(session, environment)
+    for key in keys:
+        used = key.last_used_at.isoformat() if key.last_used_at else "never used"
+        revoked = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "live"
+        click.echo(
+            f"{key.id}\t{key.prefix}…\tcreated {key.created_at.isoformat()}\t{used}\t{revoked}"
+        )
+
+
+@main.command("revoke-sdk-key")
+@click.option("--environment", required=True)
+@click.option("--id", "key_id", required=True, type=int, help="From list-sdk-keys or the API.")
+@pass_app
+def revoke_sdk_key(app: Flask, environment: str, key_id: int) -> None:
+    """Revoke an SDK key; with REDIS_URL every instance refuses it within a second."""
+    state = _state(app)
+    with state.db.write() as session:
+        key = credentials.revoke_sdk_key(session, _change(app), environment, key_id)
+    state.revocations.announce(key.id)
+    _say(f"SDK key {key.id} ({key.prefix}…) revoked in {environment}")
 
 
 @main.group("audit")

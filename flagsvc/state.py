@@ -11,8 +11,10 @@ from datetime import datetime
 from flagsvc.config import Config
 from flagsvc.services.auth_failures import AuthFailureLimiter
 from flagsvc.services.broker import ChangeBroker
+from flagsvc.services.credentials import KeyUseThrottle
 from flagsvc.services.credentials import SdkKeyCache
 from flagsvc.services.evaluation import SnapshotCache
+from flagsvc.services.revocations import KeyRevocations
 from flagsvc.storage.db import Database
 
 Clock = Callable[[], datetime]
@@ -34,3 +36,9 @@ class AppState:
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
     sdk_keys: SdkKeyCache = field(default_factory=SdkKeyCache)
     auth_failures: AuthFailureLimiter = field(default_factory=AuthFailureLimiter)
+    sdk_key_use: KeyUseThrottle = field(default_factory=KeyUseThrottle)
+    revocations: KeyRevocations = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Revocations reach this process's SDK-key cache, and the others' through Redis."""
+        self.revocations = KeyRevocations(self.sdk_keys, self.config.redis_url)

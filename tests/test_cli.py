@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import text
 
 from flagsvc.cli import main
+from flagsvc.domain.actions import Action
 
 
 @pytest.fixture
@@ -51,6 +52,36 @@ def test_create_sdk_key__unknown_environment__fails_with_reason(cli):
         main, ["create-sdk-key", "--environment", "nope"], env={"DATABASE_URL": cli.url}
     )
     assert result.exit_code != 0
+
+
+def test_sdk_keys__listed_then_revoked__audited_and_refused(cli):
+    cli("init")
+    key = cli("create-sdk-key", "--environment", "staging").stdout.strip()
+    listed = cli("list-sdk-keys", "--environment", "staging").stdout.splitlines()
+    key_id, prefix, *_rest, status = listed[0].split("\t")
+    assert key.startswith(prefix.rstrip("…")) and status == "live"
+    revoked = cli("revoke-sdk-key", "--environment", "staging", "--id", key_id)
+    assert revoked.exit_code == 0 and f"SDK key {key_id}" in revoked.stderr
+    again = cli("list-sdk-keys", "--environment", "staging").stdout.splitlines()[0]
+    assert again.split("\t")[-1].startswith("revoked ")
+    engine = create_engine(cli.url)
+    with engine.connect() as conn:
+        actions = conn.execute(text("SELECT action FROM audit_events")).scalars().all()
+    engine.dispose()
+    assert actions.count(Action.SDK_KEY_REVOKED) == 1
+
+
+def test_revoke_sdk_key__key_of_another_environment__fails_changing_nothing(cli):
+    cli("init")
+    cli("create-sdk-key", "--environment", "staging")
+    key_id = cli("list-sdk-keys", "--environment", "staging").stdout.split("\t")[0]
+    result = CliRunner().invoke(
+        main,
+        ["revoke-sdk-key", "--environment", "production", "--id", key_id],
+        env={"DATABASE_URL": cli.url},
+    )
+    assert result.exit_code == 1 and f"sdk_key {key_id}" in result.stderr
+    assert cli("list-sdk-keys", "--environment", "staging").stdout.rstrip().endswith("live")
 
 
 def test_audit_verify__intact_then_altered__exit_1_names_event(cli):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -19,8 +20,10 @@ from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import allows
 from flagsvc.services import credentials
 from flagsvc.services.context import Actor
+from flagsvc.storage.db import UNAVAILABLE_ERRORS
 
 View = TypeVar("View", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 _AUTH_DOC = {
     "security": [{"bearerAuth": []}],
@@ -47,7 +50,7 @@ def authenticate() -> Actor:
     if "actor" not in g:
         secret = bearer_secret()
         if secret.startswith(credentials.SDK_KEY_PREFIX):
-            actor = state().sdk_keys.actor(secret, lambda: _lookup(secret))
+            actor = _sdk_key_actor(secret)
         else:
             actor = _lookup(secret)
         if actor is None:
@@ -59,6 +62,26 @@ def authenticate() -> Actor:
 def _lookup(secret: str) -> Actor | None:
     with db().read() as session:
         return credentials.authenticate(session, secret)
+
+
+def _sdk_key_actor(secret: str) -> Actor | None:
+    """The SDK key's actor from the per-process cache; its use noted once a minute."""
+    app_state = state()
+    app_state.revocations.start()  # from the first SDK request on, hear revocations
+    actor = app_state.sdk_keys.actor(secret, lambda: _lookup(secret))
+    key_id = actor.sdk_key_id if actor is not None else None
+    if key_id is not None and app_state.sdk_key_use.due(key_id):
+        _note_use(key_id)
+    return actor
+
+
+def _note_use(key_id: int) -> None:
+    """Write the key's ``last_used_at``; a failure here never fails the SDK's request."""
+    try:
+        with db().write() as session:
+            credentials.record_sdk_key_use(session, key_id, state().clock())
+    except UNAVAILABLE_ERRORS as error:
+        log.info("could not note the use of SDK key %s: %s", key_id, error)
 
 
 def _limited_authenticate(channel: str) -> Actor:

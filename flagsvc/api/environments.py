@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from flagsvc.api.auth import requires
 from flagsvc.api.context import change
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import name_field
@@ -43,10 +44,21 @@ class EnvironmentSchema(ma.Schema):
     created_at = ma.fields.DateTime()
 
 
-class SdkKeyCreatedSchema(ma.Schema):
+class SdkKeySchema(ma.Schema):
     id = ma.fields.Integer()
-    environment = ma.fields.String()
-    prefix = ma.fields.String()
+    environment = ma.fields.String(attribute="environment.key")
+    prefix = ma.fields.String(
+        metadata={"description": "First characters of the key, to tell keys apart"}
+    )
+    created_at = ma.fields.DateTime()
+    last_used_at = ma.fields.DateTime(
+        allow_none=True,
+        metadata={"description": "Last authenticated request (to the minute); null: never"},
+    )
+    revoked_at = ma.fields.DateTime(allow_none=True)
+
+
+class SdkKeyCreatedSchema(SdkKeySchema):
     sdk_key = ma.fields.String(
         metadata={"description": "The SDK key itself. Shown only in this response."}
     )
@@ -75,9 +87,28 @@ class Environments(MethodView):
 @blp.route("/<string:env>/sdk-keys")
 class SdkKeys(MethodView):
     @requires(Permission.MANAGE_ENVIRONMENTS)
+    @blp.response(200, SdkKeySchema(many=True))
+    def get(self, env: str) -> Any:
+        """List the environment's SDK keys, revoked ones too (never the keys themselves)"""
+        with db().read() as session:
+            return credentials.list_sdk_keys(session, env)
+
+    @requires(Permission.MANAGE_ENVIRONMENTS)
     @blp.response(201, SdkKeyCreatedSchema)
     def post(self, env: str) -> Any:
         """Create an SDK key for the environment; the response holds it once"""
         with db().write() as session:
             key, secret = credentials.create_sdk_key(session, change(), env)
-            return {"id": key.id, "environment": env, "prefix": key.prefix, "sdk_key": secret}
+            return {**{f: getattr(key, f) for f in SdkKeySchema().fields}, "sdk_key": secret}
+
+
+@blp.route("/<string:env>/sdk-keys/<int:key_id>")
+class SdkKeyById(MethodView):
+    @requires(Permission.MANAGE_ENVIRONMENTS)
+    @blp.response(200, SdkKeySchema)
+    def delete(self, env: str, key_id: int) -> Any:
+        """Revoke an SDK key: every instance refuses it within a second and ends its streams"""
+        with db().write() as session:
+            key = credentials.revoke_sdk_key(session, change(), env, key_id)
+        state().revocations.announce(key.id)  # after the commit: others re-read the database
+        return key

@@ -227,6 +227,7 @@ class StreamView(MethodView):
             response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
             return response
         subscription = app_state.broker.subscribe()  # before hello: no change falls between
+        app_state.revocations.hold(current_actor().sdk_key_id, subscription)  # revoked: ends
         watch = EnvironmentWatch(app_state.snapshots, db().read, _environment(), subscription)
         try:
             hello = watch.hello()

@@ -43,3 +43,4 @@ class Action(StrEnum):
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
     SDK_KEY_CREATED = "sdk_key.created"
+    SDK_KEY_REVOKED = "sdk_key.revoked"

@@ -48,7 +48,8 @@ class Subscription(Protocol):
     """One stream's mailbox. ``wait(timeout)``: the newest version announced since the
     last call, or None after ``timeout``; ``committed_at``: that version's commit time
     (Unix seconds) when a publisher said; ``closed``: the stream should end;
-    ``close()`` is idempotent."""
+    ``close()`` is idempotent; ``end()`` closes it from another thread and wakes its
+    ``wait`` at once (a revoked SDK key's stream)."""
 
     @property
     def closed(self) -> bool: ...
@@ -56,6 +57,7 @@ class Subscription(Protocol):
     def committed_at(self) -> float | None: ...
     def wait(self, timeout: float) -> int | None: ...
     def close(self) -> None: ...
+    def end(self) -> None: ...
 
 
 class ChangeBroker(Protocol):
@@ -144,6 +146,12 @@ class _Fanout:
             self.closed = True
             self.changed.set()  # stays set: every wait returns at once from now on
 
+    def wake(self) -> None:
+        """Wake every waiter without a new version (each goes back to waiting unless closed)."""
+        with self.lock:
+            changed, self.changed = self.changed, threading.Event()
+            changed.set()
+
 
 class LocalSubscription:
     """A subscription on a ``_Fanout``: remembers the last tick it reported."""
@@ -184,6 +192,15 @@ class LocalSubscription:
                 self._closed = True
                 self._fanout.count -= 1
                 metrics.SDK_STREAMS_OPEN.dec()
+
+    def end(self) -> None:
+        """Close, and wake the stream waiting on it so it ends now, not at its keep-alive.
+
+        Wakes this process's other streams too (they wait again): fine for something
+        as rare as a revoked key, too much for every disconnect (``close`` wakes none).
+        """
+        self.close()
+        self._fanout.wake()
 
 
 class _Background:

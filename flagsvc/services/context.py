@@ -25,6 +25,7 @@ class Actor:
     role: Role | None
     token_id: int | None = None
     environment: str | None = None  # set for SDK keys: the one environment they serve
+    sdk_key_id: int | None = None  # set for SDK keys: revoking the key ends its use everywhere
 
     @property
     def role_name(self) -> str:

@@ -15,8 +15,11 @@ import time
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
@@ -33,6 +36,9 @@ from flagsvc.storage.models import SdkKey
 
 TOKEN_PREFIX = "fst_"
 SDK_KEY_PREFIX = "fss_"
+SDK_KEY_PREFIX_RANDOM = 6
+"""Random characters an SDK key's shown prefix keeps after ``fss_<environment>_``, so an
+operator can tell an environment's keys apart (a leaked key names the one to revoke)."""
 
 
 def hash_secret(secret: str) -> str:
@@ -96,20 +102,66 @@ def token_summary(token: ApiToken) -> dict[str, object]:
 def create_sdk_key(session: Session, change: Change, environment_key: str) -> tuple[SdkKey, str]:
     """Create an SDK key for one environment; return the row and the plain key."""
     environment = get_environment(session, environment_key)
-    secret = f"{SDK_KEY_PREFIX}{environment.key[:12]}_{secrets.token_urlsafe(32)}"
+    scope = f"{SDK_KEY_PREFIX}{environment.key[:12]}_"
+    secret = scope + secrets.token_urlsafe(32)
     key = SdkKey(
         environment_id=environment.id,
         key_hash=hash_secret(secret),
-        prefix=secret[:16],
+        prefix=secret[: len(scope) + SDK_KEY_PREFIX_RANDOM],
         created_at=change.at,
     )
     session.add(key)
     session.flush()
     subject = audit.Subject("sdk_key", str(key.id), environment=environment.key)
-    audit.record(
-        session, change, Action.SDK_KEY_CREATED, subject, None, {"id": key.id, "prefix": key.prefix}
-    )
+    audit.record(session, change, Action.SDK_KEY_CREATED, subject, None, sdk_key_summary(key))
     return key, secret
+
+
+def list_sdk_keys(session: Session, environment_key: str) -> Sequence[SdkKey]:
+    """The environment's SDK keys, revoked ones too, newest first (never their hashes).
+
+    :raise NotFoundError: no such environment.
+    """
+    environment = get_environment(session, environment_key)
+    return session.scalars(
+        select(SdkKey).where(SdkKey.environment_id == environment.id).order_by(SdkKey.id.desc())
+    ).all()
+
+
+def revoke_sdk_key(session: Session, change: Change, environment_key: str, key_id: int) -> SdkKey:
+    """Revoke one of the environment's SDK keys (idempotent: no event the second time).
+
+    The caller announces the revocation after the commit (``KeyRevocations.announce``),
+    so every process stops accepting the key at once instead of after its cache expires.
+
+    :raise NotFoundError: no such environment, or no such key in it.
+    """
+    environment = get_environment(session, environment_key)
+    key = session.get(SdkKey, key_id, with_for_update={"of": SdkKey})  # not the joined env
+    if key is None or key.environment_id != environment.id:
+        raise NotFoundError("sdk_key", key_id)
+    if key.revoked_at is None:
+        before = sdk_key_summary(key)
+        key.revoked_at = change.at
+        subject = audit.Subject("sdk_key", str(key.id), environment=environment.key)
+        audit.record(session, change, Action.SDK_KEY_REVOKED, subject, before, sdk_key_summary(key))
+    return key
+
+
+def sdk_key_summary(key: SdkKey) -> dict[str, object]:
+    """The audit's view of an SDK key (never the hash; last use is not a change)."""
+    revoked = key.revoked_at.isoformat() if key.revoked_at else None
+    return {"id": key.id, "prefix": key.prefix, "revoked_at": revoked}
+
+
+def record_sdk_key_use(session: Session, key_id: int, at: datetime) -> None:
+    """Move the key's ``last_used_at`` forward to ``at`` (never back; not audited)."""
+    session.execute(
+        update(SdkKey)
+        .where(SdkKey.id == key_id)
+        .where(or_(SdkKey.last_used_at.is_(None), SdkKey.last_used_at < at))
+        .values(last_used_at=at)
+    )
 
 
 def authenticate(session: Session, secret: str) -> Actor | None:
@@ -117,13 +169,15 @@ def authenticate(session: Session, secret: str) -> Actor | None:
     digest = hash_secret(secret)
     if secret.startswith(SDK_KEY_PREFIX):
         found = session.execute(
-            select(SdkKey.prefix, Environment.key)
+            select(SdkKey.id, SdkKey.prefix, Environment.key)
             .join(Environment, SdkKey.environment_id == Environment.id)
             .where(SdkKey.key_hash == digest, SdkKey.revoked_at.is_(None))
         ).first()
         if found is None:
             return None
-        return Actor(name=f"sdk-key:{found.prefix}", role=None, environment=found.key)
+        return Actor(
+            name=f"sdk-key:{found.prefix}", role=None, environment=found.key, sdk_key_id=found.id
+        )
     token = session.scalar(
         select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
     )
@@ -144,11 +198,13 @@ class SdkKeyCache:
 
     Every SDK request authenticates; a database round trip for it would cost more
     than serving a 304. So a key that authenticated is trusted for ``fresh_seconds``
-    (5 s: revoking a key reaches every instance within that), and while the
-    database is unreachable for up to ``stale_seconds`` more, so SDKs keep getting
-    snapshots from the cache during an outage (stale-if-error). Unknown keys are
-    never cached: a guess costs a lookup each time (and the rate limiter counts it).
-    Admin tokens are not cached at all: revoking one takes effect on the next request.
+    (5 s), and while the database is unreachable for up to ``stale_seconds`` more, so
+    SDKs keep getting snapshots from the cache during an outage (stale-if-error).
+    Unknown keys are never cached: a guess costs a lookup each time (and the rate
+    limiter counts it). Admin tokens are not cached at all: revoking one takes effect
+    on the next request. A revoked SDK key is ``forget``-ten as soon as the revocation
+    is announced (``services.revocations``), on every process; the 5 s only bounds
+    the delay when that announcement is lost.
     """
 
     MAX_KEYS = 10_000
@@ -163,6 +219,7 @@ class SdkKeyCache:
         self._stale_seconds = stale_seconds
         self._clock = clock
         self._entries: dict[str, _CachedKey] = {}
+        self._revoked: set[int] = set()
         self._guard = threading.Lock()
 
     def actor(self, secret: str, lookup: Callable[[], Actor | None]) -> Actor | None:
@@ -184,12 +241,55 @@ class SdkKeyCache:
         self._remember(digest, actor, now)
         return actor
 
+    def forget(self, key_id: int) -> None:
+        """Drop revoked key ``key_id`` and never cache it again.
+
+        Remembered for good (keys are never un-revoked, and they are few): a request
+        that looked the key up just before the revocation committed must not put it
+        back for another 5 s when it finishes after the announcement.
+        """
+        with self._guard:
+            self._revoked.add(key_id)
+            stale = [d for d, e in self._entries.items() if e.actor.sdk_key_id == key_id]
+            for digest in stale:
+                del self._entries[digest]
+
+    def is_revoked(self, key_id: int | None) -> bool:
+        """Whether this process heard that ``key_id`` was revoked."""
+        return key_id in self._revoked
+
     def _remember(self, digest: str, actor: Actor | None, now: float) -> None:
         with self._guard:
-            if actor is None:
+            if actor is None or actor.sdk_key_id in self._revoked:
                 self._entries.pop(digest, None)
                 return
             if len(self._entries) >= self.MAX_KEYS:
                 self._entries.clear()  # keys are few; this only bounds a pathological case
             fresh = now + self._fresh_seconds
             self._entries[digest] = _CachedKey(actor, fresh, fresh + self._stale_seconds)
+
+
+class KeyUseThrottle:
+    """Says when an SDK key's use is worth writing down: once per ``every`` seconds.
+
+    ``last_used_at`` is for people ("is this key still in use?"), so minute precision
+    is plenty; writing it on every SDK request would turn each 304 into a write.
+    Per process: N processes write at most N times a minute per key.
+    """
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every = every
+        self._clock = clock
+        self._next: dict[int, float] = {}
+        self._guard = threading.Lock()
+
+    def due(self, key_id: int) -> bool:
+        """True at most once per ``every`` seconds for ``key_id`` (the first use included)."""
+        now = self._clock()
+        with self._guard:
+            if now < self._next.get(key_id, now):
+                return False
+            if len(self._next) >= SdkKeyCache.MAX_KEYS:
+                self._next.clear()
+            self._next[key_id] = now + self._every
+            return True

@@ -114,6 +114,8 @@ class SdkKey(Base):
     prefix: Mapped[str] = mapped_column(String(24))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # written at most once a minute per key and process (not per request): see credentials
+    last_used_at: Mapped[datetime | None]
     environment: Mapped[Environment] = relationship(lazy="joined")
 
 

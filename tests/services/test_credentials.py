@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import ProgrammingError
 
 from flagsvc.services.context import Actor
+from flagsvc.services.credentials import KeyUseThrottle
 from flagsvc.services.credentials import SdkKeyCache
 
 KEY = "fss_production_secret"
@@ -102,3 +103,39 @@ def test_other_database_errors_are_not_hidden(cache: SdkKeyCache, clock: Clock) 
     lookups.error = ProgrammingError("SELECT", {}, Exception("no such column"))
     with pytest.raises(ProgrammingError):
         cache.actor(KEY, lookups)
+
+
+REVOKED = Actor(
+    name="sdk-key:fss_production_abc", role=None, environment="production", sdk_key_id=7
+)
+
+
+def test_a_forgotten_key_is_looked_up_again_at_once(cache: SdkKeyCache) -> None:
+    lookups = Lookups(answer=REVOKED)
+    cache.actor(KEY, lookups)
+    cache.forget(7)
+    lookups.answer = None  # the database says revoked
+    assert cache.actor(KEY, lookups) is None
+    assert lookups.calls == 2
+
+
+def test_a_lookup_that_raced_the_revocation_is_not_cached(cache: SdkKeyCache) -> None:
+    # Given a request that read the key just before the revocation committed,
+    # When it finishes after the process heard of the revocation,
+    # Then the key is not remembered for another 5 s.
+    cache.forget(7)
+    lookups = Lookups(answer=REVOKED)
+    assert cache.actor(KEY, lookups) == REVOKED  # that one request still had it
+    cache.actor(KEY, lookups)
+    assert lookups.calls == 2 and cache.is_revoked(7)
+
+
+def test_key_use__noted_once_per_interval_per_key() -> None:
+    clock = Clock()
+    throttle = KeyUseThrottle(every=60, clock=clock)
+    assert throttle.due(1) and throttle.due(2)
+    assert not throttle.due(1)
+    clock.now += 59.9
+    assert not throttle.due(1)
+    clock.now += 0.2
+    assert throttle.due(1) and not throttle.due(1)
