@@ -35,6 +35,8 @@ NAVIGATION = (
     ("ui.flow", "Release timing"),
     ("ui.audit_log", "Audit"),
 )
+ADMIN_NAVIGATION = (("ui.sdk_keys", "SDK keys"),)
+"""Pages only admins may open (``MANAGE_ENVIRONMENTS``): in the menu for them alone."""
 CSRF_MESSAGE = (
     "This form could not be accepted: its security token is missing or out of date. "
     "Reload the page and send it again."
@@ -72,7 +74,8 @@ def _layout() -> dict[str, Any]:
         "user": user,
         "can": (lambda permission: user is not None and user.can(permission)),
         "Permission": Permission,
-        "navigation": NAVIGATION,
+        "navigation": NAVIGATION
+        + (ADMIN_NAVIGATION if user and user.can(Permission.MANAGE_ENVIRONMENTS) else ()),
         "is_htmx": is_htmx(),
     }
 

@@ -31,6 +31,8 @@ FORMS = [
     ("/ui/okrs/objectives", Permission.EDIT_OKRS),
     ("/ui/okrs/objectives/1/key-results", Permission.EDIT_OKRS),
     ("/ui/okrs/key-results/1", Permission.EDIT_OKRS),
+    ("/ui/sdk-keys/staging", Permission.MANAGE_ENVIRONMENTS),
+    ("/ui/sdk-keys/staging/999/revoke", Permission.MANAGE_ENVIRONMENTS),
 ]
 
 
