@@ -25,6 +25,7 @@ from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
+from flagsvc_sdk.engine import Reason
 from flask import Response
 from flask import request
 from flask.views import MethodView
@@ -50,6 +51,8 @@ from flagsvc.services.evaluation import evaluate_flags
 blp = Blueprint("sdk", __name__, url_prefix="/sdk/v1", description="SDK endpoints (SDK key auth)")
 
 MAX_CONTEXT_ATTRIBUTES = 100
+REPORTED_REASONS = (Reason.COHORT.value,)
+"""Reasons an SDK's metrics batch may break its counts down by (reach needs COHORT)."""
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAM_RETRY_AFTER_SECONDS = 5
 
@@ -111,6 +114,20 @@ class EvaluationCountSchema(StrictSchema):
     last_evaluated_at = ma.fields.AwareDateTime(
         required=True, metadata={"description": "ISO 8601 with a UTC offset"}
     )
+    reasons = ma.fields.Dict(
+        keys=ma.fields.String(validate=validate.OneOf(REPORTED_REASONS)),
+        values=ma.fields.Integer(strict=True, validate=validate.Range(min=0, max=1_000_000_000)),
+        metadata={
+            "description": "How many of the count had each reason; COHORT: answered on "
+            "through an early-access cohort (the flag's early-access reach)"
+        },
+    )
+
+    @ma.validates_schema
+    def _reasons_within_count(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        for reason, count in data.get("reasons", {}).items():
+            if count > data.get("count", 0):
+                raise ma.ValidationError(f"{reason}: more than count", "reasons")
 
 
 class MetricsArgsSchema(StrictSchema):
@@ -307,7 +324,12 @@ class Metrics(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Batched evaluation counts from an SDK (not audited: they record no change)"""
         counts = [
-            sdk_metrics.EvaluationCount(e["flag"], e["count"], e["last_evaluated_at"])
+            sdk_metrics.EvaluationCount(
+                e["flag"],
+                e["count"],
+                e["last_evaluated_at"],
+                e.get("reasons", {}).get(Reason.COHORT.value, 0),
+            )
             for e in data["evaluations"]
         ]
         with db().write() as session:

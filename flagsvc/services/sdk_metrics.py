@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from flagsvc.services import reach
 from flagsvc.services.environments import get_environment
 from flagsvc.storage.models import Environment
 from flagsvc.storage.models import Flag
@@ -35,11 +36,13 @@ _TABLE = FlagEvaluation.metadata.tables[FlagEvaluation.__tablename__]
 
 @dataclass(frozen=True, slots=True)
 class EvaluationCount:
-    """One SDK report: ``count`` evaluations of ``flag_key``, the last at ``last_evaluated_at``."""
+    """One SDK report: ``count`` evaluations of ``flag_key``, the last at ``last_evaluated_at``,
+    ``cohort`` of them answered on through an early-access cohort."""
 
     flag_key: str
     count: int
     last_evaluated_at: datetime
+    cohort: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,8 @@ class MetricsRecorded:
 def record_evaluations(
     session: Session, environment_key: str, counts: Sequence[EvaluationCount], now: datetime
 ) -> MetricsRecorded:
-    """Add ``counts`` to the environment's totals; unknown flag keys are skipped.
+    """Add ``counts`` to the environment's totals and to this hour's early-access reach
+    (``services.reach``); unknown flag keys are skipped.
 
     A ``last_evaluated_at`` in the future (an SDK host with a fast clock) is stored
     as ``now``, so no flag ever looks evaluated later than it could have been.
@@ -66,6 +70,8 @@ def record_evaluations(
     rows = _merged_rows(known, flag_ids, environment.id, now)
     if rows:
         session.execute(_upsert(session, rows))
+    hours = (reach.HourCount(flag_ids[c.flag_key], c.count, c.cohort) for c in known)
+    reach.record(session, environment.id, hours, now)
     evaluations = sum(c.count for c in known)
     return MetricsRecorded(len(known), len(counts) - len(known), evaluations)
 

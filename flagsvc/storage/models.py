@@ -278,3 +278,21 @@ class FlagEvaluation(Base):
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"), primary_key=True)
     evaluation_count: Mapped[int] = mapped_column(BigInteger)
     last_evaluated_at: Mapped[datetime]
+
+
+class FlagReachHour(Base):
+    """One hour of SDK-reported evaluations per flag and environment, and how many of
+    them were answered on through an early-access cohort (the early-access reach).
+
+    A ring of 24 slots per flag and environment (``slot`` = ``hour`` mod 24): the first
+    report of a new hour overwrites the slot's day-old counts, so the table never holds
+    more than a day and needs no clean-up job.
+    """
+
+    __tablename__ = "flag_reach_hours"
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hour: Mapped[int] = mapped_column(BigInteger)  # hours since the Unix epoch (UTC)
+    evaluation_count: Mapped[int] = mapped_column(BigInteger)
+    cohort_count: Mapped[int] = mapped_column(BigInteger)

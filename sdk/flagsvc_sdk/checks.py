@@ -21,15 +21,19 @@ loaded every flag gets:
   snapshot's shared :class:`~flagsvc_sdk.evaluation.Evaluation`, in one call for the set
   shape (the OpenFeature provider's boolean path), through the engine otherwise.
 
-Counts: every plan and resolver carries its flag's :class:`Tally`. ``tests/sdk/test_checks.py``
-proves checks, resolvers and ``Client.is_enabled`` agree with ``engine.evaluate`` on
-generated flags and contexts, and ``tests/sdk/test_spec.py`` on every golden case.
+Counts: every plan, check and resolver carries its flag's :class:`Tally`: every
+evaluation adds to ``count``, an answer "on" through an early-access cohort also to
+``cohort`` (the service's early-access reach; only the cohort branches pay for it).
+``tests/sdk/test_checks.py`` proves checks, resolvers and ``Client.is_enabled`` agree with
+``engine.evaluate`` on generated flags and contexts (answers and cohort counts), and
+``tests/sdk/test_spec.py`` on every golden case.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import mmh3
 
@@ -38,6 +42,7 @@ from .engine import Cohort
 from .engine import Context
 from .engine import Flag
 from .engine import Predicate
+from .engine import Reason
 from .engine import Result
 from .engine import Snapshot
 from .engine import Stage
@@ -50,6 +55,7 @@ __all__ = [
     "Plan",
     "Resolved",
     "Resolver",
+    "Taken",
     "Tally",
     "compile_check",
     "compile_plan",
@@ -72,10 +78,14 @@ _hash = mmh3.hash
 _SET_OPS = frozenset({"in", "eq"})
 _TARGETED = frozenset({Stage.EARLY_ACCESS, Stage.GENERAL})
 _NOBODY: frozenset[object] = frozenset()
+_COHORT = Reason.COHORT
 
 
 class Tally:
     """One flag's evaluation count, a plain attribute the hot path adds ``1.0`` to.
+
+    ``cohort`` counts the answers "on" through an early-access cohort (reason
+    ``COHORT``), added to on those branches only.
 
     Cheaper than any call (an ``itertools.count`` tick cost a tenth of an evaluation),
     and a ``float`` because CPython adds two floats without a ``malloc`` (a free list)
@@ -90,10 +100,18 @@ class Tally:
     what matters, so that is accepted rather than paying for a lock or an atomic.
     """
 
-    __slots__ = ("count",)
+    __slots__ = ("cohort", "count")
 
     def __init__(self) -> None:
         self.count = 0.0
+        self.cohort = 0.0
+
+
+class Taken(NamedTuple):
+    """One flag's evaluations since the previous take, and how many were on by a cohort."""
+
+    evaluations: int
+    cohort: int = 0
 
 
 class Counters:
@@ -106,24 +124,30 @@ class Counters:
     def __init__(self) -> None:
         self.tallies: dict[str, Tally] = {}
         """Each flag's tally, by flag key (read-only outside this class)."""
-        self._taken: dict[str, int] = {}
+        self._taken: dict[str, Taken] = {}
 
     def tally(self, flag_key: str) -> Tally:
         """Return the tally of ``flag_key`` (created on first use)."""
         tally = self.tallies.get(flag_key)
         return tally if tally is not None else self.tallies.setdefault(flag_key, Tally())
 
-    def count(self, flag_key: str) -> None:
-        """Count one evaluation of ``flag_key`` (for paths without a compiled plan)."""
-        self.tally(flag_key).count += 1.0
+    def count(self, flag_key: str, result: Result) -> None:
+        """Count one evaluation of ``flag_key`` answered ``result`` (paths without a plan)."""
+        tally = self.tally(flag_key)
+        tally.count += 1.0
+        if result.reason is _COHORT:
+            tally.cohort += 1.0
 
-    def take(self) -> dict[str, int]:
+    def take(self) -> dict[str, Taken]:
         """Return the evaluations per flag since the previous call (zeros left out)."""
         counts = {}
         for flag_key, tally in list(self.tallies.items()):
-            seen, taken = int(tally.count), self._taken.get(flag_key, 0)
-            if seen > taken:
-                counts[flag_key] = seen - taken
+            seen = Taken(int(tally.count), int(tally.cohort))
+            taken = self._taken.get(flag_key, Taken(0))
+            if seen.evaluations > taken.evaluations:
+                counts[flag_key] = Taken(
+                    seen.evaluations - taken.evaluations, seen.cohort - taken.cohort
+                )
                 self._taken[flag_key] = seen
         return counts
 
@@ -146,7 +170,7 @@ def compile_plan(flag: Flag, tally: Tally) -> Plan:
     inline path would need a ``cutoff`` test on every call, 1.5 % of every flag's time,
     to spare these flags a hash; their check (:func:`_set_only`) does no hash at all.
     """
-    check = compile_check(flag)
+    check = compile_check(flag, tally)
     shape = set_shape(flag)
     if shape is None or not shape[3]:
         return tally, None, "", _NOBODY, flag.hash_prefix, 0, check
@@ -190,16 +214,20 @@ def _set_test(cohorts: tuple[Cohort, ...]) -> tuple[str, frozenset[object]] | No
 # --- checks: the general bool path ------------------------------------------------------
 
 
-def compile_check(flag: Flag) -> Check:
-    """Compile ``flag`` into a :data:`Check` that agrees with ``engine.evaluate(...).enabled``."""
+def compile_check(flag: Flag, tally: Tally | None = None) -> Check:
+    """Compile ``flag`` into a :data:`Check` that agrees with ``engine.evaluate(...).enabled``.
+
+    A cohort hit adds to ``tally.cohort`` (the caller counts the evaluation itself).
+    """
+    tally = Tally() if tally is None else tally
     if flag.killed or flag.stage is Stage.OFF:
         return _constant(flag, on=False)
     if flag.stage is Stage.RELEASED:
         return _constant(flag, on=True)
     shape = set_shape(flag)
     if shape is not None and not shape[3]:
-        return _set_only(shape[0], shape[1])
-    return _targeted(flag)
+        return _set_only(shape[0], shape[1], tally)
+    return _targeted(flag, tally)
 
 
 def _user_key(context: Context) -> str | None:
@@ -221,7 +249,7 @@ def _constant(flag: Flag, *, on: bool) -> Check:
     return check
 
 
-def _set_only(attribute: str, values: frozenset[object]) -> Check:
+def _set_only(attribute: str, values: frozenset[object], tally: Tally) -> Check:
     """The set shape without a rollout: one set test (see :func:`_string_set_rule` for
     why ``in`` with an unhashable value as a mismatch is the engine's answer)."""
 
@@ -233,14 +261,17 @@ def _set_only(attribute: str, values: frozenset[object]) -> Check:
         elif _user_key(context) is None:
             return None
         try:
-            return context.get(attribute) in values
+            if context.get(attribute) in values:
+                tally.cohort += 1.0
+                return True
         except TypeError:
-            return False
+            pass
+        return False
 
     return check
 
 
-def _targeted(flag: Flag) -> Check:
+def _targeted(flag: Flag, tally: Tally) -> Check:
     """Cohorts, then the rollout.
 
     Which cohort matched does not change a bool, so the cohorts' members and rules are
@@ -258,6 +289,7 @@ def _targeted(flag: Flag) -> Check:
         if exclusions and user_key in exclusions:
             return False
         if (members and user_key in members) or (match is not None and match(context)):
+            tally.cohort += 1.0
             return True
         return cutoff > 0 and _hash(prefix + user_key, 0, False) % BUCKETS < cutoff
 
@@ -332,17 +364,27 @@ def compile_resolvers(
 ) -> dict[str, Resolved]:
     """Compile a resolver for every flag; ``answer`` turns an engine result into the
     snapshot's shared ``Evaluation`` (``store.Loaded.answer``)."""
-    return {
-        key: (counters.tally(key), compile_resolver(snapshot, flag, answer))
-        for key, flag in snapshot.index.items()
-    }
+    resolved = {}
+    for key, flag in snapshot.index.items():
+        tally = counters.tally(key)
+        resolved[key] = (tally, compile_resolver(snapshot, flag, answer, tally))
+    return resolved
 
 
-def compile_resolver(snapshot: Snapshot, flag: Flag, answer: Answer) -> Resolver:
-    """A :data:`Resolver` for ``flag``: inline for the set shape, else the engine's."""
+def compile_resolver(
+    snapshot: Snapshot, flag: Flag, answer: Answer, tally: Tally | None = None
+) -> Resolver:
+    """A :data:`Resolver` for ``flag``: inline for the set shape, else the engine's.
+
+    A cohort hit adds to ``tally.cohort`` (the caller counts the evaluation itself).
+    """
+    tally = Tally() if tally is None else tally
 
     def engine(context: Context) -> Evaluation:
-        return answer(evaluate(snapshot, flag.key, context))
+        result = evaluate(snapshot, flag.key, context)
+        if result.reason is _COHORT:
+            tally.cohort += 1.0
+        return answer(result)
 
     shape = set_shape(flag)
     if shape is None:
@@ -350,14 +392,18 @@ def compile_resolver(snapshot: Snapshot, flag: Flag, answer: Answer) -> Resolver
     outcomes = flag.outcomes
     missed = answer(outcomes.not_targeted)
     hit = answer(flag.targets[0].result) if flag.targets else missed  # no cohort: no hit
-    return _set_resolver(shape, hit, answer(outcomes.rollout), missed, engine)
+    return _set_resolver(shape, (hit, answer(outcomes.rollout), missed), engine, tally)
 
 
 def _set_resolver(
-    shape: SetShape, hit: Evaluation, rollout: Evaluation, missed: Evaluation, engine: Resolver
+    shape: SetShape,
+    answers: tuple[Evaluation, Evaluation, Evaluation],
+    engine: Resolver,
+    tally: Tally,
 ) -> Resolver:
     """The set shape's answers, prebuilt; invalid contexts go to the engine (its errors)."""
     attribute, values, prefix, cutoff = shape
+    hit, rollout, missed = answers
 
     def resolve(context: Context) -> Evaluation:
         user_key = context.get("key") if type(context) is dict else None
@@ -365,6 +411,7 @@ def _set_resolver(
             return engine(context)
         try:
             if context.get(attribute) in values:
+                tally.cohort += 1.0
                 return hit
         except TypeError:  # an unhashable value: a mismatch, as in the engine
             pass

@@ -170,6 +170,7 @@ class Client(ListenersAndClose):
                 if type(user_key) is not str or not user_key:
                     return default
                 if context.get(attribute) in values:
+                    tally.cohort += 1.0  # on through the cohort: early-access reach
                     return True
                 return _hash(prefix + user_key, 0, False) % BUCKETS < cutoff
             answer = check(context)
@@ -208,7 +209,7 @@ class Client(ListenersAndClose):
                 return resolved[1](context)
             result = engine_evaluate(current.snapshot, key, context)
             if result.reason is not _NOT_FOUND:
-                self._counters.count(key)
+                self._counters.count(key, result)
             if default is not None:
                 return from_result(result, default, current.version)
             return current.answer(result)
@@ -222,8 +223,8 @@ class Client(ListenersAndClose):
             return {}
         try:
             results = evaluate_all(current.snapshot, context)
-            for key in results:
-                self._counters.count(key)
+            for key, result in results.items():
+                self._counters.count(key, result)
             return {flag_key: current.answer(result) for flag_key, result in results.items()}
         except Exception:
             log.exception("flagsvc: all_flags failed")

@@ -6,7 +6,9 @@ and no lock (exact on GIL builds; on a free-threaded build racing increments may
 lost, see ``Tally``). Every ``interval`` seconds (and on ``close``) the reporter takes
 the counts since the last batch (:class:`~flagsvc_sdk.checks.Counters`) and POSTs
 ``{"evaluations": [{"flag", "count", "last_evaluated_at"}]}`` to
-``/sdk/v1/metrics``. ``last_evaluated_at`` is the end of the batch window (the take
+``/sdk/v1/metrics``, each entry with ``"reasons": {"COHORT": n}`` when ``n`` of its
+evaluations were answered on through an early-access cohort (the service measures
+early-access reach from it). ``last_evaluated_at`` is the end of the batch window (the take
 time), so it is late by at most ``interval``: reading a clock per evaluation would cost
 more than the count. A failed POST is logged and the batch dropped: metrics never
 queue up, retry or block.
@@ -20,6 +22,8 @@ from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 
+from .checks import Taken
+from .engine import Reason
 from .stats import Stats
 from .transport import SdkApi
 
@@ -32,11 +36,11 @@ MAX_BATCH = 1_000
 MAX_COUNT = 1_000_000_000
 """Largest count the service accepts for one flag in one batch."""
 
-Take = Callable[[], dict[str, int]]
+Take = Callable[[], dict[str, Taken]]
 """Return the evaluations per flag since the previous call."""
 
 
-def batch_body(counts: dict[str, int], at: datetime) -> dict[str, object]:
+def batch_body(counts: dict[str, Taken], at: datetime) -> dict[str, object]:
     """Build the JSON body of ``POST /sdk/v1/metrics`` (flags sorted, for stable output).
 
     A count above :data:`MAX_COUNT` (the service's limit) is clamped to it.
@@ -44,11 +48,22 @@ def batch_body(counts: dict[str, int], at: datetime) -> dict[str, object]:
     stamp = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return {
         "evaluations": [
-            {"flag": flag_key, "count": min(count, MAX_COUNT), "last_evaluated_at": stamp}
-            for flag_key, count in sorted(counts.items())
-            if count > 0
+            _entry(flag_key, taken, stamp)
+            for flag_key, taken in sorted(counts.items())
+            if taken.evaluations > 0
         ]
     }
+
+
+def _entry(flag_key: str, taken: Taken, stamp: str) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "flag": flag_key,
+        "count": min(taken.evaluations, MAX_COUNT),
+        "last_evaluated_at": stamp,
+    }
+    if taken.cohort > 0:
+        entry["reasons"] = {Reason.COHORT.value: min(taken.cohort, taken.evaluations, MAX_COUNT)}
+    return entry
 
 
 class MetricsReporter:

@@ -17,6 +17,7 @@ from flagsvc_sdk.checks import Tally
 from flagsvc_sdk.checks import compile_check
 from flagsvc_sdk.checks import compile_plan
 from flagsvc_sdk.checks import compile_resolver
+from flagsvc_sdk.engine import Reason
 from flagsvc_sdk.engine import Result
 from flagsvc_sdk.engine import Snapshot
 from flagsvc_sdk.engine import evaluate
@@ -183,6 +184,25 @@ def test_resolver__generated_flags_and_contexts__agrees_with_engine(
         assert resolve(context) == answer(evaluate(snapshot, "f", context)), context
 
 
+def _cohort_hits(snapshot: Snapshot, contexts: list[Any]) -> int:
+    return sum(evaluate(snapshot, "f", context).reason is Reason.COHORT for context in contexts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+def test_check_and_resolver__generated__count_cohort_answers_like_the_engine(
+    doc: dict[str, Any], contexts: list[Any]
+) -> None:
+    snapshot = load_snapshot(doc)
+    flag, checked, resolved = snapshot.index["f"], Tally(), Tally()
+    check = compile_check(flag, checked)
+    resolve = compile_resolver(snapshot, flag, _answer(snapshot), resolved)
+    for context in contexts:
+        check(context)
+        resolve(context)
+    assert checked.cohort == resolved.cohort == _cohort_hits(snapshot, contexts)
+
+
 @settings(max_examples=300, deadline=None)
 @given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
 def test_is_enabled__generated_flags_and_contexts__agrees_with_engine(
@@ -195,6 +215,8 @@ def test_is_enabled__generated_flags_and_contexts__agrees_with_engine(
             for default in (True, False):
                 expected = default if result.error_code is not None else result.enabled
                 assert client.is_enabled("f", context, default) is expected, (context, result)
+        taken = client._counters.take().get("f")
+        assert (taken.cohort if taken else 0) == 2 * _cohort_hits(snapshot, contexts)
 
 
 RULE = {"attribute": "country", "op": "in", "values": ["NL", "DE"]}

@@ -10,6 +10,9 @@ from datetime import datetime
 
 from flagsvc_sdk import Client
 from flagsvc_sdk.checks import Counters
+from flagsvc_sdk.checks import Taken
+from flagsvc_sdk.engine import Reason
+from flagsvc_sdk.engine import Result
 from flagsvc_sdk.metrics import MAX_BATCH
 from flagsvc_sdk.metrics import batch_body
 
@@ -20,6 +23,9 @@ from .conftest import wait_for
 
 MakeClient = Callable[..., Client]
 NL = {"key": "user-1", "country": "NL"}
+US = {"key": "user-2", "country": "US"}
+ON_BY_COHORT = Result(True, True, Reason.COHORT)
+ON_BY_ROLLOUT = Result(True, True, Reason.ROLLOUT)
 
 
 def _metrics(service: FakeService) -> list[dict[str, object]]:
@@ -36,12 +42,15 @@ def test_counters__take__counts_since_previous_take() -> None:
     tally = counters.tally("a")
     for _ in range(5):
         tally.count += 1.0
-    counters.count("a")
-    assert counters.take() == {"a": 6}
+    counters.count("a", ON_BY_COHORT)
+    counters.count("a", ON_BY_ROLLOUT)
+    assert counters.take() == {"a": Taken(7, 1)}
     assert counters.take() == {}
     tally.count += 1.0
+    tally.cohort += 1.0
     taken = counters.take()
-    assert taken == {"a": 1} and type(taken["a"]) is int  # a JSON integer for the service
+    assert taken == {"a": Taken(1, 1)}
+    assert type(taken["a"].evaluations) is int and type(taken["a"].cohort) is int  # JSON integers
 
 
 def test_counters__tally__same_object_across_calls() -> None:
@@ -88,10 +97,16 @@ def test_counters__eight_threads__no_increment_lost_under_the_gil(
 
 def test_batch_body__shape_and_utc_stamp() -> None:
     at = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
-    assert batch_body({"b": 2, "a": 1, "z": 0}, at) == {
+    counts = {"b": Taken(2, 2), "a": Taken(1), "z": Taken(0)}
+    assert batch_body(counts, at) == {
         "evaluations": [
             {"flag": "a", "count": 1, "last_evaluated_at": "2026-11-22T10:30:00Z"},
-            {"flag": "b", "count": 2, "last_evaluated_at": "2026-11-22T10:30:00Z"},
+            {
+                "flag": "b",
+                "count": 2,
+                "last_evaluated_at": "2026-11-22T10:30:00Z",
+                "reasons": {"COHORT": 2},
+            },
         ]
     }
 
@@ -130,6 +145,34 @@ def test_metrics__every_evaluation_path__counted_once(
     assert {e["flag"]: e["count"] for e in _metrics(service)} == {"new-checkout": 5, "old": 5}
 
 
+def test_metrics__every_evaluation_path__cohort_answers_reported_as_reasons(
+    service: FakeService, make_client: MakeClient
+) -> None:
+    # Given the set-shape flag (cohort eu: NL, DE; 50 % rollout) and one the engine runs
+    beta = {"attribute": "plan", "op": "neq", "values": ["free"]}
+    service.doc["flags"]["two"] = flag_doc("two", stage="early_access", cohorts=["eu", "beta"])
+    service.doc["cohorts"]["beta"] = {
+        "key": "beta",
+        "members": [],
+        "rules": [beta],
+        "opt_in": False,
+    }
+    client = make_client(send_metrics=True, metrics_interval=3600)
+    client.wait_until_ready(5)
+    # When an NL user (in the cohort) and a US user (not) go through every path
+    for flag_key in ("new-checkout", "two"):
+        for context in (NL, US):
+            client.is_enabled(flag_key, context)
+            client.evaluate(flag_key, context)
+            client.evaluate(flag_key, context, "fallback")
+            client.is_enabled(flag_key, dict(context, plan="gold"))  # beta's rule (flag two)
+    client.all_flags(NL)
+    client.close()
+    # Then every answer on through a cohort is reported under COHORT, nothing else is
+    reported = {e["flag"]: (e["count"], e.get("reasons")) for e in _metrics(service)}
+    assert reported == {"new-checkout": (9, {"COHORT": 5}), "two": (9, {"COHORT": 6})}
+
+
 def test_metrics__close__flushes_what_is_left(
     service: FakeService, make_client: MakeClient
 ) -> None:
@@ -143,6 +186,7 @@ def test_metrics__close__flushes_what_is_left(
             "flag": "new-checkout",
             "count": 7,
             "last_evaluated_at": _metrics(service)[0]["last_evaluated_at"],
+            "reasons": {"COHORT": 7},  # NL users are in the cohort eu
         }
     ]
 
