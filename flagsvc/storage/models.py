@@ -97,6 +97,21 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class UiSession(Base):
+    """A signed-in browser. Its cookie holds the id; only this row makes it count.
+
+    Stored as a SHA-256 hash like tokens; signing out deletes the row, so a copy of
+    the cookie taken before signs nobody in.
+    """
+
+    __tablename__ = "ui_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Environment(Versioned, Base):
     __tablename__ = "environments"
     id: Mapped[int] = mapped_column(primary_key=True)

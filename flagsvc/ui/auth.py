@@ -1,14 +1,17 @@
-"""Sign in with a token into a signed session; who is signed in; what their role allows.
+"""Sign in with a token into a server-side session; who is signed in; what their role allows.
 
-The session (Flask's signed cookie) holds the token's id, name and role, never the
-secret. Every request looks the token up again, so revoking it signs the browser out
-at its next click, exactly as it stops the API.
+The cookie (Flask's signed session) holds a random session id and the CSRF token, never
+the secret; ``services.ui_sessions`` keeps the session. Every request loads the session
+and its token again, so signing out ends every copy of the cookie, and revoking the
+token signs the browser out at its next click, exactly as it stops the API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 from typing import TypeVar
@@ -33,14 +36,18 @@ from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import Role
 from flagsvc.domain.roles import allows
 from flagsvc.services import credentials
+from flagsvc.services import ui_sessions
 from flagsvc.services.auth_failures import TooManyFailuresError
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
+from flagsvc.state import system_clock
 from flagsvc.ui import bp
 from flagsvc.ui.pages import render
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC_ENDPOINTS = frozenset({"ui.sign_in", "ui.static"})
+SESSION_LIFETIME = timedelta(hours=12)
+SESSION_ID = "sid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +79,7 @@ def require_user() -> Response | None:
     """Load the session's user, or send the browser to sign in (and back afterwards)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    user = _live_user(session.get("token_id"))
+    user = _live_user(session.get(SESSION_ID))
     if user is None:
         _forget()
         return redirect(url_for("ui.sign_in", next=request.full_path.rstrip("?")), 303)
@@ -100,21 +107,23 @@ def _words(permission: Permission) -> str:
     return permission.value.replace("_", " ")
 
 
-def _live_user(token_id: object) -> UiUser | None:
-    """The user behind ``token_id`` if that token still exists and is not revoked."""
-    if not isinstance(token_id, int):
+def _live_user(session_id: object) -> UiUser | None:
+    """The user of a live session (not signed out or expired, its token not revoked)."""
+    if not isinstance(session_id, str):
         return None
     with db().read() as db_session:
-        tokens = credentials.list_tokens(db_session)  # a small fixed set, like the API's list
-    for token in tokens:
-        if token.id == token_id and token.revoked_at is None:
-            return UiUser(token.id, token.name, Role(token.role))
-    return None
+        token = ui_sessions.token_of(db_session, session_id, _now())
+    return None if token is None else UiUser(token.id, token.name, Role(token.role))
+
+
+def _now() -> datetime:
+    """Sessions run on the wall clock, like the cookie's own expiry (the app's clock is the
+    time changes are recorded at, which tests move by days)."""
+    return system_clock()
 
 
 def _forget() -> None:
-    for key in ("token_id", "name", "role"):
-        session.pop(key, None)
+    session.pop(SESSION_ID, None)
 
 
 def safe_next(target: str | None) -> str:
@@ -176,15 +185,21 @@ def _too_many_failures(error: TooManyFailuresError) -> Any:
 
 
 def _start_session(actor: Actor) -> None:
-    """A fresh session (new CSRF token too) holding who, never the secret."""
+    """A fresh session (new CSRF token too) holding its id, never the secret."""
     assert actor.role is not None and actor.token_id is not None
+    with db().write() as db_session:
+        session_id = ui_sessions.start(db_session, actor.token_id, _now(), SESSION_LIFETIME)
     session.clear()
     session.permanent = True
-    session.update(token_id=actor.token_id, name=actor.name, role=actor.role.value)
+    session[SESSION_ID] = session_id
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    """End the session (its CSRF token with it)."""
+    """End the session on the server (every copy of the cookie) and in the browser."""
+    session_id = session.get(SESSION_ID)
+    if isinstance(session_id, str):
+        with db().write() as db_session:
+            ui_sessions.end(db_session, session_id)
     session.clear()
     return redirect(url_for("ui.sign_in"), 303)

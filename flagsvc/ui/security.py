@@ -8,8 +8,6 @@ off and only this blueprint calls ``protect()``.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Flask
 from flask import current_app
 from flask import request
@@ -41,7 +39,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-SESSION_LIFETIME = timedelta(hours=12)
 
 
 def init_app(app: Flask) -> None:
@@ -55,7 +52,7 @@ def init_app(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE=app.config.get("SESSION_COOKIE_SAMESITE") or "Lax",
-        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,  # Flask's default is 31 days
+        PERMANENT_SESSION_LIFETIME=auth.SESSION_LIFETIME,  # Flask's default is 31 days
     )
     CSRFProtect(app)
     app.after_request(_add_security_headers)

@@ -7,10 +7,12 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from flagsvc.services import credentials
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
+from flagsvc.storage.models import UiSession
 from tests.ui.conftest import UiClient
 from tests.ui.conftest import html
 
@@ -22,10 +24,8 @@ def test_sign_in__valid_token__session_holds_who_not_the_secret(app, secrets):
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/ui/flags")
     with browser.client.session_transaction() as session:
-        assert session["name"] == "marketing-token"
-        assert session["role"] == "marketing"
-        assert isinstance(session["token_id"], int)
         assert secrets["marketing"] not in repr(dict(session))
+    assert "marketing-token" in html(browser.get("/ui/flags"))
     cookie = browser.client.get_cookie("session")
     assert secrets["marketing"] not in cookie.value
     assert cookie.http_only and cookie.same_site == "Lax"
@@ -98,6 +98,41 @@ def test_sign_out__ends_the_session(ui_admin):
     response = ui_admin.post("/ui/sign-out")
     assert response.status_code == 303
     assert ui_admin.get("/ui/flags").status_code == 303
+
+
+def test_sign_out__a_copy_of_the_cookie_taken_before__loads_no_page_posts_no_form(
+    app, ui_admin, admin
+):
+    # Given a copy of the session cookie (and the form's CSRF token) that works,
+    assert ui_admin.get("/ui/okrs").status_code == 200
+    thief = app.test_client()
+    thief.set_cookie("session", ui_admin.client.get_cookie("session").value)
+    csrf = ui_admin.csrf
+    assert thief.get("/ui/flags").status_code == 200
+    # When its owner signs out,
+    assert ui_admin.post("/ui/sign-out").status_code == 303
+    # Then the copy is signed out too: no page, and its form changes nothing.
+    assert thief.get("/ui/flags").status_code == 303
+    objective = {"csrf_token": csrf, "title": "Stolen", "period": "2026-Q4", "owner": "x"}
+    posted = thief.post("/ui/okrs/objectives", data=objective)
+    assert posted.status_code == 303 and "/ui/sign-in" in posted.headers["Location"]
+    assert admin.get("/api/v1/objectives").json["items"] == []
+
+
+def test_session__cookie_holds_only_a_session_id_stored_hashed(app, ui_admin):
+    with ui_admin.client.session_transaction() as cookie:
+        sid = cookie["sid"]
+        assert set(cookie) <= {"sid", "csrf_token", "_permanent"}
+    with app.extensions["flagsvc"].db.read() as session:
+        stored = session.scalars(select(UiSession.session_hash)).all()
+    assert sid not in stored and len(stored) == 1
+
+
+def test_sign_in__again__each_browser_its_own_session(ui, secrets):
+    first, second = ui(secrets["admin"]), ui(secrets["admin"])
+    assert first.post("/ui/sign-out").status_code == 303
+    assert second.get("/ui/flags").status_code == 200  # signing out one ends only that one
+    assert first.get("/ui/flags").status_code == 303
 
 
 def test_layout__shows_name_role_and_landmarks(ui_marketing):
