@@ -26,6 +26,7 @@ from typing import Any
 
 import marshmallow as ma
 from flagsvc_sdk.engine import Reason
+from flagsvc_sdk.engine import user_key_of
 from flask import Response
 from flask import request
 from flask.views import MethodView
@@ -58,16 +59,22 @@ STREAM_RETRY_AFTER_SECONDS = 5
 
 
 class ContextField(ma.fields.Dict):
-    """An evaluation context: ``{"key": "<user key>", ...attributes}``."""
+    """An evaluation context: ``{"key": "<user key>", ...attributes}``.
+
+    The key is made canonical as the engine does it (an integer becomes its decimal
+    string), so ``42`` enrols, evaluates and buckets as the SDK's ``42`` does.
+    """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         context = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
-        key = context.get("key")
-        if not isinstance(key, str) or not 1 <= len(key) <= USER_KEY_MAX:
-            raise ma.ValidationError(f"needs a 'key': the user key, 1-{USER_KEY_MAX} characters")
+        key = user_key_of(context)
+        if key is None or len(key) > USER_KEY_MAX:
+            raise ma.ValidationError(
+                f"needs a 'key': the user key, 1-{USER_KEY_MAX} characters or an integer"
+            )
         if len(context) > MAX_CONTEXT_ATTRIBUTES:
             raise ma.ValidationError(f"at most {MAX_CONTEXT_ATTRIBUTES} attributes")
-        return context
+        return {**context, "key": key}
 
 
 class EvaluateArgsSchema(StrictSchema):

@@ -1,38 +1,37 @@
 """The hot paths of ``is_enabled`` and ``evaluate``: every flag compiled once per snapshot.
 
-The engine's ``evaluate`` walks the decision order (``docs/product.md``,
-``engine/evaluator.py``) through half a dozen Python calls, and in CPython 3.11 each call
-costs about a tenth of a whole ``is_enabled`` (measured: ~430 of ~3,900 instructions).
-``is_enabled`` is the call product code makes in its hottest loops, so when a snapshot is
-loaded every flag gets:
+The engine's ``evaluate`` (``engine/evaluator.py``) is the definition of the decision
+order; it walks it through half a dozen Python calls, and in CPython 3.11 each call
+costs about a tenth of a whole ``is_enabled``. ``is_enabled`` is the call product code
+makes in its hottest loops, so when a snapshot is loaded every flag gets a :class:`Plan`:
 
-- a :data:`Plan`, read by ``Client.is_enabled`` with one tuple unpack. The common
-  targeted flag has the *set shape*: "on iff ``context[attribute]`` is in ``values``,
-  else if the user's bucket is below ``cutoff``" (a rule like ``country in [NL, DE]``,
-  or a members list, which is a set test of the user key; see :func:`set_shape`). With
-  a rollout, ``is_enabled`` runs that inline, with no further call. Any other flag
-  (early access: the set test alone, no hash), and any context that is not a plain
-  ``dict``, goes to the plan's :data:`Check`.
-- a :data:`Check`: the decision order with the branches that cannot apply to that flag
-  removed ahead of time (a flag that is not killed never tests ``killed``), the engine's
-  compiled pieces reused (member sets, rule predicates, ``hash_prefix``, ``threshold``).
-  A check answers ``None`` where the engine answers an error (the caller's default).
-- a :data:`Resolver` for ``evaluate`` without a default: the engine's answer, as the
-  snapshot's shared :class:`~flagsvc_sdk.evaluation.Evaluation`, in one call for the set
-  shape (the OpenFeature provider's boolean path), through the engine otherwise.
+- ``check``: the decision order for a valid context (its user key already in canonical
+  form, see ``engine/context.py``), with the branches that cannot apply to that flag
+  removed ahead of time (a flag that is not killed never tests ``killed``) and the
+  engine's compiled pieces reused (member sets, rule predicates, ``hash_prefix``,
+  ``threshold``). Which contexts are valid is decided once, by the caller
+  (``Client.is_enabled``), with the engine's ``canonical_context``.
+- the *set shape*, run by ``Client.is_enabled`` inline with no call at all: "on iff
+  ``context[attribute]`` is in ``values``, else if the user's bucket is below
+  ``cutoff``" (a rule like ``country in [NL, DE]``, or a members list, which is a set
+  test of the user key; see :func:`set_shape`). Only flags with that shape *and* a
+  rollout run inline; ``kind`` is ``dict`` for them and ``None`` otherwise.
+- ``resolve``: ``evaluate``'s answer (the snapshot's shared
+  :class:`~flagsvc_sdk.evaluation.Evaluation`), in one call for the set shape (the
+  OpenFeature provider's boolean path), through the engine otherwise.
 
 Counts: every plan, check and resolver carries its flag's :class:`Tally`: every
 evaluation adds to ``count``, an answer "on" through an early-access cohort also to
 ``cohort`` (the service's early-access reach; only the cohort branches pay for it).
-``tests/sdk/test_checks.py`` proves checks, resolvers and ``Client.is_enabled`` agree with
+
+``tests/sdk/test_checks.py`` holds checks, resolvers and ``Client.is_enabled`` to
 ``engine.evaluate`` on generated flags and contexts (answers and cohort counts), and
-``tests/sdk/test_spec.py`` on every golden case.
+``tests/sdk/test_spec.py`` to every golden case of ``spec/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Mapping
 from typing import NamedTuple
 
 import mmh3
@@ -43,17 +42,16 @@ from .engine import Context
 from .engine import Flag
 from .engine import Predicate
 from .engine import Reason
-from .engine import Result
 from .engine import Snapshot
 from .engine import Stage
 from .engine import evaluate
+from .evaluation import Answers
 from .evaluation import Evaluation
 
 __all__ = [
     "Check",
     "Counters",
     "Plan",
-    "Resolved",
     "Resolver",
     "Taken",
     "Tally",
@@ -61,18 +59,16 @@ __all__ = [
     "compile_plan",
     "compile_plans",
     "compile_resolver",
-    "compile_resolvers",
     "set_shape",
 ]
 
-Check = Callable[[Context], bool | None]
-"""``context -> True/False``; ``None`` for an invalid context (the caller's default)."""
+Check = Callable[[Context, str], bool]
+"""``(context, user_key) -> on?`` for a valid context whose ``user_key`` is canonical."""
 Resolver = Callable[[Context], Evaluation]
-"""``context -> Evaluation`` for ``evaluate`` without a default; never raises."""
+"""``context -> Evaluation`` (no caller's default applied) for any context; never raises."""
 SetShape = tuple[str, frozenset[object], str, int]
 """``(attribute, values, hash_prefix, cutoff)``: on iff ``context.get(attribute) in values``
 or ``cutoff > 0`` and the user's bucket is below ``cutoff``."""
-Answer = Callable[[Result], Evaluation]
 
 _hash = mmh3.hash
 _SET_OPS = frozenset({"in", "eq"})
@@ -89,8 +85,8 @@ class Tally:
 
     Cheaper than any call (an ``itertools.count`` tick cost a tenth of an evaluation),
     and a ``float`` because CPython adds two floats without a ``malloc`` (a free list)
-    while an ``int`` above 256 is allocated anew on every add: 3 % of ``is_enabled``.
-    Exact up to 2**53 evaluations (285 years at a million a second).
+    while an ``int`` above 256 is allocated anew on every add. Exact up to 2**53
+    evaluations (285 years at a million a second).
 
     The read, add and write are three bytecodes with no point between them where
     CPython switches threads (no call, no backward jump), so on GIL builds no increment
@@ -131,18 +127,11 @@ class Counters:
         tally = self.tallies.get(flag_key)
         return tally if tally is not None else self.tallies.setdefault(flag_key, Tally())
 
-    def count(self, flag_key: str, result: Result) -> None:
-        """Count one evaluation of ``flag_key`` answered ``result`` (paths without a plan)."""
-        tally = self.tally(flag_key)
-        tally.count += 1.0
-        if result.reason is _COHORT:
-            tally.cohort += 1.0
-
     def take(self) -> dict[str, Taken]:
         """Return the evaluations per flag since the previous call (zeros left out)."""
         counts = {}
         for flag_key, tally in list(self.tallies.items()):
-            seen = Taken(int(tally.count), int(tally.cohort))
+            seen = _seen(tally)
             taken = self._taken.get(flag_key, Taken(0))
             if seen.evaluations > taken.evaluations:
                 counts[flag_key] = Taken(
@@ -151,36 +140,60 @@ class Counters:
                 self._taken[flag_key] = seen
         return counts
 
-
-# --- plans: what Client.is_enabled runs -------------------------------------------------
-
-Plan = tuple[Tally, type[dict[str, object]] | None, str, frozenset[object], str, int, Check]
-"""``(tally, kind, attribute, values, hash_prefix, cutoff, check)``.
-
-``kind`` is ``dict`` when the flag has the set shape with a rollout, ``None`` otherwise,
-so one ``type(context) is kind`` both picks the inline path and checks the context is a
-plain dict (the only type its ``context["key"]`` and ``.get`` are exact for); everything
-else goes to ``check``."""
+    def forget(self) -> None:
+        """Count as reported everything counted so far (a forked child: the parent
+        reports its own evaluations; the child must not report them again)."""
+        self._taken = {key: _seen(tally) for key, tally in list(self.tallies.items())}
 
 
-def compile_plan(flag: Flag, tally: Tally) -> Plan:
-    """Compile ``flag`` into the :data:`Plan` ``Client.is_enabled`` runs.
+def _seen(tally: Tally) -> Taken:
+    return Taken(int(tally.count), int(tally.cohort))
+
+
+class Plan:
+    """Everything ``Client.is_enabled`` and ``Client.evaluate`` run for one flag.
+
+    ``kind`` is ``dict`` when the flag has the set shape with a rollout (then
+    ``attribute``, ``values``, ``prefix`` and ``cutoff`` describe it), ``None``
+    otherwise: one ``type(context) is plan.kind`` both picks the inline path and checks
+    the context is a plain dict (the only type its ``context["key"]`` and ``.get`` are
+    exact for). Read-only after construction.
+    """
+
+    __slots__ = ("attribute", "check", "cutoff", "kind", "prefix", "resolve", "tally", "values")
+
+    def __init__(
+        self,
+        tally: Tally,
+        check: Check,
+        resolve: Resolver,
+        kind: type[dict[str, object]] | None = None,
+        shape: SetShape = ("", _NOBODY, "", 0),
+    ) -> None:
+        self.tally, self.check, self.resolve, self.kind = tally, check, resolve, kind
+        self.attribute, self.values, self.prefix, self.cutoff = shape
+
+
+def compile_plan(snapshot: Snapshot, flag: Flag, tally: Tally, answers: Answers) -> Plan:
+    """Compile ``flag`` into its :class:`Plan`.
 
     Only a set shape *with* a rollout runs inline: without one (early access) the
-    inline path would need a ``cutoff`` test on every call, 1.5 % of every flag's time,
-    to spare these flags a hash; their check (:func:`_set_only`) does no hash at all.
+    inline path would need a ``cutoff`` test on every call to spare these flags a hash;
+    their check (:func:`_set_only`) does no hash at all.
     """
-    check = compile_check(flag, tally)
+    check, resolve = compile_check(flag, tally), compile_resolver(snapshot, flag, answers, tally)
     shape = set_shape(flag)
     if shape is None or not shape[3]:
-        return tally, None, "", _NOBODY, flag.hash_prefix, 0, check
-    attribute, values, prefix, cutoff = shape
-    return tally, dict, attribute, values, prefix, cutoff, check
+        return Plan(tally, check, resolve)
+    return Plan(tally, check, resolve, dict, shape)
 
 
-def compile_plans(flags: Mapping[str, Flag], counters: Counters) -> dict[str, Plan]:
+def compile_plans(snapshot: Snapshot, counters: Counters, answers: Answers) -> dict[str, Plan]:
     """Compile every flag of a loaded snapshot (cheap: nothing is parsed again)."""
-    return {key: compile_plan(flag, counters.tally(key)) for key, flag in flags.items()}
+    return {
+        key: compile_plan(snapshot, flag, counters.tally(key), answers)
+        for key, flag in snapshot.index.items()
+    }
 
 
 def set_shape(flag: Flag) -> SetShape | None:
@@ -214,12 +227,12 @@ def _set_test(cohorts: tuple[Cohort, ...]) -> tuple[str, frozenset[object]] | No
 # --- checks: the general bool path ------------------------------------------------------
 
 
-def compile_check(flag: Flag, tally: Tally | None = None) -> Check:
-    """Compile ``flag`` into a :data:`Check` that agrees with ``engine.evaluate(...).enabled``.
+def compile_check(flag: Flag, tally: Tally) -> Check:
+    """Compile ``flag`` into a :data:`Check` that agrees with ``engine.evaluate(...).enabled``
+    for every valid context.
 
     A cohort hit adds to ``tally.cohort`` (the caller counts the evaluation itself).
     """
-    tally = Tally() if tally is None else tally
     if flag.killed or flag.stage is Stage.OFF:
         return _constant(flag, on=False)
     if flag.stage is Stage.RELEASED:
@@ -230,20 +243,10 @@ def compile_check(flag: Flag, tally: Tally | None = None) -> Check:
     return _targeted(flag, tally)
 
 
-def _user_key(context: Context) -> str | None:
-    if type(context) is not dict and not isinstance(context, Mapping):
-        return None
-    user_key = context.get("key")
-    return user_key if type(user_key) is str and user_key else None
-
-
 def _constant(flag: Flag, *, on: bool) -> Check:
     exclusions = flag.exclusions
 
-    def check(context: Context) -> bool | None:
-        user_key = _user_key(context)
-        if user_key is None:
-            return None
+    def check(context: Context, user_key: str) -> bool:
         return on and user_key not in exclusions
 
     return check
@@ -253,13 +256,7 @@ def _set_only(attribute: str, values: frozenset[object], tally: Tally) -> Check:
     """The set shape without a rollout: one set test (see :func:`_string_set_rule` for
     why ``in`` with an unhashable value as a mismatch is the engine's answer)."""
 
-    def check(context: Context) -> bool | None:
-        if type(context) is dict:  # the common case, inlined: one call less
-            user_key = context.get("key")
-            if type(user_key) is not str or not user_key:
-                return None
-        elif _user_key(context) is None:
-            return None
+    def check(context: Context, user_key: str) -> bool:
         try:
             if context.get(attribute) in values:
                 tally.cohort += 1.0
@@ -282,10 +279,7 @@ def _targeted(flag: Flag, tally: Tally) -> Check:
     members, match = _fold(flag.cohorts)
     prefix, cutoff = flag.hash_prefix, (flag.threshold if flag.stage is Stage.GENERAL else 0)
 
-    def check(context: Context) -> bool | None:
-        user_key = _user_key(context)
-        if user_key is None:
-            return None
+    def check(context: Context, user_key: str) -> bool:
         if exclusions and user_key in exclusions:
             return False
         if (members and user_key in members) or (match is not None and match(context)):
@@ -354,31 +348,15 @@ def _match(cohort: Cohort) -> Predicate | None:
     return match
 
 
-# --- resolvers: evaluate without a default ----------------------------------------------
-
-Resolved = tuple[Tally, Resolver]
+# --- resolvers: what evaluate answers ---------------------------------------------------
 
 
-def compile_resolvers(
-    snapshot: Snapshot, counters: Counters, answer: Answer
-) -> dict[str, Resolved]:
-    """Compile a resolver for every flag; ``answer`` turns an engine result into the
-    snapshot's shared ``Evaluation`` (``store.Loaded.answer``)."""
-    resolved = {}
-    for key, flag in snapshot.index.items():
-        tally = counters.tally(key)
-        resolved[key] = (tally, compile_resolver(snapshot, flag, answer, tally))
-    return resolved
-
-
-def compile_resolver(
-    snapshot: Snapshot, flag: Flag, answer: Answer, tally: Tally | None = None
-) -> Resolver:
+def compile_resolver(snapshot: Snapshot, flag: Flag, answers: Answers, tally: Tally) -> Resolver:
     """A :data:`Resolver` for ``flag``: inline for the set shape, else the engine's.
 
     A cohort hit adds to ``tally.cohort`` (the caller counts the evaluation itself).
     """
-    tally = Tally() if tally is None else tally
+    answer = answers.of
 
     def engine(context: Context) -> Evaluation:
         result = evaluate(snapshot, flag.key, context)
@@ -401,13 +379,14 @@ def _set_resolver(
     engine: Resolver,
     tally: Tally,
 ) -> Resolver:
-    """The set shape's answers, prebuilt; invalid contexts go to the engine (its errors)."""
+    """The set shape's answers, prebuilt; any context but a plain dict with a plain key
+    (``engine.context.is_plain_key``) goes to the engine, which canonicalises it."""
     attribute, values, prefix, cutoff = shape
     hit, rollout, missed = answers
 
     def resolve(context: Context) -> Evaluation:
         user_key = context.get("key") if type(context) is dict else None
-        if type(user_key) is not str or not user_key:
+        if type(user_key) is not str or not user_key or not user_key.isascii():
             return engine(context)
         try:
             if context.get(attribute) in values:

@@ -25,19 +25,19 @@ import mmh3
 from .checks import Counters
 from .checks import Plan
 from .checks import compile_plans
-from .checks import compile_resolvers
 from .engine import BUCKETS
+from .engine import FLAG_NOT_FOUND
 from .engine import Context
-from .engine import Reason
 from .engine import Snapshot
-from .engine import evaluate as engine_evaluate
-from .engine import evaluate_all
+from .engine import canonical_context
 from .errors import ConfigurationError
 from .errors import FetchError
+from .evaluation import Answers
+from .evaluation import ErrorCode
 from .evaluation import Evaluation
-from .evaluation import from_result
 from .evaluation import general_error
 from .evaluation import not_ready
+from .evaluation import with_default
 from .metrics import MetricsReporter
 from .stats import Stats
 from .store import Loaded
@@ -52,8 +52,8 @@ from .transport import Transport
 __all__ = ["Change", "ChangeListener", "Client"]
 
 log = logging.getLogger("flagsvc_sdk")
-_NOT_FOUND = Reason.FLAG_NOT_FOUND
 _hash = mmh3.hash
+_INVALID = ErrorCode.INVALID_CONTEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +146,7 @@ class Client(ListenersAndClose):
         self._lock = threading.Lock()  # serialises installs (the updater vs. start-up)
         self._ready = threading.Event()
         self._closed = False
+        self._warned_invalid = False
         self._cache_path = Path(cache_path) if cache_path is not None else None
         self._load_files(self._cache_path, Path(bootstrap_path) if bootstrap_path else None)
         self._api = SdkApi(url, sdk_key, timeout, transport)
@@ -160,37 +161,45 @@ class Client(ListenersAndClose):
 
     def is_enabled(self, key: str, context: Context, default: bool = False) -> bool:
         """Return whether flag ``key`` is on for ``context``; ``default`` when the flag is
-        unknown or retired, the context invalid (not a mapping with a non-empty string
-        ``"key"``), no snapshot is held yet, or anything else fails."""
+        unknown or retired, the context invalid (not a mapping whose ``"key"`` is a
+        non-empty string or an integer), no snapshot is held yet, or anything else fails."""
         try:  # the set shape runs right here: a call to a check would add a tenth
-            tally, kind, attribute, values, prefix, cutoff, check = self._plans[key]
-            tally.count += 1.0  # a float, the cheapest exact count (checks.Tally)
-            if type(context) is kind:  # dict for a set shape with a rollout, else None
+            plan = self._plans[key]
+            plan.tally.count += 1.0  # a float, the cheapest exact count (checks.Tally)
+            if type(context) is plan.kind:  # dict for a set shape with a rollout, else None
                 user_key = context["key"]
-                if type(user_key) is not str or not user_key:
+                if type(user_key) is str and user_key and user_key.isascii():  # plain key
+                    if context.get(plan.attribute) in plan.values:
+                        plan.tally.cohort += 1.0  # on through the cohort: early-access reach
+                        return True
+                    return _hash(plan.prefix + user_key, 0, False) % BUCKETS < plan.cutoff
+            return self._decide(plan, context, default)
+        except Exception:  # no such flag, no "key", an unhashable value: see _fallback
+            return self._fallback(key, context, default)
+
+    def _decide(self, plan: Plan, context: Context, default: bool) -> bool:
+        """``is_enabled`` by the flag's check (already counted): the context is made
+        canonical first (``engine.canonical_context``), so the check sees a valid one."""
+        try:
+            user_key = context.get("key") if type(context) is dict else None
+            if type(user_key) is not str or not user_key or not user_key.isascii():
+                canonical = canonical_context(context)
+                if canonical is None:
+                    self._invalid_context(context)
                     return default
-                if context.get(attribute) in values:
-                    tally.cohort += 1.0  # on through the cohort: early-access reach
-                    return True
-                return _hash(prefix + user_key, 0, False) % BUCKETS < cutoff
-            answer = check(context)
-            return default if answer is None else answer
-        except Exception:  # no such flag, no "key", an unhashable value: see _checked
-            return self._checked(key, context, default)
+                context, user_key = canonical, str(canonical["key"])
+            return plan.check(context, user_key)
+        except Exception:  # the contract: never raise (a mapping whose get raises)
+            return default
 
-    def _checked(self, key: str, context: Context, default: bool) -> bool:
-        """``is_enabled`` by the flag's compiled check alone (already counted).
-
-        The inline path raises where the check answers: a context without ``"key"``
-        (``KeyError``: invalid, the default) or an unhashable attribute value
-        (``TypeError``: a mismatch, the rollout decides).
-        """
+    def _fallback(self, key: str, context: Context, default: bool) -> bool:
+        """Where the inline path raised: an unknown flag (not counted), a context without
+        ``"key"`` or with an unhashable value (counted already)."""
         try:
             plan = self._plans.get(key)
-            answer = None if plan is None else plan[-1](context)
-            return default if answer is None else answer
-        except Exception:  # the contract: never raise (an unhashable key lands here)
+        except TypeError:  # an unhashable flag key
             return default
+        return default if plan is None else self._decide(plan, context, default)
 
     def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
         """Evaluate flag ``key`` for ``context`` with the reason and stage.
@@ -203,17 +212,15 @@ class Client(ListenersAndClose):
         if current is None:
             return not_ready(default)
         try:
-            resolved = current.resolvers.get(key) if default is None else None
-            if resolved is not None:  # the flag's compiled resolver (OpenFeature's path)
-                resolved[0].count += 1.0
-                return resolved[1](context)
-            result = engine_evaluate(current.snapshot, key, context)
-            if result.reason is not _NOT_FOUND:
-                self._counters.count(key, result)
-            if default is not None:
-                return from_result(result, default, current.version)
-            return current.answer(result)
-        except Exception:  # e.g. an unhashable key
+            plan = current.plans.get(key)
+            if plan is None:
+                return with_default(current.answers.of(FLAG_NOT_FOUND), default)
+            plan.tally.count += 1.0
+            evaluation = plan.resolve(context)  # one path; the default is applied after
+            if evaluation.error_code is _INVALID:
+                self._invalid_context(context)
+            return evaluation if default is None else with_default(evaluation, default)
+        except Exception:  # the contract: never raise
             return general_error(default, current.version)
 
     def all_flags(self, context: Context) -> dict[str, Evaluation]:
@@ -222,10 +229,11 @@ class Client(ListenersAndClose):
         if current is None:
             return {}
         try:
-            results = evaluate_all(current.snapshot, context)
-            for key, result in results.items():
-                self._counters.count(key, result)
-            return {flag_key: current.answer(result) for flag_key, result in results.items()}
+            answers = {}
+            for flag_key, plan in current.plans.items():
+                plan.tally.count += 1.0
+                answers[flag_key] = plan.resolve(context)
+            return answers
         except Exception:
             log.exception("flagsvc: all_flags failed")
             return {}
@@ -325,9 +333,22 @@ class Client(ListenersAndClose):
                 log.warning("flagsvc: cannot write cache %s: %s", self._cache_path, exc)
 
     def _compile(self, snapshot: Snapshot, source: str, etag: str | None) -> Loaded:
-        loaded = Loaded(snapshot, compile_plans(snapshot.index, self._counters), source, etag)
-        loaded.resolvers.update(compile_resolvers(snapshot, self._counters, loaded.answer))
-        return loaded  # not yet published: filling resolvers here is safe
+        answers = Answers(snapshot.version)
+        plans = compile_plans(snapshot, self._counters, answers)
+        return Loaded(snapshot, plans, answers, source, etag)
+
+    def _invalid_context(self, context: object) -> None:
+        """Warn once per client that product code passes invalid contexts (then debug)."""
+        level = logging.DEBUG if self._warned_invalid else logging.WARNING
+        self._warned_invalid = True
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "flagsvc: invalid context (%s); answering the caller's default. "
+                'A context is a mapping whose "key" is a non-empty string or an integer; '
+                "further invalid contexts are logged at debug level",
+                _describe(context),
+            )
 
     def _attempted(self, ok: bool) -> None:
         if ok or self._current is not None:
@@ -349,6 +370,21 @@ class Client(ListenersAndClose):
                 listener(change)
             except Exception:
                 log.exception("flagsvc: a change listener failed")
+
+
+def _describe(context: object) -> str:
+    """What is wrong with an invalid context, without its values (they may be personal)."""
+    if not isinstance(context, Mapping):
+        return f"a {type(context).__name__}, not a mapping"
+    try:
+        key = context.get("key")
+    except Exception:
+        return "its get() raised"
+    if key is None:
+        return 'no "key"'
+    if isinstance(key, str):
+        return '"key" is empty' if not key else '"key" is not valid Unicode (a lone surrogate)'
+    return f'"key" is a {type(key).__name__}'
 
 
 def _flags_changed(previous: Loaded | None, loaded: Loaded) -> tuple[str, ...]:

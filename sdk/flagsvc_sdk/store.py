@@ -1,8 +1,8 @@
 """The compiled state the client reads, and snapshot files on disk.
 
 :class:`Loaded` bundles everything one snapshot gives the hot paths (the snapshot, its
-compiled plans and resolvers, its shared answers), so the client swaps it with a single
-attribute assignment and a reader never sees a new snapshot with old plans.
+compiled plans, its shared answers), so the client swaps it with a single attribute
+assignment and a reader never sees a new snapshot with old plans.
 
 Files: ``bootstrap_path`` ships with the app, ``cache_path`` is the last snapshot the
 service served; both use the wire JSON of ``GET /sdk/v1/snapshot``. The cache is written
@@ -22,57 +22,32 @@ from dataclasses import field
 from pathlib import Path
 
 from .checks import Plan
-from .checks import Resolved
 from .engine import EngineError
-from .engine import Result
 from .engine import Snapshot
 from .engine import load_snapshot
 from .errors import FetchError
-from .evaluation import Evaluation
-from .evaluation import from_result
+from .evaluation import Answers
 
 __all__ = ["Loaded", "parse_snapshot", "read_snapshot_file", "write_atomic"]
 
 log = logging.getLogger("flagsvc_sdk")
-_MAX_ANSWERS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """One compiled snapshot with its fast paths; ``source`` is where it came from.
-
-    ``resolvers`` is filled right after construction, before the client publishes the
-    object (they are built with :meth:`answer`, so they need the instance).
-    """
+    """One compiled snapshot with its plans; ``source`` is where it came from
+    (``service``, ``cache`` or ``bootstrap``)."""
 
     snapshot: Snapshot
     plans: Mapping[str, Plan] = field(repr=False)
+    answers: Answers = field(repr=False)
     source: str
     etag: str | None = None
-    answers: dict[int, tuple[Result, Evaluation]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
-    resolvers: dict[str, Resolved] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def version(self) -> int:
         """The snapshot's version (the service's change counter)."""
         return self.snapshot.version
-
-    def answer(self, result: Result) -> Evaluation:
-        """The :class:`Evaluation` of ``result`` with no caller's default, built once.
-
-        The engine pre-builds every result a flag can give, so a snapshot has only a few;
-        each is converted once and shared. Keyed by identity, and the entry keeps the
-        result alive, so an id can never be reused for another result while cached.
-        """
-        cached = self.answers.get(id(result))
-        if cached is not None and cached[0] is result:
-            return cached[1]
-        evaluation = from_result(result, None, self.snapshot.version)
-        if len(self.answers) < _MAX_ANSWERS:  # bounded even if results were built per call
-            self.answers[id(result)] = (result, evaluation)
-        return evaluation
 
 
 def parse_snapshot(raw: bytes, source: str) -> Snapshot:

@@ -30,6 +30,7 @@ from .engine import ErrorCode as EngineCode
 from .engine import Reason
 from .engine import Result
 from .engine import Stage
+from .engine import user_key_of
 from .evaluation import Evaluation
 from .evaluation import from_result
 
@@ -170,7 +171,7 @@ def _result(answer: _Answer, reason: Reason, cohort: str | None) -> Result:
 
 
 def _user_key(context: object) -> str | None:
-    if not isinstance(context, Mapping):
+    try:
+        return user_key_of(context)  # the engine's rule: integers count as their digits
+    except Exception:  # a mapping whose get raises: invalid, as in the real client
         return None
-    user_key = context.get("key")
-    return user_key if isinstance(user_key, str) and user_key else None

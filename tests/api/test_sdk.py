@@ -153,6 +153,33 @@ def test_evaluate__flag_in_early_access__cohort_member_on_others_off(sdk, engine
     assert other["results"][FLAG]["enabled"] is False
 
 
+def test_evaluate__integer_user_key__answers_as_its_decimal_string(sdk, engineer):
+    # Given a 50 % rollout, so that the bucket decides
+    _create_flag(engineer)
+    engineer.post(f"{STATE}/production/stage", json={"stage": "general", "rollout_percent": 50})
+    for user_id in range(40):
+        # When
+        as_int = sdk.post("/sdk/v1/evaluate", json={"context": {"key": user_id}}).json
+        as_text = sdk.post("/sdk/v1/evaluate", json={"context": {"key": str(user_id)}}).json
+        # Then
+        assert as_int["results"] == as_text["results"]
+        assert as_int["results"][FLAG]["error_code"] is None
+
+
+@pytest.mark.parametrize("key", [True, 4.5, None, "", "x" * 257, 10**257, [1]])
+def test_evaluate__not_a_user_key__422_names_context(sdk, key):
+    response = sdk.post("/sdk/v1/evaluate", json={"context": {"key": key}})
+    assert response.status_code == 422
+    assert "context" in response.json["errors"]["json"]
+
+
+def test_evaluate__lone_surrogate_in_key__422_names_context(sdk):
+    body = b'{"context": {"key": "user-\\udcff"}}'
+    response = sdk.post("/sdk/v1/evaluate", data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert "context" in response.json["errors"]["json"]
+
+
 # --- enroll / leave -------------------------------------------------------------------
 
 
@@ -175,6 +202,14 @@ def test_enroll__opt_in_cohort__member_changed_then_idempotent_and_audited(app, 
         ).all()
     assert [e.action for e in events] == ["cohort.member_enrolled", "cohort.member_left"]
     assert all(e.actor.startswith("sdk-key:") and e.actor_role == "sdk" for e in events)
+
+
+def test_enroll__integer_user_key__enrolled_as_its_decimal_string(sdk, engineer):
+    _cohort(engineer, "beta", opt_in=True)
+    response = sdk.post("/sdk/v1/enroll", json={"cohort": "beta", "context": {"key": 42}})
+    assert response.status_code == 200
+    assert response.json["user_key"] == "42"
+    assert engineer.get("/api/v1/cohorts/beta/members").json["items"][0]["user_key"] == "42"
 
 
 def test_enroll__not_opt_in__422_names_cohort(sdk, engineer):

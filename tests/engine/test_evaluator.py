@@ -16,6 +16,7 @@ from flagsvc_sdk.engine import Result
 from flagsvc_sdk.engine import Snapshot
 from flagsvc_sdk.engine import SnapshotError
 from flagsvc_sdk.engine import Stage
+from flagsvc_sdk.engine import bucket
 from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import evaluate_all
 from flagsvc_sdk.engine import load_snapshot
@@ -77,7 +78,19 @@ def test_evaluate__unknown_flag__flag_not_found_error_code(snapshot: Snapshot) -
 
 @pytest.mark.parametrize(
     "context",
-    [{}, {"key": ""}, {"key": 7}, {"key": None}, {"key": ["u"]}, "user-1", ["user-1"], None, 5],
+    [
+        {},
+        {"key": ""},
+        {"key": 7.0},
+        {"key": True},
+        {"key": None},
+        {"key": ["u"]},
+        {"key": "\udcff"},
+        "user-1",
+        ["user-1"],
+        None,
+        5,
+    ],
     ids=repr,
 )
 def test_evaluate__invalid_context__error_invalid_context(snapshot: Snapshot, context: Any) -> None:
@@ -299,3 +312,46 @@ def test_load_snapshot__missing_field__snapshot_error_says_required(
 def test_load_snapshot__not_an_object__snapshot_error() -> None:
     with pytest.raises(SnapshotError, match="snapshot: must be an object"):
         load_snapshot([])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("user_key", [1, 2, 9, 42, -7, 10**40])
+def test_evaluate__integer_key__same_answer_as_its_decimal_string(
+    build_snapshot: Callable[..., Snapshot],
+    flag_doc: Callable[..., Doc],
+    cohort_doc: Callable[..., Doc],
+    user_key: int,
+) -> None:
+    # Given members, exclusions, a rule on the key and a rollout, all written as strings
+    digits = str(user_key)
+    on_key = cohort_doc("on-key", rules=[{"attribute": "key", "op": "eq", "values": ["42"]}])
+    members = cohort_doc("members", members=["1", "-7"])
+    snapshot = build_snapshot(
+        [
+            flag_doc("rule", stage="early_access", cohorts=["on-key"]),
+            flag_doc("members", stage="early_access", cohorts=["members"]),
+            flag_doc("excluded", stage="released", exclusions=["2"]),
+            flag_doc("rollout", stage="general", rollout_percent=50),
+        ],
+        [on_key, members],
+    )
+    # Then the integer is that user, everywhere
+    for flag_key in ("rule", "members", "excluded", "rollout"):
+        as_int = evaluate(snapshot, flag_key, {"key": user_key, "plan": "x"})
+        assert as_int == evaluate(snapshot, flag_key, {"key": digits, "plan": "x"}), flag_key
+        assert as_int.error_code is None
+
+
+def test_bucket__lone_surrogate__value_error_not_a_crash() -> None:
+    with pytest.raises(ValueError, match="valid Unicode"):
+        bucket("f", "s", "user-\udcff")
+    with pytest.raises(ValueError, match="valid Unicode"):
+        bucket("f", "s\ud800", "user")
+
+
+def test_flag__salt_with_lone_surrogate__refused(
+    build_snapshot: Callable[..., Snapshot], flag_doc: Callable[..., Doc]
+) -> None:
+    snapshot = build_snapshot([flag_doc("f", stage="general", rollout_percent=50)])
+    flag = snapshot.index["f"]
+    with pytest.raises(ValueError, match="valid Unicode"):
+        dataclasses.replace(flag, salt="s\udcff")

@@ -18,12 +18,11 @@ from flagsvc_sdk.checks import compile_check
 from flagsvc_sdk.checks import compile_plan
 from flagsvc_sdk.checks import compile_resolver
 from flagsvc_sdk.engine import Reason
-from flagsvc_sdk.engine import Result
 from flagsvc_sdk.engine import Snapshot
+from flagsvc_sdk.engine import canonical_context
 from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
-from flagsvc_sdk.evaluation import Evaluation
-from flagsvc_sdk.evaluation import from_result
+from flagsvc_sdk.evaluation import Answers
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -35,6 +34,9 @@ from .conftest import flag_doc
 from .conftest import snapshot_doc
 
 USERS = [f"u{i}" for i in range(8)]
+ODD_KEYS = [7, -3, 10**30, True, 1.0, "\udcff", "u\ud800x", "müller", "é"]
+"""Keys only the slow paths meet: integers (canonical "7"), bools and floats (invalid),
+lone surrogates (invalid), non-ASCII text (valid, checked beyond ``isascii``)."""
 STRINGS = st.sampled_from(["NL", "DE", "US", "gold", "", "1", "1.2.0"])
 SCALARS = st.one_of(STRINGS, st.integers(-3, 3), st.booleans(), st.floats(-2, 2, allow_nan=False))
 RULES = st.one_of(
@@ -76,7 +78,7 @@ ATTRIBUTE_VALUES = st.one_of(
 COUNTRIES = st.one_of(st.sampled_from(["NL", "DE", "u1"]), ATTRIBUTE_VALUES)  # set hits too
 CONTEXTS = st.one_of(
     st.fixed_dictionaries(
-        {"key": st.sampled_from([*USERS, "", None, 5])},
+        {"key": st.sampled_from([*USERS, *ODD_KEYS, "", None, 5])},
         optional={"country": COUNTRIES, "plan": ATTRIBUTE_VALUES, "seats": ATTRIBUTE_VALUES},
     ),
     st.sampled_from([None, "u1", ["u1"], {}, 3]),
@@ -92,7 +94,7 @@ def snapshots(draw: st.DrawFn) -> dict[str, Any]:
     cohorts = [
         cohort_doc(
             f"c{i}",
-            members=draw(st.lists(st.sampled_from(USERS), max_size=3)),
+            members=draw(st.lists(st.sampled_from([*USERS, "7", "müller"]), max_size=3)),
             rules=draw(st.lists(RULES, max_size=2)),
         )
         for i in range(draw(st.integers(0, 3)))
@@ -152,24 +154,20 @@ def _client(doc: dict[str, Any]) -> Iterator[Client]:
         client.close()
 
 
-def _answer(snapshot: Snapshot) -> Any:
-    def answer(result: Result) -> Evaluation:
-        return from_result(result, None, snapshot.version)
-
-    return answer
-
-
 @settings(max_examples=600, deadline=None)
 @given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
 def test_check__generated_flags_and_contexts__agrees_with_engine(
     doc: dict[str, Any], contexts: list[Any]
 ) -> None:
+    # (the caller hands a check only valid contexts, in canonical form)
     snapshot = load_snapshot(doc)
-    check = compile_check(snapshot.index["f"])
+    check = compile_check(snapshot.index["f"], Tally())
     for context in contexts:
         result = evaluate(snapshot, "f", context)
-        expected = None if result.error_code is not None else result.enabled
-        assert check(context) is expected, (context, result)
+        canonical = canonical_context(context)
+        assert (canonical is None) is (result.error_code is not None), (context, result)
+        if canonical is not None:
+            assert check(canonical, canonical["key"]) is result.enabled, (context, result)
 
 
 @settings(max_examples=600, deadline=None)
@@ -178,10 +176,10 @@ def test_resolver__generated_flags_and_contexts__agrees_with_engine(
     doc: dict[str, Any], contexts: list[Any]
 ) -> None:
     snapshot = load_snapshot(doc)
-    answer = _answer(snapshot)
-    resolve = compile_resolver(snapshot, snapshot.index["f"], answer)
+    answers = Answers(snapshot.version)
+    resolve = compile_resolver(snapshot, snapshot.index["f"], answers, Tally())
     for context in contexts:
-        assert resolve(context) == answer(evaluate(snapshot, "f", context)), context
+        assert resolve(context) is answers.of(evaluate(snapshot, "f", context)), context
 
 
 def _cohort_hits(snapshot: Snapshot, contexts: list[Any]) -> int:
@@ -196,9 +194,11 @@ def test_check_and_resolver__generated__count_cohort_answers_like_the_engine(
     snapshot = load_snapshot(doc)
     flag, checked, resolved = snapshot.index["f"], Tally(), Tally()
     check = compile_check(flag, checked)
-    resolve = compile_resolver(snapshot, flag, _answer(snapshot), resolved)
+    resolve = compile_resolver(snapshot, flag, Answers(snapshot.version), resolved)
     for context in contexts:
-        check(context)
+        canonical = canonical_context(context)
+        if canonical is not None:  # (the caller hands a check only valid contexts)
+            check(canonical, canonical["key"])
         resolve(context)
     assert checked.cohort == resolved.cohort == _cohort_hits(snapshot, contexts)
 
@@ -254,8 +254,8 @@ def test_plan__shape__inline_only_a_set_test_with_a_rollout(
 ) -> None:
     # (a set test without rollout goes to the check: no cutoff test on every inline call)
     snapshot = load_snapshot(snapshot_doc([flag], cohorts))
-    _, kind, inline_attribute, *_ = compile_plan(snapshot.index["f"], Tally())
-    assert (kind, inline_attribute) == ((dict, attribute) if attribute else (None, ""))
+    plan = compile_plan(snapshot, snapshot.index["f"], Tally(), Answers(1))
+    assert (plan.kind, plan.attribute) == ((dict, attribute) if attribute else (None, ""))
 
 
 @pytest.mark.parametrize(("stage", "percent"), [("early_access", 0), ("general", 5)])
@@ -268,14 +268,14 @@ def test_plan__thousand_member_cohort__no_copy_of_members(stage: str, percent: i
     )
     snapshot = load_snapshot(doc)
     big = snapshot.cohorts["big"].members
-    _, kind, _, values, _, _, check = compile_plan(snapshot.index["f"], Tally())
-    assert values is big if kind is dict else values == frozenset()
-    cells = [cell.cell_contents for cell in check.__closure__ or ()]
+    plan = compile_plan(snapshot, snapshot.index["f"], Tally(), Answers(1))
+    assert plan.values is big if plan.kind is dict else plan.values == frozenset()
+    cells = [cell.cell_contents for cell in plan.check.__closure__ or ()]  # type: ignore[attr-defined]
     assert any(cell is big for cell in cells)
     for user_key in ("user-999", "user-1000", "stranger"):
         context = {"key": user_key}
-        assert check(context) is evaluate(snapshot, "f", context).enabled
-    assert check({"key": "user-999"}) is True
+        assert plan.check(context, user_key) is evaluate(snapshot, "f", context).enabled
+    assert plan.check({"key": "user-999"}, "user-999") is True
 
 
 @pytest.mark.parametrize(("percent", "expected"), [(100, True), (0, False)])

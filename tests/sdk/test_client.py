@@ -148,6 +148,37 @@ def test_is_enabled__garbage_context__default_or_answer_never_raises(
     client.all_flags(context)
 
 
+def test_is_enabled__integer_key__same_as_its_digits(make_client: MakeClient) -> None:
+    # (the README's example: {"key": user.id} with an integer id)
+    client = make_client()
+    client.wait_until_ready(5)
+    for user_id in range(200):
+        as_text = client.is_enabled("new-checkout", {"key": str(user_id), "country": "US"})
+        assert client.is_enabled("new-checkout", {"key": user_id, "country": "US"}) is as_text
+        assert client.evaluate("new-checkout", {"key": user_id}).error_code is None
+
+
+def test_invalid_context__first_one_warns__later_ones_debug(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+    client.wait_until_ready(5)
+    caplog.set_level("DEBUG", logger="flagsvc_sdk")
+    # When product code passes invalid contexts, again and again, by every path
+    for _ in range(3):
+        assert client.is_enabled("new-checkout", {"key": 4.2}, default=True) is True
+        assert client.evaluate("new-checkout", {"user": "u"}).error_code == "INVALID_CONTEXT"
+    # Then one warning says what is wrong (not the values), the rest are debug
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert '"key" is a float' in warnings[0].getMessage()
+    assert "4.2" not in warnings[0].getMessage()
+    assert (
+        sum(r.levelname == "DEBUG" and "invalid context" in r.getMessage() for r in caplog.records)
+        == 5
+    )
+
+
 @pytest.mark.parametrize("flag_key", [None, 42, ["new-checkout"], {"a": 1}, "", "x" * 10_000])
 def test_evaluation__garbage_flag_key__default(make_client: MakeClient, flag_key: Any) -> None:
     client = make_client()

@@ -8,6 +8,7 @@ file in the ``staging`` environment (not gated, so flags move freely).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -225,3 +226,64 @@ def test_live__enroll_and_leave__opt_in_cohort_membership_follows(opt_in_flag: L
         assert client.leave("sdk-beta", someone) is True
         wait_for(lambda: not client.is_enabled(FLAG, someone), timeout=CATCH_UP)
         assert client.enroll("no-such-cohort", someone) is False
+
+
+def test_live__integer_user_key__sdk_and_service_agree_with_its_digits(running: Live) -> None:
+    # Given a 50 % ramp, so that the bucket decides (the README's {"key": user.id})
+    flag = "sdk-live-int-keys"
+    create_flag(running.admin, flag, rollout_percent=50)
+    served = httpx.Client(
+        base_url=running.service.url, headers={"Authorization": f"Bearer {running.sdk_key}"}
+    )
+    with running.client() as client, served:
+        wait_for(lambda: flag in client.all_flags({"key": 1}), timeout=CATCH_UP)
+        answers = set()
+        for user_id in range(60):
+            # When
+            local = client.evaluate(flag, {"key": user_id})
+            remote = served.post("/sdk/v1/evaluate", json={"context": {"key": user_id}})
+            # Then: the integer is its digits, locally and on the service
+            assert remote.status_code == 200, remote.text
+            result = remote.json()["results"][flag]
+            assert (local.enabled, local.reason, local.error_code) == (
+                result["enabled"],
+                result["reason"],
+                result["error_code"],
+            )
+            assert local == client.evaluate(flag, {"key": str(user_id)})
+            assert client.is_enabled(flag, {"key": user_id}) is local.enabled
+            answers.add(local.enabled)
+        assert answers == {True, False}  # both sides of the ramp were met
+
+
+def _evaluate_lone_surrogate(url: str, sdk_key: str, flag: str) -> None:
+    """In a child: what the SDK answers for ``json.loads('"\\udcff"')`` (exit 0: it answered)."""
+    client = Client(url, sdk_key, poll_interval=60, send_metrics=False)
+    assert client.wait_until_ready(10)
+    user_key = json.loads('"user-\\udcff"')
+    assert client.is_enabled(flag, {"key": user_key}, default=True) is True
+    assert client.is_enabled(flag, {"key": user_key}, default=False) is False
+    assert client.evaluate(flag, {"key": user_key}).error_code == "INVALID_CONTEXT"
+    client.close()
+
+
+def test_live__lone_surrogate_user_key__sdk_answers_default_service_says_422(
+    running: Live,
+) -> None:
+    # When a request field carries a lone surrogate into is_enabled (in a child process:
+    # before the fix it died with SIGSEGV inside mmh3)
+    spawn = multiprocessing.get_context("spawn")
+    child = spawn.Process(
+        target=_evaluate_lone_surrogate, args=(running.service.url, running.sdk_key, FLAG)
+    )
+    child.start()
+    child.join(60)
+    # Then it answered the caller's default and lived on
+    assert child.exitcode == 0
+    # And the service refuses the same context as invalid
+    status = httpx.post(
+        f"{running.service.url}/sdk/v1/evaluate",
+        content=b'{"context": {"key": "user-\\udcff"}}',
+        headers={"Authorization": f"Bearer {running.sdk_key}", "Content-Type": "application/json"},
+    ).status_code
+    assert status == 422

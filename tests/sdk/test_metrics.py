@@ -11,8 +11,6 @@ from datetime import datetime
 from flagsvc_sdk import Client
 from flagsvc_sdk.checks import Counters
 from flagsvc_sdk.checks import Taken
-from flagsvc_sdk.engine import Reason
-from flagsvc_sdk.engine import Result
 from flagsvc_sdk.metrics import MAX_BATCH
 from flagsvc_sdk.metrics import batch_body
 
@@ -24,8 +22,6 @@ from .conftest import wait_for
 MakeClient = Callable[..., Client]
 NL = {"key": "user-1", "country": "NL"}
 US = {"key": "user-2", "country": "US"}
-ON_BY_COHORT = Result(True, True, Reason.COHORT)
-ON_BY_ROLLOUT = Result(True, True, Reason.ROLLOUT)
 
 
 def _metrics(service: FakeService) -> list[dict[str, object]]:
@@ -42,8 +38,8 @@ def test_counters__take__counts_since_previous_take() -> None:
     tally = counters.tally("a")
     for _ in range(5):
         tally.count += 1.0
-    counters.count("a", ON_BY_COHORT)
-    counters.count("a", ON_BY_ROLLOUT)
+    tally.count += 2.0  # one answered on by a cohort, one by the rollout
+    tally.cohort += 1.0
     assert counters.take() == {"a": Taken(7, 1)}
     assert counters.take() == {}
     tally.count += 1.0

@@ -145,7 +145,7 @@ def test_provider__payload_of_other_type__type_mismatch_with_default(
         ("no-such-flag", NL, ErrorCode.FLAG_NOT_FOUND),
         ("bool-flag", EvaluationContext(None, {"country": "NL"}), ErrorCode.TARGETING_KEY_MISSING),
         ("bool-flag", None, ErrorCode.TARGETING_KEY_MISSING),
-        ("bool-flag", EvaluationContext(None, {"key": 42}), ErrorCode.INVALID_CONTEXT),
+        ("bool-flag", EvaluationContext(None, {"key": 4.2}), ErrorCode.INVALID_CONTEXT),
     ],
 )
 def test_provider__errors__default_and_mapped_code(

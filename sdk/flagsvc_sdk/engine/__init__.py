@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from .bucketing import BUCKETS
 from .bucketing import bucket
+from .bucketing import is_unicode
 from .bucketing import threshold
+from .context import canonical_context
+from .context import user_key_of
 from .errors import EngineError
 from .errors import RuleError
 from .errors import SnapshotError
+from .evaluator import FLAG_NOT_FOUND
 from .evaluator import evaluate
 from .evaluator import evaluate_all
 from .model import Cohort
@@ -47,6 +51,7 @@ from .wire import load_snapshot
 
 __all__ = [
     "BUCKETS",
+    "FLAG_NOT_FOUND",
     "MAX_ATTRIBUTE_LENGTH",
     "MAX_PATTERN_LENGTH",
     "MAX_SUBJECT_LENGTH",
@@ -71,13 +76,16 @@ __all__ = [
     "SnapshotError",
     "Stage",
     "bucket",
+    "canonical_context",
     "compile_rule",
     "compile_rules",
     "evaluate",
     "evaluate_all",
+    "is_unicode",
     "load_snapshot",
     "parse_rule",
     "threshold",
+    "user_key_of",
     "validate_regex",
     "validate_rule",
 ]

@@ -6,13 +6,19 @@ read as unsigned, modulo :data:`BUCKETS`. A user is in a rollout of ``p`` percen
 bucket is below ``threshold(p)``, so raising ``p`` only adds users and lowering it removes
 the last added first. The flag key and salt are in the input, so buckets are independent
 across flags. Python's built-in ``hash()`` is salted per process and must never be used.
+
+Only valid Unicode has UTF-8 bytes: a Python string can hold a lone surrogate
+(``json.loads('"\\udcff"')``), and mmh3 5.x crashes the process on one instead of
+raising. So nothing reaches the hash unchecked: flag keys and salts are checked when a
+snapshot loads, user keys by the context check (:mod:`.context`), and :func:`bucket`
+checks its own arguments.
 """
 
 from __future__ import annotations
 
 import mmh3
 
-__all__ = ["BUCKETS", "bucket", "bucket_of", "threshold"]
+__all__ = ["BUCKETS", "bucket", "bucket_of", "is_unicode", "threshold"]
 
 BUCKETS = 10_000
 """Number of buckets: a rollout percent with two decimals maps to a whole bucket count."""
@@ -20,13 +26,33 @@ BUCKETS = 10_000
 _hash = mmh3.hash
 
 
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (has UTF-8 bytes: no lone surrogates)."""
+    if text.isascii():  # O(1) in CPython: the common case costs no scan
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def bucket(flag_key: str, salt: str, user_key: str) -> int:
-    """Return the user's bucket in ``[0, BUCKETS)`` for this flag."""
-    return bucket_of(f"{flag_key}:{salt}:", user_key)
+    """Return the user's bucket in ``[0, BUCKETS)`` for this flag.
+
+    :raise ValueError: if the joined text is not valid Unicode (it has no UTF-8 bytes).
+    """
+    joined = f"{flag_key}:{salt}:{user_key}"
+    if not is_unicode(joined):
+        raise ValueError("bucketing needs valid Unicode text (no lone surrogates)")
+    return _hash(joined, 0, False) % BUCKETS
 
 
 def bucket_of(hash_prefix: str, user_key: str) -> int:
-    """Return the bucket given a precomputed ``"{flag_key}:{salt}:"`` prefix (hot path)."""
+    """Return the bucket given a precomputed ``"{flag_key}:{salt}:"`` prefix (hot path).
+
+    Both must be valid Unicode, checked by the caller (see the module docstring).
+    """
     return _hash(hash_prefix + user_key, 0, False) % BUCKETS
 
 

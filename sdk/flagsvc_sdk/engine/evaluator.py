@@ -6,6 +6,7 @@
 4. user key excluded -> EXCLUDED                  8. general and bucket < threshold -> ROLLOUT
 5. stage off -> OFF                               9. otherwise NOT_TARGETED
 
+A context is valid as :mod:`.context` says (an integer key counts as its decimal string).
 Every result a flag can give is built once when the flag is (``Flag.outcomes`` and
 ``Flag.targets``), so the hot path is dict lookups, set membership and at most one hash,
 and never allocates.
@@ -13,9 +14,8 @@ and never allocates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from .bucketing import bucket_of
+from .context import canonical_context
 from .model import Context
 from .model import ErrorCode
 from .model import Flag
@@ -50,11 +50,12 @@ def evaluate(snapshot: Snapshot, flag_key: str, context: Context) -> Result:
 
 def _decide(flag: Flag, context: Context) -> Result:
     outcomes = flag.outcomes
-    if type(context) is not dict and not isinstance(context, Mapping):
-        return outcomes.invalid_context
-    user_key = context.get("key")
-    if type(user_key) is not str or not user_key:
-        return outcomes.invalid_context
+    user_key = context.get("key") if type(context) is dict else None
+    if type(user_key) is not str or not user_key or not user_key.isascii():
+        canonical = canonical_context(context)  # the rare keys: non-ASCII, integer, invalid
+        if canonical is None:
+            return outcomes.invalid_context
+        context, user_key = canonical, str(canonical["key"])
     if flag.killed:
         return outcomes.killed
     if user_key in flag.exclusions:

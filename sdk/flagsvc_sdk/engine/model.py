@@ -15,6 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeAlias
 
+from .bucketing import is_unicode
 from .bucketing import threshold
 
 __all__ = [
@@ -174,6 +175,8 @@ class Flag:
     bucket is below it), ``hash_prefix`` is ``f"{key}:{salt}:"`` so bucketing only appends
     the user key, ``targets`` are the cohorts in order with their results, and
     ``outcomes`` the other results.
+
+    :raise ValueError: if ``key`` or ``salt`` is not valid Unicode (they are hashed).
     """
 
     key: str
@@ -190,6 +193,8 @@ class Flag:
     outcomes: Outcomes = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not is_unicode(self.key) or not is_unicode(self.salt):
+            raise ValueError("a flag's key and salt must be valid Unicode (no lone surrogates)")
         on = on_value(self.payload)
         targets = tuple(
             Target(c.members, c.match_rules, Result(on, True, Reason.COHORT, self.stage, c.key))

@@ -18,6 +18,7 @@ from typing import TypedDict
 from typing import TypeGuard
 from typing import TypeVar
 
+from .bucketing import is_unicode
 from .bucketing import threshold
 from .errors import RuleError
 from .errors import SnapshotError
@@ -95,6 +96,13 @@ class _Fields:
     def string(self, name: str) -> str:
         return self._typed(name, str, "a string")
 
+    def text(self, name: str) -> str:
+        """A string that is valid Unicode: it is hashed, and only such text has UTF-8 bytes."""
+        value = self.string(name)
+        if not is_unicode(value):
+            _fail(f"{self.path}.{name}", "must be valid Unicode (no lone surrogates)")
+        return value
+
     def boolean(self, name: str) -> bool:
         return self._typed(name, bool, "a boolean")
 
@@ -114,7 +122,7 @@ class _Fields:
         return value
 
     def check_key(self, listed_under: str) -> None:
-        if self.string("key") != listed_under:
+        if self.text("key") != listed_under:
             _fail(f"{self.path}.key", "must equal the key it is listed under")
 
     def strings(self, name: str) -> Sequence[str]:
@@ -181,7 +189,7 @@ def _load_flag(flag_key: str, doc: object, cohorts: Mapping[str, Cohort]) -> Fla
     refs = fields.strings("cohorts")
     return Flag(
         key=flag_key,
-        salt=fields.string("salt"),
+        salt=fields.text("salt"),
         stage=_stage(fields),
         rollout_percent=_rollout_percent(fields),
         killed=fields.boolean("killed"),
