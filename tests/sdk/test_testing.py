@@ -52,11 +52,19 @@ def test_in_memory__set_user_on_unknown_flag__off_for_others() -> None:
     assert flags.is_enabled("beta", {"key": "user-2"}) is False
 
 
-@pytest.mark.parametrize("context", [None, {}, {"key": ""}, "u", {"key": 3}])
+@pytest.mark.parametrize("context", [None, {}, {"key": ""}, "u", {"key": 3.0}, {"key": "\udcff"}])
 def test_in_memory__invalid_context__default_invalid_context(context: Any) -> None:
     flags = InMemoryClient({"a": True})
     assert flags.is_enabled("a", context, default=True) is True
     assert flags.evaluate("a", context).error_code == ErrorCode.INVALID_CONTEXT
+
+
+def test_in_memory__integer_key__the_user_of_its_digits() -> None:
+    flags = InMemoryClient()
+    flags.set_user("beta", "42", True)
+    assert flags.is_enabled("beta", {"key": 42}) is True
+    assert flags.enroll("early", {"key": 7}) is True
+    assert flags.cohorts["early"] == {"7"}
 
 
 @pytest.mark.parametrize("flag_key", ["missing", None, ["a"]])
