@@ -12,6 +12,7 @@ import queue
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,6 +164,19 @@ class FakeService:
                 yield chunk
         finally:
             self.streams.remove(events)
+
+
+class ExplodingMapping(Mapping[str, object]):
+    """A context whose every access raises: evaluation must still not raise."""
+
+    def __getitem__(self, key: str) -> object:
+        raise RuntimeError("boom")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("boom")
+
+    def __len__(self) -> int:
+        raise RuntimeError("boom")
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from collections.abc import Iterator
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -19,6 +17,7 @@ from flagsvc_sdk import Reason
 from flagsvc_sdk import SdkError
 from flagsvc_sdk import Stage
 
+from .conftest import ExplodingMapping
 from .conftest import FakeService
 from .conftest import cohort_doc
 from .conftest import eu_rollout_doc
@@ -118,19 +117,6 @@ GARBAGE: list[Any] = [
     {"key": "u", "country": float("nan")},
     object(),
 ]
-
-
-class ExplodingMapping(Mapping[str, object]):
-    """A context whose every access raises: evaluation must still not raise."""
-
-    def __getitem__(self, key: str) -> object:
-        raise RuntimeError("boom")
-
-    def __iter__(self) -> Iterator[str]:
-        raise RuntimeError("boom")
-
-    def __len__(self) -> int:
-        raise RuntimeError("boom")
 
 
 @pytest.mark.parametrize(

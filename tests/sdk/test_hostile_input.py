@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections.abc import Iterator
-from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import MappingProxyType
@@ -26,6 +25,8 @@ from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+
+from .conftest import ExplodingMapping
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "evaluation.json"
 SET_SHAPES = {
@@ -54,19 +55,6 @@ def snapshot_doc() -> dict[str, Any]:
 # --- the child ----------------------------------------------------------------------
 
 
-class RaisingMapping(Mapping[str, object]):
-    """A context whose every read raises: the SDK must answer the default, not raise."""
-
-    def __getitem__(self, key: str) -> object:
-        raise RuntimeError("boom")
-
-    def __iter__(self) -> Iterator[str]:
-        raise RuntimeError("boom")
-
-    def __len__(self) -> int:
-        return 1
-
-
 class DictSubclass(dict[str, object]):
     """Not ``type(context) is dict``: the inline path must hand it on."""
 
@@ -79,7 +67,7 @@ def build_context(shape: str, fields: Any) -> object:
     if shape == "subclass":
         return DictSubclass(fields)
     if shape == "raising":
-        return RaisingMapping()
+        return ExplodingMapping()
     return fields  # a dict, or any other value ("other")
 
 
