@@ -16,9 +16,6 @@ Evaluation never raises. The pure evaluation engine shared with the service is i
 
 from __future__ import annotations
 
-from .backoff import Backoff
-from .client import Change
-from .client import ChangeListener
 from .client import Client
 from .engine import Context
 from .engine import Reason
@@ -28,11 +25,11 @@ from .errors import FetchError
 from .errors import SdkError
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
+from .events import Change
+from .events import ChangeListener
 from .stats import Stats
-from .transport import Transport
 
 __all__ = [
-    "Backoff",
     "Change",
     "ChangeListener",
     "Client",
@@ -45,5 +42,4 @@ __all__ = [
     "SdkError",
     "Stage",
     "Stats",
-    "Transport",
 ]

@@ -11,20 +11,30 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable
 from collections.abc import Mapping
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import httpx
 import mmh3
 
-from .checks import Counters
-from .checks import Plan
-from .checks import compile_plans
+from ._answers import Answers
+from ._answers import general_error
+from ._answers import not_ready
+from ._answers import with_default
+from ._checks import Counters
+from ._checks import Plan
+from ._checks import compile_plans
+from ._listeners import Listeners
+from ._metrics import MetricsReporter
+from ._store import Loaded
+from ._store import parse_snapshot
+from ._store import read_snapshot_file
+from ._store import write_atomic
+from ._sync import Hooks
+from ._sync import Updater
+from ._transport import SdkApi
+from ._transport import Transport
 from .engine import BUCKETS
 from .engine import FLAG_NOT_FOUND
 from .engine import Context
@@ -32,78 +42,20 @@ from .engine import Snapshot
 from .engine import canonical_context
 from .errors import ConfigurationError
 from .errors import FetchError
-from .evaluation import Answers
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
-from .evaluation import general_error
-from .evaluation import not_ready
-from .evaluation import with_default
-from .metrics import MetricsReporter
+from .events import Change
+from .events import ChangeListener
 from .stats import Stats
-from .store import Loaded
-from .store import parse_snapshot
-from .store import read_snapshot_file
-from .store import write_atomic
-from .sync import Hooks
-from .sync import Updater
-from .transport import SdkApi
-from .transport import Transport
 
-__all__ = ["Change", "ChangeListener", "Client"]
+__all__ = ["Client"]
 
 log = logging.getLogger("flagsvc_sdk")
 _hash = mmh3.hash
 _INVALID = ErrorCode.INVALID_CONTEXT
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A new snapshot was installed: which flags now answer differently, and its version."""
-
-    version: int
-    previous_version: int | None
-    flags_changed: tuple[str, ...]
-    source: str
-
-
-ChangeListener = Callable[[Change], None]
-"""Called on the updater thread after each swap; keep it quick, exceptions are logged."""
-
-
-class ListenersAndClose:
-    """What :class:`Client` and the testing double share: change listeners and ``with``.
-
-    Listeners are held in a list replaced on every change (copy-on-write), so the
-    thread that notifies reads it without a lock. ``with`` closes the client on exit.
-    """
-
-    _listeners: list[ChangeListener]
-
-    def add_change_listener(self, listener: ChangeListener) -> None:
-        """Call ``listener`` with a :class:`Change` whenever the answers may have changed."""
-        self._listeners = [*self._listeners, listener]
-
-    def remove_change_listener(self, listener: ChangeListener) -> None:
-        """Stop calling ``listener`` (no error if it was not added)."""
-        self._listeners = [x for x in self._listeners if x != listener]
-
-    def close(self) -> None:
-        """Release what the client holds (each client says what)."""
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class Client(ListenersAndClose):
+class Client(Listeners):
     """Evaluate flags of one environment locally, kept current by stream and polling.
 
     :param url: the service's base URL, e.g. ``https://flags.example.com``.
@@ -362,14 +314,7 @@ class Client(ListenersAndClose):
         changed = _flags_changed(previous, loaded)
         if previous is None or changed:
             prior = None if previous is None else previous.version
-            self._notify(Change(loaded.version, prior, changed, loaded.source))
-
-    def _notify(self, change: Change) -> None:
-        for listener in self._listeners:
-            try:
-                listener(change)
-            except Exception:
-                log.exception("flagsvc: a change listener failed")
+            self._notify_change(Change(loaded.version, prior, changed, loaded.source))
 
 
 def _describe(context: object) -> str:

@@ -60,12 +60,12 @@ from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import AbstractProvider
 from openfeature.provider import Metadata
 
-from .client import Change
-from .client import ChangeListener
 from .engine import Context
 from .engine import Reason
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
+from .events import Change
+from .events import ChangeListener
 
 __all__ = ["FlagSource", "FlagsvcProvider"]
 
@@ -118,7 +118,7 @@ class FlagsvcProvider(AbstractProvider):
     """Resolve OpenFeature flags with a flagsvc client (local evaluation, never raises).
 
     Boolean resolution is the hot path: ``Client.evaluate`` answers it with the flag's
-    compiled resolver (``flagsvc_sdk.checks``), one shared ``Evaluation`` per outcome, so
+    compiled resolver (``flagsvc_sdk._checks``), one shared ``Evaluation`` per outcome, so
     the provider keeps the ``FlagResolutionDetails`` it built for each and returns the
     same object again: no allocation but the context (OpenFeature only reads it; treat
     it as read-only).

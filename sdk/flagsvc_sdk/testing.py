@@ -22,9 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 
-from .client import Change
-from .client import ChangeListener
-from .client import ListenersAndClose
+from ._answers import from_result
+from ._listeners import Listeners
 from .engine import Context
 from .engine import ErrorCode as EngineCode
 from .engine import Reason
@@ -32,7 +31,8 @@ from .engine import Result
 from .engine import Stage
 from .engine import user_key_of
 from .evaluation import Evaluation
-from .evaluation import from_result
+from .events import Change
+from .events import ChangeListener
 
 __all__ = ["InMemoryClient"]
 
@@ -53,7 +53,7 @@ class _Flag:
     users: dict[str, _Answer] = field(default_factory=dict)
 
 
-class InMemoryClient(ListenersAndClose):
+class InMemoryClient(Listeners):
     """Answers flags from values set by the test; thread-safe, never raises on evaluation."""
 
     def __init__(self, flags: Mapping[str, bool] | None = None) -> None:
@@ -156,9 +156,7 @@ class InMemoryClient(ListenersAndClose):
 
     def _changed(self, key: str) -> None:
         self._version += 1
-        change = Change(self._version, self._version - 1, (key,), "testing")
-        for listener in self._listeners:
-            listener(change)
+        self._notify_change(Change(self._version, self._version - 1, (key,), "testing"))
 
 
 def _result(answer: _Answer, reason: Reason, cohort: str | None) -> Result:

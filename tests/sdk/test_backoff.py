@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from flagsvc_sdk import Backoff
+from flagsvc_sdk._backoff import Backoff
 
 
 def test_backoff__ceilings__double_from_base_up_to_cap() -> None:

@@ -1,7 +1,7 @@
 """The compiled fast paths agree with ``engine.evaluate`` on generated flags and contexts.
 
 Checks and resolvers are tested on their own, and ``Client.is_enabled`` end to end, since
-it runs the set shape of a plan inline (``flagsvc_sdk.checks``).
+it runs the set shape of a plan inline (``flagsvc_sdk._checks``).
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 from flagsvc_sdk import Client
-from flagsvc_sdk.checks import Tally
-from flagsvc_sdk.checks import compile_check
-from flagsvc_sdk.checks import compile_plan
-from flagsvc_sdk.checks import compile_resolver
+from flagsvc_sdk._answers import Answers
+from flagsvc_sdk._checks import Tally
+from flagsvc_sdk._checks import compile_check
+from flagsvc_sdk._checks import compile_plan
+from flagsvc_sdk._checks import compile_resolver
 from flagsvc_sdk.engine import Reason
 from flagsvc_sdk.engine import Snapshot
 from flagsvc_sdk.engine import canonical_context
 from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
-from flagsvc_sdk.evaluation import Answers
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st

@@ -9,10 +9,10 @@ from datetime import UTC
 from datetime import datetime
 
 from flagsvc_sdk import Client
-from flagsvc_sdk.checks import Counters
-from flagsvc_sdk.checks import Taken
-from flagsvc_sdk.metrics import MAX_BATCH
-from flagsvc_sdk.metrics import batch_body
+from flagsvc_sdk._checks import Counters
+from flagsvc_sdk._checks import Taken
+from flagsvc_sdk._metrics import MAX_BATCH
+from flagsvc_sdk._metrics import batch_body
 
 from .conftest import FakeService
 from .conftest import flag_doc

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from flagsvc_sdk import Client
 from flagsvc_sdk import FetchError
-from flagsvc_sdk.store import parse_snapshot
-from flagsvc_sdk.store import write_atomic
+from flagsvc_sdk._store import parse_snapshot
+from flagsvc_sdk._store import write_atomic
 
 from .conftest import FakeService
 from .conftest import eu_rollout_doc

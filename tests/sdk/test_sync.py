@@ -13,7 +13,7 @@ from http.server import ThreadingHTTPServer
 import httpx
 import pytest
 from flagsvc_sdk import Client
-from flagsvc_sdk import sync
+from flagsvc_sdk import _sync as sync
 
 from .conftest import FakeService
 from .conftest import eu_rollout_doc

@@ -120,3 +120,19 @@ def test_in_memory__threads__setters_and_readers_never_raise() -> None:
         flags.set_flag(f"f{i % 10}", True)
     stop.set()
     reader.join()
+
+
+def test_in_memory__listener_raises__logged_and_the_others_still_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flags = InMemoryClient()
+    told: list[Change] = []
+
+    def broken(change: Change) -> None:
+        raise RuntimeError("listener bug")
+
+    flags.add_change_listener(broken)
+    flags.add_change_listener(told.append)
+    flags.set_flag("a", True)
+    assert [change.flags_changed for change in told] == [("a",)]
+    assert "a change listener failed" in caplog.text

@@ -4,7 +4,7 @@ One daemon thread. It fetches the snapshot at once, then listens on the change s
 ``hello`` and ``change`` events that announce a version other than the one held trigger
 ``GET /sdk/v1/snapshot`` with ``If-None-Match``. (Other rather than newer: a service whose
 database was recreated restarts its counter, and a 304 costs next to nothing.) When the
-stream fails, is refused or stays silent past :data:`~.streaming.SILENCE_TIMEOUT`, the
+stream fails, is refused or stays silent past :data:`~._streaming.SILENCE_TIMEOUT`, the
 thread waits a jittered exponential backoff, and at least the ``Retry-After`` of a
 refusal (an instance at its stream limit answers 503 + Retry-After), before reconnecting,
 and polls the snapshot every ``poll_interval`` seconds meanwhile. With ``stream=False``
@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .backoff import Backoff
+from ._backoff import Backoff
+from ._store import Loaded
+from ._streaming import SILENCE_TIMEOUT
+from ._streaming import Signal
+from ._streaming import interpret
+from ._transport import SdkApi
 from .errors import FetchError
 from .stats import Stats
-from .store import Loaded
-from .streaming import SILENCE_TIMEOUT
-from .streaming import Signal
-from .streaming import interpret
-from .transport import SdkApi
 
 MAX_RETRY_AFTER_SECONDS = 300.0
 """The longest ``Retry-After`` the stream honours (polling goes on meanwhile)."""

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import mmh3
 
+from ._answers import Answers
 from .engine import BUCKETS
 from .engine import Cohort
 from .engine import Context
@@ -45,7 +46,6 @@ from .engine import Reason
 from .engine import Snapshot
 from .engine import Stage
 from .engine import evaluate
-from .evaluation import Answers
 from .evaluation import Evaluation
 
 __all__ = [

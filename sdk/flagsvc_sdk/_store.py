@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-from .checks import Plan
+from ._answers import Answers
+from ._checks import Plan
 from .engine import EngineError
 from .engine import Snapshot
 from .engine import load_snapshot
 from .errors import FetchError
-from .evaluation import Answers
 
 __all__ = ["Loaded", "parse_snapshot", "read_snapshot_file", "write_atomic"]
 

@@ -1,10 +1,10 @@
 """Evaluation counts, sent in batches.
 
 Counting itself happens on the hot path, in each flag's
-:class:`~flagsvc_sdk.checks.Tally`: a plain attribute incremented inline, with no call
+:class:`~flagsvc_sdk._checks.Tally`: a plain attribute incremented inline, with no call
 and no lock (exact on GIL builds; on a free-threaded build racing increments may be
 lost, see ``Tally``). Every ``interval`` seconds (and on ``close``) the reporter takes
-the counts since the last batch (:class:`~flagsvc_sdk.checks.Counters`) and POSTs
+the counts since the last batch (:class:`~flagsvc_sdk._checks.Counters`) and POSTs
 ``{"evaluations": [{"flag", "count", "last_evaluated_at"}]}`` to
 ``/sdk/v1/metrics``, each entry with ``"reasons": {"COHORT": n}`` when ``n`` of its
 evaluations were answered on through an early-access cohort (the service measures
@@ -22,10 +22,10 @@ from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 
-from .checks import Taken
+from ._checks import Taken
+from ._transport import SdkApi
 from .engine import Reason
 from .stats import Stats
-from .transport import SdkApi
 
 __all__ = ["MAX_BATCH", "MAX_COUNT", "MetricsReporter", "batch_body"]
 
