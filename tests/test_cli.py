@@ -46,6 +46,15 @@ def test_create_token_and_sdk_key__print_the_secret_alone(cli):
     assert key.stdout.strip().startswith("fss_staging_")
 
 
+def test_create_token__name_taken__exit_1_naming_it(cli):
+    cli("init")
+    assert cli("create-token", "--name", "ci", "--role", "viewer").exit_code == 0
+    again = CliRunner().invoke(
+        main, ["create-token", "--name", "ci", "--role", "admin"], env={"DATABASE_URL": cli.url}
+    )
+    assert again.exit_code == 1 and "token 'ci' already exists" in again.stderr
+
+
 def test_create_sdk_key__unknown_environment__fails_with_reason(cli):
     cli("init")
     result = CliRunner().invoke(

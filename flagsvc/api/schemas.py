@@ -67,9 +67,9 @@ def text_field(max_length: int, **kwargs: Any) -> ma.fields.String:
     return ma.fields.String(validate=validate.Length(max=max_length), **kwargs)
 
 
-def name_field(**kwargs: Any) -> ma.fields.String:
-    """A required human-readable name: 1–200 characters."""
-    return ma.fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+def name_field(max_length: int = 200, **kwargs: Any) -> ma.fields.String:
+    """A human-readable name: 1–``max_length`` (200) characters, as its column stores."""
+    return ma.fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
 class PageArgsSchema(StrictSchema):

@@ -16,6 +16,7 @@ from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import name_field
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import Role
+from flagsvc.domain.validation import TOKEN_NAME_MAX
 from flagsvc.services import credentials
 
 blp = Blueprint(
@@ -24,7 +25,9 @@ blp = Blueprint(
 
 
 class TokenCreateSchema(StrictSchema):
-    name = name_field(required=True)
+    name = name_field(
+        TOKEN_NAME_MAX, required=True, metadata={"description": "Unique; the audit's actor"}
+    )
     role = ma.fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
 
 

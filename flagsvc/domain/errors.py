@@ -53,9 +53,9 @@ class ConflictError(DomainError):
 class DuplicateKeyError(ConflictError):
     """A unique key is already taken."""
 
-    def __init__(self, entity: str, key: str) -> None:
+    def __init__(self, entity: str, key: str, field: str = "key") -> None:
         super().__init__(f"{entity} {key!r} already exists")
-        self.field = "key"
+        self.field = field
 
 
 class InvalidTransitionError(ConflictError):

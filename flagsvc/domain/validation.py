@@ -12,6 +12,8 @@ FLAG_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
 """Flag, cohort, environment and readiness-item keys: lowercase, URL-safe, ≤ 100 chars."""
 
 USER_KEY_MAX = 256
+TOKEN_NAME_MAX = 100
+"""A token's name is who the audit says acted (``audit_events.actor``): at most this long."""
 PROMISED_DATE_FIELDS = frozenset(
     {
         "due",

@@ -20,11 +20,15 @@ from datetime import datetime
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
+from flagsvc.domain.errors import DuplicateKeyError
+from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.roles import Role
+from flagsvc.domain.validation import TOKEN_NAME_MAX
 from flagsvc.services import audit
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
@@ -47,7 +51,18 @@ def hash_secret(secret: str) -> str:
 
 
 def create_token(session: Session, change: Change, name: str, role: Role) -> tuple[ApiToken, str]:
-    """Create an admin-API token; return the row and the plain token (shown once)."""
+    """Create an admin-API token; return the row and the plain token (shown once).
+
+    Names are unique for good, revoked tokens' included: the audit records who acted by
+    the token's name, so one name must always mean one token.
+
+    :raise InvalidFieldError: the name is empty or longer than its column.
+    :raise DuplicateKeyError: a token (live or revoked) has this name (``field`` ``name``).
+    """
+    if not 1 <= len(name) <= TOKEN_NAME_MAX:
+        raise InvalidFieldError("name", f"must be 1-{TOKEN_NAME_MAX} characters")
+    if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
+        raise DuplicateKeyError("token", name, field="name")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         name=name,
@@ -57,7 +72,10 @@ def create_token(session: Session, change: Change, name: str, role: Role) -> tup
         created_at=change.at,
     )
     session.add(token)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # a racing create of the same name (PostgreSQL)
+        raise DuplicateKeyError("token", name, field="name") from error
     subject = audit.Subject("token", str(token.id))
     audit.record(session, change, Action.TOKEN_CREATED, subject, None, token_summary(token))
     return token, secret

@@ -57,9 +57,12 @@ def _seed(admin) -> None:
 
 def _operations(app):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-    # Revoking tokens would revoke the fuzzer's own credential; the stream never ends.
-    schema = schema.exclude(path="/api/v1/tokens/{token_id}", method="DELETE").exclude(
-        path="/sdk/v1/stream"
+    # Revoking tokens or SDK keys would revoke the fuzzer's own credential; the stream
+    # never ends.
+    schema = (
+        schema.exclude(path="/api/v1/tokens/{token_id}", method="DELETE")
+        .exclude(path="/api/v1/environments/{env}/sdk-keys/{key_id}", method="DELETE")
+        .exclude(path="/sdk/v1/stream")
     )
     return [result.ok() for result in schema.get_all_operations()]
 

@@ -37,3 +37,24 @@ def test_auth__malformed_header__401_with_challenge(anonymous):
     response = anonymous.get("/api/v1/flags", headers={"Authorization": "Basic abc"})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_token__name_over_its_column__422_naming_name(admin):
+    response = admin.post("/api/v1/tokens", json={"name": "n" * 150, "role": "viewer"})
+    assert response.status_code == 422
+    assert "name" in response.json["errors"]["json"]
+    assert (
+        admin.post("/api/v1/tokens", json={"name": "n" * 100, "role": "viewer"}).status_code == 201
+    )
+
+
+def test_token__name_taken__409_naming_name_even_when_the_other_is_revoked(admin):
+    first = admin.post("/api/v1/tokens", json={"name": "deploy-bot", "role": "engineer"}).json
+    again = admin.post("/api/v1/tokens", json={"name": "deploy-bot", "role": "viewer"})
+    assert again.status_code == 409
+    assert again.json["errors"]["json"] == {"name": ["token 'deploy-bot' already exists"]}
+    admin.delete(f"/api/v1/tokens/{first['id']}")
+    assert (
+        admin.post("/api/v1/tokens", json={"name": "deploy-bot", "role": "viewer"}).status_code
+        == 409
+    )

@@ -55,3 +55,24 @@ def test_models__after_upgrade__match_migrations(empty_database):
     # Then nothing is missing from the history (alembic check raises otherwise).
     migrate.upgrade(empty_database)
     command.check(migrate.alembic_config(empty_database))
+
+
+def test_unique_token_names__existing_duplicates__renamed_oldest_keeps_its_name(empty_database):
+    migrate.upgrade(empty_database, "0006_ui_sessions")
+    engine = create_engine(empty_database)
+    token = (
+        "INSERT INTO api_tokens (id, name, role, token_hash, prefix, created_at) "
+        "VALUES (:id, :name, 'viewer', :hash, 'fst_x', '2026-01-01 00:00:00')"
+    )
+    names = ["ci", "ci", "ops #3", "ci", "x" * 100, "x" * 100]
+    with engine.begin() as conn:
+        for number, name in enumerate(names, start=1):
+            conn.execute(text(token), {"id": number, "name": name, "hash": f"{number:064d}"})
+    migrate.upgrade(empty_database)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT id, name FROM api_tokens")).all())
+    engine.dispose()
+    assert stored[1] == "ci" and stored[2] == "ci #2" and stored[4] == "ci #4"
+    assert stored[3] == "ops #3" and stored[5] == "x" * 100
+    assert stored[6].endswith(" #6") and len(stored[6]) == 100
+    assert len(set(stored.values())) == len(stored)
