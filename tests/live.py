@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,6 +122,16 @@ class LiveService:
         if self.process is not None:
             self.process.wait(10)
         self.process = None
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The service unresponsive (SIGSTOP): connections are accepted by the kernel,
+        nothing is ever answered; SIGCONT on exit."""
+        self._signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._signal(signal.SIGCONT)
 
     def restart(self, timeout: float = 30.0) -> LiveService:
         """Stop (if running) and start again on the same port."""

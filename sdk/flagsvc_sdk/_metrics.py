@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
@@ -87,29 +88,42 @@ class MetricsReporter:
         """Start the periodic flush."""
         self._thread.start()
 
-    def flush(self) -> bool:
+    def flush(self, timeout: float | None = None) -> bool:
         """Send the counts gathered since the last flush; ``True`` if all were accepted.
 
-        Batches hold at most :data:`MAX_BATCH` flags (the service's limit).
+        Batches hold at most :data:`MAX_BATCH` flags (the service's limit). ``timeout``
+        bounds each request (default: the client's HTTP timeout).
         """
         with self._lock:
-            counts = sorted(self._take().items())
-            stamp = self._clock()
-            ok = True
-            for start in range(0, len(counts), MAX_BATCH):
-                body = batch_body(dict(counts[start : start + MAX_BATCH]), stamp)
-                sent = self._api.post("/sdk/v1/metrics", body)
-                self._stats.metrics_sent += sent
-                self._stats.metrics_dropped += not sent
-                ok = ok and sent
-            return ok
+            return self._send(timeout)
 
     def stop(self, timeout: float) -> None:
-        """Stop the timer and send what is left (one attempt, bounded by the HTTP timeout)."""
+        """Stop the timer and send what is left, all within ``timeout`` seconds.
+
+        The final flush is one attempt whose request gets what is left of ``timeout``;
+        if the timer's own flush still holds the lock by then, that one is the last.
+        """
+        deadline = time.monotonic() + timeout
         self._stopped.set()
         if self._thread.is_alive():
-            self._thread.join(timeout)
-        self.flush()
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                self._send(max(0.05, deadline - time.monotonic()))
+            finally:
+                self._lock.release()
+
+    def _send(self, timeout: float | None) -> bool:
+        counts = sorted(self._take().items())
+        stamp = self._clock()
+        ok = True
+        for start in range(0, len(counts), MAX_BATCH):
+            body = batch_body(dict(counts[start : start + MAX_BATCH]), stamp)
+            sent = self._api.post("/sdk/v1/metrics", body, timeout=timeout)
+            self._stats.metrics_sent += sent
+            self._stats.metrics_dropped += not sent
+            ok = ok and sent
+        return ok
 
     def _run(self) -> None:
         while not self._stopped.wait(self._interval):

@@ -65,14 +65,20 @@ def parse_snapshot(raw: bytes, source: str) -> Snapshot:
         raise FetchError(f"{source}: rejected snapshot: {exc}") from exc
 
 
-def read_snapshot_file(path: Path, source: str) -> Snapshot | None:
+def read_snapshot_file(path: Path, source: str, *, expected: bool) -> Snapshot | None:
     """Load a snapshot file; ``None`` if it is missing or unreadable (logged).
+
+    ``expected``: the file should exist, so its absence is worth a warning (a bootstrap
+    file shipped with the app, where a typo in the path would otherwise go unnoticed);
+    a cache file is missing on every first start, quietly.
 
     :raise FetchError: if the file holds a corrupt or truncated snapshot.
     """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
+        if expected:
+            log.warning("flagsvc: %s file %s does not exist; starting without it", source, path)
         return None
     except OSError as exc:
         log.warning("flagsvc: cannot read %s snapshot %s: %s", source, path, exc)

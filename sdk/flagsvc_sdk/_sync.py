@@ -91,10 +91,14 @@ class Updater:
         try:
             self._stats.fetches += 1
             fetched = self._api.fetch_snapshot(held.etag if held is not None else None)
+            if self._stopped.is_set():  # closed while the request was in flight
+                return False
             if fetched.raw is not None:
                 self._hooks.install(fetched.raw, fetched.etag)
             ok = True
         except Exception as exc:  # FetchError, httpx.HTTPError, or a custom transport's bug
+            if self._stopped.is_set():
+                return False
             self._stats.fetch_failures += 1
             self._report("snapshot fetch failed", exc)
             ok = False

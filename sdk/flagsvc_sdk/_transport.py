@@ -95,11 +95,15 @@ class SdkApi:
             raise refusal("GET /sdk/v1/snapshot", response)
         return Fetched(response.content, response.headers.get("ETag"))
 
-    def post(self, path: str, body: object) -> bool:
-        """POST JSON; ``True`` on a 2xx answer, else ``False`` with a warning logged."""
+    def post(self, path: str, body: object, timeout: float | None = None) -> bool:
+        """POST JSON; ``True`` on a 2xx answer, else ``False`` with a warning logged.
+
+        ``timeout`` replaces the client's HTTP timeout for this request.
+        """
         try:
             content = json.dumps(body, separators=(",", ":")).encode()
-            response = self._http.post(path, content=content, headers=_JSON)
+            wait = self.timeout if timeout is None else timeout
+            response = self._http.post(path, content=content, headers=_JSON, timeout=wait)
         except (httpx.HTTPError, TypeError, ValueError) as exc:
             log.warning("flagsvc: POST %s failed: %s", path, exc)
             return False

@@ -4,12 +4,17 @@ Reading is lock-free: the compiled snapshot lives in one attribute (``_current``
 the updater replaces with a single assignment, so a reader sees either the old snapshot
 or the new one, never a mix. Evaluation never raises into product code; only a bad
 argument to the constructor does (:class:`~flagsvc_sdk.errors.ConfigurationError`).
+
+Fork-safe: in a child of ``fork()`` the client parks what it inherited and restarts its
+background work (new connections, new threads) on first use there (``_fork.py``), or
+at once when the child calls :meth:`Client.postfork`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 from collections.abc import Mapping
 from os import PathLike
@@ -22,18 +27,18 @@ from ._answers import Answers
 from ._answers import general_error
 from ._answers import not_ready
 from ._answers import with_default
+from ._background import Background
+from ._background import Settings
 from ._checks import Counters
 from ._checks import Plan
 from ._checks import compile_plans
+from ._fork import track
 from ._listeners import Listeners
-from ._metrics import MetricsReporter
 from ._store import Loaded
 from ._store import parse_snapshot
 from ._store import read_snapshot_file
 from ._store import write_atomic
 from ._sync import Hooks
-from ._sync import Updater
-from ._transport import SdkApi
 from ._transport import Transport
 from .engine import BUCKETS
 from .engine import FLAG_NOT_FOUND
@@ -55,6 +60,10 @@ _hash = mmh3.hash
 _INVALID = ErrorCode.INVALID_CONTEXT
 
 
+Parked = tuple[Loaded | None, Mapping[str, Plan]]
+"""A forked child's inherited snapshot and plans, set aside until first use."""
+
+
 class Client(Listeners):
     """Evaluate flags of one environment locally, kept current by stream and polling.
 
@@ -73,6 +82,8 @@ class Client(Listeners):
     :raise ConfigurationError: for a malformed ``url``, an empty ``sdk_key`` or a
         non-positive interval.
     """
+
+    _parked: Parked | None = None  # set in a forked child until first use (see _fork.py)
 
     def __init__(  # noqa: PLR0913 - keyword-only options, as in other flag SDKs
         self,
@@ -99,15 +110,21 @@ class Client(Listeners):
         self._ready = threading.Event()
         self._closed = False
         self._warned_invalid = False
+        self._pid = os.getpid()
+        self._settings = Settings(
+            url,
+            sdk_key,
+            timeout,
+            transport,
+            stream,
+            poll_interval,
+            send_metrics,
+            metrics_interval,
+        )
         self._cache_path = Path(cache_path) if cache_path is not None else None
         self._load_files(self._cache_path, Path(bootstrap_path) if bootstrap_path else None)
-        self._api = SdkApi(url, sdk_key, timeout, transport)
-        hooks = Hooks(lambda: self._current, self._install_download, self._attempted)
-        self._updater = Updater(
-            self._api, hooks, stream=stream, poll_interval=poll_interval, stats=self.stats
-        )
-        self._metrics = self._reporter(metrics_interval) if send_metrics else None
-        self._start()
+        self._background = self._start_background()
+        track(self)
 
     # --- evaluation: the hot path; never raises -------------------------------------
 
@@ -151,6 +168,8 @@ class Client(Listeners):
             plan = self._plans.get(key)
         except TypeError:  # an unhashable flag key
             return default
+        if plan is None and self._resume_after_fork():  # first use in a forked child
+            return self.is_enabled(key, context, default)
         return default if plan is None else self._decide(plan, context, default)
 
     def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
@@ -162,7 +181,9 @@ class Client(Listeners):
         """
         current = self._current
         if current is None:
-            return not_ready(default)
+            current = self._held_after_fork()
+            if current is None:
+                return not_ready(default)
         try:
             plan = current.plans.get(key)
             if plan is None:
@@ -179,7 +200,9 @@ class Client(Listeners):
         """Evaluate every flag of the snapshot for ``context`` (defaults: ``None``)."""
         current = self._current
         if current is None:
-            return {}
+            current = self._held_after_fork()
+            if current is None:
+                return {}
         try:
             answers = {}
             for flag_key, plan in current.plans.items():
@@ -194,6 +217,8 @@ class Client(Listeners):
     def version(self) -> int | None:
         """The version of the snapshot in use (``None`` before the first one)."""
         current = self._current
+        if current is None:
+            current = self._held_after_fork()
         return None if current is None else current.version
 
     # --- opt-in cohorts: HTTP, never raise ----------------------------------------------
@@ -207,6 +232,7 @@ class Client(Listeners):
         return self._membership("/sdk/v1/leave", cohort, context)
 
     def _membership(self, path: str, cohort: str, context: Context) -> bool:
+        self._resume_after_fork()  # never on the parent's connections
         try:
             if self._closed:
                 log.warning("flagsvc: %s on a closed client", path)
@@ -214,12 +240,13 @@ class Client(Listeners):
             if not isinstance(cohort, str) or not cohort or not isinstance(context, Mapping):
                 log.warning("flagsvc: %s needs a cohort key and a context mapping", path)
                 return False
-            ok = self._api.post(path, {"cohort": cohort, "context": dict(context)})
+            background = self._background
+            ok = background.api.post(path, {"cohort": cohort, "context": dict(context)})
         except Exception:
             log.exception("flagsvc: %s failed", path)
             return False
         if ok:
-            self._updater.poke()  # fetch the new membership without waiting for a poll
+            background.updater.poke()  # fetch the new membership without waiting for a poll
         return ok
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -229,28 +256,81 @@ class Client(Listeners):
 
         :return: whether the client now answers from a snapshot rather than defaults.
         """
+        self._resume_after_fork()
         self._ready.wait(max(timeout, 0.0))
         return self._current is not None
 
-    def close(self) -> None:
-        """Stop background work and flush metrics; evaluation keeps the last snapshot."""
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop background work and flush metrics, within ``timeout`` seconds; evaluation
+        keeps answering from the last snapshot."""
         if self._closed:
             return
         self._closed = True
-        self._updater.stop(timeout=1.0)
-        if self._metrics is not None:
-            self._metrics.stop(timeout=1.0)
-        self._api.close()
+        if self._unpark() is not None:  # a forked child that never used the client:
+            return  # what runs belongs to the parent; nothing here to stop
+        self._background.stop(timeout)
+
+    def postfork(self) -> None:
+        """Restart background work in a forked child now (new connections and threads).
+
+        Not needed after ``os.fork()`` (gunicorn, ``multiprocessing``, Celery prefork):
+        the client notices the fork and restarts on its first use in the child. Call it
+        where a server forks without ``os.fork()`` (uWSGI's ``@postfork``), or to start
+        the child's stream before its first request. Harmless anywhere else.
+        """
+        if self._parked is None and os.getpid() != self._pid:  # forked without the hook
+            self._park_after_fork()
+        self._resume_after_fork()
+
+    # --- internals: fork --------------------------------------------------------------
+
+    def _park_after_fork(self) -> None:
+        """In a forked child, before anything else runs (``_fork.py``): set aside the
+        snapshot and plans so that first use takes the slow path, which resumes. The
+        parent's threads do not exist here and its connections are not ours: touch none."""
+        self._parked = (self._current, self._plans)
+        self._current, self._plans = None, {}
+
+    def _unpark(self) -> Parked | None:
+        """Take the parked state back (one thread wins: the others get ``None``)."""
+        # dict.pop is one C call, atomic under the GIL; the class attribute answers None after
+        parked: Parked | None = self.__dict__.pop("_parked", None)
+        if parked is not None:
+            self._current, self._plans = parked
+        return parked
+
+    def _resume_after_fork(self) -> bool:
+        """First use in a forked child: fresh connections and threads; ``True`` if so."""
+        if self._parked is None or self._unpark() is None:
+            return False
+        self._counters.forget()  # the parent reports what was counted before the fork
+        parent, self._pid = self._pid, os.getpid()
+        self._lock = threading.Lock()  # the parent's may have been held at the fork
+        ready, self._ready = self._ready, threading.Event()
+        if ready.is_set():
+            self._ready.set()
+        if not self._closed:
+            self._background = self._start_background()
+        log.info(
+            "flagsvc: process %s forked from %s; the client restarted its updater and "
+            "metrics threads here, on new connections",
+            self._pid,
+            parent,
+        )
+        return True
+
+    def _held_after_fork(self) -> Loaded | None:
+        """``_current`` where the fast paths found none: resume a forked child first."""
+        self._resume_after_fork()
+        return self._current
 
     # --- internals: start-up, installs, metrics -----------------------------------------
 
-    def _reporter(self, interval: float) -> MetricsReporter:
-        return MetricsReporter(self._api, self._counters.take, interval, self.stats)
-
-    def _start(self) -> None:
-        self._updater.start()
-        if self._metrics is not None:
-            self._metrics.start()
+    def _start_background(self) -> Background:
+        hooks = Hooks(lambda: self._current, self._install_download, self._attempted)
+        background = Background(self._settings, hooks, self._counters.take, self.stats)
+        background.start()
+        return background
 
     def _load_files(self, cache: Path | None, bootstrap: Path | None) -> None:
         """Install the newest valid file snapshot; the cache wins a tie (it came later)."""
@@ -259,7 +339,7 @@ class Client(Listeners):
             if path is None:
                 continue
             try:
-                snapshot = read_snapshot_file(path, source)
+                snapshot = read_snapshot_file(path, source, expected=source == "bootstrap")
             except FetchError as exc:
                 self.stats.snapshots_rejected += 1
                 log.warning("flagsvc: %s; ignoring it", exc)

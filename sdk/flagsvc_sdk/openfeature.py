@@ -109,6 +109,10 @@ class FlagSource(Protocol):
         """Subscribe to new snapshots."""
         ...
 
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        """Unsubscribe."""
+        ...
+
     def close(self) -> None:
         """Stop background work."""
         ...
@@ -153,7 +157,8 @@ class FlagsvcProvider(AbstractProvider):
             raise ProviderNotReadyError("flagsvc: no snapshot yet; answering defaults")
 
     def shutdown(self) -> None:
-        """Close the client if the provider owns it."""
+        """Stop listening to the client, and close it if the provider owns it."""
+        self._client.remove_change_listener(self._on_change)
         if self._close_client:
             self._client.close()
 

@@ -134,9 +134,12 @@ class InMemoryClient(Listeners):
         """Counts the changes made with the setters."""
         return self._version
 
-    def close(self) -> None:
+    def close(self, timeout: float = 2.0) -> None:
         """Mark closed (evaluation still answers, like the real client)."""
         self.closed = True
+
+    def postfork(self) -> None:
+        """Nothing to restart: the double has no threads and no connections."""
 
     # --- internals ----------------------------------------------------------------------
 

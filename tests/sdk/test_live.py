@@ -287,3 +287,66 @@ def test_live__lone_surrogate_user_key__sdk_answers_default_service_says_422(
         headers={"Authorization": f"Bearer {running.sdk_key}", "Content-Type": "application/json"},
     ).status_code
     assert status == 422
+
+
+def test_live__close_against_an_unresponsive_service__bounded(running: Live) -> None:
+    # Given a streaming client with counts to flush, and the service frozen (it accepts
+    # connections and never answers)
+    client = running.client(poll_interval=0.2, timeout=5.0, metrics_interval=3600)
+    assert client.wait_until_ready(5)
+    wait_for(lambda: client.stats.stream_connects >= 1)
+    for _ in range(10):
+        client.is_enabled(FLAG, USER)
+    with running.service.frozen():
+        time.sleep(0.5)  # the updater is now stuck in a poll nobody answers
+        # When
+        started = time.monotonic()
+        client.close()
+        # Then close() returns within its bound (2 s), not after the HTTP timeouts
+        assert time.monotonic() - started < 2.5
+        # And the updater ends by its request's own timeout, installing nothing
+        updater = client._background.updater._thread
+        updater.join(5.0 + 1.0)
+        assert not updater.is_alive()
+    assert client.is_enabled(FLAG, USER) is True  # the last snapshot keeps answering
+
+
+def test_live__bootstrap_file_missing__warns_and_starts(
+    running: Live, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "flags-bootstrap.jsno"  # a typo
+    with running.client(bootstrap_path=missing, cache_path=tmp_path / "cache.json") as client:
+        assert client.wait_until_ready(5)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(str(missing) in message and "does not exist" in message for message in warnings)
+    assert not any("cache.json" in message for message in warnings)  # a cache may be new
+
+
+def test_live__openfeature_provider_shut_down__no_more_events_from_its_client(
+    running: Live,
+) -> None:
+    from flagsvc_sdk.openfeature import FlagsvcProvider
+    from openfeature import api
+    from openfeature.event import EventDetails
+    from openfeature.event import ProviderEvent
+    from openfeature.provider.no_op_provider import NoOpProvider
+
+    events: list[EventDetails] = []
+    with running.client() as client:
+        provider = FlagsvcProvider(client)
+        api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, events.append)
+        try:
+            api.set_provider_and_wait(provider)
+            version = running.set_killed(True)
+            wait_for(lambda: len(events) == 1)
+            # When the provider is shut down (replaced), and the flag changes again
+            api.set_provider(NoOpProvider())
+            wait_for(lambda: not client._listeners, timeout=5)
+            running.set_killed(False)
+            wait_for(lambda: client.version != version)
+            # Then its client no longer calls it
+            time.sleep(0.2)
+            assert len(events) == 1
+        finally:
+            api.remove_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, events.append)
+            api.clear_providers()

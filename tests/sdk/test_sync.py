@@ -117,8 +117,8 @@ def test_stream__retry_hint__sets_backoff_base(
 ) -> None:
     client = make_client()
     wait_for(lambda: client.stats.stream_connects == 1)
-    assert client._updater.backoff.base == 1.0
-    assert client._updater.backoff.attempt == 0
+    assert client._background.updater.backoff.base == 1.0
+    assert client._background.updater.backoff.attempt == 0
 
 
 def test_updater__service_flapping__always_answers_and_ends_on_newest(
@@ -197,7 +197,7 @@ def test_close__while_streaming_on_a_real_socket__returns_quickly(
     started = time.monotonic()
     client.close()
     assert time.monotonic() - started < 0.5
-    assert not client._updater._thread.is_alive()
+    assert not client._background.updater._thread.is_alive()
 
 
 def test_updater__transport_raises_anything__thread_survives(service: FakeService) -> None:

@@ -1,0 +1,312 @@
+"""A client created before ``fork()`` keeps working in every child, against a real service.
+
+The deployments Python teams run: gunicorn with ``--preload`` (the app, and so the
+client, is imported once in the master, then the workers are forked) with sync, gthread
+and gevent workers, and ``multiprocessing`` with the fork start method. In each, every
+worker must see a change within 5 s, its evaluation counts must reach the service, and
+two workers must never share a connection (``enroll`` from both at once, all accepted).
+
+The service runs on a SQLite file in its own environment ``forks``, so the evaluation
+counter of ``/metrics`` counts only these workers' evaluations.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import httpx
+import pytest
+from flagsvc_sdk import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.live import LiveService
+from tests.live import die_with_parent
+from tests.live import free_port
+from tests.live import start_service
+from tests.live_helpers import admin_client
+from tests.live_helpers import create_cohort
+from tests.live_helpers import create_flag
+from tests.live_helpers import state_path
+from tests.live_helpers import wait_for
+
+ENVIRONMENT = "forks"
+FLAG = "fork-flag"
+COHORT = "fork-beta"
+WORKERS = 2
+CHANGE_SEEN_WITHIN = 5.0  # seconds: the issue's bound for every worker
+
+APP = textwrap.dedent(
+    """
+    import json
+    import os
+    from urllib.parse import parse_qs
+
+    from flagsvc_sdk import Client
+
+    # Created at import: with --preload that is in the master, before the fork.
+    client = Client(
+        os.environ["FLAGS_URL"], os.environ["FLAGS_KEY"], poll_interval=1, metrics_interval=0.5
+    )
+    client.wait_until_ready(10)
+
+
+    def app(environ, start_response):
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if environ["PATH_INFO"] == "/enroll":
+            answer = {"ok": client.enroll(os.environ["FLAGS_COHORT"], {"key": query["user"][0]})}
+        else:
+            on = client.is_enabled(os.environ["FLAGS_FLAG"], {"key": "user-1"})
+            answer = {"pid": os.getpid(), "version": client.version, "on": on}
+        body = json.dumps(answer).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    """
+)
+
+
+@dataclass
+class Live:
+    service: LiveService
+    admin: httpx.Client
+    sdk_key: str
+
+    def kill_switch(self, killed: bool) -> int:
+        """Kill or resume the flag; the snapshot version the change produced."""
+        response = self.admin.post(
+            f"{state_path(FLAG, ENVIRONMENT)}/{'kill' if killed else 'resume'}"
+        )
+        assert response.status_code == 200, response.text
+        status, body = self.service.get("/sdk/v1/snapshot", self.sdk_key)
+        assert status == 200
+        return int(json.loads(body)["version"])
+
+    def evaluations_counted(self) -> float:
+        """The service's count of evaluations SDKs reported for the environment."""
+        status, body = self.service.get("/metrics")
+        assert status == 200
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                if sample.name == "flagsvc_sdk_evaluations_total" and sample.labels == {
+                    "environment": ENVIRONMENT
+                }:
+                    return sample.value
+        return 0.0
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    database = tmp_path_factory.mktemp("fork") / "flagsvc.db"
+    service = start_service(f"sqlite:///{database}")
+    try:
+        admin = admin_client(service)
+        created = admin.post(
+            "/api/v1/environments", json={"key": ENVIRONMENT, "name": "Forks", "gated": False}
+        )
+        assert created.status_code == 201, created.text
+        create_flag(admin, FLAG, environment=ENVIRONMENT)
+        create_cohort(admin, COHORT, opt_in=True)
+        yield Live(service, admin, service.sdk_key(ENVIRONMENT))
+        admin.close()
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def resumed(live: Live) -> Live:
+    live.kill_switch(False)
+    return live
+
+
+# --- gunicorn --preload ---------------------------------------------------------------
+
+
+class Gunicorn:
+    """``gunicorn --preload`` serving :data:`APP` with ``WORKERS`` workers of one class."""
+
+    def __init__(self, live: Live, folder: Path, worker_class: str) -> None:
+        (folder / "flags_app.py").write_text(APP)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.evaluated = 0
+        env = {
+            **os.environ,
+            "FLAGS_URL": live.service.url,
+            "FLAGS_KEY": live.sdk_key,
+            "FLAGS_FLAG": FLAG,
+            "FLAGS_COHORT": COHORT,
+            "PYTHONPATH": str(folder),
+        }
+        self.log = folder / "gunicorn.log"
+        argv = [sys.executable, "-m", "gunicorn", "--preload", "--workers", str(WORKERS)]
+        argv += ["--worker-class", worker_class, "--bind", f"127.0.0.1:{self.port}"]
+        argv += ["--no-control-socket"]  # one fixed path per user would collide
+        argv += ["--threads", "4"] if worker_class == "gthread" else []
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*argv, "flags_app:app"],
+                cwd=folder,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+    def ask(self, path: str = "/flag") -> dict[str, object]:
+        """One request on a new connection (so the workers share them out)."""
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            answer: dict[str, object] = json.loads(response.read())
+        self.evaluated += path == "/flag"  # each answer evaluated the flag once
+        return answer
+
+    def worker_pids(self, timeout: float = 30.0) -> set[object]:
+        """Ask until every worker answered once; their pids."""
+        pids: set[object] = set()
+        deadline = time.monotonic() + timeout
+        while len(pids) < WORKERS:
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            try:
+                pids.add(self.ask()["pid"])
+            except OSError:
+                time.sleep(0.1)  # still starting
+        return pids
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
+def test_gunicorn_preload__change__every_worker_sees_it_and_counts_arrive(
+    resumed: Live, tmp_path: Path, worker_class: str
+) -> None:
+    # Given the client created in the master, and both workers answering
+    counted_before = resumed.evaluations_counted()
+    server = Gunicorn(resumed, tmp_path, worker_class)
+    try:
+        pids = server.worker_pids()
+        # When the flag changes
+        version = resumed.kill_switch(True)
+        # Then every worker answers from the new version within 5 s
+        fresh: set[object] = set()
+        deadline = time.monotonic() + CHANGE_SEEN_WITHIN
+        while fresh != pids:
+            assert time.monotonic() < deadline, (fresh, pids, server.log.read_text()[-3000:])
+            answer = server.ask()
+            if answer["version"] == version:
+                assert answer["on"] is False
+                fresh.add(answer["pid"])
+        # And the service counted every evaluation the workers made
+        wait_for(lambda: resumed.evaluations_counted() - counted_before == server.evaluated)
+        # And two workers enrolling at once each talk on their own connection
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: server.ask(f"/enroll?user=u{i}"), range(40)))
+        assert all(answer["ok"] is True for answer in answers), server.log.read_text()[-3000:]
+        members = resumed.admin.get(f"/api/v1/cohorts/{COHORT}/members", params={"limit": 500})
+        assert {f"u{i}" for i in range(40)} <= {m["user_key"] for m in members.json()["items"]}
+        assert "illegal status line" not in server.log.read_text()
+    finally:
+        server.stop()
+
+
+# --- multiprocessing (fork) ------------------------------------------------------------
+
+ChildMain = Callable[[Client, Connection], None]
+
+
+@contextmanager
+def forked(live: Live, child_main: ChildMain) -> Iterator[tuple[Client, Connection]]:
+    """A client streaming in this process, and a child forked with it running
+    ``child_main(client, connection)``; the parent's end of the connection."""
+    client = Client(live.service.url, live.sdk_key, poll_interval=1, metrics_interval=0.5)
+    try:
+        assert client.wait_until_ready(10)
+        parent, child_end = multiprocessing.Pipe()
+        child = multiprocessing.get_context("fork").Process(
+            target=child_main, args=(client, child_end)
+        )
+        child.start()
+        try:
+            yield client, parent
+            child.join(10)
+            assert child.exitcode == 0
+        finally:
+            if child.is_alive():
+                child.kill()
+    finally:
+        client.close()
+
+
+def _wait_for_version(client: Client, version: int) -> None:
+    deadline = time.monotonic() + CHANGE_SEEN_WITHIN
+    while client.version != version and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _follow_in_child(client: Client, conn: Connection) -> None:
+    """In the forked child: evaluate, then wait for the version the parent names."""
+    for _ in range(25):
+        client.is_enabled(FLAG, {"key": "user-1"})
+    conn.send(("evaluated", os.getpid(), 25))
+    _wait_for_version(client, conn.recv())
+    conn.send(("version", client.version, client.is_enabled(FLAG, {"key": "user-1"})))
+    conn.recv()  # the parent saw the counts: flush on close, then exit
+    client.close()
+
+
+def test_multiprocessing_fork__child__follows_changes_and_reports_counts(resumed: Live) -> None:
+    # Given a client that streams in the parent, then a forked child using it
+    counted_before = resumed.evaluations_counted()
+    with forked(resumed, _follow_in_child) as (client, child):
+        kind, _, evaluations = child.recv()
+        assert kind == "evaluated"
+        # When the flag changes
+        version = resumed.kill_switch(True)
+        child.send(version)
+        # Then the child sees it, and its evaluations reach the service
+        assert child.poll(CHANGE_SEEN_WITHIN + 5)
+        assert child.recv() == ("version", version, False)
+        wait_for(lambda: resumed.evaluations_counted() - counted_before >= evaluations + 1)
+        child.send("done")
+        # And the parent kept following too
+        wait_for(lambda: client.version == version)
+
+
+def _postfork_in_child(client: Client, conn: Connection) -> None:
+    """In the forked child: ``postfork()`` first, then report the SDK's threads."""
+    client.postfork()
+    time.sleep(0.5)
+    conn.send(sorted(t.name for t in threading.enumerate() if t.name.startswith("flagsvc")))
+    _wait_for_version(client, conn.recv())
+    conn.send(client.version)
+
+
+def test_postfork__explicit_in_the_child__threads_restart_before_any_evaluation(
+    resumed: Live,
+) -> None:
+    # (uWSGI's @postfork, Celery's worker_process_init: the documented explicit call)
+    with forked(resumed, _postfork_in_child) as (_, child):
+        assert child.poll(10)
+        assert child.recv() == ["flagsvc-metrics", "flagsvc-updater"]
+        version = resumed.kill_switch(True)
+        child.send(version)
+        assert child.poll(CHANGE_SEEN_WITHIN + 5)
+        assert child.recv() == version
