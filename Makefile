@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+PYTEST_ARGS ?= -n auto --dist worksteal  # one worker per core; each has its own databases (tests/conftest.py)
 
 .PHONY: install run test lint typecheck unit lock clean
 

@@ -3,6 +3,11 @@
 Every test that uses ``app`` runs once per backend. PostgreSQL comes from
 ``TEST_DATABASE_URL``; without it those runs are skipped with a reason, unless
 ``FLAGSVC_REQUIRE_SERVICES=1`` (set by CI), which turns a missing service into a failure.
+
+Under pytest-xdist (``make test`` runs ``-n auto``) each worker gets its own PostgreSQL
+database (``<name>_gw0``, created on first use) and its own Redis database number
+(the configured one plus the worker's index), so workers never empty each other's data
+or hear each other's change messages (pub/sub channels carry the database number).
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine
+from sqlalchemy import make_url
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
@@ -38,9 +46,40 @@ from flagsvc.storage import migrate
 from flagsvc.storage.models import Base
 
 REQUIRE_SERVICES = os.environ.get("FLAGSVC_REQUIRE_SERVICES") == "1"
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+"""``gw0``, ``gw1``, … under pytest-xdist; empty in a plain run."""
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 if PG_URL.startswith("postgresql://"):
     PG_URL = "postgresql+psycopg://" + PG_URL.removeprefix("postgresql://")
+
+
+def worker_index() -> int:
+    """This xdist worker's number (0 in a plain run)."""
+    return int(WORKER.removeprefix("gw")) if WORKER else 0
+
+
+def _worker_database(url: str) -> str:
+    """``url`` with a database of this worker's own, created if it does not exist yet."""
+    if not WORKER:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{WORKER}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _worker_redis(url: str) -> str:
+    """``url`` with this worker's Redis database number (the configured one + its index)."""
+    if not WORKER:
+        return url
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + worker_index()
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 def service_missing(what: str, reason: str) -> None:
@@ -79,14 +118,15 @@ def postgres_migrated() -> str:
     if not PG_URL:
         service_missing("PostgreSQL", "TEST_DATABASE_URL is not set")
     try:
-        engine = create_engine(PG_URL)
+        url = _worker_database(PG_URL)
+        engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         engine.dispose()
     except OperationalError as error:
         service_missing("PostgreSQL", str(error).splitlines()[0])
-    migrate.upgrade(PG_URL)
-    return PG_URL
+    migrate.upgrade(url)
+    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -113,7 +153,7 @@ def pg_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def redis_url() -> str:
     """Redis at ``TEST_REDIS_URL``, its database emptied (snapshots, counters of earlier tests)."""
-    url = os.environ.get("TEST_REDIS_URL", "")
+    url = _worker_redis(os.environ.get("TEST_REDIS_URL", ""))
     if not url:
         service_missing("Redis", "TEST_REDIS_URL is not set")
     try:
