@@ -186,18 +186,13 @@ def _created(api: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, An
 
 
 def _seed_flag(api: httpx.Client, kr_id: int, key: str, n: int) -> None:
-    payload = {"variant": "b", "limit": n} if n % 2 else None
-    _created(
-        api,
-        "/api/v1/flags",
-        {
-            "key": key,
-            "name": key,
-            "flow_item": "feature",
-            "key_result_id": kr_id,
-            "payload": payload,
-        },
-    )
+    values = {  # every other flag serves a JSON value, like a payload before
+        "value_type": "object",
+        "variations": [{"key": "on", "value": {"variant": "b", "limit": n}}],
+        "on_variation": "on",
+    }
+    body = {"key": key, "name": key, "flow_item": "feature", "key_result_id": kr_id}
+    _created(api, "/api/v1/flags", body | (values if n % 2 else {}))
     cohorts, move = SHAPES[n % len(SHAPES)]
     if move is None:
         return

@@ -93,6 +93,15 @@ class FlagCohortsSchema(StrictSchema):
         validate=[validate.Length(max=MAX_COHORTS), _unique],
         metadata={"description": "Early-access cohort keys, in order"},
     )
+    variations = ma.fields.Dict(
+        keys=key_field(),
+        values=key_field(),
+        load_default=dict,
+        metadata={
+            "description": "Typed flags: the variation a listed cohort serves (cohort -> "
+            "variation key); cohorts not named here serve the on variation"
+        },
+    )
 
 
 class FlagExclusionsSchema(StrictSchema):
@@ -130,6 +139,11 @@ class FlagStateSchema(ma.Schema):
     rollout_percent = ma.fields.Float()
     killed = ma.fields.Boolean(attribute="state.killed")
     cohorts = ma.fields.List(ma.fields.String())
+    cohort_variations = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "Cohorts serving their own variation; the rest serve on"},
+    )
     exclusions = ma.fields.List(ma.fields.String())
     launch_at = ma.fields.DateTime(attribute="state.launch_at", allow_none=True)
     launch_rollout_percent = ma.fields.Method(
@@ -185,10 +199,15 @@ class FlagCohorts(MethodView):
     @blp.arguments(FlagCohortsSchema)
     @blp.response(200, FlagStateSchema)
     def put(self, data: dict[str, Any], flag_key: str, env: str) -> Any:
-        """Set the early-access cohorts, in order (If-Match required)"""
+        """Set the early-access cohorts, in order, and what each serves (If-Match required)"""
         with db().write() as session:
             detail = flag_states.set_cohorts(
-                session, change(), Where(flag_key, env), data["cohorts"], blp.check_etag
+                session,
+                change(),
+                Where(flag_key, env),
+                data["cohorts"],
+                blp.check_etag,
+                own_variations=data["variations"],
             )
             return _tagged(detail)
 

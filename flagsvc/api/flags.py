@@ -1,8 +1,7 @@
-"""Flags: the definition (key, OKR key result, flow item, payload) and its overview."""
+"""Flags: the definition (key, OKR key result, flow item, values) and its overview."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from typing import TypeVar
@@ -17,6 +16,7 @@ from flagsvc.api.context import change
 from flagsvc.api.context import db
 from flagsvc.api.schemas import PageArgsSchema
 from flagsvc.api.schemas import PromiseFreeSchema
+from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import name_field
 from flagsvc.api.schemas import page
@@ -24,18 +24,22 @@ from flagsvc.api.schemas import page_schema
 from flagsvc.api.schemas import text_field
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.stages import Stage
+from flagsvc.domain.variations import DESCRIPTION_MAX
+from flagsvc.domain.variations import ValueType
+from flagsvc.domain.variations import VariationSet
+from flagsvc.domain.variations import problems
 from flagsvc.services import flags
+from flagsvc.services import variations
 
 blp = Blueprint(
     "flags",
     __name__,
     url_prefix="/api/v1/flags",
-    description="Flags: the definition (key, OKR key result, flow item, payload)",
+    description="Flags: the definition (key, OKR key result, flow item, values)",
 )
 
 F = TypeVar("F", bound="ma.fields.Field[Any]")
 FLOW_ITEMS = ("feature", "defect", "risk", "debt")
-PAYLOAD_MAX_BYTES = 64 * 1024
 ROW_ID = validate.Range(min=1, max=2**31 - 1)
 
 
@@ -51,20 +55,45 @@ def nul_free(field: F) -> F:
     return field
 
 
-def _payload_fits(value: Any) -> None:
-    """Keep payloads small (they ship in every SDK snapshot) and strictly JSON."""
-    try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except (ValueError, RecursionError) as error:
-        raise ma.ValidationError("must be plain JSON (no NaN or Infinity)") from error
-    if len(text.encode()) > PAYLOAD_MAX_BYTES:
-        raise ma.ValidationError(f"must be at most {PAYLOAD_MAX_BYTES} bytes as JSON")
+MOVED_FIELDS = {
+    "key": "is immutable: code and SDKs refer to it; create a new flag instead",
+    "value_type": "is fixed when the flag is created: code reads the flag as that type",
+    "payload": "flags serve variations now: PUT /api/v1/flags/<key>/variations",
+    "variations": "is replaced whole: PUT /api/v1/flags/<key>/variations (If-Match)",
+    "on_variation": "is set with the variations: PUT /api/v1/flags/<key>/variations",
+    "off_variation": "is set with the variations: PUT /api/v1/flags/<key>/variations",
+}
+"""Fields a PATCH cannot change, and where to change them instead."""
 
 
-def _payload(description: str) -> ma.fields.Raw:
-    return ma.fields.Raw(
-        allow_none=True, validate=_payload_fits, metadata={"description": description}
+class VariationSchema(StrictSchema):
+    key = key_field(required=True, metadata={"description": "What SDKs report as the variant"})
+    value = ma.fields.Raw(
+        required=True, allow_none=True, metadata={"description": "Of the flag's value type"}
     )
+    description = nul_free(text_field(DESCRIPTION_MAX, load_default=""))
+
+
+class VariationsSchema(StrictSchema):
+    """A flag's values; the type is checked against the flag's (422 naming the field)."""
+
+    variations = ma.fields.List(ma.fields.Nested(VariationSchema), required=True)
+    on_variation = key_field(
+        required=True, metadata={"description": "Served by general rollout and release"}
+    )
+    off_variation = key_field(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Served when off, killed, excluded or not reached; "
+            "null: the caller's default"
+        },
+    )
+
+
+def variation_set(value_type: ValueType, data: Mapping[str, Any]) -> VariationSet:
+    """The loaded fields of :class:`VariationsSchema` as the domain's set."""
+    return VariationSet(value_type, data["variations"], data["on_variation"], data["off_variation"])
 
 
 def _flow_item(**kwargs: Any) -> ma.fields.String:
@@ -87,7 +116,57 @@ class FlagCreateSchema(PromiseFreeSchema):
     description = nul_free(text_field(5000, load_default=""))
     flow_item = _flow_item(required=True)
     key_result_id = _key_result_id(required=True)
-    payload = _payload("Any JSON returned when the flag is on (≤ 64 KiB)")
+    value_type = ma.fields.String(
+        load_default=ValueType.BOOLEAN.value,
+        validate=validate.OneOf([t.value for t in ValueType]),
+        metadata={"description": "Fixed at creation; boolean flags have on (true) and off (false)"},
+    )
+    variations = ma.fields.List(
+        ma.fields.Nested(VariationSchema),
+        metadata={"description": "Typed flags: 1-20 variations (values ≤ 64 KiB together)"},
+    )
+    on_variation = key_field(metadata={"description": "Typed flags: served on (required)"})
+    off_variation = key_field(
+        allow_none=True,
+        metadata={"description": "Typed flags: served off; null or absent: the caller's default"},
+    )
+
+    @ma.pre_load
+    def _payload_moved(self, data: Any, **_kwargs: Any) -> Any:
+        if isinstance(data, Mapping) and "payload" in data:
+            raise ma.ValidationError({"payload": [MOVED_FIELDS["payload"]]})
+        return data
+
+    @ma.validates_schema
+    def _values_fit_the_type(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        value_type = ValueType(data.get("value_type", ValueType.BOOLEAN))
+        given = [f for f in ("variations", "on_variation", "off_variation") if f in data]
+        if value_type is ValueType.BOOLEAN:
+            if given:
+                raise ma.ValidationError(
+                    {
+                        f: ["boolean flags have the fixed variations on (true) and off (false)"]
+                        for f in given
+                    }
+                )
+            return
+        missing = [f for f in ("variations", "on_variation") if f not in data]
+        if missing:
+            raise ma.ValidationError({f: [f"is required for a {value_type} flag"] for f in missing})
+        candidate = VariationSet(
+            value_type, data["variations"], data["on_variation"], data.get("off_variation")
+        )
+        found = problems(candidate)
+        if found:
+            raise ma.ValidationError({path: [reason] for path, reason in found})
+
+    @ma.post_load
+    def _values(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        value_type = ValueType(data.pop("value_type"))
+        fields = [data.pop(f, None) for f in ("variations", "on_variation", "off_variation")]
+        if value_type is not ValueType.BOOLEAN:
+            data["values"] = VariationSet(value_type, *fields)
+        return data
 
 
 class FlagPatchSchema(PromiseFreeSchema):
@@ -95,15 +174,14 @@ class FlagPatchSchema(PromiseFreeSchema):
     description = nul_free(text_field(5000))
     flow_item = _flow_item()
     key_result_id = _key_result_id()
-    payload = _payload("Any JSON (≤ 64 KiB); null clears it")
 
     @ma.pre_load
-    def _key_is_immutable(self, data: Any, **_kwargs: Any) -> Any:
-        """Say why instead of a bare "unknown field": SDKs and code refer to the key."""
-        if isinstance(data, Mapping) and "key" in data:
-            raise ma.ValidationError(
-                {"key": ["is immutable: code and SDKs refer to it; create a new flag instead"]}
-            )
+    def _say_where_instead(self, data: Any, **_kwargs: Any) -> Any:
+        """Say why instead of a bare "unknown field" for what a PATCH cannot change."""
+        if isinstance(data, Mapping):
+            moved = {f: [reason] for f, reason in MOVED_FIELDS.items() if f in data}
+            if moved:
+                raise ma.ValidationError(moved)
         return data
 
 
@@ -146,7 +224,10 @@ class FlagSchema(ma.Schema):
     flow_item = ma.fields.String(attribute="flag.flow_item")
     key_result_id = ma.fields.Integer(attribute="flag.key_result_id")
     objective_id = ma.fields.Integer()
-    payload = ma.fields.Raw(attribute="flag.payload", allow_none=True)
+    value_type = ma.fields.String(attribute="flag.value_type")
+    variations = ma.fields.List(ma.fields.Nested(VariationSchema), attribute="flag.variations")
+    on_variation = ma.fields.String(attribute="flag.on_variation")
+    off_variation = ma.fields.String(attribute="flag.off_variation", allow_none=True)
     version = ma.fields.Integer(attribute="flag.version")
     created_at = ma.fields.DateTime(attribute="flag.created_at")
     ready = ma.fields.Boolean()
@@ -201,10 +282,37 @@ class FlagByKey(MethodView):
     @blp.arguments(FlagPatchSchema)
     @blp.response(200, FlagSchema)
     def patch(self, data: dict[str, Any], flag_key: str) -> Any:
-        """Update a flag: name, description, flow item, key result, payload (If-Match required)"""
+        """Update a flag: name, description, flow item, key result (If-Match required)"""
         with db().write() as session:
             detail = flags.update_flag(
                 session, change(), flag_key, data, precondition=blp.check_etag
+            )
+            blp.set_etag(flags.flag_etag(detail))
+            return detail
+
+
+@blp.route("/<string:flag_key>/variations")
+class FlagVariations(MethodView):
+    @requires(Permission.EDIT_FLAGS)
+    @blp.etag
+    @blp.arguments(VariationsSchema)
+    @blp.response(200, FlagSchema)
+    def put(self, data: dict[str, Any], flag_key: str) -> Any:
+        """Replace a typed flag's variations and what it serves on and off (If-Match required)
+
+        Values must be of the flag's type (422 naming the field). A variation a cohort
+        still serves cannot be removed (409). While readiness is incomplete and the flag
+        is live in a gated environment, the off variation cannot change (409 naming the
+        missing items): everyone outside early access would get the new value.
+        """
+        with db().write() as session:
+            value_type = ValueType(flags.get_flag(session, flag_key).value_type)
+            detail = variations.set_variations(
+                session,
+                change(),
+                flag_key,
+                variation_set(value_type, data),
+                precondition=blp.check_etag,
             )
             blp.set_etag(flags.flag_etag(detail))
             return detail

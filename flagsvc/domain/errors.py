@@ -10,6 +10,7 @@
     │   ├── DuplicateKeyError      a unique key is taken
     │   ├── InvalidTransitionError the stage machine forbids this move
     │   └── ReadinessRequiredError general rollout held until readiness is complete
+    │       └── OffVariationHeldError  so is a new off value (everyone else gets it)
     ├── StaleVersionError          If-Match names an older version
     ├── InvalidFieldError          a field's value breaks a rule the schema cannot see
     ├── TooLargeError              a list in the request exceeds its size limit
@@ -69,6 +70,19 @@ class ReadinessRequiredError(ConflictError):
         super().__init__(
             f"flag {flag_key!r} is not ready for general rollout in gated environment "
             f"{environment!r}; readiness items not done: {', '.join(missing)}"
+        )
+        self.missing = list(missing)
+
+
+class OffVariationHeldError(ReadinessRequiredError):
+    """A new off variation reaches everyone outside early access: a general rollout."""
+
+    def __init__(self, flag_key: str, environment: str, missing: Sequence[str]) -> None:
+        ConflictError.__init__(
+            self,
+            f"flag {flag_key!r}: the off variation is what everyone outside early access "
+            f"gets in gated environment {environment!r}; changing it waits for readiness "
+            f"like general rollout does (not done: {', '.join(missing)})",
         )
         self.missing = list(missing)
 

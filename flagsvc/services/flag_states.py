@@ -8,6 +8,7 @@ touches ``updated_at`` so the row's version (its ETag) moves, and writes one eve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,9 +30,11 @@ from flagsvc.domain.stages import StagePosition
 from flagsvc.domain.stages import is_rollback
 from flagsvc.domain.stages import plan_move
 from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.variations import ValueType
 from flagsvc.services import audit
 from flagsvc.services import environments
 from flagsvc.services import flags
+from flagsvc.services import variations
 from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import etag_data
@@ -71,6 +74,8 @@ class FlagStateDetail:
     cohorts: Sequence[str]
     exclusions: Sequence[str]
     missing_readiness: Sequence[str]
+    cohort_variations: Mapping[str, str]
+    """Cohorts that serve their own variation here (the others serve the on variation)."""
 
     @property
     def rollout_percent(self) -> float:
@@ -133,13 +138,15 @@ def get_state(session: Session, where: Where) -> FlagStateDetail:
 def detail(session: Session, locked: Locked) -> FlagStateDetail:
     """Build the representation of a state (after any change is flushed)."""
     session.flush()
-    cohorts = _cohort_keys(session, locked.state.id)
+    state_id = locked.state.id
+    cohorts = _cohort_keys(session, state_id)
     exclusions = session.scalars(
         select(FlagExclusion.user_key)
-        .where(FlagExclusion.flag_state_id == locked.state.id)
+        .where(FlagExclusion.flag_state_id == state_id)
         .order_by(FlagExclusion.user_key)
     ).all()
-    return FlagStateDetail(locked.state, cohorts, exclusions, locked.missing_readiness)
+    own = variations.cohort_variations(session, [state_id])[state_id]
+    return FlagStateDetail(locked.state, cohorts, exclusions, locked.missing_readiness, own)
 
 
 def move_stage(
@@ -200,24 +207,59 @@ def set_cohorts(
     where: Where,
     cohort_keys: Sequence[str],
     precondition: Precondition = no_precondition,
+    own_variations: Mapping[str, str] | None = None,
 ) -> FlagStateDetail:
-    """Set the early-access cohorts, in order (the first match is the one reported).
+    """Set the early-access cohorts, in order (the first match is the one reported), and
+    the variation each serves (``own_variations``: cohort -> variation key; the cohorts
+    not named there serve the on variation).
 
-    :raise InvalidFieldError: some cohort keys name no cohort.
+    :raise InvalidFieldError: some cohort keys name no cohort, or a variation is not
+        the flag's, names an unlisted cohort, or is given for a boolean flag.
     """
     locked = locate_checked(session, where, precondition)
     cohort_ids = _cohort_ids(session, cohort_keys)
-    before = _cohort_keys(session, locked.state.id)
-    if before != list(cohort_keys):
-        state_id = locked.state.id
+    wanted = {"cohorts": list(cohort_keys), **_variations_summary(own_variations or {})}
+    _check_own_variations(locked.flag, cohort_keys, own_variations or {})
+    state_id = locked.state.id
+    before = {
+        "cohorts": _cohort_keys(session, state_id),
+        **_variations_summary(variations.cohort_variations(session, [state_id])[state_id]),
+    }
+    if before != wanted:
+        own = own_variations or {}
         session.execute(delete(FlagStateCohort).where(FlagStateCohort.flag_state_id == state_id))
         session.add_all(
-            FlagStateCohort(flag_state_id=state_id, cohort_id=cohort_ids[key], position=n)
+            FlagStateCohort(
+                flag_state_id=state_id,
+                cohort_id=cohort_ids[key],
+                position=n,
+                variation=own.get(key),
+            )
             for n, key in enumerate(cohort_keys)
         )
-        after = {"cohorts": list(cohort_keys)}
-        record(session, change, locked, Action.FLAG_COHORTS_SET, {"cohorts": before}, after)
+        record(session, change, locked, Action.FLAG_COHORTS_SET, before, wanted)
     return detail(session, locked)
+
+
+def _variations_summary(own: Mapping[str, str]) -> dict[str, Any]:
+    """The audit's view of the cohorts' own variations (left out when there are none, so a
+    boolean flag's events read as they always did)."""
+    return {"variations": dict(own)} if own else {}
+
+
+def _check_own_variations(flag: Flag, cohort_keys: Sequence[str], own: Mapping[str, str]) -> None:
+    if not own:
+        return
+    values = flags.variation_set(flag)
+    if values.value_type is ValueType.BOOLEAN:
+        raise InvalidFieldError("variations", "a boolean flag serves on (true) to every cohort")
+    for cohort, variation in own.items():
+        if cohort not in cohort_keys:
+            raise InvalidFieldError(f"variations.{cohort}", "is not one of the listed cohorts")
+        if variation not in values.keys:
+            raise InvalidFieldError(
+                f"variations.{cohort}", f"must be one of the variations: {', '.join(values.keys)}"
+            )
 
 
 def set_exclusions(

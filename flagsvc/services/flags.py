@@ -1,4 +1,4 @@
-"""Flags: the global definition (key, OKR key result, flow item, payload, readiness).
+"""Flags: the global definition (key, OKR key result, flow item, values, readiness).
 
 A flag is created dark in every environment and with the default readiness checklist,
 so marketing sees what it owes before engineering asks for general rollout.
@@ -28,6 +28,10 @@ from flagsvc.domain.readiness import ChecklistItem
 from flagsvc.domain.readiness import is_ready
 from flagsvc.domain.readiness import missing_items
 from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.variations import ValueType
+from flagsvc.domain.variations import VariationSet
+from flagsvc.domain.variations import boolean_set
+from flagsvc.domain.variations import problems
 from flagsvc.services import audit
 from flagsvc.services import environments
 from flagsvc.services.context import Change
@@ -40,7 +44,7 @@ from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import ReadinessItem
 
-FLAG_FIELDS = ("name", "description", "flow_item", "key_result_id", "payload")
+FLAG_FIELDS = ("name", "description", "flow_item", "key_result_id")
 Lock = Literal["update", "share"]
 
 
@@ -148,7 +152,7 @@ def get_flag_detail(session: Session, flag_key: str) -> FlagDetail:
 
     :raise NotFoundError: there is no such flag.
     """
-    return _detail(session, get_flag(session, flag_key))
+    return detail(session, get_flag(session, flag_key))
 
 
 def list_flags(session: Session, query: FlagQuery, limit: int) -> list[FlagDetail]:
@@ -162,8 +166,11 @@ def list_flags(session: Session, query: FlagQuery, limit: int) -> list[FlagDetai
 def create_flag(session: Session, change: Change, fields: Mapping[str, Any]) -> FlagDetail:
     """Create a flag: dark (``off``) in every environment, default checklist, fresh salt.
 
+    ``fields["values"]`` is its :class:`VariationSet` (a boolean flag without it),
+    already checked by :func:`flagsvc.domain.variations.problems`.
+
     :raise DuplicateKeyError: the key is taken.
-    :raise InvalidFieldError: the key result does not exist.
+    :raise InvalidFieldError: the key result does not exist, or the values are invalid.
     """
     if session.scalar(select(Flag.id).where(Flag.key == fields["key"])) is not None:
         raise DuplicateKeyError("flag", fields["key"])
@@ -173,7 +180,11 @@ def create_flag(session: Session, change: Change, fields: Mapping[str, Any]) -> 
     for environment in session.scalars(select(Environment).order_by(Environment.id)):
         session.add(environments.new_flag_state(flag, environment, change))
     session.flush()
-    after = {"key": flag.key, **{name: getattr(flag, name) for name in FLAG_FIELDS}}
+    after = {
+        "key": flag.key,
+        **{name: getattr(flag, name) for name in FLAG_FIELDS},
+        **variation_set(flag).as_fields(),
+    }
     audit.record(session, change, Action.FLAG_CREATED, subject(flag), None, after)
     return FlagDetail(flag, key_result.objective_id, _states_by_flag(session, [flag.id])[flag.id])
 
@@ -190,14 +201,20 @@ def update_flag(
     :raise InvalidFieldError: the new key result does not exist.
     """
     flag = get_flag(session, flag_key, lock="update")
-    precondition(flag_etag(_detail(session, flag)))
+    precondition(flag_etag(detail(session, flag)))
     if "key_result_id" in fields:
         _key_result(session, fields["key_result_id"])
     before, after = _apply(flag, fields)
     if after:
         session.flush()
         audit.record(session, change, Action.FLAG_UPDATED, subject(flag), before, after)
-    return _detail(session, flag)
+    return detail(session, flag)
+
+
+def variation_set(flag: Flag) -> VariationSet:
+    """The flag's values as the domain rules see them."""
+    value_type = ValueType(flag.value_type)
+    return VariationSet(value_type, flag.variations, flag.on_variation, flag.off_variation)
 
 
 def subject(flag: Flag, environment: str | None = None) -> audit.Subject:
@@ -210,14 +227,27 @@ def _new_flag(fields: Mapping[str, Any], at: datetime) -> Flag:
         ReadinessItem(item_key=key, label=label, required=True, done=False, note="", position=n)
         for n, (key, label) in enumerate(DEFAULT_ITEMS)
     ]
-    values = {
-        "description": "",
-        "payload": None,
-        **{f: fields[f] for f in FLAG_FIELDS if f in fields},
-    }
+    values = {"description": "", **{f: fields[f] for f in FLAG_FIELDS if f in fields}}
+    variations = checked(fields.get("values") or boolean_set())
     return Flag(
-        key=fields["key"], **values, salt=secrets.token_hex(8), created_at=at, readiness_items=items
+        **variations.as_fields(),
+        key=fields["key"],
+        **values,
+        salt=secrets.token_hex(8),
+        created_at=at,
+        readiness_items=items,
     )
+
+
+def checked(candidate: VariationSet) -> VariationSet:
+    """``candidate`` normalised (a float flag's ``1`` is ``1.0``) if valid.
+
+    :raise InvalidFieldError: naming the first field at fault.
+    """
+    found = problems(candidate)
+    if found:
+        raise InvalidFieldError(*found[0])
+    return candidate.normalized()
 
 
 def _insert(session: Session, flag: Flag) -> None:
@@ -247,7 +277,8 @@ def _apply(flag: Flag, fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     return before, after
 
 
-def _detail(session: Session, flag: Flag) -> FlagDetail:
+def detail(session: Session, flag: Flag) -> FlagDetail:
+    """The flag with its key result's objective and its states (the API's representation)."""
     stmt = select(KeyResult.objective_id).where(KeyResult.id == flag.key_result_id)
     objective_id = session.execute(stmt).scalar_one()
     return FlagDetail(flag, objective_id, _states_by_flag(session, [flag.id])[flag.id])

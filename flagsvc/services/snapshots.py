@@ -43,6 +43,7 @@ from flagsvc.services.environments import get_environment
 from flagsvc.storage.models import AuditEvent
 from flagsvc.storage.models import Cohort
 from flagsvc.storage.models import CohortMember
+from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagExclusion
 from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
@@ -94,8 +95,16 @@ def _flag_wire(state: FlagState, cohorts: list[str], exclusions: list[str]) -> d
         "killed": state.killed,
         "cohorts": cohorts,
         "exclusions": exclusions,
-        "payload": state.flag.payload,
+        "payload": _on_value(state.flag),
     }
+
+
+def _on_value(flag: Flag) -> Any:
+    """Spec 1's payload: a typed flag's on value (off values and cohort variations wait
+    for spec 2, see docs/decisions.md); ``None`` for a boolean flag."""
+    if flag.value_type == "boolean":
+        return None
+    return next(v["value"] for v in flag.variations if v["key"] == flag.on_variation)
 
 
 def _cohort_keys_by_state(session: Session, state_ids: Iterable[int]) -> dict[int, list[str]]:

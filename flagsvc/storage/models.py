@@ -169,7 +169,11 @@ class Flag(Versioned, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     flow_item: Mapped[str] = mapped_column(String(20), index=True)
     key_result_id: Mapped[int] = mapped_column(ForeignKey("key_results.id"), index=True)
-    payload: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+    # fixed at creation; variations: [{"key", "value", "description"}, ...] in order
+    value_type: Mapped[str] = mapped_column(String(10))
+    variations: Mapped[list[Any]] = mapped_column(JSON)
+    on_variation: Mapped[str] = mapped_column(String(100))
+    off_variation: Mapped[str | None] = mapped_column(String(100))  # None: caller's default
     salt: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     ready_at: Mapped[datetime | None]
@@ -239,6 +243,7 @@ class FlagStateCohort(Base):
     flag_state_id: Mapped[int] = mapped_column(ForeignKey("flag_states.id"), primary_key=True)
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
+    variation: Mapped[str | None] = mapped_column(String(100))  # None: the on variation
 
 
 class FlagExclusion(Base):

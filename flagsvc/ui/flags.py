@@ -7,7 +7,6 @@ its history. Its stage controls live in ``stages.py``; readiness in ``readiness.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,7 +36,6 @@ from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
-from flagsvc.ui.forms import json_value
 from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
@@ -133,7 +131,6 @@ def _definition(form: Mapping[str, str], problems: dict[str, list[str]]) -> dict
         "description": form.get("description", ""),
         "flow_item": text(form, "flow_item"),
         "key_result_id": whole_number(text(form, "key_result_id")),
-        "payload": json_value(form.get("payload", ""), "payload", problems),
     }
 
 
@@ -208,20 +205,18 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
 @bp.get("/flags/<flag_key>/edit")
 @permission_required(Permission.EDIT_FLAGS)
 def flag_edit(flag_key: str) -> Any:
-    """The form to change a flag's name, description, flow item, key result, payload."""
+    """The form to change a flag's name, description, flow item and key result."""
     with db().read() as session:
         flag = flags.get_flag(session, flag_key)
     return _flag_form_page(FormState("flag", _current(flag)), 200, flag)
 
 
 def _current(flag: Any) -> dict[str, Any]:
-    payload = "" if flag.payload is None else json.dumps(flag.payload, indent=2)
     return {
         "name": flag.name,
         "description": flag.description,
         "flow_item": flag.flow_item,
         "key_result_id": flag.key_result_id,
-        "payload": payload,
         "version": flag.version,
     }
 

@@ -56,7 +56,9 @@ def test_create_flag__valid__dark_everywhere_with_default_checklist(engineer, vi
     )
     assert response.status_code == 201 and response.headers["ETag"]
     body = response.json
-    assert body["objective_id"] == kr["objective_id"] and body["payload"] is None
+    assert body["objective_id"] == kr["objective_id"] and body["value_type"] == "boolean"
+    assert [(v["key"], v["value"]) for v in body["variations"]] == [("on", True), ("off", False)]
+    assert (body["on_variation"], body["off_variation"]) == ("on", "off")
     assert body["ready"] is False and body["ready_at"] is None
     assert body["readiness"] == {"done": 0, "total": 4, "missing": DEFAULT_ITEMS}
     off = {"stage": "off", "rollout_percent": 0, "killed": False}
@@ -81,29 +83,12 @@ def test_create_flag__two_flags__each_gets_its_own_salt(engineer, app):
     assert len(set(salts)) == 2 and all(len(salt) == 16 for salt in salts)
 
 
-@pytest.mark.parametrize(
-    "payload", [{"variant": "b", "limits": [1, 2.5]}, "banner-v2", 42, [1, "two"], True]
-)
-def test_create_flag__json_payload__returned_as_sent(engineer, payload):
-    body = _flag(engineer, "with-payload", _key_result(engineer), payload=payload)
-    assert body["payload"] == payload
-
-
-def test_create_flag__payload_over_64_kib__422_names_payload(engineer):
+def test_create_flag__payload__422_points_to_variations(engineer):
     kr = _key_result(engineer)
-    big = {"text": "x" * (64 * 1024)}
-    response = engineer.post(
-        FLAGS,
-        json={
-            "key": "big",
-            "name": "Big",
-            "flow_item": "risk",
-            "key_result_id": kr["id"],
-            "payload": big,
-        },
-    )
+    body = {"key": "old-style", "name": "O", "flow_item": "risk", "key_result_id": kr["id"]}
+    response = engineer.post(FLAGS, json={**body, "payload": {"color": "blue"}})
     assert response.status_code == 422
-    assert "payload" in response.json["errors"]["json"]
+    assert "variations" in response.json["errors"]["json"]["payload"][0]
 
 
 @pytest.mark.parametrize("field", ["due_date", "target_date", "deadline"])
@@ -303,16 +288,33 @@ def test_patch_flag__key_in_body__422_says_immutable(engineer):
 
 def test_patch_flag__fields_changed__audit_names_only_changed_fields(engineer, viewer):
     kr, other = _key_result(engineer), _key_result(engineer, "Other")
-    _flag(engineer, "edited", kr, payload={"v": 1}, description="same")
+    _flag(engineer, "edited", kr, name="Before", description="same")
     etag = engineer.get(f"{FLAGS}/edited").headers["ETag"]
-    change = {"description": "same", "key_result_id": other["id"], "payload": None}
+    change = {"description": "same", "key_result_id": other["id"], "name": "After"}
     response = engineer.patch(f"{FLAGS}/edited", json=change, headers={"If-Match": etag})
     assert response.status_code == 200
-    assert response.json["payload"] is None
+    assert response.json["name"] == "After"
     assert response.json["objective_id"] == other["objective_id"]
     [updated] = _events(viewer, "edited", "flag.updated")
-    assert updated["before"] == {"key_result_id": kr["id"], "payload": {"v": 1}}
-    assert updated["after"] == {"key_result_id": other["id"], "payload": None}
+    assert updated["before"] == {"key_result_id": kr["id"], "name": "Before"}
+    assert updated["after"] == {"key_result_id": other["id"], "name": "After"}
+
+
+@pytest.mark.parametrize(
+    ("field", "says"),
+    [
+        ("value_type", "fixed when the flag is created"),
+        ("payload", "variations"),
+        ("variations", "PUT /api/v1/flags/<key>/variations"),
+        ("off_variation", "PUT /api/v1/flags/<key>/variations"),
+    ],
+)
+def test_patch_flag__values_in_body__422_says_where_they_change(engineer, field, says):
+    _flag(engineer, "typed", _key_result(engineer))
+    etag = engineer.get(f"{FLAGS}/typed").headers["ETag"]
+    response = engineer.patch(f"{FLAGS}/typed", json={field: None}, headers={"If-Match": etag})
+    assert response.status_code == 422
+    assert says in response.json["errors"]["json"][field][0]
 
 
 def test_patch_flag__nothing_changes__200_and_no_event(engineer, viewer):

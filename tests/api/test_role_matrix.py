@@ -48,6 +48,8 @@ ENDPOINTS = [
              {"key": "other-flag", "name": "o", "flow_item": "feature", "key_result_id": "{key_result}"}),
     Endpoint("GET", FLAG, Permission.READ),
     Endpoint("PATCH", FLAG, Permission.EDIT_FLAGS, {"name": "renamed"}),
+    Endpoint("PUT", f"{FLAG}/variations", Permission.EDIT_FLAGS,
+             {"variations": [], "on_variation": "on", "off_variation": "off"}),
     Endpoint("GET", STATE, Permission.READ),
     Endpoint("POST", f"{STATE}/stage", Permission.MOVE_STAGES, {"stage": "early_access"}),
     Endpoint("PUT", f"{STATE}/cohorts", Permission.MOVE_STAGES, {"cohorts": ["matrix-cohort"]}),

@@ -14,13 +14,11 @@ def _flag(browser, key_result, key="one-click", **extra):
 
 
 def test_flag_create__valid__dark_everywhere_and_shown(ui_engineer, engineer, key_result):
-    response = _flag(
-        ui_engineer, key_result, payload='{"color": "blue"}', description="Buy in one click"
-    )
+    response = _flag(ui_engineer, key_result, description="Buy in one click")
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/ui/flags/one-click")
     body = engineer.get("/api/v1/flags/one-click").json
-    assert body["payload"] == {"color": "blue"}
+    assert body["value_type"] == "boolean"
     assert {env["stage"] for env in body["environments"].values()} == {"off"}
     page = html(ui_engineer.get("/ui/flags/one-click"))
     assert "Buy in one click" in page and "Checkout conversion" in page
@@ -31,14 +29,13 @@ def test_flag_create__invalid__422_keeps_values_and_says_why_per_field(ui_engine
     response = ui_engineer.post(
         "/ui/flags",
         {"key": "Bad Key!", "name": "Kept name", "flow_item": "feature", "key_result_id": str(key_result),
-         "payload": "{not json", "description": "kept description"},
+         "description": "kept description"},
     )  # fmt: skip
     assert response.status_code == 422
     page = html(response)
     assert 'value="Bad Key!"' in page and 'value="Kept name"' in page
-    assert "kept description" in page and "{not json" in page
+    assert "kept description" in page
     assert 'id="flag-key-error"' in page and "Use 1-100 lowercase letters" in page
-    assert 'id="flag-payload-error"' in page and "not valid JSON" in page
     assert 'aria-invalid="true"' in page
 
 
@@ -140,7 +137,6 @@ def test_flag_edit__saves_and_audits(ui_engineer, engineer, key_result):
             "name": "Renamed",
             "flow_item": "risk",
             "key_result_id": str(key_result),
-            "payload": "",
         },
     )
     assert response.status_code == 303
