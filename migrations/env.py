@@ -28,9 +28,11 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     engine = create_engine(_url())
-    with engine.connect() as conn:
-        _run(conn)
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            _run(conn)
+    finally:  # a migration that refuses (raises) must not leave its connection behind
+        engine.dispose()
 
 
 def _run(connection: object) -> None:
