@@ -45,6 +45,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | Non
     app.config.update(SESSION_COOKIE_SECURE=config.production)  # production is behind HTTPS
     app.config.update(MAX_CONTENT_LENGTH=config.max_body_bytes, JSON_SORT_KEYS=False)
     database, broker, cache = _storage_and_delivery(config)
+    _seal_audit(database, config)
     app.extensions["flagsvc"] = AppState(
         config, database, broker, clock or system_clock, cache, auth_failures=_limiter(config)
     )
@@ -52,6 +53,14 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | Non
     init_ui(app)
     _trust_proxies(app, config.proxy_hops)
     return app
+
+
+def _seal_audit(database: Database, config: Config) -> None:
+    """Every write session seals its audit events with ``FLAGSVC_AUDIT_KEY`` (if set)."""
+    from flagsvc.domain.audit_chain import AuditKeys
+    from flagsvc.services import audit
+
+    database.tag_writes(audit.sealing(AuditKeys.from_secrets(config.audit_keys)))
 
 
 def _trust_proxies(app: Flask, hops: int) -> None:

@@ -32,6 +32,7 @@ from flagsvc.domain.roles import Role
 from flagsvc.observability import metrics as observed_metrics
 from flagsvc.observability.logging import configure as configure_logging
 from flagsvc.services import audit
+from flagsvc.services import audit_verification
 from flagsvc.services import credentials
 from flagsvc.services import demo as demo_data
 from flagsvc.services import environments
@@ -121,6 +122,11 @@ def init(app: Flask) -> None:
             if has_admin
             else credentials.create_token(session, _change(app), "first-admin", Role.ADMIN)[1]
         )
+    if state.audit_keys.keys:
+        with state.db.write() as session:
+            sealed = audit.seal_chain(session, _change(app, "system"))
+        if sealed:
+            _say(f"audit chain sealed with the audit key (key id {state.audit_keys.current_id})")
     created_text = ", ".join(created) or "none (all exist)"
     _say(f"database ready ({state.db.dialect}); environments created: {created_text}")
     if secret:
@@ -281,19 +287,43 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--head",
+    "kept",
+    metavar="SEQ:HASH",
+    help="A head kept earlier (flagsvc audit head; from the metrics: printf '%d:%013x' S V).",
+)
 @pass_app
-def audit_verify(app: Flask) -> None:
-    """Recompute the hash chain; exit 1 and name the first broken link if it fails."""
-    with _state(app).db.read() as session:
-        report = audit.verify(session)
+def audit_verify(app: Flask, kept: str | None) -> None:
+    """Recompute the whole hash chain; exit 1 and name the first broken link if it fails."""
+    state = _state(app)
+    if kept is None:
+        report = audit_verification.verify(state.db, state.audit_keys, state.clock(), full=True)
+    else:
+        try:
+            head = audit_verification.KeptHead.parse(kept)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--head") from None
+        with state.db.read() as session:
+            report = audit_verification.verify_against(session, state.audit_keys, head)
     if report.valid:
-        click.echo(f"audit chain valid: {report.events_checked} events")
+        sealed = " (sealed with the audit key)" if state.audit_keys.keys else ""
+        click.echo(f"audit chain valid: {report.events_checked} events{sealed}")
         return
     click.echo(
         f"audit chain BROKEN at event {report.first_broken_seq}: {report.reason} "
         f"({report.events_checked} events verified before it)"
     )
     sys.exit(1)
+
+
+@audit_group.command("head")
+@pass_app
+def audit_head(app: Flask) -> None:
+    """Print the newest event as SEQ:HASH, alone on stdout: keep it outside the database."""
+    with _state(app).db.read() as session:
+        head = audit.chain_head(session)
+    click.echo(f"{head.seq}:{head.hash}")
 
 
 def run(*args: Any) -> None:

@@ -39,7 +39,7 @@ MIN_SECRET_LENGTH = 32
 EX_CONFIG = 78  # sysexits.h: "configuration error"; supervisors can tell it from a crash
 _POSITIVE = validate.Range(min=0, min_inclusive=False, error="must be greater than 0")
 _AT_LEAST_ONE = validate.Range(min=1, error="must be at least 1")
-_HIDDEN = frozenset({"FLAGSVC_SECRET_KEY"})
+_HIDDEN = frozenset({"FLAGSVC_SECRET_KEY", "FLAGSVC_AUDIT_KEY"})
 
 
 class ConfigError(ValueError):
@@ -96,6 +96,7 @@ class EnvironmentSchema(ma.Schema):
     database_url = _text("DATABASE_URL", validate=_checked(checks.database_url_problem))
     redis_url = _text("REDIS_URL", validate=_checked(checks.redis_url_problem))
     secret_key = _text("FLAGSVC_SECRET_KEY")
+    audit_keys = _text("FLAGSVC_AUDIT_KEY", validate=_checked(checks.audit_key_problem))
     stream_keepalive_seconds = _seconds("FLAGSVC_STREAM_KEEPALIVE_SECONDS", 15.0)
     max_streams = _integer("FLAGSVC_MAX_STREAMS", 2000)
     head_poll_seconds = _seconds("FLAGSVC_HEAD_POLL_SECONDS", 2.0)
@@ -169,6 +170,7 @@ class Config:
     database_url: str
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
+    audit_keys: tuple[str, ...] = ()  # the first seals new audit events; all verify
     testing: bool = False
     mode: str = DEVELOPMENT
     stream_keepalive_seconds: float = 15.0
@@ -209,6 +211,10 @@ class Config:
         shown = {name: _plain(getattr(self, attribute)) for attribute, name in names}
         hidden = "development default" if self.secret_key == DEV_SECRET_KEY else "set"
         shown["FLAGSVC_SECRET_KEY"] = f"({hidden}, {len(self.secret_key)} characters)"
+        count = len(self.audit_keys)
+        shown["FLAGSVC_AUDIT_KEY"] = (
+            f"(set, {count} key{'s' * (count != 1)})" if count else "(not set)"
+        )
         return shown
 
 
@@ -230,6 +236,8 @@ def load(env: Mapping[str, str]) -> Config:
         raise ConfigError(_problems(error.messages_dict, given)) from None
     url = data.pop("database_url") or f"sqlite:///{Path.cwd() / 'flagsvc.db'}"
     data["secret_key"] = data["secret_key"] or DEV_SECRET_KEY  # production refused it above
+    keys = data["audit_keys"]
+    data["audit_keys"] = tuple(checks.audit_keys(keys)) if keys else ()
     return Config(database_url=checks.sqlalchemy_database_url(url), **data)
 
 

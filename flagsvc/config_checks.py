@@ -119,3 +119,25 @@ def _port_problem(parts: SplitResult) -> str | None:
     except ValueError:
         return f"port in {parts.netloc.rsplit('@', 1)[-1]!r} is not a number from 0 to 65535"
     return None
+
+
+MIN_AUDIT_KEY_LENGTH = 32
+
+
+def audit_keys(value: str) -> list[str]:
+    """``FLAGSVC_AUDIT_KEY`` as its keys: comma-separated, the current one first."""
+    return [key.strip() for key in value.split(",")]
+
+
+def audit_key_problem(value: str) -> str | None:
+    """Why ``value`` is no list of audit keys, or None (never repeats a key)."""
+    keys = audit_keys(value)
+    for position, key in enumerate(keys, start=1):
+        if len(key) < MIN_AUDIT_KEY_LENGTH:
+            return (
+                f"key {position} has {len(key)} characters, at least {MIN_AUDIT_KEY_LENGTH} "
+                "are needed; make one: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+    if len(set(keys)) != len(keys):
+        return "lists the same key twice"
+    return None

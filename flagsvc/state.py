@@ -9,6 +9,7 @@ from datetime import UTC
 from datetime import datetime
 
 from flagsvc.config import Config
+from flagsvc.domain.audit_chain import AuditKeys
 from flagsvc.services.auth_failures import AuthFailureLimiter
 from flagsvc.services.broker import ChangeBroker
 from flagsvc.services.credentials import KeyUseThrottle
@@ -38,6 +39,11 @@ class AppState:
     auth_failures: AuthFailureLimiter = field(default_factory=AuthFailureLimiter)
     sdk_key_use: KeyUseThrottle = field(default_factory=KeyUseThrottle)
     revocations: KeyRevocations = field(init=False)
+
+    @property
+    def audit_keys(self) -> AuditKeys:
+        """``FLAGSVC_AUDIT_KEY``: the current key seals new events, every key verifies."""
+        return AuditKeys.from_secrets(self.config.audit_keys)
 
     def __post_init__(self) -> None:
         """Revocations reach this process's SDK-key cache, and the others' through Redis."""

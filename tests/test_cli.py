@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from flagsvc.cli import main
 from flagsvc.domain.actions import Action
+from tests.tamper import around_triggers
 
 
 @pytest.fixture
@@ -98,11 +99,59 @@ def test_audit_verify__intact_then_altered__exit_1_names_event(cli):
     assert cli("audit", "verify").exit_code == 0
     engine = create_engine(cli.url)
     with engine.begin() as conn:
+        around_triggers(conn)
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2"))
     engine.dispose()
     result = cli("audit", "verify")
     assert result.exit_code == 1
     assert "BROKEN at event 2" in result.stdout
+
+
+AUDIT_KEY = "a" * 48
+
+
+def test_audit_head__prints_seq_and_hash_alone(cli):
+    cli("init")
+    head = cli("audit", "head").stdout.strip()
+    seq, digest = head.split(":")
+    assert int(seq) >= 3 and len(digest) == 64 and "\n" not in head
+
+
+def test_audit_verify__against_a_kept_head__catches_a_rewrite_of_the_end(cli):
+    cli("init")
+    kept = cli("audit", "head").stdout.strip()
+    assert cli("audit", "verify", "--head", kept[: kept.index(":") + 14]).exit_code == 0
+    engine = create_engine(cli.url)
+    with engine.begin() as conn:
+        around_triggers(conn)
+        conn.execute(
+            text("DELETE FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)")
+        )
+    engine.dispose()
+    assert cli("audit", "verify").exit_code == 0  # the chain alone cannot see it
+    result = cli("audit", "verify", "--head", kept)
+    assert result.exit_code == 1 and "removed from the end" in result.stdout
+
+
+def test_audit_verify__malformed_head__usage_error(cli):
+    cli("init")
+    result = CliRunner().invoke(
+        main, ["audit", "verify", "--head", "12:abc"], env={"DATABASE_URL": cli.url}
+    )
+    assert result.exit_code == 2 and "SEQ:HASH" in result.output
+
+
+def test_init__audit_key_set_later__seals_the_chain_once(cli):
+    cli("init")
+    env = {"DATABASE_URL": cli.url, "FLAGSVC_AUDIT_KEY": AUDIT_KEY}
+    runner = CliRunner()
+    unsealed = runner.invoke(main, ["audit", "verify"], env=env)
+    assert unsealed.exit_code == 1 and "no event is sealed" in unsealed.stdout
+    sealed = runner.invoke(main, ["init"], env=env)
+    assert "audit chain sealed" in sealed.stderr
+    assert "audit chain sealed" not in runner.invoke(main, ["init"], env=env).stderr
+    verified = runner.invoke(main, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0 and "sealed with the audit key" in verified.stdout
 
 
 def test_check_config__valid__prints_settings_with_secret_hidden_and_warns_on_typos(tmp_path):

@@ -261,3 +261,27 @@ def test_gunicorn_bare__bad_environment__stops_with_app_load_error(tmp_path):
     assert done.returncode == 4  # gunicorn's "App failed to load": the master stops
     assert "scheme 'mysql' is not supported" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+AUDIT_KEYS = ("n" * 40, "o" * 32)
+
+
+def test_audit_key__several__current_first_and_never_shown():
+    config = load({"FLAGSVC_AUDIT_KEY": f"{AUDIT_KEYS[0]}, {AUDIT_KEYS[1]}"})
+    assert config.audit_keys == AUDIT_KEYS
+    assert config.summary()["FLAGSVC_AUDIT_KEY"] == "(set, 2 keys)"
+    assert load({}).audit_keys == () and load({}).summary()["FLAGSVC_AUDIT_KEY"] == "(not set)"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("short-key", "key 1 has 9 characters, at least 32"),
+        (f"{'n' * 40},", "key 2 has 0 characters"),
+        (f"{'n' * 40},{'n' * 40}", "lists the same key twice"),
+    ],
+)
+def test_audit_key__bad__refused_without_showing_it(value, reason):
+    (line,) = problems({"FLAGSVC_AUDIT_KEY": value})
+    assert line.startswith("FLAGSVC_AUDIT_KEY=<hidden") and reason in line
+    assert "n" * 40 not in line

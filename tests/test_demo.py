@@ -65,9 +65,9 @@ def _okr_report_and_stale_flags(viewer):
 
 def test_demo__second_load__refused_and_nothing_written(app, viewer, clock):
     _load(app, clock)
-    events = viewer.get("/api/v1/audit/verify").json["events_checked"]
+    events = viewer.get("/api/v1/audit/head").json["seq"]
     assert _load(app, clock) is None
-    assert viewer.get("/api/v1/audit/verify").json["events_checked"] == events
+    assert viewer.get("/api/v1/audit/head").json["seq"] == events
 
 
 def test_cli_demo__twice__summary_then_refusal(tmp_path):

@@ -17,11 +17,13 @@ from marshmallow import validate
 
 from flagsvc.api.auth import requires
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 from flagsvc.api.schemas import PageArgsSchema
 from flagsvc.api.schemas import page
 from flagsvc.api.schemas import page_schema
 from flagsvc.domain.roles import Permission
 from flagsvc.services import audit
+from flagsvc.services import audit_verification
 from flagsvc.storage.models import AuditEvent
 
 blp = Blueprint(
@@ -80,9 +82,22 @@ AuditPageSchema = page_schema(AuditEventSchema, "AuditPage")
 
 class ChainReportSchema(ma.Schema):
     valid = ma.fields.Boolean()
-    events_checked = ma.fields.Integer()
+    events_checked = ma.fields.Integer(metadata={"description": "Events this check recomputed"})
     first_broken_seq = ma.fields.Integer(allow_none=True)
     reason = ma.fields.String(allow_none=True)
+    verified_from = ma.fields.Integer(
+        metadata={"description": "The checkpoint this check continued from (0: the first event)"}
+    )
+    verified_seq = ma.fields.Integer(metadata={"description": "The newest event known good"})
+    complete = ma.fields.Boolean(
+        metadata={"description": "False: stopped at its limit before the newest event; call again"}
+    )
+
+
+class ChainHeadSchema(ma.Schema):
+    seq = ma.fields.Integer(metadata={"description": "The newest event (0: none yet)"})
+    hash = ma.fields.String(metadata={"description": "Its hash: keep both outside the database"})
+    sealed = ma.fields.Boolean(metadata={"description": "Sealed with the audit key (HMAC)"})
 
 
 @blp.route("")
@@ -115,9 +130,32 @@ class AuditVerify(MethodView):
     @requires(Permission.READ)
     @blp.response(200, ChainReportSchema)
     def get(self) -> Any:
-        """Recompute the hash chain and name the first broken link"""
+        """Verify the hash chain from the last verified event (at most 25,000 events a call)
+
+        Checks that the last verified event is unchanged and recomputes what was added
+        since; ``complete`` is false when more remain (call again). The whole chain:
+        ``/verify/full`` (admins).
+        """
+        return audit_verification.verify(db(), state().audit_keys, state().clock())
+
+
+@blp.route("/verify/full")
+class AuditVerifyFull(MethodView):
+    @requires(Permission.VERIFY_WHOLE_AUDIT)
+    @blp.response(200, ChainReportSchema)
+    def get(self) -> Any:
+        """Recompute the whole hash chain from the first event and name the first broken link"""
+        return audit_verification.verify(db(), state().audit_keys, state().clock(), full=True)
+
+
+@blp.route("/head")
+class AuditHead(MethodView):
+    @requires(Permission.READ)
+    @blp.response(200, ChainHeadSchema)
+    def get(self) -> Any:
+        """The newest event's seq and hash: an anchor to keep outside the database"""
         with db().read() as session:
-            return audit.verify(session)
+            return audit.chain_head(session)
 
 
 def _export(filters: audit.AuditQuery, fmt: str) -> Response:

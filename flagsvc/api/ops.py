@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from flagsvc.api.context import db
 from flagsvc.api.context import state
 from flagsvc.observability import metrics as observed
+from flagsvc.services import audit
 
 bp = Blueprint("ops", __name__)
 
@@ -52,8 +53,19 @@ def metrics() -> Response:
     Under several gunicorn workers this is the sum over all of them (multiprocess
     mode), whichever worker answers the scrape.
     """
+    _export_audit_head()
     body, content_type = observed.exposition()
     return Response(body, content_type=content_type)
+
+
+def _export_audit_head() -> None:
+    """Read the audit head for this scrape (one indexed query); keep the last if it fails."""
+    try:
+        with db().read() as session:
+            head = audit.chain_head(session)
+    except SQLAlchemyError:
+        return
+    observed.export_audit_head(head.seq, head.hash)
 
 
 def _streams() -> dict[str, int]:

@@ -45,3 +45,4 @@ class Action(StrEnum):
     TOKEN_REVOKED = "token.revoked"
     SDK_KEY_CREATED = "sdk_key.created"
     SDK_KEY_REVOKED = "sdk_key.revoked"
+    AUDIT_SEALED = "audit.sealed"

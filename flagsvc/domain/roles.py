@@ -30,6 +30,7 @@ class Permission(StrEnum):
     EDIT_COHORTS = "edit_cohorts"
     MARK_READINESS = "mark_readiness"
     SCHEDULE_LAUNCH = "schedule_launch"
+    VERIFY_WHOLE_AUDIT = "verify_whole_audit"  # everyone else continues from the checkpoint
 
 
 _ENGINEERING = frozenset(

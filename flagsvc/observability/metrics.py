@@ -74,6 +74,16 @@ AUDIT_EVENTS = Counter(
     "Audit events committed, by action (rolled-back events are not counted).",
     ["action"],
 )
+AUDIT_HEAD_SEQ = Gauge(
+    "flagsvc_audit_head_seq",
+    "Sequence number of the newest audit event, read at each scrape (an anchor to keep).",
+    multiprocess_mode="mostrecent",
+)
+AUDIT_HEAD_HASH_PREFIX = Gauge(
+    "flagsvc_audit_head_hash_prefix",
+    "First 13 hex digits (52 bits) of the newest audit event's hash, as a number.",
+    multiprocess_mode="mostrecent",
+)
 SCHEDULER_RUNS = Counter(
     "flagsvc_scheduler_runs_total",
     "Scheduler passes over due launches, by outcome (ok, or failed when a launch failed).",
@@ -99,6 +109,20 @@ SDK_EVALUATIONS = Counter(
 def multiprocess_dir() -> str | None:
     """The shared metrics folder of a multi-process server, or None (one process)."""
     return os.environ.get(MULTIPROCESS_ENV) or None
+
+
+HASH_PREFIX_DIGITS = 13  # 52 bits: a float64 holds them exactly
+
+
+def export_audit_head(seq: int, hash_hex: str) -> None:
+    """Show the audit head in the metrics, for an operator's monitoring to keep.
+
+    The hash goes in as the number its first 13 hex digits make (no label per hash:
+    that would be a new series on every change); ``flagsvc audit verify --head``
+    takes it back as ``printf '%d:%013x' SEQ VALUE``.
+    """
+    AUDIT_HEAD_SEQ.set(seq)
+    AUDIT_HEAD_HASH_PREFIX.set(int(hash_hex[:HASH_PREFIX_DIGITS], 16))
 
 
 def exposition() -> tuple[bytes, str]:

@@ -31,6 +31,8 @@ from flagsvc.storage.models import AuditEvent
 _AUDIT_LOCK_ID = 0x666C6167  # "flag": one advisory lock for the chain head
 _PENDING = "flagsvc.audit_pending"
 """``session.info`` key: what this transaction recorded (:class:`_Pending`), acted on at commit."""
+_KEYS = "flagsvc.audit_keys"
+"""``session.info`` key: the :class:`AuditKeys` a write session seals events with."""
 _VERIFY_BATCH = 5_000
 log = logging.getLogger(__name__)
 
@@ -58,19 +60,66 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction."""
     _lock_chain_head(session)
-    head = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, audit_chain.GENESIS_HASH)
+    newest, keys = chain_head(session), audit_keys(session)
+    seq, prev_hash = newest.seq + 1, newest.hash
     event = _event(seq, prev_hash, change, action, subject)
-    event.before, event.after = before, after
-    event.hash = audit_chain.event_hash(prev_hash, chained_content(event))
+    event.before, event.after, event.key_id = before, after, keys.current_id
+    event.hash = audit_chain.event_hash(prev_hash, chained_content(event), keys.current)
     session.add(event)
     session.flush()
     pending = session.info.setdefault(_PENDING, _Pending())
     pending.head = seq
     pending.actions.append(action)
     return event
+
+
+def sealing(keys: audit_chain.AuditKeys) -> dict[str, object]:
+    """The ``Session.info`` write sessions need to seal events with ``keys``
+    (``Database.tag_writes``)."""
+    return {_KEYS: keys}
+
+
+def audit_keys(session: Session) -> audit_chain.AuditKeys:
+    """The keys this session seals events with (none: plain SHA-256)."""
+    keys = session.info.get(_KEYS)
+    return keys if isinstance(keys, audit_chain.AuditKeys) else audit_chain.NO_KEYS
+
+
+def chain_head(session: Session) -> audit_chain.ChainPoint:
+    """The newest event: its ``seq`` and hash (``seq`` 0 when the log is empty)."""
+    row = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash, AuditEvent.key_id)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    return (
+        audit_chain.ChainPoint(row.seq, row.hash, row.key_id is not None)
+        if row
+        else audit_chain.START
+    )
+
+
+def seal_chain(session: Session, change: Change) -> bool:
+    """Record ``audit.sealed`` unless the newest event is already sealed with the current key.
+
+    Run when a key is set or changed (``flagsvc init``): from then on the chain ends in
+    an event only the key could have made, so a rewrite of the whole log is caught.
+    """
+    keys = audit_keys(session)
+    _lock_chain_head(session)
+    newest = session.scalar(select(AuditEvent.key_id).order_by(AuditEvent.seq.desc()).limit(1))
+    if keys.current_id is None or newest == keys.current_id:
+        return False
+    subject = Subject("audit", "chain")
+    record(
+        session,
+        change,
+        Action.AUDIT_SEALED,
+        subject,
+        {"key_id": newest},
+        {"key_id": keys.current_id},
+    )
+    return True
 
 
 def _event(
@@ -120,8 +169,11 @@ def on_commit(sessions: Any, publish: Callable[[int], None]) -> None:
 
 
 def chained_content(event: AuditEvent) -> dict[str, Any]:
-    """The fields the hash covers: everything but the hashes themselves."""
-    return {
+    """The fields the hash covers: everything but the hashes themselves.
+
+    ``key_id`` only when set, so events written before keys existed hash as they did.
+    """
+    content = {
         "seq": event.seq,
         "occurred_at": event.occurred_at.isoformat(),
         "actor": event.actor,
@@ -135,6 +187,9 @@ def chained_content(event: AuditEvent) -> dict[str, Any]:
         "after": event.after,
         "request_id": event.request_id,
     }
+    if event.key_id is not None:
+        content["key_id"] = event.key_id
+    return content
 
 
 def _lock_chain_head(session: Session) -> None:
@@ -144,13 +199,18 @@ def _lock_chain_head(session: Session) -> None:
         session.info["audit_locked"] = True
 
 
-def verify(session: Session) -> audit_chain.ChainReport:
-    """Recompute the whole chain and name the first broken link."""
-    return audit_chain.verify(_chained_events(session))
+def verify(
+    session: Session,
+    keys: audit_chain.AuditKeys = audit_chain.NO_KEYS,
+    start: audit_chain.ChainPoint = audit_chain.START,
+    limit: int | None = None,
+) -> audit_chain.ChainReport:
+    """Recompute the chain after ``start`` (at most ``limit`` events); name the first break."""
+    return audit_chain.verify(_chained_events(session, start.seq), keys, start, limit)
 
 
-def _chained_events(session: Session) -> Iterator[audit_chain.ChainedEvent]:
-    after = 0
+def _chained_events(session: Session, after: int = 0) -> Iterator[audit_chain.ChainedEvent]:
+    """The events after ``after`` as the verifier reads them, fetched in batches."""
     while True:
         batch = session.scalars(
             select(AuditEvent)
@@ -160,7 +220,7 @@ def _chained_events(session: Session) -> Iterator[audit_chain.ChainedEvent]:
         ).all()
         for event in batch:
             yield audit_chain.ChainedEvent(
-                event.seq, event.prev_hash, event.hash, chained_content(event)
+                event.seq, event.prev_hash, event.hash, chained_content(event), event.key_id
             )
         if len(batch) < _VERIFY_BATCH:
             return

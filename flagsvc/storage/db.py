@@ -14,6 +14,7 @@ two round trips (BEGIN, ROLLBACK): on the SDK path, where a request is one index
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -57,6 +58,14 @@ class Database:
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    def tag_writes(self, info: Mapping[str, object]) -> None:
+        """Put ``info`` into the ``Session.info`` of every write session from now on.
+
+        How the application hands write paths what they need without a parameter on
+        every service call (the audit keys its events are sealed with).
+        """
+        self._write.configure(info=dict(info))
 
     @property
     def dialect(self) -> str:

@@ -288,6 +288,24 @@ class AuditEvent(Base):
     request_id: Mapped[str] = mapped_column(String(100))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # fingerprint of the audit key whose HMAC sealed the hash; None: plain SHA-256
+    key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class AuditCheckpoint(Base):
+    """The newest event a verification found good, so the next one starts there.
+
+    One row. Sealed (HMAC under the audit key) when keys are configured, so a table
+    writer cannot move it past a rewrite; a full verification ignores it.
+    """
+
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bool] = mapped_column(Boolean)
+    seal: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime]
 
 
 class FlagEvaluation(Base):

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Response
+from flask import abort
 from flask import request
 from flask import stream_with_context
 
@@ -22,10 +23,14 @@ from flagsvc.api.audit import EXPORT_FIELDS
 from flagsvc.api.audit import AuditArgsSchema
 from flagsvc.api.audit import AuditEventSchema
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 from flagsvc.api.schemas import encode_cursor
+from flagsvc.domain.roles import Permission
 from flagsvc.services import audit
+from flagsvc.services import audit_verification
 from flagsvc.storage.models import AuditEvent
 from flagsvc.ui import bp
+from flagsvc.ui.auth import current_user
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
 from flagsvc.ui.forms import utc_text
@@ -81,9 +86,12 @@ def _pretty(value: Any) -> str:
 
 @bp.get("/audit/verify")
 def audit_verify() -> Any:
-    """Recompute the whole hash chain and say whether anything was altered or removed."""
-    with db().read() as session:
-        report = audit.verify(session)
+    """Verify the chain from the last verified event, like the API; ``?full=1``: all (admins)."""
+    full = request.args.get("full") == "1"
+    if full and not current_user().can(Permission.VERIFY_WHOLE_AUDIT):
+        abort(403, "Only admins may re-verify the whole chain; this check continues from the last.")
+    app_state = state()
+    report = audit_verification.verify(db(), app_state.audit_keys, app_state.clock(), full=full)
     return render("audit.html", section="ui.audit_log", form=FormState(), events=[],
                   report=report, filters={})  # fmt: skip
 

@@ -35,6 +35,8 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/environments", Permission.READ),
     Endpoint("POST", "/api/v1/environments", Permission.MANAGE_ENVIRONMENTS, {"key": "qa", "name": "QA"}),
     Endpoint("POST", "/api/v1/environments/staging/sdk-keys", Permission.MANAGE_ENVIRONMENTS),
+    Endpoint("GET", "/api/v1/environments/staging/sdk-keys", Permission.MANAGE_ENVIRONMENTS),
+    Endpoint("DELETE", "/api/v1/environments/development/sdk-keys/{spare_sdk_key}", Permission.MANAGE_ENVIRONMENTS),
     Endpoint("GET", "/api/v1/objectives", Permission.READ),
     Endpoint("POST", "/api/v1/objectives", Permission.EDIT_OKRS, {"title": "t", "period": "2026-Q4", "owner": "o"}),
     Endpoint("GET", "/api/v1/objectives/{objective}", Permission.READ),
@@ -70,6 +72,8 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/cohorts/matrix-cohort/members", Permission.READ),
     Endpoint("GET", "/api/v1/audit", Permission.READ),
     Endpoint("GET", "/api/v1/audit/verify", Permission.READ),
+    Endpoint("GET", "/api/v1/audit/verify/full", Permission.VERIFY_WHOLE_AUDIT),
+    Endpoint("GET", "/api/v1/audit/head", Permission.READ),
     Endpoint("GET", f"{FLAG}/timeline", Permission.READ),
     Endpoint("GET", "/api/v1/flow", Permission.READ),
     Endpoint("GET", "/api/v1/objectives/{objective}/report", Permission.READ),
@@ -101,7 +105,13 @@ def _world(admin: Caller) -> dict[str, Any]:
     optin = {"key": "optin-cohort", "name": "Opt in", "rules": [], "opt_in": True}
     assert admin.post("/api/v1/cohorts", json=optin).status_code == 201
     spare = admin.post("/api/v1/tokens", json={"name": "spare", "role": "viewer"}).json
-    return {"objective": objective["id"], "key_result": kr["id"], "spare_token": spare["id"]}
+    spare_key = admin.post("/api/v1/environments/development/sdk-keys").json
+    return {
+        "objective": objective["id"],
+        "key_result": kr["id"],
+        "spare_token": spare["id"],
+        "spare_sdk_key": spare_key["id"],
+    }
 
 
 def _fill(value: Any, ids: dict[str, Any]) -> Any:

@@ -46,6 +46,22 @@ def test_audit_verify__intact_chain(ui_engineer, key_result):
     assert "Chain intact" in page and "events checked" in page
 
 
+def test_audit_verify__again__continues_from_the_last_verified_event(ui_engineer, key_result):
+    _some_history(ui_engineer, key_result)
+    ui_engineer.get("/ui/audit/verify")
+    page = html(ui_engineer.get("/ui/audit/verify"))
+    assert "Chain intact" in page and "0 events checked, continuing from event" in page
+
+
+def test_audit_verify_full__admins_only(ui_engineer, ui_admin, key_result):
+    _some_history(ui_engineer, key_result)
+    assert "Re-verify from the first event" not in html(ui_engineer.get("/ui/audit"))
+    assert ui_engineer.get("/ui/audit/verify?full=1").status_code == 403
+    assert "Re-verify from the first event" in html(ui_admin.get("/ui/audit"))
+    page = html(ui_admin.get("/ui/audit/verify?full=1"))
+    assert "Chain intact" in page and "from the first event" in page
+
+
 def test_audit_export__csv_of_the_filtered_view(ui_engineer, key_result):
     _some_history(ui_engineer, key_result)
     response = ui_engineer.get("/ui/audit/export.csv?flag=f1")
