@@ -30,6 +30,7 @@ from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import page
 from flagsvc.api.schemas import page_schema
+from flagsvc.domain.catch_all import catch_all_reason
 from flagsvc.domain.errors import TooLargeError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.validation import USER_KEY_MAX
@@ -270,6 +271,14 @@ class CohortSchema(ma.Schema):
     member_count = ma.fields.Integer()
     version = ma.fields.Integer()
     created_at = ma.fields.DateTime()
+    catch_all = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why the rules match users nobody picked (null: bounded). A "
+            "catch-all cannot be an early-access cohort in a gated environment before "
+            "the flag's readiness is complete"
+        },
+    )
 
 
 class UsageSchema(ma.Schema):
@@ -303,7 +312,8 @@ MemberPageSchema = page_schema(MemberSchema, "MemberPage")
 def _present(cohort: Cohort, member_count: int) -> dict[str, Any]:
     """A cohort's columns plus its member count, ready for ``CohortSchema``."""
     fields = ("key", "name", "description", "rules", "opt_in", "version", "created_at")
-    return {field: getattr(cohort, field) for field in fields} | {"member_count": member_count}
+    shown = {field: getattr(cohort, field) for field in fields}
+    return shown | {"member_count": member_count, "catch_all": catch_all_reason(cohort.rules)}
 
 
 def _detail(session: Session, cohort: Cohort) -> dict[str, Any]:

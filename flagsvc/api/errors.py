@@ -62,7 +62,7 @@ def _domain_error(error: domain.DomainError) -> Response:
     field = getattr(error, "field", None)
     if field:
         extra["errors"] = {"json": {field: [getattr(error, "reason", error.message)]}}
-    if isinstance(error, domain.ReadinessRequiredError):
+    if isinstance(error, domain.ReadinessRequiredError | domain.GateError) and error.missing:
         extra["missing_readiness"] = error.missing
     return error_response(status_for(error), error.message, **extra)
 

@@ -9,8 +9,10 @@
     ├── ConflictError              the request clashes with current state
     │   ├── DuplicateKeyError      a unique key is taken
     │   ├── InvalidTransitionError the stage machine forbids this move
-    │   └── ReadinessRequiredError general rollout held until readiness is complete
-    │       └── OffVariationHeldError  so is a new off value (everyone else gets it)
+    │   ├── ReadinessRequiredError general rollout held until readiness is complete
+    │   │   └── OffVariationHeldError  so is a new off value (everyone else gets it)
+    │   └── GateError              another path around the readiness gate (catch-all
+    │                              cohorts, readiness lost after general rollout)
     ├── StaleVersionError          If-Match names an older version
     ├── InvalidFieldError          a field's value breaks a rule the schema cannot see
     ├── TooLargeError              a list in the request exceeds its size limit
@@ -84,6 +86,15 @@ class OffVariationHeldError(ReadinessRequiredError):
             f"gets in gated environment {environment!r}; changing it waits for readiness "
             f"like general rollout does (not done: {', '.join(missing)})",
         )
+        self.missing = list(missing)
+
+
+class GateError(ConflictError):
+    """The change would let users outside early access in, in a gated environment whose
+    readiness is (or would become) incomplete. ``missing``: readiness items not done."""
+
+    def __init__(self, message: str, missing: Sequence[str] = ()) -> None:
+        super().__init__(message)
         self.missing = list(missing)
 
 

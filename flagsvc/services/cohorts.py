@@ -33,6 +33,7 @@ from flagsvc.domain.errors import TooLargeError
 from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.domain.validation import unstorable_text
 from flagsvc.services import audit
+from flagsvc.services import gate
 from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import etag_data
@@ -175,6 +176,8 @@ def update_cohort(
     after = {f: v for f, v in changes.items() if getattr(cohort, f) != v}
     if not after:
         return cohort
+    if "rules" in after:
+        gate.refuse_catch_all_rules(session, cohort, after["rules"])
     before = {f: getattr(cohort, f) for f in after}
     for field, value in after.items():
         setattr(cohort, field, value)

@@ -34,6 +34,7 @@ from flagsvc.domain.variations import ValueType
 from flagsvc.services import audit
 from flagsvc.services import environments
 from flagsvc.services import flags
+from flagsvc.services import gate as gate_paths
 from flagsvc.services import variations
 from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
@@ -46,6 +47,7 @@ from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
 
 SAMPLE = 20  # user keys an exclusions event names; the counts say the rest
+_TARGETED = frozenset({Stage.EARLY_ACCESS, Stage.GENERAL})  # stages where cohorts count
 _DELETE_CHUNK = 1_000  # bound the IN list (SQLite and PostgreSQL cap bind parameters)
 
 
@@ -172,6 +174,8 @@ def move_stage(
     gate = Gate(locked.flag.key, environment.key, environment.gated, locked.missing_readiness)
     current = position(state)
     target = plan_move(current, stage, rollout_percent, gate)
+    if target.stage in _TARGETED:
+        _refuse_catch_all_in_use(session, locked)
     before, after = _position_summary(current), _position_summary(target)
     after["direction"] = "rollback" if is_rollback(current, target) else "forward"
     if state.launch_at is not None and target.stage is not Stage.EARLY_ACCESS:
@@ -192,6 +196,8 @@ def set_killed(
 ) -> FlagStateDetail:
     """Flip the kill switch; flipping it to where it already is writes nothing."""
     locked = locate_checked(session, where, precondition)
+    if locked.state.killed and not killed and Stage(locked.state.stage) in _TARGETED:
+        _refuse_catch_all_in_use(session, locked)
     if locked.state.killed != killed:
         locked.state.killed = killed
         summary = {"stage": locked.state.stage, "rollout_percent": flags.percent(locked.state)}
@@ -218,6 +224,9 @@ def set_cohorts(
     """
     locked = locate_checked(session, where, precondition)
     cohort_ids = _cohort_ids(session, cohort_keys)
+    if gate_paths.held(locked.state, locked.missing_readiness):
+        cohorts = gate_paths.locked_cohorts(session, cohort_keys)
+        _refuse_catch_all(locked, cohorts)
     wanted = {"cohorts": list(cohort_keys), **_variations_summary(own_variations or {})}
     _check_own_variations(locked.flag, cohort_keys, own_variations or {})
     state_id = locked.state.id
@@ -288,6 +297,19 @@ def set_exclusions(
         after = _exclusions_summary(len(wanted), added, removed)
         record(session, change, locked, Action.FLAG_EXCLUSIONS_SET, {"count": len(current)}, after)
     return detail(session, locked)
+
+
+def _refuse_catch_all_in_use(session: Session, locked: Locked) -> None:
+    """Cohorts start to count (early access, resume): none may be a catch-all while held."""
+    if gate_paths.held(locked.state, locked.missing_readiness):
+        _refuse_catch_all(locked, gate_paths.attached_cohorts(session, locked.state))
+
+
+def _refuse_catch_all(locked: Locked, cohorts: Sequence[Cohort]) -> None:
+    environment = locked.state.environment.key
+    gate_paths.refuse_catch_all_attached(
+        locked.flag.key, environment, cohorts, locked.missing_readiness
+    )
 
 
 def record(

@@ -20,6 +20,7 @@ from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.readiness import is_ready
 from flagsvc.services import audit
 from flagsvc.services import flags
+from flagsvc.services import gate
 from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import no_precondition
@@ -153,6 +154,8 @@ def _settle_ready(session: Session, change: Change, flag: Flag) -> None:
     ready = is_ready(flags.checklist(flag))
     if ready == (flag.ready_at is not None):
         return
+    if not ready:
+        gate.refuse_readiness_loss(session, flag, flags.missing_readiness(flag))
     before = {"ready_at": _iso(flag.ready_at)}
     flag.ready_at = change.at if ready else None
     session.flush()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from flask import request
@@ -20,6 +21,7 @@ from flagsvc.api.cohorts import CohortCreateSchema
 from flagsvc.api.cohorts import CohortPatchSchema
 from flagsvc.api.cohorts import MembersEditSchema
 from flagsvc.api.context import db
+from flagsvc.domain.catch_all import catch_all_reason
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Permission
 from flagsvc.services import cohorts
@@ -45,6 +47,12 @@ LIST_LIMIT = 500
 MEMBERS_SHOWN = 100
 PREVIEW_MEMBER_LIMIT = 20_000  # saved members the preview reads; bigger cohorts: rules only
 CSV_HEADERS = frozenset({"user_key", "key", "user", "user_id", "id"})
+
+
+@bp.app_template_global("catch_all")
+def catch_all(rules: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a cohort's rules are a catch-all (``domain/catch_all``), for the pages."""
+    return catch_all_reason(rules)
 
 
 @bp.get("/cohorts")

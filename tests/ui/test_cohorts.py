@@ -202,3 +202,13 @@ def test_cohort_list__size_and_usage(ui_engineer, engineer, key_result):
     assert version >= 1
     page = html(ui_engineer.get("/ui/cohorts"))
     assert "Early adopters" in page and "2 rules" in page and "(production)" in page
+
+
+def test_catch_all_cohort__page_and_list_say_so(ui_engineer, engineer):
+    rules = [{"attribute": "plan", "op": "neq", "values": ["free"]}]
+    engineer.post("/api/v1/cohorts", json={"key": "paying", "name": "Paying", "rules": rules})
+    engineer.post("/api/v1/cohorts", json={"key": "vip", "name": "VIP"})
+    page = html(ui_engineer.get("/ui/cohorts/paying"))
+    assert "Catch-all." in page and "excludes only the values it lists" in page
+    assert "Catch-all." not in html(ui_engineer.get("/ui/cohorts/vip"))
+    assert html(ui_engineer.get("/ui/cohorts")).count('class="catch-all"') == 1

@@ -51,6 +51,19 @@ def test_mark_item__undo(ui_marketing, marketing, flag):
     assert marketing.get("/api/v1/flags/one-click/readiness").json["items"][0]["done"] is False
 
 
+def test_mark_item__undo_while_released_in_production__409_says_roll_back_first(
+    ui_marketing, marketing, engineer, flag
+):
+    for item in ITEMS:
+        ui_marketing.post(f"{flag}/{item}", {"done": "true"})
+    assert engineer.post("/api/v1/flags/one-click/environments/production/stage",
+                         json={"stage": "released"}).status_code == 200  # fmt: skip
+    response = ui_marketing.post(f"{flag}/docs", {"done": "false"})
+    assert response.status_code == 409
+    assert "Roll back to early_access there first" in html(response)
+    assert marketing.get("/api/v1/flags/one-click/readiness").json["ready"] is True
+
+
 def test_mark_item__unknown_item__404_on_the_page(ui_marketing, flag):
     response = ui_marketing.post(f"{flag}/nope", {"done": "true"})
     assert response.status_code == 404

@@ -147,6 +147,27 @@ def test_cohorts__unknown_cohort__422(ui_engineer, engineer, flag):
     assert "no such cohorts: ghost" in html(response)
 
 
+EVERYONE = [{"attribute": "key", "op": "neq", "values": ["\u0001never"]}]
+
+
+def test_cohorts__catch_all_in_gated_production_before_ready__409_in_words(
+    ui_engineer, engineer, flag
+):
+    engineer.post("/api/v1/cohorts", json={"key": "all", "name": "All", "rules": EVERYONE})
+    page = html(ui_engineer.get("/ui/flags/one-click"))
+    assert 'class="catch-all"' in page and "cannot be chosen here until readiness" in page
+    version = str(_api_state(engineer)["version"])
+    response = ui_engineer.post(
+        f"{STATE}/production/cohorts", {"cohorts": "all", "version": version}
+    )
+    assert response.status_code == 409
+    assert "is a catch-all" in html(response)
+    assert _api_state(engineer)["cohorts"] == []
+    staging = str(_api_state(engineer, "staging")["version"])
+    saved = ui_engineer.post(f"{STATE}/staging/cohorts", {"cohorts": "all", "version": staging})
+    assert saved.status_code == 303  # not gated: allowed
+
+
 def test_exclusions__one_per_line_saved_and_shown(ui_engineer, engineer, flag):
     version = str(_api_state(engineer)["version"])
     users = "user-1\nuser-2\n\nuser-1\n"
