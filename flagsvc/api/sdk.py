@@ -4,7 +4,9 @@ The stream protocol (Server-Sent Events) is a contract with every SDK:
 
 - headers ``Content-Type: text/event-stream``, ``Cache-Control: no-cache``,
   ``X-Accel-Buffering: no`` (so nginx-style proxies do not buffer events);
-- ``retry: 1000`` then ``event: hello`` with ``{"environment": …, "version": …}``;
+- ``retry: 1000`` then ``event: hello`` with ``{"environment": …, "version": …,
+  "keepalive": <seconds>}``: the keep-alive interval, so that SDKs know how long a
+  silence means a dead stream (three intervals) whatever the operator set;
 - ``event: change`` with the same data whenever the environment's content version
   moves (a change in another environment sends nothing: see ``services/snapshots``);
   the SDK then fetches ``/sdk/v1/snapshot`` with ``If-None-Match``;
@@ -264,6 +266,12 @@ class StreamView(MethodView):
         return response
 
 
+def _hello(environment: str, version: int, keepalive: float) -> bytes:
+    """The first event of a stream: the version, and the keep-alive interval to expect."""
+    data = json.dumps({"environment": environment, "version": version, "keepalive": keepalive})
+    return f"event: hello\ndata: {data}\n\n".encode()
+
+
 @functools.lru_cache(maxsize=1024)
 def _sse(event: str, environment: str, version: int) -> bytes:
     """One event, formatted once for all the streams that send it."""
@@ -280,7 +288,7 @@ def _events(watch: EnvironmentWatch, hello: int, keepalive: float) -> Iterator[b
     taken then: from the change's commit to its event written to this stream.
     """
     try:
-        yield b"retry: 1000\n\n" + _sse("hello", watch.environment, hello)
+        yield b"retry: 1000\n\n" + _hello(watch.environment, hello, keepalive)
         while not watch.subscription.closed:
             version = watch.next_change(keepalive)
             if version is None:

@@ -27,6 +27,9 @@ from .evaluation import ErrorCode
 from .evaluation import Evaluation
 from .events import Change
 from .events import ChangeListener
+from .events import Status
+from .events import StatusChange
+from .events import StatusListener
 from .stats import Stats
 
 __all__ = [
@@ -42,4 +45,7 @@ __all__ = [
     "SdkError",
     "Stage",
     "Stats",
+    "Status",
+    "StatusChange",
+    "StatusListener",
 ]

@@ -48,7 +48,13 @@ class Background:
             stats=stats,
         )
         self.metrics = (
-            MetricsReporter(self.api, take, settings.metrics_interval, stats)
+            MetricsReporter(
+                self.api,
+                take,
+                settings.metrics_interval,
+                stats,
+                paused=lambda: self.updater.refused,
+            )
             if settings.send_metrics
             else None
         )

@@ -18,6 +18,9 @@ class Backoff:
 
     :param base: the ceiling of the first delay, in seconds.
     :param cap: the largest ceiling any delay can have.
+    :param jitter: the random share of each delay: ``1.0`` is full jitter (uniform in
+        ``[0, ceiling]``), ``0.5`` keeps at least half of the ceiling (uniform in
+        ``[ceiling / 2, ceiling]``) for waits that must not come back early.
     :param uniform: ``random.uniform``-like source, injectable for tests.
     """
 
@@ -25,11 +28,13 @@ class Backoff:
         self,
         base: float = 0.5,
         cap: float = 30.0,
+        jitter: float = 1.0,
         uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self.base = base
         self.cap = cap
         self.attempt = 0
+        self._jitter = jitter
         self._uniform = uniform
 
     def ceiling(self) -> float:
@@ -37,11 +42,12 @@ class Backoff:
         return min(self.cap, self.base * 2.0 ** min(self.attempt, 62))
 
     def next_delay(self) -> float:
-        """Return the next delay (in ``[0, ceiling()]``) and count the failure."""
-        delay = self._uniform(0.0, self.ceiling())
+        """Return the next delay (at most ``ceiling()``) and count the failure."""
+        ceiling = self.ceiling()
+        delay = self._uniform(ceiling * (1.0 - self._jitter), ceiling)
         self.attempt += 1
         return delay
 
     def reset(self) -> None:
-        """Start again from ``base`` after the stream connected."""
+        """Start again from ``base`` after a success."""
         self.attempt = 0

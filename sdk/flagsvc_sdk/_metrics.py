@@ -11,7 +11,8 @@ evaluations were answered on through an early-access cohort (the service measure
 early-access reach from it). ``last_evaluated_at`` is the end of the batch window (the take
 time), so it is late by at most ``interval``: reading a clock per evaluation would cost
 more than the count. A failed POST is logged and the batch dropped: metrics never
-queue up, retry or block.
+queue up, retry or block. While the service refuses the SDK key nothing is sent (the
+counts are kept for when it accepts the key again).
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ class MetricsReporter:
         take: Take,
         interval: float,
         stats: Stats,
+        paused: Callable[[], bool] = lambda: False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._api, self._take, self._interval = api, take, interval
-        self._stats, self._clock = stats, clock
+        self._stats, self._paused, self._clock = stats, paused, clock
         self._stopped = threading.Event()
         self._lock = threading.Lock()  # one flush at a time (timer vs close)
         self._thread = threading.Thread(target=self._run, name="flagsvc-metrics", daemon=True)
@@ -114,6 +116,8 @@ class MetricsReporter:
                 self._lock.release()
 
     def _send(self, timeout: float | None) -> bool:
+        if self._paused():  # the key is refused: a request would only fail (counts wait)
+            return False
         counts = sorted(self._take().items())
         stamp = self._clock()
         ok = True

@@ -1,27 +1,54 @@
-"""Reading the change stream: which Server-Sent Events mean "fetch the snapshot".
+"""Reading the change stream: which events mean "fetch the snapshot", and how long a
+stream may stay silent.
 
 Protocol of ``GET /sdk/v1/stream``: ``retry: 1000``, then ``event: hello`` with
-``data: {"environment": …, "version": …}``, then ``event: change`` with the same shape on
-every change, and ``: keep-alive`` comments every :data:`KEEPALIVE_SECONDS`. The SSE
-framing itself is parsed by ``httpx-sse``; comments never surface as events, but they do
-reset the read timeout, which is how a silent stream is detected.
+``data: {"environment": …, "version": …, "keepalive": <seconds>}``, then ``event:
+change`` with the environment and version on every change, and ``: keep-alive``
+comments every ``keepalive`` seconds (``FLAGSVC_STREAM_KEEPALIVE_SECONDS`` on the
+service). A service that does not announce its interval is taken to use
+:data:`KEEPALIVE_SECONDS`.
+
+Two durations follow from the interval (:class:`Silence`): a stream heard from within
+one and a half intervals is *delivering* (polling may rest); one silent for three is
+dead (the read timeout) and is reconnected.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
-from httpx_sse import ServerSentEvent
+from ._sse import Event
 
-__all__ = ["KEEPALIVE_SECONDS", "SILENCE_TIMEOUT", "Signal", "interpret"]
+__all__ = ["KEEPALIVE_SECONDS", "Signal", "Silence", "interpret"]
 
 KEEPALIVE_SECONDS = 15.0
-"""How often the service sends a keep-alive comment."""
-SILENCE_TIMEOUT = 3 * KEEPALIVE_SECONDS
-"""A stream silent for longer than this is dead (three keep-alives missed)."""
+"""The keep-alive interval assumed until a service announces its own (its default)."""
 
 _VERSIONED = frozenset({"hello", "change"})
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """What a keep-alive interval means for a reader."""
+
+    keepalive: float
+
+    @property
+    def dead_after(self) -> float:
+        """Silence that ends a stream: three keep-alives missed."""
+        return 3 * self.keepalive
+
+    @property
+    def delivering_for(self) -> float:
+        """How long after the last line a stream still counts as delivering."""
+        return 1.5 * self.keepalive
+
+
+def default_silence() -> Silence:
+    """The silence rules before a service announced its interval."""
+    return Silence(KEEPALIVE_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +57,14 @@ class Signal:
 
     ``kind`` is the event name (``hello``, ``change``, or ``message`` for a bare
     ``retry:``); ``version`` is the snapshot version it announces (``None`` if it carried
-    no readable one); ``retry_ms`` is the server's reconnect hint, if it sent one.
+    no readable one); ``retry_ms`` is the server's reconnect hint; ``keepalive`` the
+    interval a ``hello`` announced.
     """
 
     kind: str
     version: int | None
     retry_ms: int | None
+    keepalive: float | None = None
 
     @property
     def announces_version(self) -> bool:
@@ -43,15 +72,30 @@ class Signal:
         return self.kind in _VERSIONED
 
 
-def interpret(event: ServerSentEvent) -> Signal:
+def interpret(event: Event) -> Signal:
     """Map one event to a :class:`Signal`."""
-    version = _version(event.data) if event.event in _VERSIONED else None
-    return Signal(event.event, version, event.retry)
+    if event.event not in _VERSIONED:
+        return Signal(event.event, None, event.retry)
+    data = _object(event.data)
+    version = data.get("version")
+    return Signal(
+        event.event,
+        version if type(version) is int else None,
+        event.retry,
+        _interval(data.get("keepalive")) if event.event == "hello" else None,
+    )
 
 
-def _version(data: str) -> int | None:
+def _object(data: str) -> dict[str, object]:
     try:
-        version = json.loads(data).get("version")
-    except (ValueError, AttributeError):
-        return None
-    return version if type(version) is int else None
+        parsed = json.loads(data)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _interval(value: object) -> float | None:
+    """A keep-alive interval in seconds, if ``value`` is a usable one."""
+    if (type(value) is int or type(value) is float) and 0 < value < math.inf:
+        return float(value)
+    return None

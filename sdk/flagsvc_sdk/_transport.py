@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextlib import suppress
@@ -20,12 +21,12 @@ from typing import Protocol
 from typing import runtime_checkable
 
 import httpx
-from httpx_sse import ServerSentEvent
-from httpx_sse import connect_sse
 
+from ._sse import Event
+from ._sse import events
 from .errors import FetchError
 
-__all__ = ["USER_AGENT", "Fetched", "SdkApi", "Transport"]
+__all__ = ["USER_AGENT", "Fetched", "SdkApi", "Transport", "key_hint", "refusal"]
 
 USER_AGENT = "flagsvc-python-sdk/0.1.0"
 log = logging.getLogger("flagsvc_sdk")
@@ -73,6 +74,7 @@ class SdkApi:
         if transport is not None and not isinstance(transport, httpx.BaseTransport):
             transport = _TransportAdapter(transport)
         self.timeout = timeout
+        self.key_hint = key_hint(sdk_key)
         self._stream_response: httpx.Response | None = None
         self._http = httpx.Client(
             base_url=url,
@@ -113,21 +115,27 @@ class SdkApi:
         return False
 
     @contextmanager
-    def stream(self, silence_timeout: float) -> Iterator[Iterator[ServerSentEvent]]:
+    def stream(self, read_timeout: float, on_line: Callable[[], None]) -> Iterator[Iterator[Event]]:
         """Open ``GET /sdk/v1/stream`` and yield its events.
 
-        ``silence_timeout`` is the read timeout: keep-alive comments reset it, so a stream
-        that says nothing for that long raises ``httpx.ReadTimeout`` and counts as dead.
+        ``read_timeout`` bounds every read, the wait for the response included, so a
+        stream that says nothing (not even a keep-alive) for that long raises
+        ``httpx.ReadTimeout``; ``on_line`` is called for every line received, keep-alive
+        comments included.
 
         :raise FetchError: if the service answers anything but 200.
         """
-        timeout = httpx.Timeout(self.timeout, read=silence_timeout)
-        with connect_sse(self._http, "GET", "/sdk/v1/stream", timeout=timeout) as source:
-            self._stream_response = source.response
+        timeout = httpx.Timeout(self.timeout, read=read_timeout)
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        with self._http.stream(
+            "GET", "/sdk/v1/stream", headers=headers, timeout=timeout
+        ) as response:
+            self._stream_response = response
             try:
-                if source.response.status_code != 200:
-                    raise refusal("GET /sdk/v1/stream", source.response)
-                yield source.iter_sse()
+                if response.status_code != 200:
+                    response.read()
+                    raise refusal("GET /sdk/v1/stream", response)
+                yield events(response.iter_bytes(), on_line)
             finally:
                 self._stream_response = None
 
@@ -153,8 +161,14 @@ class SdkApi:
 
 
 def refusal(what: str, response: httpx.Response) -> FetchError:
-    """The error for a non-success answer, carrying its ``Retry-After`` (delta-seconds)."""
-    error = FetchError(f"{what} answered {response.status_code}")
+    """The error for a non-success answer: its status and ``Retry-After`` (delta-seconds)."""
+    error = FetchError(f"{what} answered {response.status_code}", status=response.status_code)
     with suppress(ValueError):
         error.retry_after = max(0.0, float(response.headers.get("Retry-After", "")))
     return error
+
+
+def key_hint(sdk_key: str) -> str:
+    """Enough of an SDK key to tell which one it is in a log line, never the secret:
+    at most its first 16 characters and never more than half of it."""
+    return sdk_key[: min(16, len(sdk_key) // 2)] + "…"

@@ -34,6 +34,7 @@ from ._checks import Plan
 from ._checks import compile_plans
 from ._fork import track
 from ._listeners import Listeners
+from ._status import StatusBoard
 from ._store import Loaded
 from ._store import parse_snapshot
 from ._store import read_snapshot_file
@@ -51,6 +52,8 @@ from .evaluation import ErrorCode
 from .evaluation import Evaluation
 from .events import Change
 from .events import ChangeListener
+from .events import Status
+from .events import StatusListener
 from .stats import Stats
 
 __all__ = ["Client"]
@@ -79,6 +82,7 @@ class Client(Listeners):
     :param send_metrics: send evaluation counts every ``metrics_interval`` seconds.
     :param transport: an httpx-style transport (``httpx.MockTransport`` in tests).
     :param on_change: called with a :class:`Change` after each new snapshot.
+    :param on_status: called with a :class:`StatusChange` at every :attr:`status` move.
     :raise ConfigurationError: for a malformed ``url``, an empty ``sdk_key`` or a
         non-positive interval.
     """
@@ -99,6 +103,7 @@ class Client(Listeners):
         metrics_interval: float = 60.0,
         transport: Transport | None = None,
         on_change: ChangeListener | None = None,
+        on_status: StatusListener | None = None,
     ) -> None:
         _check_options(url, sdk_key, poll_interval, timeout, metrics_interval)
         self.stats = Stats()
@@ -106,6 +111,8 @@ class Client(Listeners):
         self._counters = Counters()
         self._plans: Mapping[str, Plan] = {}  # is_enabled reads this, evaluate _current
         self._listeners: list[ChangeListener] = [on_change] if on_change else []
+        self._status_listeners: list[StatusListener] = [on_status] if on_status else []
+        self._board = StatusBoard(self._notify_status)
         self._lock = threading.Lock()  # serialises installs (the updater vs. start-up)
         self._ready = threading.Event()
         self._closed = False
@@ -214,6 +221,12 @@ class Client(Listeners):
             return {}
 
     @property
+    def status(self) -> Status:
+        """How far the answers can be trusted now (:class:`Status`)."""
+        self._resume_after_fork()
+        return self._board.status
+
+    @property
     def version(self) -> int | None:
         """The version of the snapshot in use (``None`` before the first one)."""
         current = self._current
@@ -237,6 +250,9 @@ class Client(Listeners):
             if self._closed:
                 log.warning("flagsvc: %s on a closed client", path)
                 return False
+            if self._board.status is Status.FATAL:
+                log.warning("flagsvc: %s skipped: the service refuses the SDK key", path)
+                return False
             if not isinstance(cohort, str) or not cohort or not isinstance(context, Mapping):
                 log.warning("flagsvc: %s needs a cohort key and a context mapping", path)
                 return False
@@ -252,7 +268,8 @@ class Client(Listeners):
     # --- lifecycle ----------------------------------------------------------------------
 
     def wait_until_ready(self, timeout: float) -> bool:
-        """Wait until the service answered (or failed to, with a file snapshot held).
+        """Wait until the service answered (or failed to, with a file snapshot held, or
+        refused the SDK key: then at once).
 
         :return: whether the client now answers from a snapshot rather than defaults.
         """
@@ -306,6 +323,7 @@ class Client(Listeners):
         self._counters.forget()  # the parent reports what was counted before the fork
         parent, self._pid = self._pid, os.getpid()
         self._lock = threading.Lock()  # the parent's may have been held at the fork
+        self._board.after_fork()
         ready, self._ready = self._ready, threading.Event()
         if ready.is_set():
             self._ready.set()
@@ -327,7 +345,9 @@ class Client(Listeners):
     # --- internals: start-up, installs, metrics -----------------------------------------
 
     def _start_background(self) -> Background:
-        hooks = Hooks(lambda: self._current, self._install_download, self._attempted)
+        hooks = Hooks(
+            lambda: self._current, self._install_download, self._fresh, self._failed, self._refused
+        )
         background = Background(self._settings, hooks, self._counters.take, self.stats)
         background.start()
         return background
@@ -348,6 +368,7 @@ class Client(Listeners):
                 candidates.append(self._compile(snapshot, source, None))
         if candidates:
             self._swap(max(candidates, key=lambda loaded: loaded.version))
+            self._board.loaded_from_file()
 
     def _install_download(self, raw: bytes, etag: str | None) -> None:
         """Swap in a downloaded snapshot and save it; refuse a corrupt one, keep the old."""
@@ -357,7 +378,6 @@ class Client(Listeners):
             self.stats.snapshots_rejected += 1
             raise
         self._swap(self._compile(snapshot, "service", etag))
-        self._ready.set()
         if self._cache_path is not None:
             try:
                 write_atomic(self._cache_path, raw)
@@ -382,9 +402,19 @@ class Client(Listeners):
                 _describe(context),
             )
 
-    def _attempted(self, ok: bool) -> None:
-        if ok or self._current is not None:
-            self._ready.set()
+    def _fresh(self) -> None:
+        self._board.fresh()
+        self._ready.set()
+
+    def _failed(self, message: str) -> None:
+        holding = self._current is not None
+        self._board.failed(message, holding=holding)
+        if holding:
+            self._ready.set()  # the service was tried; the snapshot held answers
+
+    def _refused(self, message: str) -> None:
+        self._board.refused(message)
+        self._ready.set()  # waiting longer cannot help
 
     def _swap(self, loaded: Loaded) -> None:
         with self._lock:

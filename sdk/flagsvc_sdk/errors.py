@@ -27,10 +27,19 @@ class ConfigurationError(SdkError, ValueError):
 class FetchError(SdkError):
     """A snapshot could not be downloaded or was refused (bad status, bad JSON, bad shape).
 
-    ``retry_after`` is the service's ``Retry-After`` in seconds (a 503 from an instance
-    at its stream limit, a 429), which the updater waits at least before trying again.
+    ``status`` is the service's HTTP status when it answered one; ``retry_after`` its
+    ``Retry-After`` in seconds (a 503 from an instance at its stream limit, a 429),
+    which the updater waits at least before trying again.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
+
+    @property
+    def key_refused(self) -> bool:
+        """The service refused the SDK key (401, 403): retrying soon cannot help."""
+        return self.status in (401, 403)

@@ -5,7 +5,7 @@ Needs the extra: ``pip install flagsvc-sdk[openfeature]``. ::
     from openfeature import api
     from flagsvc_sdk.openfeature import FlagsvcProvider
 
-    api.set_provider_and_wait(FlagsvcProvider(client))
+    api.set_provider(FlagsvcProvider(client))  # returns at once; see "Status" below
     api.get_client().get_boolean_value("new-checkout", False, EvaluationContext("user-1"))
 
 Context: ``targeting_key`` becomes the flagsvc context's ``"key"`` (an attribute named
@@ -35,12 +35,25 @@ Error codes: ``FLAG_NOT_FOUND``, ``PROVIDER_NOT_READY`` (no snapshot yet),
 stage, matched cohort and snapshot version are in ``flag_metadata``.
 
 Events: ``PROVIDER_CONFIGURATION_CHANGED`` (with ``flags_changed``) whenever the client
-installs a snapshot that changes any flag; ``PROVIDER_READY`` when the first snapshot
-arrives after an ``initialize`` that found none.
+installs a snapshot that changes any flag.
+
+Status: the provider follows the client's :class:`~flagsvc_sdk.Status`, ``ready`` as
+``PROVIDER_READY``, ``stale`` as ``PROVIDER_STALE`` (answering from a bootstrap or cache
+file not yet confirmed, or the service unreachable), ``error`` as ``PROVIDER_ERROR`` (no
+snapshot, answering defaults), ``fatal`` as ``PROVIDER_ERROR`` with ``PROVIDER_FATAL``
+(the SDK key was refused; OpenFeature then answers defaults). ``initialize`` waits up to
+``ready_timeout`` for the service's first answer: it returns when a snapshot is held
+(then ``PROVIDER_STALE`` follows if the service has not confirmed it yet), raises
+``ProviderNotReadyError`` when none is (status ``ERROR`` until the first snapshot, then
+``PROVIDER_READY``) and ``ProviderFatalError`` when the key was refused. So
+``api.set_provider_and_wait`` raises while the service is down and no bootstrap file is
+configured; ``api.set_provider`` never does, which is why the quick start uses it.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -53,12 +66,22 @@ from typing import TypeVar
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
 from openfeature.exception import ErrorCode as OFErrorCode
+from openfeature.exception import ProviderFatalError
 from openfeature.exception import ProviderNotReadyError
 from openfeature.flag_evaluation import FlagResolutionDetails
 from openfeature.flag_evaluation import FlagValueType
 from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import AbstractProvider
 from openfeature.provider import Metadata
+from openfeature.provider import ProviderStatus
+
+try:  # where OpenFeature records each provider's status (see _settle_later)
+    from openfeature.provider._registry import ProviderRegistry
+    from openfeature.provider._registry import provider_registry
+
+    _registry: ProviderRegistry | None = provider_registry
+except ImportError:  # pragma: no cover - another openfeature-sdk: settle after a pause
+    _registry = None
 
 from .engine import Context
 from .engine import Reason
@@ -66,6 +89,9 @@ from .evaluation import ErrorCode
 from .evaluation import Evaluation
 from .events import Change
 from .events import ChangeListener
+from .events import Status
+from .events import StatusChange
+from .events import StatusListener
 
 __all__ = ["FlagSource", "FlagsvcProvider"]
 
@@ -105,8 +131,21 @@ class FlagSource(Protocol):
         """Wait for a snapshot."""
         ...
 
+    @property
+    def status(self) -> Status:
+        """How far the answers can be trusted."""
+        ...
+
     def add_change_listener(self, listener: ChangeListener) -> None:
         """Subscribe to new snapshots."""
+        ...
+
+    def add_status_listener(self, listener: StatusListener) -> None:
+        """Subscribe to status moves."""
+        ...
+
+    def remove_status_listener(self, listener: StatusListener) -> None:
+        """Unsubscribe."""
         ...
 
     def remove_change_listener(self, listener: ChangeListener) -> None:
@@ -139,26 +178,32 @@ class FlagsvcProvider(AbstractProvider):
         self._client = client
         self._ready_timeout = ready_timeout
         self._close_client = close_client
-        self._announce_ready = False
+        self._settled = threading.Event()  # OpenFeature has recorded initialize's outcome
         self._booleans: dict[int, tuple[Evaluation, FlagResolutionDetails[bool]]] = {}
         client.add_change_listener(self._on_change)
+        client.add_status_listener(self._on_status)
 
     def get_metadata(self) -> Metadata:
         """Name the provider in OpenFeature's events and logs (built once: asked per call)."""
         return _METADATA
 
     def initialize(self, evaluation_context: EvaluationContext) -> None:
-        """Wait for a snapshot; without one the provider starts in ERROR until it comes.
+        """Wait for the service's first answer (see "Status" in the module docstring).
 
+        :raise ProviderFatalError: if the service refused the SDK key.
         :raise ProviderNotReadyError: if neither the service nor a file gave a snapshot.
         """
-        if not self._client.wait_until_ready(self._ready_timeout):
-            self._announce_ready = True
+        ready = self._client.wait_until_ready(self._ready_timeout)
+        _settle_later(self)  # then the events follow the client's status
+        if self._client.status is Status.FATAL:
+            raise ProviderFatalError("flagsvc: the service refused the SDK key")
+        if not ready:
             raise ProviderNotReadyError("flagsvc: no snapshot yet; answering defaults")
 
     def shutdown(self) -> None:
         """Stop listening to the client, and close it if the provider owns it."""
         self._client.remove_change_listener(self._on_change)
+        self._client.remove_status_listener(self._on_status)
         if self._close_client:
             self._client.close()
 
@@ -237,10 +282,32 @@ class FlagsvcProvider(AbstractProvider):
         details = ProviderEventDetails(
             flags_changed=list(change.flags_changed), metadata={"version": change.version}
         )
-        if self._announce_ready:
-            self._announce_ready = False
-            self.emit_provider_ready(details)
         self.emit_provider_configuration_changed(details)
+
+    def _on_status(self, change: StatusChange) -> None:
+        if self._settled.is_set():  # before, initialize's outcome is still to be recorded
+            self._emit_status(change.status, change.message)
+
+    def _emit_status(self, status: Status, message: str | None) -> None:
+        details = ProviderEventDetails(message=message)
+        if status is Status.READY:
+            self.emit_provider_ready(details)
+        elif status is Status.STALE:
+            self.emit_provider_stale(details)
+        elif status is Status.ERROR:
+            error = ProviderEventDetails(message=message, error_code=OFErrorCode.GENERAL)
+            self.emit_provider_error(error)
+        elif status is Status.FATAL:
+            fatal = ProviderEventDetails(message=message, error_code=OFErrorCode.PROVIDER_FATAL)
+            self.emit_provider_error(fatal)
+
+    def _settle(self, recorded: ProviderStatus | None) -> None:
+        """OpenFeature recorded ``recorded`` for initialize's outcome (``None``: unknown);
+        from now on events follow the client, starting with where it is now."""
+        self._settled.set()
+        status = self._client.status
+        if recorded is not _OF_STATUS.get(status):
+            self._emit_status(status, None)
 
 
 def _context(evaluation_context: EvaluationContext | None) -> dict[str, Any]:
@@ -261,6 +328,41 @@ def _context(evaluation_context: EvaluationContext | None) -> dict[str, Any]:
 
 
 _METADATA = Metadata(name="flagsvc")
+_OF_STATUS: Mapping[Status, ProviderStatus] = {
+    Status.READY: ProviderStatus.READY,
+    Status.STALE: ProviderStatus.STALE,
+    Status.ERROR: ProviderStatus.ERROR,
+    Status.FATAL: ProviderStatus.FATAL,
+}
+_SETTLE_WAIT = 5.0
+_SETTLE_PAUSE = 0.2
+
+
+def _settle_later(provider: FlagsvcProvider) -> None:
+    """Settle ``provider`` once OpenFeature has recorded the outcome of its ``initialize``.
+
+    OpenFeature records READY (or ERROR) itself right *after* ``initialize`` returns
+    (or raises), so an event emitted from inside ``initialize`` would be overwritten:
+    a provider that starts from a bootstrap file must say STALE after that, not before.
+    The outcome is read from OpenFeature's provider registry; without it (used outside
+    the registry, or another openfeature-sdk) the provider settles after a short pause.
+    """
+
+    def wait() -> None:
+        if _registry is None:
+            time.sleep(_SETTLE_PAUSE)
+            provider._settle(None)
+            return
+        deadline = time.monotonic() + _SETTLE_WAIT
+        recorded = _registry.get_provider_status(provider)
+        while recorded is ProviderStatus.NOT_READY and time.monotonic() < deadline:
+            time.sleep(0.01)
+            recorded = _registry.get_provider_status(provider)
+        provider._settle(recorded)
+
+    threading.Thread(target=wait, name="flagsvc-openfeature", daemon=True).start()
+
+
 _MAX_CACHED = 4096
 Described = tuple[OFReason, str, Mapping[str, bool | int | float | str]]
 _described: dict[tuple[object, ...], Described] = {}

@@ -33,6 +33,10 @@ from .engine import user_key_of
 from .evaluation import Evaluation
 from .events import Change
 from .events import ChangeListener
+from .events import Status
+from .events import StatusChange
+from .events import StatusListener
+from .stats import Stats
 
 __all__ = ["InMemoryClient"]
 
@@ -60,7 +64,11 @@ class InMemoryClient(Listeners):
         self._flags: dict[str, _Flag] = {}
         self._lock = threading.Lock()
         self._listeners: list[ChangeListener] = []
+        self._status_listeners: list[StatusListener] = []
+        self._status = Status.READY
         self._version = 0
+        self.stats = Stats()
+        """Always zeros: the double fetches nothing (there for code that reads it)."""
         self.cohorts: dict[str, set[str]] = {}
         """Opt-in memberships recorded by :meth:`enroll` / :meth:`leave`, by cohort key."""
         self.closed = False
@@ -84,6 +92,13 @@ class InMemoryClient(Listeners):
             flag = self._flags.setdefault(key, _Flag(_Answer(False)))
             flag.users[user_key] = _Answer(enabled, payload)
         self._changed(key)
+
+    def set_status(self, status: Status, message: str | None = None) -> None:
+        """Make :attr:`status` answer ``status`` and tell the status listeners, to test
+        how product code reacts to an outage (``STALE``) or a refused key (``FATAL``)."""
+        previous, self._status = self._status, status
+        if previous is not status:
+            self._notify_status(StatusChange(status, previous, message))
 
     def remove_flag(self, key: str) -> None:
         """Forget ``key``: it answers like a retired flag (the caller's default)."""
@@ -128,6 +143,11 @@ class InMemoryClient(Listeners):
     def wait_until_ready(self, timeout: float) -> bool:
         """Always ready."""
         return True
+
+    @property
+    def status(self) -> Status:
+        """``READY``, unless a test set another with :meth:`set_status`."""
+        return self._status
 
     @property
     def version(self) -> int:

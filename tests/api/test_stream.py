@@ -133,7 +133,10 @@ def test_stream__connect__headers_retry_then_hello_with_snapshot_version(
         assert reader.next() == Event("retry", 1000)
         hello = reader.next()
         version = _get_snapshot(sqlite_service).json()["version"]
-        assert hello == Event("hello", {"environment": "production", "version": version})
+        keepalive = float(FAST["FLAGSVC_STREAM_KEEPALIVE_SECONDS"])  # announced: SDKs size
+        assert hello == Event(  # their silence timeout from it
+            "hello", {"environment": "production", "version": version, "keepalive": keepalive}
+        )
 
 
 def test_stream__idle__keep_alive_comments_at_the_configured_interval(

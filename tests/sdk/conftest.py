@@ -14,12 +14,18 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from flagsvc_sdk import Client
 
+from tests.live import LiveService
+from tests.live import start_service
+from tests.live_helpers import admin_client
+from tests.live_helpers import create_flag
+from tests.live_helpers import state_path
 from tests.live_helpers import wait_for as wait_for  # re-exported for the SDK tests
 
 Doc = dict[str, Any]
@@ -201,3 +207,66 @@ def make_client(service: FakeService) -> Iterator[Callable[..., Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+# --- a real service (tests/live.py), for the live SDK tests ------------------------------
+
+LIVE_FLAG = "sdk-live-flag"
+LIVE_STATE = state_path(LIVE_FLAG, "staging")
+LIVE_USER = {"key": "user-1", "country": "NL"}
+
+
+@dataclass
+class Live:
+    service: LiveService
+    admin: httpx.Client
+    sdk_key: str
+
+    def client(self, **options: Any) -> Client:
+        settings: dict[str, Any] = {"poll_interval": 0.5, "timeout": 2.0}
+        settings.update(options)
+        return Client(self.service.url, self.sdk_key, **settings)
+
+    def set_killed(self, killed: bool) -> int:
+        """Kill or resume the flag; return the snapshot version the change produced."""
+        response = self.admin.post(f"{LIVE_STATE}/{'kill' if killed else 'resume'}")
+        assert response.status_code == 200, response.text
+        return self.snapshot_version()
+
+    def snapshot_version(self) -> int:
+        status, body = self.service.get("/sdk/v1/snapshot", self.sdk_key)
+        assert status == 200
+        return int(json.loads(body)["version"])
+
+    def restart(self) -> None:
+        self.service.start()
+        self.admin.close()  # its pooled connections died with the old process
+        self.admin = httpx.Client(base_url=self.service.url, headers=self.admin.headers)
+
+
+@pytest.fixture(scope="module")
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """A service on a SQLite file for the test module, with the module's ``LIVE_ENV``
+    settings; the flag ``LIVE_FLAG`` at 100 % in ``staging``."""
+    database = tmp_path_factory.mktemp("live") / "flagsvc.db"
+    service = start_service(f"sqlite:///{database}", env=getattr(request.module, "LIVE_ENV", {}))
+    try:
+        assert service.admin_token
+        admin = admin_client(service)
+        create_flag(admin, LIVE_FLAG)
+        live = Live(service, admin, service.sdk_key("staging"))
+        yield live
+        live.admin.close()
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def running(live: Live) -> Live:
+    """The service, started again if a previous test left it down; the flag resumed."""
+    if live.service.process is None:
+        live.restart()
+    live.set_killed(False)
+    return live

@@ -305,7 +305,7 @@ def test_postfork__explicit_in_the_child__threads_restart_before_any_evaluation(
     # (uWSGI's @postfork, Celery's worker_process_init: the documented explicit call)
     with forked(resumed, _postfork_in_child) as (_, child):
         assert child.poll(10)
-        assert child.recv() == ["flagsvc-metrics", "flagsvc-updater"]
+        assert child.recv() == ["flagsvc-metrics", "flagsvc-stream", "flagsvc-updater"]
         version = resumed.kill_switch(True)
         child.send(version)
         assert child.poll(CHANGE_SEEN_WITHIN + 5)

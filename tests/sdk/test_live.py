@@ -11,80 +11,24 @@ import json
 import multiprocessing
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from flagsvc_sdk import Client
 
-from tests.live import LiveService
-from tests.live import start_service
 from tests.live_helpers import Caller
-from tests.live_helpers import admin_client
 from tests.live_helpers import create_cohort
 from tests.live_helpers import create_flag
 from tests.live_helpers import set_cohorts
-from tests.live_helpers import state_path
 from tests.live_helpers import wait_for
 
-FLAG = "sdk-live-flag"
-STATE = state_path(FLAG, "staging")
-USER = {"key": "user-1", "country": "NL"}
+from .conftest import LIVE_FLAG as FLAG
+from .conftest import LIVE_STATE as STATE
+from .conftest import LIVE_USER as USER
+from .conftest import Live
+
 CATCH_UP = 10.0  # seconds: "within seconds" once the service is back
-
-
-@dataclass
-class Live:
-    service: LiveService
-    admin: httpx.Client
-    sdk_key: str
-
-    def client(self, **options: Any) -> Client:
-        settings: dict[str, Any] = {"poll_interval": 0.5, "timeout": 2.0}
-        settings.update(options)
-        return Client(self.service.url, self.sdk_key, **settings)
-
-    def set_killed(self, killed: bool) -> int:
-        """Kill or resume the flag; return the snapshot version the change produced."""
-        response = self.admin.post(f"{STATE}/{'kill' if killed else 'resume'}")
-        assert response.status_code == 200, response.text
-        return self.snapshot_version()
-
-    def snapshot_version(self) -> int:
-        status, body = self.service.get("/sdk/v1/snapshot", self.sdk_key)
-        assert status == 200
-        return int(json.loads(body)["version"])
-
-    def restart(self) -> None:
-        self.service.start()
-        self.admin.close()  # its pooled connections died with the old process
-        self.admin = httpx.Client(base_url=self.service.url, headers=self.admin.headers)
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    database = tmp_path_factory.mktemp("live") / "flagsvc.db"
-    service = start_service(f"sqlite:///{database}")
-    try:
-        assert service.admin_token
-        admin = admin_client(service)
-        create_flag(admin, FLAG)
-        live = Live(service, admin, service.sdk_key("staging"))
-        yield live
-        live.admin.close()
-    finally:
-        service.stop()
-
-
-@pytest.fixture
-def running(live: Live) -> Live:
-    """The service, started again if a previous test left it down; the flag resumed."""
-    if live.service.process is None:
-        live.restart()
-    live.set_killed(False)
-    return live
 
 
 def test_live__change__reaches_streaming_client_fast(running: Live) -> None:
@@ -305,9 +249,9 @@ def test_live__close_against_an_unresponsive_service__bounded(running: Live) -> 
         # Then close() returns within its bound (2 s), not after the HTTP timeouts
         assert time.monotonic() - started < 2.5
         # And the updater ends by its request's own timeout, installing nothing
-        updater = client._background.updater._thread
-        updater.join(5.0 + 1.0)
-        assert not updater.is_alive()
+        for thread in client._background.updater.threads:
+            thread.join(5.0 + 1.0)
+            assert not thread.is_alive()
     assert client.is_enabled(FLAG, USER) is True  # the last snapshot keeps answering
 
 
@@ -333,6 +277,7 @@ def test_live__openfeature_provider_shut_down__no_more_events_from_its_client(
 
     events: list[EventDetails] = []
     with running.client() as client:
+        assert client.wait_until_ready(5)
         provider = FlagsvcProvider(client)
         api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, events.append)
         try:

@@ -13,7 +13,7 @@ from http.server import ThreadingHTTPServer
 import httpx
 import pytest
 from flagsvc_sdk import Client
-from flagsvc_sdk import _sync as sync
+from flagsvc_sdk import _streaming
 
 from .conftest import FakeService
 from .conftest import eu_rollout_doc
@@ -179,7 +179,7 @@ def test_stream__silent_past_timeout__declared_dead_and_reconnected(
     silent_server: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given keep-alives expected every 0.1 s, so 0.3 s of silence means dead
-    monkeypatch.setattr(sync, "SILENCE_TIMEOUT", 0.3)
+    monkeypatch.setattr(_streaming, "KEEPALIVE_SECONDS", 0.1)
     url = f"http://127.0.0.1:{silent_server.server_address[1]}"
     with Client(url, "k", send_metrics=False, poll_interval=60) as client:
         # Then the stream is dropped and opened again
@@ -197,7 +197,7 @@ def test_close__while_streaming_on_a_real_socket__returns_quickly(
     started = time.monotonic()
     client.close()
     assert time.monotonic() - started < 0.5
-    assert not client._background.updater._thread.is_alive()
+    assert not any(thread.is_alive() for thread in client._background.updater.threads)
 
 
 def test_updater__transport_raises_anything__thread_survives(service: FakeService) -> None:
