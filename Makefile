@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy flagsvc sdk/flagsvc_sdk
+	$(BIN)/mypy flagsvc sdk/flagsvc_sdk tests/type_check
 
 unit: install
 	$(BIN)/pytest $(PYTEST_ARGS)

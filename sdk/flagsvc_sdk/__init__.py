@@ -30,6 +30,7 @@ from .events import ChangeListener
 from .events import Status
 from .events import StatusChange
 from .events import StatusListener
+from .protocol import FlagsClient
 from .stats import Stats
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "ErrorCode",
     "Evaluation",
     "FetchError",
+    "FlagsClient",
     "Reason",
     "SdkError",
     "Stage",

@@ -60,7 +60,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
-from typing import Protocol
 from typing import TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
@@ -83,17 +82,15 @@ try:  # where OpenFeature records each provider's status (see _settle_later)
 except ImportError:  # pragma: no cover - another openfeature-sdk: settle after a pause
     _registry = None
 
-from .engine import Context
 from .engine import Reason
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
 from .events import Change
-from .events import ChangeListener
 from .events import Status
 from .events import StatusChange
-from .events import StatusListener
+from .protocol import FlagsClient
 
-__all__ = ["FlagSource", "FlagsvcProvider"]
+__all__ = ["FlagsvcProvider"]
 
 T = TypeVar("T")
 ObjectValue = Sequence[FlagValueType] | Mapping[str, FlagValueType]
@@ -120,43 +117,6 @@ ERROR_CODES: Mapping[ErrorCode, OFErrorCode] = {
 }
 
 
-class FlagSource(Protocol):
-    """What the provider needs: :class:`~flagsvc_sdk.Client` and the testing double have it."""
-
-    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
-        """Evaluate one flag (never raises)."""
-        ...
-
-    def wait_until_ready(self, timeout: float) -> bool:
-        """Wait for a snapshot."""
-        ...
-
-    @property
-    def status(self) -> Status:
-        """How far the answers can be trusted."""
-        ...
-
-    def add_change_listener(self, listener: ChangeListener) -> None:
-        """Subscribe to new snapshots."""
-        ...
-
-    def add_status_listener(self, listener: StatusListener) -> None:
-        """Subscribe to status moves."""
-        ...
-
-    def remove_status_listener(self, listener: StatusListener) -> None:
-        """Unsubscribe."""
-        ...
-
-    def remove_change_listener(self, listener: ChangeListener) -> None:
-        """Unsubscribe."""
-        ...
-
-    def close(self) -> None:
-        """Stop background work."""
-        ...
-
-
 class FlagsvcProvider(AbstractProvider):
     """Resolve OpenFeature flags with a flagsvc client (local evaluation, never raises).
 
@@ -172,7 +132,7 @@ class FlagsvcProvider(AbstractProvider):
     """
 
     def __init__(
-        self, client: FlagSource, *, ready_timeout: float = 5.0, close_client: bool = False
+        self, client: FlagsClient, *, ready_timeout: float = 5.0, close_client: bool = False
     ) -> None:
         super().__init__()
         self._client = client
