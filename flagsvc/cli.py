@@ -109,11 +109,13 @@ def check_config() -> None:
 @main.command()
 @pass_app
 def init(app: Flask) -> None:
-    """Migrate the database, create the default environments and a first admin token."""
+    """Migrate the database, create the default environments and a first admin token;
+    give every flag its missing states (each repair audited)."""
     state = _state(app)
     migrate.upgrade(state.config.database_url)
     with state.db.write() as session:
         created = environments.ensure_default_environments(session, _change(app))
+        repaired = environments.repair_flag_states(session, _change(app))
         has_admin = (
             session.scalar(select(ApiToken.id).where(ApiToken.role == Role.ADMIN.value)) is not None
         )
@@ -129,6 +131,10 @@ def init(app: Flask) -> None:
             _say(f"audit chain sealed with the audit key (key id {state.audit_keys.current_id})")
     created_text = ", ".join(created) or "none (all exist)"
     _say(f"database ready ({state.db.dialect}); environments created: {created_text}")
+    if repaired:
+        named = ", ".join(f"{flag} in {env}" for flag, env in repaired[:20])
+        more = f" and {len(repaired) - 20} more" if len(repaired) > 20 else ""
+        _say(f"flag states repaired (dark, audited): {named}{more}")
     if secret:
         _say("first admin token (shown once; keep it):")
         click.echo(secret)

@@ -192,3 +192,44 @@ def test_create_token__bad_configuration__exit_78_without_touching_the_database(
     assert result.exit_code == 78
     assert "FLAGSVC_WORKERS='0': must be at least 1" in result.stderr
     assert not (tmp_path / "never.db").exists()
+
+
+def test_init__flag_states_lost__repaired_dark_and_audited(cli):
+    # Given a flag, then a database that lost two of its states (the race of issue 10)
+    cli("init")
+    cli("demo")
+    engine = create_engine(cli.url)
+    with engine.begin() as conn:
+        flag_id, key = conn.execute(text("SELECT id, key FROM flags ORDER BY id LIMIT 1")).one()
+        conn.execute(
+            text(
+                "DELETE FROM flag_states WHERE flag_id = :id AND environment_id IN "
+                "(SELECT id FROM environments WHERE key IN ('staging', 'production'))"
+            ),
+            {"id": flag_id},
+        )
+    # When init runs again
+    result = cli("init")
+    # Then both are back, dark, each audited, and the chain still verifies
+    assert result.exit_code == 0
+    assert f"{key} in staging, {key} in production" in result.stderr
+    with engine.connect() as conn:
+        stages = dict(
+            conn.execute(
+                text(
+                    "SELECT e.key, s.stage FROM flag_states s JOIN environments e "
+                    "ON e.id = s.environment_id WHERE s.flag_id = :id"
+                ),
+                {"id": flag_id},
+            ).all()
+        )
+        events = conn.execute(
+            text("SELECT flag_key, environment FROM audit_events WHERE action = :a ORDER BY seq"),
+            {"a": Action.FLAG_STATE_REPAIRED.value},
+        ).all()
+    engine.dispose()
+    assert set(stages) == {"development", "staging", "production"}
+    assert stages["staging"] == stages["production"] == "off"
+    assert [tuple(e) for e in events] == [(key, "staging"), (key, "production")]
+    assert cli("audit", "verify").exit_code == 0
+    assert "repaired" not in cli("init").stderr  # nothing left to repair

@@ -22,6 +22,7 @@ class Action(StrEnum):
     FLAG_COHORTS_SET = "flag.cohorts_set"
     FLAG_EXCLUSIONS_SET = "flag.exclusions_set"
     FLAG_VARIATIONS_SET = "flag.variations_set"
+    FLAG_STATE_REPAIRED = "flag.state_repaired"
     FLAG_READY = "flag.ready"
     FLAG_READINESS_LOST = "flag.readiness_lost"
     FLAG_LAUNCH_SCHEDULED = "flag.launch_scheduled"

@@ -1,10 +1,20 @@
-"""Environments: development, staging and production after ``init``; more by API."""
+"""Environments: development, staging and production after ``init``; more by API.
+
+Every flag has a state in every environment. A new flag gets one in each environment
+and a new environment one for each flag; on PostgreSQL the two would miss each other
+when they run at once (each reads the other's table before the other commits), so
+both take :func:`hold_state_creation` first. ``flagsvc init`` repairs a database that
+lost states anyway (:func:`repair_flag_states`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import and_
 from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy import true
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
@@ -17,6 +27,7 @@ from flagsvc.storage.models import Environment
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagState
 
+_STATE_CREATION_LOCK_ID = 0x73746174  # "stat": flags and environments, one at a time
 DEFAULT_ENVIRONMENTS: tuple[tuple[str, str, bool], ...] = (
     ("development", "Development", False),
     ("staging", "Staging", False),
@@ -44,6 +55,7 @@ def create_environment(
     session: Session, change: Change, key: str, name: str, gated: bool
 ) -> Environment:
     """Create an environment and put every existing flag in it, dark (stage ``off``)."""
+    hold_state_creation(session)
     if session.scalar(select(Environment.id).where(Environment.key == key)) is not None:
         raise DuplicateKeyError("environment", key)
     environment = Environment(key=key, name=name, gated=gated, created_at=change.at)
@@ -72,6 +84,46 @@ def ensure_default_environments(session: Session, change: Change) -> list[str]:
             create_environment(session, change, key, name, gated)
             created.append(key)
     return created
+
+
+def hold_state_creation(session: Session) -> None:
+    """Wait until no other transaction creates a flag or an environment, and hold them
+    off until this one ends, so each sees every one the other committed.
+
+    A PostgreSQL transaction advisory lock, taken before anything else the transaction
+    locks (so it joins no deadlock); SQLite runs one write transaction at a time anyway.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _STATE_CREATION_LOCK_ID})
+
+
+def repair_flag_states(session: Session, change: Change) -> list[tuple[str, str]]:
+    """Give each flag a dark state in every environment it has none in; audit each one.
+
+    :return: the (flag, environment) keys repaired, in flag then environment order.
+    """
+    hold_state_creation(session)
+    stmt = (
+        select(Flag, Environment)
+        .join(Environment, true())
+        .outerjoin(
+            FlagState,
+            and_(FlagState.flag_id == Flag.id, FlagState.environment_id == Environment.id),
+        )
+        .where(FlagState.id.is_(None))
+        .order_by(Flag.id, Environment.id)
+    )
+    repaired = []
+    for flag, environment in session.execute(stmt).all():
+        state = new_flag_state(flag, environment, change)
+        session.add(state)
+        session.flush()
+        subject = audit.Subject("flag", flag.key, flag_key=flag.key, environment=environment.key)
+        after = {"stage": state.stage, "rollout_percent": 0, "killed": False}
+        audit.record(session, change, Action.FLAG_STATE_REPAIRED, subject, None, after)
+        repaired.append((flag.key, environment.key))
+    return repaired
 
 
 def new_flag_state(flag: Flag, environment: Environment, change: Change) -> FlagState:

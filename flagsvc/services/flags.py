@@ -172,6 +172,7 @@ def create_flag(session: Session, change: Change, fields: Mapping[str, Any]) -> 
     :raise DuplicateKeyError: the key is taken.
     :raise InvalidFieldError: the key result does not exist, or the values are invalid.
     """
+    environments.hold_state_creation(session)  # no environment created meanwhile misses it
     if session.scalar(select(Flag.id).where(Flag.key == fields["key"])) is not None:
         raise DuplicateKeyError("flag", fields["key"])
     key_result = _key_result(session, fields["key_result_id"])
