@@ -8,7 +8,8 @@
         if flags.is_enabled("new-checkout", {"key": user.id, "country": user.country}):
             ...
 
-Evaluation never raises. The pure evaluation engine shared with the service is in
+Evaluation never raises. For asyncio code, :class:`AsyncClient` (the same evaluation;
+coroutines for what waits on the network). The pure evaluation engine shared with the service is in
 :mod:`flagsvc_sdk.engine`; an OpenFeature provider is in :mod:`flagsvc_sdk.openfeature`
 (``pip install flagsvc-sdk[openfeature]``) and a network-free double for product tests in
 :mod:`flagsvc_sdk.testing`.
@@ -16,6 +17,7 @@ Evaluation never raises. The pure evaluation engine shared with the service is i
 
 from __future__ import annotations
 
+from .aio import AsyncClient
 from .client import Client
 from .engine import Context
 from .engine import Reason
@@ -34,6 +36,7 @@ from .protocol import FlagsClient
 from .stats import Stats
 
 __all__ = [
+    "AsyncClient",
     "Change",
     "ChangeListener",
     "Client",

@@ -86,6 +86,7 @@ class Updater:
         self._first_fetch = threading.Event()
         self._fetching = threading.Lock()  # one fetch at a time (poller vs stream)
         self._next_poll = 0.0
+        self._poked = False
         self._failing = False
         self._hello = False  # the open stream said hello
         self._heard_at = -math.inf  # when the open stream last sent a line
@@ -118,8 +119,9 @@ class Updater:
                 thread.join(max(0.0, deadline - time.monotonic()))
 
     def poke(self) -> None:
-        """Ask for a fetch soon (after an enrolment) without blocking the caller."""
+        """Ask for a fetch now, stream or not (after an enrolment), without blocking."""
         if not self.refused:
+            self._poked = True
             self._next_poll = 0.0
             self._wake.set()
 
@@ -156,7 +158,8 @@ class Updater:
             self.refresh()
             self._first_fetch.set()
             while self._sleep_until_poll():
-                if self.delivering():
+                poked, self._poked = self._poked, False
+                if self.delivering() and not poked:
                     self._next_poll = time.monotonic() + self._poll_interval
                 else:
                     self.refresh()

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 from typing import Protocol
 from typing import runtime_checkable
 
@@ -26,7 +27,15 @@ from ._sse import Event
 from ._sse import events
 from .errors import FetchError
 
-__all__ = ["USER_AGENT", "Fetched", "SdkApi", "Transport", "key_hint", "refusal"]
+__all__ = [
+    "USER_AGENT",
+    "AsyncSdkApi",
+    "Fetched",
+    "SdkApi",
+    "Transport",
+    "key_hint",
+    "refusal",
+]
 
 USER_AGENT = "flagsvc-python-sdk/0.1.0"
 log = logging.getLogger("flagsvc_sdk")
@@ -76,12 +85,7 @@ class SdkApi:
         self.timeout = timeout
         self.key_hint = key_hint(sdk_key)
         self._stream_response: httpx.Response | None = None
-        self._http = httpx.Client(
-            base_url=url,
-            headers={"Authorization": f"Bearer {sdk_key}", "User-Agent": USER_AGENT},
-            timeout=timeout,
-            transport=transport,
-        )
+        self._http = httpx.Client(transport=transport, **_options(url, sdk_key, timeout))
 
     def fetch_snapshot(self, etag: str | None) -> Fetched:
         """``GET /sdk/v1/snapshot`` with ``If-None-Match`` when an ETag is known.
@@ -103,16 +107,12 @@ class SdkApi:
         ``timeout`` replaces the client's HTTP timeout for this request.
         """
         try:
-            content = json.dumps(body, separators=(",", ":")).encode()
             wait = self.timeout if timeout is None else timeout
-            response = self._http.post(path, content=content, headers=_JSON, timeout=wait)
+            response = self._http.post(path, content=_json(body), headers=_JSON, timeout=wait)
         except (httpx.HTTPError, TypeError, ValueError) as exc:
             log.warning("flagsvc: POST %s failed: %s", path, exc)
             return False
-        if response.is_success:
-            return True
-        log.warning("flagsvc: POST %s answered %s: %s", path, response.status_code, response.text)
-        return False
+        return _accepted(path, response)
 
     @contextmanager
     def stream(self, read_timeout: float, on_line: Callable[[], None]) -> Iterator[Iterator[Event]]:
@@ -158,6 +158,51 @@ class SdkApi:
     def close(self) -> None:
         """Close pooled connections (an open stream's included)."""
         self._http.close()
+
+
+class AsyncSdkApi:
+    """The SDK endpoints asyncio code awaits (enroll, leave), on ``httpx.AsyncClient``.
+
+    ``transport`` is used when it is an ``httpx.AsyncBaseTransport`` (``MockTransport``
+    is both); otherwise the default one.
+    """
+
+    def __init__(self, url: str, sdk_key: str, timeout: float, transport: object = None) -> None:
+        async_transport = transport if isinstance(transport, httpx.AsyncBaseTransport) else None
+        self._http = httpx.AsyncClient(transport=async_transport, **_options(url, sdk_key, timeout))
+
+    async def post(self, path: str, body: object) -> bool:
+        """POST JSON; ``True`` on a 2xx answer, else ``False`` with a warning logged."""
+        try:
+            response = await self._http.post(path, content=_json(body), headers=_JSON)
+        except (httpx.HTTPError, TypeError, ValueError) as exc:
+            log.warning("flagsvc: POST %s failed: %s", path, exc)
+            return False
+        return _accepted(path, response)
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._http.aclose()
+
+
+def _options(url: str, sdk_key: str, timeout: float) -> dict[str, Any]:
+    """What both HTTP clients are built with: the service, the key, the User-Agent."""
+    return {
+        "base_url": url,
+        "headers": {"Authorization": f"Bearer {sdk_key}", "User-Agent": USER_AGENT},
+        "timeout": timeout,
+    }
+
+
+def _json(body: object) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _accepted(path: str, response: httpx.Response) -> bool:
+    if response.is_success:
+        return True
+    log.warning("flagsvc: POST %s answered %s: %s", path, response.status_code, response.text)
+    return False
 
 
 def refusal(what: str, response: httpx.Response) -> FetchError:

@@ -1,240 +1,30 @@
 """The SDK client: local evaluation on a snapshot kept current in the background.
 
-Reading is lock-free: the compiled snapshot lives in one attribute (``_current``) that
-the updater replaces with a single assignment, so a reader sees either the old snapshot
-or the new one, never a mix. Evaluation never raises into product code; only a bad
-argument to the constructor does (:class:`~flagsvc_sdk.errors.ConfigurationError`).
-
-Fork-safe: in a child of ``fork()`` the client parks what it inherited and restarts its
-background work (new connections, new threads) on first use there (``_fork.py``), or
-at once when the child calls :meth:`Client.postfork`.
+Everything but the calls that wait on the network is shared with
+:class:`~flagsvc_sdk.AsyncClient` (``_core.py``); here they block the calling thread
+(under gevent, only the calling greenlet).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
-import threading
-from collections.abc import Mapping
-from os import PathLike
-from pathlib import Path
 
-import httpx
-import mmh3
-
-from ._answers import Answers
-from ._answers import general_error
-from ._answers import not_ready
-from ._answers import with_default
-from ._background import Background
-from ._background import Settings
-from ._checks import Counters
-from ._checks import Plan
-from ._checks import compile_plans
-from ._fork import track
-from ._listeners import Listeners
-from ._status import StatusBoard
-from ._store import Loaded
-from ._store import parse_snapshot
-from ._store import read_snapshot_file
-from ._store import write_atomic
-from ._sync import Hooks
-from ._transport import Transport
-from .engine import BUCKETS
-from .engine import FLAG_NOT_FOUND
+from ._core import ClientCore
 from .engine import Context
-from .engine import Snapshot
-from .engine import canonical_context
-from .errors import ConfigurationError
-from .errors import FetchError
-from .evaluation import ErrorCode
-from .evaluation import Evaluation
-from .events import Change
-from .events import ChangeListener
-from .events import Status
-from .events import StatusListener
-from .stats import Stats
 
 __all__ = ["Client"]
 
 log = logging.getLogger("flagsvc_sdk")
-_hash = mmh3.hash
-_INVALID = ErrorCode.INVALID_CONTEXT
 
 
-Parked = tuple[Loaded | None, Mapping[str, Plan]]
-"""A forked child's inherited snapshot and plans, set aside until first use."""
-
-
-class Client(Listeners):
+class Client(ClientCore):
     """Evaluate flags of one environment locally, kept current by stream and polling.
 
-    :param url: the service's base URL, e.g. ``https://flags.example.com``.
-    :param sdk_key: an SDK key of the environment (``flagsvc create-sdk-key``).
-    :param bootstrap_path: a snapshot JSON file shipped with the app, used at start when
-        nothing newer is at hand, so the app answers even if the service is down.
-    :param cache_path: where the last snapshot the service sent is kept (written atomically
-        after every download, read at start).
-    :param stream: listen to ``/sdk/v1/stream``; ``False`` polls only.
-    :param poll_interval: seconds between polls while there is no stream.
-    :param timeout: seconds for each HTTP request (connect, read, write).
-    :param send_metrics: send evaluation counts every ``metrics_interval`` seconds.
-    :param transport: an httpx-style transport (``httpx.MockTransport`` in tests).
-    :param on_change: called with a :class:`Change` after each new snapshot.
-    :param on_status: called with a :class:`StatusChange` at every :attr:`status` move.
-    :raise ConfigurationError: for a malformed ``url``, an empty ``sdk_key`` or a
-        non-positive interval.
+    ``Client(url, sdk_key, *, bootstrap_path=None, cache_path=None, stream=True,
+    poll_interval=30.0, timeout=5.0, send_metrics=True, metrics_interval=60.0,
+    transport=None, on_change=None, on_status=None)``; the options are described on
+    :class:`~flagsvc_sdk._core.ClientCore`. For asyncio code, :class:`AsyncClient`.
     """
-
-    _parked: Parked | None = None  # set in a forked child until first use (see _fork.py)
-
-    def __init__(  # noqa: PLR0913 - keyword-only options, as in other flag SDKs
-        self,
-        url: str,
-        sdk_key: str,
-        *,
-        bootstrap_path: str | PathLike[str] | None = None,
-        cache_path: str | PathLike[str] | None = None,
-        stream: bool = True,
-        poll_interval: float = 30.0,
-        timeout: float = 5.0,
-        send_metrics: bool = True,
-        metrics_interval: float = 60.0,
-        transport: Transport | None = None,
-        on_change: ChangeListener | None = None,
-        on_status: StatusListener | None = None,
-    ) -> None:
-        _check_options(url, sdk_key, poll_interval, timeout, metrics_interval)
-        self.stats = Stats()
-        self._current: Loaded | None = None
-        self._counters = Counters()
-        self._plans: Mapping[str, Plan] = {}  # is_enabled reads this, evaluate _current
-        self._listeners: list[ChangeListener] = [on_change] if on_change else []
-        self._status_listeners: list[StatusListener] = [on_status] if on_status else []
-        self._board = StatusBoard(self._notify_status)
-        self._lock = threading.Lock()  # serialises installs (the updater vs. start-up)
-        self._ready = threading.Event()
-        self._closed = False
-        self._warned_invalid = False
-        self._pid = os.getpid()
-        self._settings = Settings(
-            url,
-            sdk_key,
-            timeout,
-            transport,
-            stream,
-            poll_interval,
-            send_metrics,
-            metrics_interval,
-        )
-        self._cache_path = Path(cache_path) if cache_path is not None else None
-        self._load_files(self._cache_path, Path(bootstrap_path) if bootstrap_path else None)
-        self._background = self._start_background()
-        track(self)
-
-    # --- evaluation: the hot path; never raises -------------------------------------
-
-    def is_enabled(self, key: str, context: Context, default: bool = False) -> bool:
-        """Return whether flag ``key`` is on for ``context``; ``default`` when the flag is
-        unknown or retired, the context invalid (not a mapping whose ``"key"`` is a
-        non-empty string or an integer), no snapshot is held yet, or anything else fails."""
-        try:  # the set shape runs right here: a call to a check would add a tenth
-            plan = self._plans[key]
-            plan.tally.count += 1.0  # a float, the cheapest exact count (checks.Tally)
-            if type(context) is plan.kind:  # dict for a set shape with a rollout, else None
-                user_key = context["key"]
-                if type(user_key) is str and user_key and user_key.isascii():  # plain key
-                    if context.get(plan.attribute) in plan.values:
-                        plan.tally.cohort += 1.0  # on through the cohort: early-access reach
-                        return True
-                    return _hash(plan.prefix + user_key, 0, False) % BUCKETS < plan.cutoff
-            return self._decide(plan, context, default)
-        except Exception:  # no such flag, no "key", an unhashable value: see _fallback
-            return self._fallback(key, context, default)
-
-    def _decide(self, plan: Plan, context: Context, default: bool) -> bool:
-        """``is_enabled`` by the flag's check (already counted): the context is made
-        canonical first (``engine.canonical_context``), so the check sees a valid one."""
-        try:
-            user_key = context.get("key") if type(context) is dict else None
-            if type(user_key) is not str or not user_key or not user_key.isascii():
-                canonical = canonical_context(context)
-                if canonical is None:
-                    self._invalid_context(context)
-                    return default
-                context, user_key = canonical, str(canonical["key"])
-            return plan.check(context, user_key)
-        except Exception:  # the contract: never raise (a mapping whose get raises)
-            return default
-
-    def _fallback(self, key: str, context: Context, default: bool) -> bool:
-        """Where the inline path raised: an unknown flag (not counted), a context without
-        ``"key"`` or with an unhashable value (counted already)."""
-        try:
-            plan = self._plans.get(key)
-        except TypeError:  # an unhashable flag key
-            return default
-        if plan is None and self._resume_after_fork():  # first use in a forked child
-            return self.is_enabled(key, context, default)
-        return default if plan is None else self._decide(plan, context, default)
-
-    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
-        """Evaluate flag ``key`` for ``context`` with the reason and stage.
-
-        ``value`` follows the caller's-default rule of :mod:`flagsvc_sdk.evaluation`: the
-        payload (or ``True``) when on, ``default`` when off for non-boolean use and on any
-        error (``reason`` ``ERROR`` or ``FLAG_NOT_FOUND``, with ``error_code``).
-        """
-        current = self._current
-        if current is None:
-            current = self._held_after_fork()
-            if current is None:
-                return not_ready(default)
-        try:
-            plan = current.plans.get(key)
-            if plan is None:
-                return with_default(current.answers.of(FLAG_NOT_FOUND), default)
-            plan.tally.count += 1.0
-            evaluation = plan.resolve(context)  # one path; the default is applied after
-            if evaluation.error_code is _INVALID:
-                self._invalid_context(context)
-            return evaluation if default is None else with_default(evaluation, default)
-        except Exception:  # the contract: never raise
-            return general_error(default, current.version)
-
-    def all_flags(self, context: Context) -> dict[str, Evaluation]:
-        """Evaluate every flag of the snapshot for ``context`` (defaults: ``None``)."""
-        current = self._current
-        if current is None:
-            current = self._held_after_fork()
-            if current is None:
-                return {}
-        try:
-            answers = {}
-            for flag_key, plan in current.plans.items():
-                plan.tally.count += 1.0
-                answers[flag_key] = plan.resolve(context)
-            return answers
-        except Exception:
-            log.exception("flagsvc: all_flags failed")
-            return {}
-
-    @property
-    def status(self) -> Status:
-        """How far the answers can be trusted now (:class:`Status`)."""
-        self._resume_after_fork()
-        return self._board.status
-
-    @property
-    def version(self) -> int | None:
-        """The version of the snapshot in use (``None`` before the first one)."""
-        current = self._current
-        if current is None:
-            current = self._held_after_fork()
-        return None if current is None else current.version
-
-    # --- opt-in cohorts: HTTP, never raise ----------------------------------------------
 
     def enroll(self, cohort: str, context: Context) -> bool:
         """Enrol the context's user in opt-in ``cohort``; ``False`` (logged) on failure."""
@@ -244,239 +34,25 @@ class Client(Listeners):
         """Take the context's user out of opt-in ``cohort``; ``False`` (logged) on failure."""
         return self._membership("/sdk/v1/leave", cohort, context)
 
-    def _membership(self, path: str, cohort: str, context: Context) -> bool:
-        self._resume_after_fork()  # never on the parent's connections
-        try:
-            if self._closed:
-                log.warning("flagsvc: %s on a closed client", path)
-                return False
-            if self._board.status is Status.FATAL:
-                log.warning("flagsvc: %s skipped: the service refuses the SDK key", path)
-                return False
-            if not isinstance(cohort, str) or not cohort or not isinstance(context, Mapping):
-                log.warning("flagsvc: %s needs a cohort key and a context mapping", path)
-                return False
-            background = self._background
-            ok = background.api.post(path, {"cohort": cohort, "context": dict(context)})
-        except Exception:
-            log.exception("flagsvc: %s failed", path)
-            return False
-        if ok:
-            background.updater.poke()  # fetch the new membership without waiting for a poll
-        return ok
-
-    # --- lifecycle ----------------------------------------------------------------------
-
     def wait_until_ready(self, timeout: float) -> bool:
         """Wait until the service answered (or failed to, with a file snapshot held, or
         refused the SDK key: then at once).
 
         :return: whether the client now answers from a snapshot rather than defaults.
         """
-        self._resume_after_fork()
-        self._ready.wait(max(timeout, 0.0))
-        return self._current is not None
+        return self._wait_ready(timeout)
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop background work and flush metrics, within ``timeout`` seconds; evaluation
         keeps answering from the last snapshot."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._unpark() is not None:  # a forked child that never used the client:
-            return  # what runs belongs to the parent; nothing here to stop
-        self._background.stop(timeout)
+        self._stop(timeout)
 
-    def postfork(self) -> None:
-        """Restart background work in a forked child now (new connections and threads).
-
-        Not needed after ``os.fork()`` (gunicorn, ``multiprocessing``, Celery prefork):
-        the client notices the fork and restarts on its first use in the child. Call it
-        where a server forks without ``os.fork()`` (uWSGI's ``@postfork``), or to start
-        the child's stream before its first request. Harmless anywhere else.
-        """
-        if self._parked is None and os.getpid() != self._pid:  # forked without the hook
-            self._park_after_fork()
-        self._resume_after_fork()
-
-    # --- internals: fork --------------------------------------------------------------
-
-    def _park_after_fork(self) -> None:
-        """In a forked child, before anything else runs (``_fork.py``): set aside the
-        snapshot and plans so that first use takes the slow path, which resumes. The
-        parent's threads do not exist here and its connections are not ours: touch none."""
-        self._parked = (self._current, self._plans)
-        self._current, self._plans = None, {}
-
-    def _unpark(self) -> Parked | None:
-        """Take the parked state back (one thread wins: the others get ``None``)."""
-        # dict.pop is one C call, atomic under the GIL; the class attribute answers None after
-        parked: Parked | None = self.__dict__.pop("_parked", None)
-        if parked is not None:
-            self._current, self._plans = parked
-        return parked
-
-    def _resume_after_fork(self) -> bool:
-        """First use in a forked child: fresh connections and threads; ``True`` if so."""
-        if self._parked is None or self._unpark() is None:
-            return False
-        self._counters.forget()  # the parent reports what was counted before the fork
-        parent, self._pid = self._pid, os.getpid()
-        self._lock = threading.Lock()  # the parent's may have been held at the fork
-        self._board.after_fork()
-        ready, self._ready = self._ready, threading.Event()
-        if ready.is_set():
-            self._ready.set()
-        if not self._closed:
-            self._background = self._start_background()
-        log.info(
-            "flagsvc: process %s forked from %s; the client restarted its updater and "
-            "metrics threads here, on new connections",
-            self._pid,
-            parent,
-        )
-        return True
-
-    def _held_after_fork(self) -> Loaded | None:
-        """``_current`` where the fast paths found none: resume a forked child first."""
-        self._resume_after_fork()
-        return self._current
-
-    # --- internals: start-up, installs, metrics -----------------------------------------
-
-    def _start_background(self) -> Background:
-        hooks = Hooks(
-            lambda: self._current, self._install_download, self._fresh, self._failed, self._refused
-        )
-        background = Background(self._settings, hooks, self._counters.take, self.stats)
-        background.start()
-        return background
-
-    def _load_files(self, cache: Path | None, bootstrap: Path | None) -> None:
-        """Install the newest valid file snapshot; the cache wins a tie (it came later)."""
-        candidates = []
-        for source, path in (("cache", cache), ("bootstrap", bootstrap)):
-            if path is None:
-                continue
-            try:
-                snapshot = read_snapshot_file(path, source, expected=source == "bootstrap")
-            except FetchError as exc:
-                self.stats.snapshots_rejected += 1
-                log.warning("flagsvc: %s; ignoring it", exc)
-                continue
-            if snapshot is not None:
-                candidates.append(self._compile(snapshot, source, None))
-        if candidates:
-            self._swap(max(candidates, key=lambda loaded: loaded.version))
-            self._board.loaded_from_file()
-
-    def _install_download(self, raw: bytes, etag: str | None) -> None:
-        """Swap in a downloaded snapshot and save it; refuse a corrupt one, keep the old."""
+    def _membership(self, path: str, cohort: str, context: Context) -> bool:
         try:
-            snapshot = parse_snapshot(raw, "service")
-        except FetchError:
-            self.stats.snapshots_rejected += 1
-            raise
-        self._swap(self._compile(snapshot, "service", etag))
-        if self._cache_path is not None:
-            try:
-                write_atomic(self._cache_path, raw)
-            except OSError as exc:
-                log.warning("flagsvc: cannot write cache %s: %s", self._cache_path, exc)
-
-    def _compile(self, snapshot: Snapshot, source: str, etag: str | None) -> Loaded:
-        answers = Answers(snapshot.version)
-        plans = compile_plans(snapshot, self._counters, answers)
-        return Loaded(snapshot, plans, answers, source, etag)
-
-    def _invalid_context(self, context: object) -> None:
-        """Warn once per client that product code passes invalid contexts (then debug)."""
-        level = logging.DEBUG if self._warned_invalid else logging.WARNING
-        self._warned_invalid = True
-        if log.isEnabledFor(level):
-            log.log(
-                level,
-                "flagsvc: invalid context (%s); answering the caller's default. "
-                'A context is a mapping whose "key" is a non-empty string or an integer; '
-                "further invalid contexts are logged at debug level",
-                _describe(context),
-            )
-
-    def _fresh(self) -> None:
-        self._board.fresh()
-        self._ready.set()
-
-    def _failed(self, message: str) -> None:
-        holding = self._current is not None
-        self._board.failed(message, holding=holding)
-        if holding:
-            self._ready.set()  # the service was tried; the snapshot held answers
-
-    def _refused(self, message: str) -> None:
-        self._board.refused(message)
-        self._ready.set()  # waiting longer cannot help
-
-    def _swap(self, loaded: Loaded) -> None:
-        with self._lock:
-            previous, self._current = self._current, loaded  # the atomic swap readers see
-            self._plans = loaded.plans  # (is_enabled needs no snapshot, only its plans)
-        self.stats.snapshots_loaded += 1
-        changed = _flags_changed(previous, loaded)
-        if previous is None or changed:
-            prior = None if previous is None else previous.version
-            self._notify_change(Change(loaded.version, prior, changed, loaded.source))
-
-
-def _describe(context: object) -> str:
-    """What is wrong with an invalid context, without its values (they may be personal)."""
-    if not isinstance(context, Mapping):
-        return f"a {type(context).__name__}, not a mapping"
-    try:
-        key = context.get("key")
-    except Exception:
-        return "its get() raised"
-    if key is None:
-        return 'no "key"'
-    if isinstance(key, str):
-        return '"key" is empty' if not key else '"key" is not valid Unicode (a lone surrogate)'
-    return f'"key" is a {type(key).__name__}'
-
-
-def _flags_changed(previous: Loaded | None, loaded: Loaded) -> tuple[str, ...]:
-    new = loaded.snapshot.flags
-    if previous is None:
-        return tuple(new)
-    old = previous.snapshot.flags
-    keys = list(new) + [key for key in old if key not in new]
-    return tuple(key for key in keys if old.get(key) != new.get(key))
-
-
-def _is_http_url(url: object) -> bool:
-    try:
-        parsed = httpx.URL(url) if isinstance(url, str) else None
-    except httpx.InvalidURL:
-        return False
-    return (
-        parsed is not None
-        and parsed.scheme in ("http", "https")
-        and bool(parsed.host)
-        and not any(char.isspace() or char == "%" for char in parsed.host)
-        and 0 < (parsed.port or 80) < 65536
-    )
-
-
-def _check_options(
-    url: str, sdk_key: str, poll_interval: float, timeout: float, metrics_interval: float
-) -> None:
-    """Refuse arguments that can only be mistakes, at construction, with the reason."""
-    if not _is_http_url(url):
-        raise ConfigurationError(f"url must be an http(s) URL with a host, got {url!r}")
-    if not isinstance(sdk_key, str) or not sdk_key.strip():
-        raise ConfigurationError("sdk_key must be a non-empty string")
-    for name, value in (
-        ("poll_interval", poll_interval),
-        ("timeout", timeout),
-        ("metrics_interval", metrics_interval),
-    ):
-        if not isinstance(value, int | float) or not 0 < value < math.inf:
-            raise ConfigurationError(f"{name} must be a positive number of seconds")
+            body = self._membership_body(path, cohort, context)
+            if body is None:
+                return False
+            return self._membership_done(self._background.api.post(path, body))
+        except Exception:  # the contract: never raise
+            log.exception("flagsvc: %s failed", path)
+            return False

@@ -59,3 +59,15 @@ def not_a_flags_client() -> None:
 
 def evaluation_is_read_only(flags: FlagsClient) -> None:
     flags.evaluate("f", {"key": "u"}).value = 1  # type: ignore[misc]
+
+
+async def in_an_asyncio_app(user_id: int) -> bool:
+    from flagsvc_sdk import AsyncClient
+
+    async with AsyncClient("https://flags.example.com", "fss_production_x") as flags:
+        ready = await flags.wait_until_ready(5)
+        assert_type(ready, bool)
+        assert_type(flags.is_enabled("new-checkout", {"key": user_id}), bool)  # not awaited
+        enrolled = await flags.enroll("early-adopters", {"key": user_id})
+        flags.enroll("early-adopters", {"key": user_id})  # type: ignore[unused-coroutine]
+        return enrolled
