@@ -19,7 +19,7 @@ round, the order flipped every round (floor first, then flagsvc first), so machi
 the figures are medians over the rounds: a median is not fooled by one lucky pass the
 way a best-of is. Peers are the median of ``--peer-rounds`` passes each. Targets:
 >= 1,000,000 evaluations/s, <= 1.6x the floor, >= 5x the fastest peer. Needs
-``pip install -e 'sdk[bench]'``.
+``pip install -c constraints.txt -e '.[bench]'`` (the service's extra, not the SDK's).
 """
 
 from __future__ import annotations

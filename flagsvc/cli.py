@@ -259,6 +259,31 @@ def create_sdk_key(app: Flask, environment: str) -> None:
     click.echo(secret)
 
 
+@main.command("export-snapshot")
+@click.option("--environment", required=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the file here (replaced atomically) instead of printing it on stdout.",
+)
+@pass_app
+def export_snapshot(app: Flask, environment: str, output: str | None) -> None:
+    """Print an environment's SDK snapshot: a bootstrap file for the SDKs.
+
+    The same JSON ``GET /sdk/v1/snapshot`` serves. Ship it with the application and pass
+    it as ``Client(..., bootstrap_path=...)``: the application then answers from it when
+    it starts while the service cannot be reached.
+    """
+    state = _state(app)
+    body = state.snapshots.get(state.db.read, environment).encoded.body
+    if output is None:
+        click.echo(body.decode())
+        return
+    with click.open_file(output, "wb", atomic=True) as out:
+        out.write(body)
+    _say(f"snapshot of {environment} written to {output}")
+
+
 @main.command("list-sdk-keys")
 @click.option("--environment", required=True)
 @pass_app

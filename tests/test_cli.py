@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
+from flagsvc_sdk.engine import load_snapshot
 from sqlalchemy import create_engine
 from sqlalchemy import text
 
@@ -233,3 +236,31 @@ def test_init__flag_states_lost__repaired_dark_and_audited(cli):
     assert [tuple(e) for e in events] == [(key, "staging"), (key, "production")]
     assert cli("audit", "verify").exit_code == 0
     assert "repaired" not in cli("init").stderr  # nothing left to repair
+
+
+def test_export_snapshot__stdout__the_snapshot_json_alone(cli):
+    cli("init")
+    result = cli("export-snapshot", "--environment", "staging")
+    assert result.exit_code == 0
+    snapshot = load_snapshot(json.loads(result.stdout))  # a bootstrap file the SDK loads
+    assert (snapshot.environment, snapshot.version) == (
+        "staging",
+        int(cli("audit", "head").stdout.split(":")[0]),
+    )
+
+
+def test_export_snapshot__output__written_whole_and_loadable(cli, tmp_path):
+    cli("init")
+    target = tmp_path / "flags-bootstrap.json"
+    result = cli("export-snapshot", "--environment", "production", "--output", str(target))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "production" in result.stderr
+    assert load_snapshot(json.loads(target.read_bytes())).environment == "production"
+
+
+def test_export_snapshot__unknown_environment__exit_1_naming_it(cli):
+    cli("init")
+    result = CliRunner().invoke(
+        main, ["export-snapshot", "--environment", "nope"], env={"DATABASE_URL": cli.url}
+    )
+    assert result.exit_code == 1 and "nope" in result.stderr

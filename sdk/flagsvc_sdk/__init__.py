@@ -17,6 +17,7 @@ coroutines for what waits on the network). The pure evaluation engine shared wit
 
 from __future__ import annotations
 
+from ._version import __version__ as __version__
 from .aio import AsyncClient
 from .client import Client
 from .engine import Context

@@ -25,6 +25,7 @@ import httpx
 
 from ._sse import Event
 from ._sse import events
+from ._version import __version__
 from .errors import FetchError
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
     "refusal",
 ]
 
-USER_AGENT = "flagsvc-python-sdk/0.1.0"
+USER_AGENT = f"flagsvc-python-sdk/{__version__}"
 log = logging.getLogger("flagsvc_sdk")
 _JSON = {"Content-Type": "application/json"}
 

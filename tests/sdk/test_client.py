@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import flagsvc_sdk
 import httpx
 import pytest
 from flagsvc_sdk import Change
@@ -348,7 +349,7 @@ def test_client__requests__carry_bearer_key_and_user_agent(
     client.wait_until_ready(5)
     request = service.requests[0]
     assert request.headers["Authorization"] == "Bearer sdk-key"
-    assert request.headers["User-Agent"].startswith("flagsvc-python-sdk/")
+    assert request.headers["User-Agent"] == f"flagsvc-python-sdk/{flagsvc_sdk.__version__}"
 
 
 def test_client__url_with_path_prefix__kept(service: FakeService) -> None:

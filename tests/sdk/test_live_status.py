@@ -6,6 +6,7 @@ The service counts failed authentications per address (``FLAGSVC_AUTH_FAILURE_LI
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -213,9 +214,10 @@ def _of_context() -> Any:
 
 
 def _bootstrap_file(running: Live, folder: Path) -> Path:
-    """A bootstrap file holding the service's snapshot now."""
-    status, body = running.service.get("/sdk/v1/snapshot", running.sdk_key)
-    assert status == 200
+    """A bootstrap file made as the README says: ``flagsvc export-snapshot``."""
     bootstrap = folder / "bootstrap.json"
-    bootstrap.write_bytes(body)
+    running.service.cli("export-snapshot", "--environment", "staging", "--output", str(bootstrap))
+    status, body = running.service.get("/sdk/v1/snapshot", running.sdk_key)
+    served, exported = json.loads(body), json.loads(bootstrap.read_bytes())
+    assert status == 200 and exported["flags"] == served["flags"]  # what the service serves
     return bootstrap
