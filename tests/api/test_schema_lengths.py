@@ -68,6 +68,7 @@ NOT_STORED = {
     "MemberPageArgsSchema.cursor": "an opaque position, decoded to a user key",
     "FlagListArgsSchema.q": "a search text, never stored",
     "RuleSchema.attribute": "rules are stored as JSON (no column length)",
+    "VariationSchema.description": "variations are stored as JSON (no column length)",
     "EvaluateArgsSchema.context{}": "evaluation attributes are never stored",
     "MembershipArgsSchema.context{}": "evaluation attributes are never stored",
 }
