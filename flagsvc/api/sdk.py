@@ -27,7 +27,8 @@ from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
-from flagsvc_sdk.engine import Reason
+from flagsvc_sdk.engine import Counted
+from flagsvc_sdk.engine import is_keyless
 from flagsvc_sdk.engine import user_key_of
 from flask import Response
 from flask import request
@@ -54,7 +55,7 @@ from flagsvc.services.evaluation import evaluate_flags
 blp = Blueprint("sdk", __name__, url_prefix="/sdk/v1", description="SDK endpoints (SDK key auth)")
 
 MAX_CONTEXT_ATTRIBUTES = 100
-REPORTED_REASONS = (Reason.COHORT.value,)
+REPORTED_REASONS = (Counted.COHORT.value,)
 """Reasons an SDK's metrics batch may break its counts down by (reach needs COHORT)."""
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAM_RETRY_AFTER_SECONDS = 5
@@ -65,22 +66,31 @@ class ContextField(ma.fields.Dict):
 
     The key is made canonical as the engine does it (an integer becomes its decimal
     string), so ``42`` enrols, evaluates and buckets as the SDK's ``42`` does.
+    ``keyless``: a context without a key (absent or null) is accepted, as evaluation
+    takes it (``enroll`` needs the key).
     """
+
+    def __init__(self, *, keyless: bool = False, **kwargs: Any) -> None:
+        super().__init__(keys=ma.fields.String(validate=validate.Length(max=100)), **kwargs)
+        self.keyless = keyless
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         context = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
+        if len(context) > MAX_CONTEXT_ATTRIBUTES:
+            raise ma.ValidationError(f"at most {MAX_CONTEXT_ATTRIBUTES} attributes")
+        if self.keyless and is_keyless(context):
+            return {name: item for name, item in context.items() if name != "key"}
         key = user_key_of(context)
         if key is None or len(key) > USER_KEY_MAX:
             raise ma.ValidationError(
                 f"needs a 'key': the user key, 1-{USER_KEY_MAX} characters or an integer"
+                + (" (or none at all)" if self.keyless else "")
             )
-        if len(context) > MAX_CONTEXT_ATTRIBUTES:
-            raise ma.ValidationError(f"at most {MAX_CONTEXT_ATTRIBUTES} attributes")
         return {**context, "key": key}
 
 
 class EvaluateArgsSchema(StrictSchema):
-    context = ContextField(keys=ma.fields.String(validate=validate.Length(max=100)), required=True)
+    context = ContextField(keyless=True, required=True)
     flags = ma.fields.List(
         ma.fields.String(validate=validate.Length(min=1, max=100)),
         validate=validate.Length(max=1000),
@@ -89,12 +99,21 @@ class EvaluateArgsSchema(StrictSchema):
 
 
 class EvaluationSchema(ma.Schema):
-    value = ma.fields.Raw(allow_none=True, metadata={"description": "The payload when on"})
-    enabled = ma.fields.Boolean()
-    reason = ma.fields.String()
+    variation = ma.fields.String(
+        allow_none=True, metadata={"description": "The variation served; null: use your default"}
+    )
+    value = ma.fields.Raw(
+        allow_none=True, metadata={"description": "Its value, of the flag's type; null: none"}
+    )
+    enabled = ma.fields.Boolean(metadata={"description": "Reached by the release"})
+    reason = ma.fields.String(
+        metadata={"description": "STATIC, TARGETING_MATCH, SPLIT, DISABLED, DEFAULT or ERROR"}
+    )
+    error_code = ma.fields.String(allow_none=True)
     stage = ma.fields.String(allow_none=True)
     matched_cohort = ma.fields.String(allow_none=True)
-    error_code = ma.fields.String(allow_none=True)
+    key_result = ma.fields.Integer(allow_none=True)
+    flow_item = ma.fields.String(allow_none=True)
 
 
 class EvaluateResultSchema(ma.Schema):
@@ -105,7 +124,7 @@ class EvaluateResultSchema(ma.Schema):
 
 class MembershipArgsSchema(StrictSchema):
     cohort = key_field(required=True, metadata={"description": "An opt-in cohort's key"})
-    context = ContextField(keys=ma.fields.String(validate=validate.Length(max=100)), required=True)
+    context = ContextField(required=True)
 
 
 class MembershipSchema(ma.Schema):
@@ -194,7 +213,13 @@ class FlagWireSchema(_Additive):
     killed = ma.fields.Boolean()
     cohorts = ma.fields.List(ma.fields.String())
     exclusions = ma.fields.List(ma.fields.String())
-    payload = ma.fields.Raw(allow_none=True)
+    type = ma.fields.String(metadata={"description": "boolean, string, integer, float, object"})
+    variations = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Raw())
+    on = ma.fields.String(metadata={"description": "The variation general rollout serves"})
+    off = ma.fields.String(allow_none=True, metadata={"description": "null: caller's default"})
+    cohort_variations = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    key_result = ma.fields.Integer(allow_none=True)
+    flow_item = ma.fields.String(allow_none=True)
 
 
 class CohortWireSchema(_Additive):
@@ -343,7 +368,7 @@ class Metrics(MethodView):
                 e["flag"],
                 e["count"],
                 e["last_evaluated_at"],
-                e.get("reasons", {}).get(Reason.COHORT.value, 0),
+                e.get("reasons", {}).get(Counted.COHORT.value, 0),
             )
             for e in data["evaluations"]
         ]

@@ -43,12 +43,11 @@ from flagsvc.services.environments import get_environment
 from flagsvc.storage.models import AuditEvent
 from flagsvc.storage.models import Cohort
 from flagsvc.storage.models import CohortMember
-from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagExclusion
 from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 log = logging.getLogger(__name__)
 
 
@@ -73,9 +72,11 @@ def build_snapshot(session: Session, environment_key: str) -> dict[str, Any]:
         .where(FlagState.environment_id == environment.id, FlagState.stage != Stage.RETIRED.value)
         .order_by(FlagState.id)
     ).all()
-    cohort_keys = _cohort_keys_by_state(session, [s.id for s in states])
+    cohort_keys, own = _cohort_keys_by_state(session, [s.id for s in states])
     exclusions = _exclusions_by_state(session, [s.id for s in states])
-    flags = {s.flag.key: _flag_wire(s, cohort_keys[s.id], exclusions[s.id]) for s in states}
+    flags = {
+        s.flag.key: _flag_wire(s, cohort_keys[s.id], own[s.id], exclusions[s.id]) for s in states
+    }
     used = {key for keys in cohort_keys.values() for key in keys}
     return {
         "spec_version": SPEC_VERSION,
@@ -86,38 +87,47 @@ def build_snapshot(session: Session, environment_key: str) -> dict[str, Any]:
     }
 
 
-def _flag_wire(state: FlagState, cohorts: list[str], exclusions: list[str]) -> dict[str, Any]:
-    return {
-        "key": state.flag.key,
-        "salt": state.flag.salt,
+def _flag_wire(
+    state: FlagState, cohorts: list[str], own: dict[str, str], exclusions: list[str]
+) -> dict[str, Any]:
+    flag = state.flag
+    wire = {
+        "key": flag.key,
+        "salt": flag.salt,
         "stage": state.stage,
         "rollout_percent": state.rollout_basis_points / 100,
         "killed": state.killed,
         "cohorts": cohorts,
         "exclusions": exclusions,
-        "payload": _on_value(state.flag),
+        "type": flag.value_type,
+        "variations": {variation["key"]: variation["value"] for variation in flag.variations},
+        "on": flag.on_variation,
+        "off": flag.off_variation,
+        "key_result": flag.key_result_id,
+        "flow_item": flag.flow_item,
     }
+    if own:
+        wire["cohort_variations"] = own
+    return wire
 
 
-def _on_value(flag: Flag) -> Any:
-    """Spec 1's payload: a typed flag's on value (off values and cohort variations wait
-    for spec 2, see docs/decisions.md); ``None`` for a boolean flag."""
-    if flag.value_type == "boolean":
-        return None
-    return next(v["value"] for v in flag.variations if v["key"] == flag.on_variation)
-
-
-def _cohort_keys_by_state(session: Session, state_ids: Iterable[int]) -> dict[int, list[str]]:
+def _cohort_keys_by_state(
+    session: Session, state_ids: Iterable[int]
+) -> tuple[dict[int, list[str]], dict[int, dict[str, str]]]:
+    """Per state: its cohorts in order, and those serving their own variation."""
     rows = session.execute(
-        select(FlagStateCohort.flag_state_id, Cohort.key)
+        select(FlagStateCohort.flag_state_id, Cohort.key, FlagStateCohort.variation)
         .join(Cohort, Cohort.id == FlagStateCohort.cohort_id)
         .where(FlagStateCohort.flag_state_id.in_(list(state_ids)))
         .order_by(FlagStateCohort.flag_state_id, FlagStateCohort.position)
     )
     grouped: dict[int, list[str]] = defaultdict(list)
-    for state_id, key in rows:
+    own: dict[int, dict[str, str]] = defaultdict(dict)
+    for state_id, key, variation in rows:
         grouped[state_id].append(key)
-    return grouped
+        if variation is not None:
+            own[state_id][key] = variation
+    return grouped, own
 
 
 def _exclusions_by_state(session: Session, state_ids: Iterable[int]) -> dict[int, list[str]]:

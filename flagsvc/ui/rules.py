@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flagsvc_sdk.engine import OPERATORS
-from flagsvc_sdk.engine import Reason
 from flagsvc_sdk.engine import RuleError
 from flagsvc_sdk.engine import compile_rule
 from flagsvc_sdk.engine import evaluate
@@ -151,7 +150,7 @@ def preview(
     result = evaluate(load_snapshot(doc), PREVIEW_FLAG, context)
     checks = [_check(rule, context) for rule in rules]
     member = None if members is None else user_key in set(members)
-    included = result.enabled and result.reason is Reason.COHORT
+    included = result.enabled and result.matched_cohort is not None
     return Preview(user_key, included, member, checks, _reason(included, member, checks))
 
 

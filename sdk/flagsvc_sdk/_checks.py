@@ -19,6 +19,8 @@ makes in its hottest loops, so when a snapshot is loaded every flag gets a :clas
 - ``resolve``: ``evaluate``'s answer (the snapshot's shared
   :class:`~flagsvc_sdk.evaluation.Evaluation`), in one call for the set shape (the
   OpenFeature provider's boolean path), through the engine otherwise.
+- ``value``: what the typed getters (``get_string`` …) run: the value served, or
+  ``None`` for the caller's default; the set shape's values prebuilt, in one call.
 
 Counts: every plan, check and resolver carries its flag's :class:`Tally`: every
 evaluation adds to ``count``, an answer "on" through an early-access cohort also to
@@ -32,7 +34,9 @@ evaluation adds to ``count``, an answer "on" through an early-access cohort also
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from typing import NamedTuple
+from typing import TypeVar
 
 import mmh3
 
@@ -42,9 +46,10 @@ from .engine import Cohort
 from .engine import Context
 from .engine import Flag
 from .engine import Predicate
-from .engine import Reason
+from .engine import Result
 from .engine import Snapshot
 from .engine import Stage
+from .engine import ValueType
 from .engine import evaluate
 from .evaluation import Evaluation
 
@@ -59,13 +64,17 @@ __all__ = [
     "compile_plan",
     "compile_plans",
     "compile_resolver",
+    "compile_value",
     "set_shape",
 ]
 
 Check = Callable[[Context, str], bool]
 """``(context, user_key) -> on?`` for a valid context whose ``user_key`` is canonical."""
-Resolver = Callable[[Context], Evaluation]
+Resolver = Callable[[Context], Evaluation[Any]]
 """``context -> Evaluation`` (no caller's default applied) for any context; never raises."""
+ValueOf = Callable[[Context], object]
+A = TypeVar("A")
+"""``context -> the value served`` (``None``: the caller's default) for any context."""
 SetShape = tuple[str, frozenset[object], str, int]
 """``(attribute, values, hash_prefix, cutoff)``: on iff ``context.get(attribute) in values``
 or ``cutoff > 0`` and the user's bucket is below ``cutoff``."""
@@ -74,7 +83,6 @@ _hash = mmh3.hash
 _SET_OPS = frozenset({"in", "eq"})
 _TARGETED = frozenset({Stage.EARLY_ACCESS, Stage.GENERAL})
 _NOBODY: frozenset[object] = frozenset()
-_COHORT = Reason.COHORT
 
 
 class Tally:
@@ -160,17 +168,31 @@ class Plan:
     exact for). Read-only after construction.
     """
 
-    __slots__ = ("attribute", "check", "cutoff", "kind", "prefix", "resolve", "tally", "values")
+    __slots__ = (
+        "attribute",
+        "check",
+        "cutoff",
+        "kind",
+        "prefix",
+        "resolve",
+        "tally",
+        "value",
+        "value_type",
+        "values",
+    )
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the compiled pieces, each read by one hot path
         self,
         tally: Tally,
         check: Check,
         resolve: Resolver,
+        value: ValueOf,
+        value_type: ValueType,
         kind: type[dict[str, object]] | None = None,
         shape: SetShape = ("", _NOBODY, "", 0),
     ) -> None:
         self.tally, self.check, self.resolve, self.kind = tally, check, resolve, kind
+        self.value, self.value_type = value, value_type
         self.attribute, self.values, self.prefix, self.cutoff = shape
 
 
@@ -182,10 +204,11 @@ def compile_plan(snapshot: Snapshot, flag: Flag, tally: Tally, answers: Answers)
     their check (:func:`_set_only`) does no hash at all.
     """
     check, resolve = compile_check(flag, tally), compile_resolver(snapshot, flag, answers, tally)
+    value, value_type = compile_value(flag, resolve, tally), flag.values.type
     shape = set_shape(flag)
     if shape is None or not shape[3]:
-        return Plan(tally, check, resolve)
-    return Plan(tally, check, resolve, dict, shape)
+        return Plan(tally, check, resolve, value, value_type)
+    return Plan(tally, check, resolve, value, value_type, dict, shape)
 
 
 def compile_plans(snapshot: Snapshot, counters: Counters, answers: Answers) -> dict[str, Plan]:
@@ -358,33 +381,42 @@ def compile_resolver(snapshot: Snapshot, flag: Flag, answers: Answers, tally: Ta
     """
     answer = answers.of
 
-    def engine(context: Context) -> Evaluation:
+    def engine(context: Context) -> Evaluation[Any]:
         result = evaluate(snapshot, flag.key, context)
-        if result.reason is _COHORT:
+        if result.matched_cohort is not None:
             tally.cohort += 1.0
         return answer(result)
 
     shape = set_shape(flag)
     if shape is None:
         return engine
+    hit, rollout, missed = _set_results(flag, shape)
+    return _set_resolver(shape, (answer(hit), answer(rollout), answer(missed)), engine, tally)
+
+
+def _set_results(flag: Flag, shape: SetShape) -> tuple[Result, Result, Result]:
+    """The set shape's three results: a cohort hit, inside the ramp, and neither (the off
+    side of a ramp above 0 % is ``SPLIT``, with no ramp ``DEFAULT``)."""
     outcomes = flag.outcomes
-    missed = answer(outcomes.not_targeted)
-    hit = answer(flag.targets[0].result) if flag.targets else missed  # no cohort: no hit
-    return _set_resolver(shape, (hit, answer(outcomes.rollout), missed), engine, tally)
+    missed = outcomes.split_out if shape[3] else outcomes.not_targeted
+    hit = flag.targets[0].result if flag.targets else missed  # no cohort: no hit
+    return hit, outcomes.rollout, missed
 
 
 def _set_resolver(
     shape: SetShape,
-    answers: tuple[Evaluation, Evaluation, Evaluation],
-    engine: Resolver,
+    answers: tuple[A, A, A],
+    engine: Callable[[Context], A],
     tally: Tally,
-) -> Resolver:
-    """The set shape's answers, prebuilt; any context but a plain dict with a plain key
-    (``engine.context.is_plain_key``) goes to the engine, which canonicalises it."""
+) -> Callable[[Context], A]:
+    """The set shape's answers (a hit, inside the ramp, neither), prebuilt: evaluations
+    for ``evaluate``, values for the typed getters. Any context but a plain dict with a
+    plain key (``engine.context.is_plain_key``) goes to ``engine``, which canonicalises
+    it (keyless, integer, non-ASCII or invalid keys)."""
     attribute, values, prefix, cutoff = shape
     hit, rollout, missed = answers
 
-    def resolve(context: Context) -> Evaluation:
+    def resolve(context: Context) -> A:
         user_key = context.get("key") if type(context) is dict else None
         if type(user_key) is not str or not user_key or not user_key.isascii():
             return engine(context)
@@ -398,3 +430,23 @@ def _set_resolver(
         return rollout if in_rollout else missed
 
     return resolve
+
+
+# --- values: what the typed getters answer ----------------------------------------------
+
+
+def compile_value(flag: Flag, resolve: Resolver, tally: Tally) -> ValueOf:
+    """A :data:`ValueOf` for ``flag``: the set shape inline with its values prebuilt (a
+    string flag with a cohort variation and a ramp in one call), else ``resolve``'s value.
+
+    A cohort hit adds to ``tally.cohort`` (the caller counts the evaluation itself).
+    """
+
+    def resolved(context: Context) -> object:
+        return resolve(context).value
+
+    shape = set_shape(flag)
+    if shape is None:
+        return resolved
+    hit, rollout, missed = (result.value for result in _set_results(flag, shape))
+    return _set_resolver(shape, (hit, rollout, missed), resolved, tally)

@@ -23,6 +23,9 @@ import threading
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
+from typing import Any
+from typing import TypeVar
+from typing import cast
 
 import httpx
 import mmh3
@@ -30,6 +33,7 @@ import mmh3
 from ._answers import Answers
 from ._answers import general_error
 from ._answers import not_ready
+from ._answers import type_mismatch
 from ._answers import with_default
 from ._background import Background
 from ._background import Settings
@@ -49,11 +53,14 @@ from .engine import BUCKETS
 from .engine import FLAG_NOT_FOUND
 from .engine import Context
 from .engine import Snapshot
+from .engine import ValueType
 from .engine import canonical_context
+from .engine import is_keyless
 from .errors import ConfigurationError
 from .errors import FetchError
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
+from .evaluation import JsonObject
 from .events import Change
 from .events import ChangeListener
 from .events import Status
@@ -65,6 +72,9 @@ __all__ = ["ClientCore"]
 log = logging.getLogger("flagsvc_sdk")
 _hash = mmh3.hash
 _INVALID = ErrorCode.INVALID_CONTEXT
+_BOOLEAN, _STRING, _INTEGER = ValueType.BOOLEAN, ValueType.STRING, ValueType.INTEGER
+_FLOAT, _OBJECT = ValueType.FLOAT, ValueType.OBJECT
+V = TypeVar("V")
 
 
 Parked = tuple[Loaded | None, Mapping[str, Plan]]
@@ -167,12 +177,20 @@ class ClientCore(Listeners):
             if type(user_key) is not str or not user_key or not user_key.isascii():
                 canonical = canonical_context(context)
                 if canonical is None:
-                    self._invalid_context(context)
-                    return default
+                    return self._keyless(plan, context, default)
                 context, user_key = canonical, str(canonical["key"])
             return plan.check(context, user_key)
         except Exception:  # the contract: never raise (a mapping whose get raises)
             return default
+
+    def _keyless(self, plan: Plan, context: Context, default: bool) -> bool:
+        """A context without a valid user key: keyless ones evaluate where no key is
+        needed (the engine decides); invalid ones answer the default (and are logged)."""
+        if not is_keyless(context):
+            self._invalid_context(context)
+            return default
+        evaluation = plan.resolve(context)
+        return default if evaluation.error_code is not None else evaluation.enabled
 
     def _fallback(self, key: str, context: Context, default: bool) -> bool:
         """Where the inline path raised: an unknown flag (not counted), a context without
@@ -185,13 +203,83 @@ class ClientCore(Listeners):
             return self.is_enabled(key, context, default)
         return default if plan is None else self._decide(plan, context, default)
 
-    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
-        """Evaluate flag ``key`` for ``context`` with the reason and stage.
+    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation[Any]:
+        """Evaluate flag ``key`` for ``context``: variation, value, reason, metadata.
 
         ``value`` follows the caller's-default rule of :mod:`flagsvc_sdk.evaluation`: the
-        payload (or ``True``) when on, ``default`` when off for non-boolean use and on any
-        error (``reason`` ``ERROR`` or ``FLAG_NOT_FOUND``, with ``error_code``).
+        value of the variation served, ``default`` where none is (an error, or off
+        without an off variation). Untyped: the typed getters below check the type.
         """
+        return self._evaluate(key, context, default, None)
+
+    # --- typed getters: the flag's declared type or the default, never raise ---------
+
+    def get_boolean(self, key: str, context: Context, default: bool) -> bool:
+        """The boolean flag's value for ``context``; ``default`` on any error, for a flag
+        of another type too (``get_boolean_details`` says which)."""
+        return self._value(key, context, default, _BOOLEAN)
+
+    def get_string(self, key: str, context: Context, default: str) -> str:
+        """The string flag's value for ``context``; ``default`` on any error."""
+        return self._value(key, context, default, _STRING)
+
+    def get_integer(self, key: str, context: Context, default: int) -> int:
+        """The integer flag's value for ``context``; ``default`` on any error."""
+        return self._value(key, context, default, _INTEGER)
+
+    def get_float(self, key: str, context: Context, default: float) -> float:
+        """The float flag's value for ``context``; ``default`` on any error."""
+        return self._value(key, context, default, _FLOAT)
+
+    def get_object(self, key: str, context: Context, default: JsonObject) -> JsonObject:
+        """The object flag's value (a JSON object or array; treat it as read-only);
+        ``default`` on any error."""
+        return self._value(key, context, default, _OBJECT)
+
+    def get_boolean_details(self, key: str, context: Context, default: bool) -> Evaluation[bool]:
+        """:meth:`get_boolean` with the variation, reason, error code and metadata."""
+        return self._evaluate(key, context, default, _BOOLEAN)
+
+    def get_string_details(self, key: str, context: Context, default: str) -> Evaluation[str]:
+        """:meth:`get_string` with the variation, reason, error code and metadata."""
+        return self._evaluate(key, context, default, _STRING)
+
+    def get_integer_details(self, key: str, context: Context, default: int) -> Evaluation[int]:
+        """:meth:`get_integer` with the variation, reason, error code and metadata."""
+        return self._evaluate(key, context, default, _INTEGER)
+
+    def get_float_details(self, key: str, context: Context, default: float) -> Evaluation[float]:
+        """:meth:`get_float` with the variation, reason, error code and metadata."""
+        return self._evaluate(key, context, default, _FLOAT)
+
+    def get_object_details(
+        self, key: str, context: Context, default: JsonObject
+    ) -> Evaluation[JsonObject]:
+        """:meth:`get_object` with the variation, reason, error code and metadata."""
+        return self._evaluate(key, context, default, _OBJECT)
+
+    def _value(self, key: str, context: Context, default: V, value_type: ValueType) -> V:
+        """The typed getters' hot path: the plan's compiled value, or ``default``."""
+        try:
+            plan = self._plans[key]
+        except Exception:  # no such flag (or not yet, or forked): the slow path says which
+            return cast(V, self._evaluate(key, context, default, value_type).value)
+        if plan.value_type is not value_type:
+            return cast(V, self._evaluate(key, context, default, value_type).value)
+        try:
+            plan.tally.count += 1.0
+            value = plan.value(context)
+            if value is not None:
+                return cast(V, value)  # the plan's type is value_type: so is its value
+            if plan.resolve(context).error_code is _INVALID:  # (not counted again)
+                self._invalid_context(context)
+        except Exception:  # the contract: never raise
+            pass
+        return default
+
+    def _evaluate(
+        self, key: str, context: Context, default: Any, value_type: ValueType | None
+    ) -> Evaluation[Any]:
         current = self._current
         if current is None:
             current = self._held_after_fork()
@@ -205,11 +293,13 @@ class ClientCore(Listeners):
             evaluation = plan.resolve(context)  # one path; the default is applied after
             if evaluation.error_code is _INVALID:
                 self._invalid_context(context)
+            if value_type is not None and plan.value_type is not value_type:
+                return type_mismatch(evaluation, default)
             return evaluation if default is None else with_default(evaluation, default)
         except Exception:  # the contract: never raise
             return general_error(default, current.version)
 
-    def all_flags(self, context: Context) -> dict[str, Evaluation]:
+    def all_flags(self, context: Context) -> dict[str, Evaluation[Any]]:
         """Evaluate every flag of the snapshot for ``context`` (defaults: ``None``)."""
         current = self._current
         if current is None:
@@ -376,7 +466,7 @@ class ClientCore(Listeners):
                 log.warning("flagsvc: cannot write cache %s: %s", self._cache_path, exc)
 
     def _compile(self, snapshot: Snapshot, source: str, etag: str | None) -> Loaded:
-        answers = Answers(snapshot.version)
+        answers = Answers(snapshot.version, cached=source != "service")
         plans = compile_plans(snapshot, self._counters, answers)
         return Loaded(snapshot, plans, answers, source, etag)
 
@@ -394,6 +484,13 @@ class ClientCore(Listeners):
             )
 
     def _fresh(self) -> None:
+        current = self._current
+        if current is not None and current.source != "service":  # a file the service
+            # confirmed (304): its answers are no longer CACHED, so compile them anew
+            with self._lock:
+                if self._current is current:
+                    relabelled = self._compile(current.snapshot, "service", current.etag)
+                    self._current, self._plans = relabelled, relabelled.plans
         self._board.fresh()
         self._ready.set()
 

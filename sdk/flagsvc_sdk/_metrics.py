@@ -26,7 +26,7 @@ from datetime import datetime
 
 from ._checks import Taken
 from ._transport import SdkApi
-from .engine import Reason
+from .engine import Counted
 from .stats import Stats
 
 __all__ = ["MAX_BATCH", "MAX_COUNT", "MetricsReporter", "batch_body"]
@@ -64,7 +64,7 @@ def _entry(flag_key: str, taken: Taken, stamp: str) -> dict[str, object]:
         "last_evaluated_at": stamp,
     }
     if taken.cohort > 0:
-        entry["reasons"] = {Reason.COHORT.value: min(taken.cohort, taken.evaluations, MAX_COUNT)}
+        entry["reasons"] = {Counted.COHORT.value: min(taken.cohort, taken.evaluations, MAX_COUNT)}
     return entry
 
 

@@ -12,27 +12,18 @@ Context: ``targeting_key`` becomes the flagsvc context's ``"key"`` (an attribute
 ``key`` is used when there is no targeting key); datetime attributes become ISO-8601
 strings, which the ``before``/``after`` rule ops read.
 
-Values: boolean resolution answers whether the flag is on. String, integer, float and
-object resolution answer the flag's payload when it is on (a payload of the wrong type,
-or no payload, gives the default with ``TYPE_MISMATCH``) and the default when it is off.
-Integers are accepted for float resolution; booleans are never numbers.
+Values: each type resolves through the client's typed getter of that type
+(``get_string_details`` …): the value of the variation served, with its key as the
+``variant``; the default where none is served (an error, or off without an off
+variation) and, with ``TYPE_MISMATCH``, for a flag of another type.
 
-=========================  =====================  ====================================
-flagsvc reason             OpenFeature reason     note
-=========================  =====================  ====================================
-``COHORT``, ``ROLLOUT``    ``TARGETING_MATCH``    variant ``on``
-``EXCLUDED``               ``TARGETING_MATCH``    user excluded by targeting; ``off``
-``RELEASED``               ``STATIC``             on for everyone
-``OFF``, ``KILLED``        ``DISABLED``           the default for non-boolean types
-``NOT_TARGETED``           ``DEFAULT``            not in a cohort nor the rollout
-``FLAG_NOT_FOUND``         ``ERROR``              ``FLAG_NOT_FOUND``
-``ERROR``                  ``ERROR``              code mapped below
-=========================  =====================  ====================================
-
-Error codes: ``FLAG_NOT_FOUND``, ``PROVIDER_NOT_READY`` (no snapshot yet),
-``TARGETING_KEY_MISSING`` (no targeting key nor ``key`` attribute), ``INVALID_CONTEXT``
-(any other bad context), ``PARSE_ERROR``, ``TYPE_MISMATCH``, ``GENERAL``. The flag's
-stage, matched cohort and snapshot version are in ``flag_metadata``.
+Reasons are the client's, which are OpenFeature's (``STATIC``, ``TARGETING_MATCH``,
+``SPLIT``, ``DISABLED``, ``DEFAULT``, ``CACHED``, ``ERROR``), and so are the error codes
+(``FLAG_NOT_FOUND``, ``PROVIDER_NOT_READY``, ``TARGETING_KEY_MISSING``,
+``INVALID_CONTEXT``, ``TYPE_MISMATCH``, ``PARSE_ERROR``, ``GENERAL``). A context without
+a targeting key evaluates wherever the answer does not need one. ``flag_metadata``
+holds the flag's ``stage``, ``key_result``, ``flow_item``, the ``matched_cohort`` and
+the snapshot ``version``; it is read-only.
 
 Events: ``PROVIDER_CONFIGURATION_CHANGED`` (with ``flags_changed``) whenever the client
 installs a snapshot that changes any flag.
@@ -54,7 +45,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
@@ -82,7 +72,6 @@ try:  # where OpenFeature records each provider's status (see _settle_later)
 except ImportError:  # pragma: no cover - another openfeature-sdk: settle after a pause
     _registry = None
 
-from .engine import Reason
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
 from .events import Change
@@ -95,36 +84,17 @@ __all__ = ["FlagsvcProvider"]
 T = TypeVar("T")
 ObjectValue = Sequence[FlagValueType] | Mapping[str, FlagValueType]
 
-REASONS: Mapping[Reason, OFReason] = {
-    Reason.COHORT: OFReason.TARGETING_MATCH,
-    Reason.ROLLOUT: OFReason.TARGETING_MATCH,
-    Reason.EXCLUDED: OFReason.TARGETING_MATCH,
-    Reason.RELEASED: OFReason.STATIC,
-    Reason.OFF: OFReason.DISABLED,
-    Reason.KILLED: OFReason.DISABLED,
-    Reason.NOT_TARGETED: OFReason.DEFAULT,
-    Reason.FLAG_NOT_FOUND: OFReason.ERROR,
-    Reason.ERROR: OFReason.ERROR,
-}
-"""flagsvc reason -> OpenFeature reason (the table in the module docstring)."""
-
-ERROR_CODES: Mapping[ErrorCode, OFErrorCode] = {
-    ErrorCode.FLAG_NOT_FOUND: OFErrorCode.FLAG_NOT_FOUND,
-    ErrorCode.PROVIDER_NOT_READY: OFErrorCode.PROVIDER_NOT_READY,
-    ErrorCode.INVALID_CONTEXT: OFErrorCode.INVALID_CONTEXT,
-    ErrorCode.PARSE_ERROR: OFErrorCode.PARSE_ERROR,
-    ErrorCode.GENERAL: OFErrorCode.GENERAL,
-}
+ERROR_CODES: Mapping[ErrorCode, OFErrorCode] = {code: OFErrorCode(code.value) for code in ErrorCode}
+"""flagsvc error code -> OpenFeature's (the same names)."""
 
 
 class FlagsvcProvider(AbstractProvider):
     """Resolve OpenFeature flags with a flagsvc client (local evaluation, never raises).
 
-    Boolean resolution is the hot path: ``Client.evaluate`` answers it with the flag's
-    compiled resolver (``flagsvc_sdk._checks``), one shared ``Evaluation`` per outcome, so
-    the provider keeps the ``FlagResolutionDetails`` it built for each and returns the
-    same object again: no allocation but the context (OpenFeature only reads it; treat
-    it as read-only).
+    The client answers from the flag's compiled resolver (``flagsvc_sdk._checks``), one
+    shared ``Evaluation`` per outcome, so the provider keeps the
+    ``FlagResolutionDetails`` it built for each and returns the same object again: no
+    allocation but the context (OpenFeature only reads it; treat it as read-only).
 
     :param client: the flagsvc client (or :class:`flagsvc_sdk.testing.InMemoryClient`).
     :param ready_timeout: how long ``initialize`` waits for a first snapshot.
@@ -139,7 +109,7 @@ class FlagsvcProvider(AbstractProvider):
         self._ready_timeout = ready_timeout
         self._close_client = close_client
         self._settled = threading.Event()  # OpenFeature has recorded initialize's outcome
-        self._booleans: dict[int, tuple[Evaluation, FlagResolutionDetails[bool]]] = {}
+        self._built: dict[int, tuple[Evaluation[Any], FlagResolutionDetails[Any]]] = {}
         client.add_change_listener(self._on_change)
         client.add_status_listener(self._on_status)
 
@@ -173,30 +143,29 @@ class FlagsvcProvider(AbstractProvider):
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
-        """Whether the flag is on; ``default_value`` on any error."""
-        evaluation = self._client.evaluate(flag_key, _context(evaluation_context), None)
-        if evaluation.error_code is not None:
-            return _error(evaluation, default_value, evaluation_context)
-        cached = self._booleans.get(id(evaluation))
-        if cached is not None and cached[0] is evaluation:
-            return cached[1]
-        details = _details(evaluation.enabled, evaluation)
-        if len(self._booleans) > _MAX_CACHED:
-            self._booleans.clear()
-        self._booleans[id(evaluation)] = (evaluation, details)  # holds it: the id stays unique
-        return details
+        """The boolean flag's value; ``default_value`` on any error."""
+        context = _context(evaluation_context)
+        return self._details(
+            flag_key, self._client.get_boolean_details(flag_key, context, default_value)
+        )
 
     def resolve_string_details(
         self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[str]:
-        """The flag's string payload when on."""
-        return self._payload(flag_key, default_value, evaluation_context, _is_str)
+        """The string flag's value; ``default_value`` on any error."""
+        context = _context(evaluation_context)
+        return self._details(
+            flag_key, self._client.get_string_details(flag_key, context, default_value)
+        )
 
     def resolve_integer_details(
         self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[int]:
-        """The flag's integer payload when on (``bool`` is not an integer here)."""
-        return self._payload(flag_key, default_value, evaluation_context, _is_int)
+        """The integer flag's value; ``default_value`` on any error."""
+        context = _context(evaluation_context)
+        return self._details(
+            flag_key, self._client.get_integer_details(flag_key, context, default_value)
+        )
 
     def resolve_float_details(
         self,
@@ -204,10 +173,11 @@ class FlagsvcProvider(AbstractProvider):
         default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
-        """The flag's number payload when on, as a float."""
-        details = self._payload(flag_key, default_value, evaluation_context, _is_number)
-        details.value = float(details.value)
-        return details
+        """The float flag's value; ``default_value`` on any error."""
+        context = _context(evaluation_context)
+        return self._details(
+            flag_key, self._client.get_float_details(flag_key, context, default_value)
+        )
 
     def resolve_object_details(
         self,
@@ -215,28 +185,22 @@ class FlagsvcProvider(AbstractProvider):
         default_value: ObjectValue,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[ObjectValue]:
-        """The flag's object (JSON object or array) payload when on."""
-        return self._payload(flag_key, default_value, evaluation_context, _is_object)
+        """The object flag's value (a JSON object or array); ``default_value`` on any error."""
+        context = _context(evaluation_context)
+        evaluation = self._client.get_object_details(flag_key, context, default_value)
+        return self._details(flag_key, evaluation)
 
-    def _payload(
-        self,
-        flag_key: str,
-        default: T,
-        evaluation_context: EvaluationContext | None,
-        fits: Callable[[object], bool],
-    ) -> FlagResolutionDetails[T]:
-        evaluation = self._client.evaluate(flag_key, _context(evaluation_context), None)
-        if evaluation.error_code is not None:
-            return _error(evaluation, default, evaluation_context)
-        if not evaluation.enabled:
-            return _details(default, evaluation)
-        value = evaluation.value
-        if not fits(value):
-            message = f"flag {flag_key!r} payload is {type(value).__name__}, not the type asked"
-            return FlagResolutionDetails(
-                default, OFErrorCode.TYPE_MISMATCH, message, OFReason.ERROR
-            )
-        return _details(value, evaluation)  # type: ignore[arg-type]  # checked by fits()
+    def _details(self, flag_key: str, evaluation: Evaluation[T]) -> FlagResolutionDetails[T]:
+        """The OpenFeature answer of ``evaluation``: built once per shared answer."""
+        built = self._built.get(id(evaluation))
+        if built is not None and built[0] is evaluation:
+            return built[1]
+        details = _resolution(flag_key, evaluation)
+        if evaluation.error_code is None:  # shared per outcome; errors name the flag
+            if len(self._built) > _MAX_CACHED:
+                self._built.clear()
+            self._built[id(evaluation)] = (evaluation, details)  # holds it: the id stays unique
+        return details
 
     def _on_change(self, change: Change) -> None:
         details = ProviderEventDetails(
@@ -324,77 +288,26 @@ def _settle_later(provider: FlagsvcProvider) -> None:
 
 
 _MAX_CACHED = 4096
-Described = tuple[OFReason, str, Mapping[str, bool | int | float | str]]
-_described: dict[tuple[object, ...], Described] = {}
-"""Reason, variant and metadata per distinct outcome: a flag gives only a handful, so they
-are built once and shared (as ``InMemoryProvider`` shares its flags' metadata)."""
+_ERROR = OFReason.ERROR
 
 
-def _metadata(evaluation: Evaluation) -> dict[str, bool | int | float | str]:
-    metadata: dict[str, bool | int | float | str] = {}
-    if evaluation.stage is not None:
-        metadata["stage"] = evaluation.stage.value
-    if evaluation.matched_cohort is not None:
-        metadata["matched_cohort"] = evaluation.matched_cohort
-    if evaluation.version is not None:
-        metadata["version"] = evaluation.version
-    return metadata
-
-
-def _describe(evaluation: Evaluation) -> Described:
-    key = (
-        evaluation.reason,
-        evaluation.enabled,
-        evaluation.stage,
-        evaluation.matched_cohort,
-        evaluation.version,
-    )
-    described = _described.get(key)
-    if described is None:
-        metadata = _metadata(evaluation)
-        if len(_described) > _MAX_CACHED:  # versions move on; old outcomes are not asked again
-            _described.clear()
-        variant = "on" if evaluation.enabled else "off"
-        described = _described[key] = (
-            REASONS[evaluation.reason],
-            variant,
-            MappingProxyType(metadata),
+def _resolution(flag_key: str, evaluation: Evaluation[T]) -> FlagResolutionDetails[T]:
+    metadata = MappingProxyType(evaluation.flag_metadata)
+    code = evaluation.error_code
+    if code is None:
+        reason = OFReason(evaluation.reason.value)
+        return FlagResolutionDetails(
+            evaluation.value, None, None, reason, evaluation.variation, metadata
         )
-    return described
+    return FlagResolutionDetails(
+        evaluation.value, ERROR_CODES[code], _message(flag_key, code), _ERROR, None, metadata
+    )
 
 
-def _details(value: T, evaluation: Evaluation) -> FlagResolutionDetails[T]:
-    reason, variant, metadata = _describe(evaluation)
-    return FlagResolutionDetails(value, None, None, reason, variant, metadata)
-
-
-def _error(
-    evaluation: Evaluation, default: T, evaluation_context: EvaluationContext | None
-) -> FlagResolutionDetails[T]:
-    code = ERROR_CODES.get(evaluation.error_code or ErrorCode.GENERAL, OFErrorCode.GENERAL)
-    if code is OFErrorCode.INVALID_CONTEXT and not _has_targeting_key(evaluation_context):
-        code = OFErrorCode.TARGETING_KEY_MISSING
-    message = f"flagsvc: {evaluation.reason.value} ({evaluation.error_code})"
-    return FlagResolutionDetails(default, code, message, OFReason.ERROR)
-
-
-def _has_targeting_key(evaluation_context: EvaluationContext | None) -> bool:
-    if evaluation_context is None:
-        return False
-    return bool(evaluation_context.targeting_key or evaluation_context.attributes.get("key"))
-
-
-def _is_str(value: object) -> bool:
-    return isinstance(value, str)
-
-
-def _is_int(value: object) -> bool:
-    return type(value) is int
-
-
-def _is_number(value: object) -> bool:
-    return type(value) is int or type(value) is float
-
-
-def _is_object(value: object) -> bool:
-    return isinstance(value, dict | list)
+def _message(flag_key: str, code: ErrorCode) -> str:
+    """The error message OpenFeature passes on (hooks, logs)."""
+    if code is ErrorCode.FLAG_NOT_FOUND:
+        return f"flag {flag_key} not found (unknown or retired here)"
+    if code is ErrorCode.TYPE_MISMATCH:
+        return f"flag {flag_key} is of another type than the one asked"
+    return f"flag {flag_key}: {code.value}"

@@ -11,10 +11,12 @@ and on the double in tests, and mypy checks both (``tests/type_check/``)::
 
 from __future__ import annotations
 
+from typing import Any
 from typing import Protocol
 
 from .engine import Context
 from .evaluation import Evaluation
+from .evaluation import JsonObject
 from .events import ChangeListener
 from .events import Status
 from .events import StatusListener
@@ -30,11 +32,53 @@ class FlagsClient(Protocol):
         """Whether flag ``key`` is on for ``context``; ``default`` on any error."""
         ...
 
-    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
-        """Flag ``key`` for ``context``, with its reason, stage and error code."""
+    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation[Any]:
+        """Flag ``key`` for ``context``: variation, value, reason, error code, metadata."""
         ...
 
-    def all_flags(self, context: Context) -> dict[str, Evaluation]:
+    def get_boolean(self, key: str, context: Context, default: bool) -> bool:
+        """The boolean flag's value; ``default`` on any error or another type."""
+        ...
+
+    def get_string(self, key: str, context: Context, default: str) -> str:
+        """The string flag's value; ``default`` on any error or another type."""
+        ...
+
+    def get_integer(self, key: str, context: Context, default: int) -> int:
+        """The integer flag's value; ``default`` on any error or another type."""
+        ...
+
+    def get_float(self, key: str, context: Context, default: float) -> float:
+        """The float flag's value; ``default`` on any error or another type."""
+        ...
+
+    def get_object(self, key: str, context: Context, default: JsonObject) -> JsonObject:
+        """The object flag's value; ``default`` on any error or another type."""
+        ...
+
+    def get_boolean_details(self, key: str, context: Context, default: bool) -> Evaluation[bool]:
+        """:meth:`get_boolean` with variation, reason, error code and metadata."""
+        ...
+
+    def get_string_details(self, key: str, context: Context, default: str) -> Evaluation[str]:
+        """:meth:`get_string` with variation, reason, error code and metadata."""
+        ...
+
+    def get_integer_details(self, key: str, context: Context, default: int) -> Evaluation[int]:
+        """:meth:`get_integer` with variation, reason, error code and metadata."""
+        ...
+
+    def get_float_details(self, key: str, context: Context, default: float) -> Evaluation[float]:
+        """:meth:`get_float` with variation, reason, error code and metadata."""
+        ...
+
+    def get_object_details(
+        self, key: str, context: Context, default: JsonObject
+    ) -> Evaluation[JsonObject]:
+        """:meth:`get_object` with variation, reason, error code and metadata."""
+        ...
+
+    def all_flags(self, context: Context) -> dict[str, Evaluation[Any]]:
         """Every flag for ``context``."""
         ...
 

@@ -4,15 +4,17 @@ Same public methods as the real client; no threads, no HTTP, no snapshot. Set wh
 flag answers, for everyone or per user, and the code under test sees exactly that::
 
     flags = InMemoryClient()
-    flags.set_flag("new-checkout", True)                      # on for everyone
-    flags.set_flag("banner", True, payload={"color": "blue"})  # on, with a payload
-    flags.set_user("new-checkout", "user-7", False)            # ... but off for user-7
+    flags.set_flag("new-checkout", True)              # a boolean flag, on for everyone
+    flags.set_value("layout", "v2")                   # a string flag serving "v2"
+    flags.set_user("new-checkout", "user-7", False)   # ... but off for user-7
     app = create_app(flags=flags)
 
 Unknown flags answer the caller's default with ``FLAG_NOT_FOUND``, an invalid context
-answers it with ``INVALID_CONTEXT``, just like the real client. Reasons: ``RELEASED`` /
-``OFF`` for per-flag answers, ``COHORT`` / ``EXCLUDED`` for per-user ones (the matched
-cohort is ``"testing"``). ``enroll``/``leave`` record memberships in :attr:`cohorts`.
+answers it with ``INVALID_CONTEXT``, a typed getter of another type with
+``TYPE_MISMATCH``, just like the real client (a context without a key is answered as
+for anyone). Reasons: ``STATIC`` / ``DISABLED`` for per-flag answers,
+``TARGETING_MATCH`` for per-user ones (the matched cohort of a user turned on is
+``"testing"``). ``enroll``/``leave`` record memberships in :attr:`cohorts`.
 """
 
 from __future__ import annotations
@@ -21,16 +23,24 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Any
 
 from ._answers import from_result
+from ._answers import type_mismatch
 from ._listeners import Listeners
+from .engine import FLAG_NOT_FOUND
 from .engine import Context
 from .engine import ErrorCode as EngineCode
 from .engine import Reason
 from .engine import Result
 from .engine import Stage
+from .engine import ValueType
+from .engine import is_keyless
 from .engine import user_key_of
+from .engine.values import OFF
+from .engine.values import ON
 from .evaluation import Evaluation
+from .evaluation import JsonObject
 from .events import Change
 from .events import ChangeListener
 from .events import Status
@@ -40,21 +50,32 @@ from .stats import Stats
 
 __all__ = ["InMemoryClient"]
 
-_NOT_FOUND = Result(None, False, Reason.FLAG_NOT_FOUND, error_code=EngineCode.FLAG_NOT_FOUND)
 _INVALID = Result(None, False, Reason.ERROR, error_code=EngineCode.INVALID_CONTEXT)
-_STAGES = {Reason.RELEASED: Stage.RELEASED, Reason.OFF: Stage.OFF}
+_STAGES = {Reason.STATIC: Stage.RELEASED, Reason.DISABLED: Stage.OFF}
+_TYPES = {bool: ValueType.BOOLEAN, str: ValueType.STRING, int: ValueType.INTEGER,
+          float: ValueType.FLOAT, dict: ValueType.OBJECT, list: ValueType.OBJECT}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
     enabled: bool
-    payload: object = None
+    value: object = None  # None: the caller's default
+    variation: str | None = None
 
 
 @dataclass(slots=True)
 class _Flag:
+    type: ValueType
     everyone: _Answer
     users: dict[str, _Answer] = field(default_factory=dict)
+
+
+def _answer(enabled: bool, payload: object) -> tuple[ValueType, _Answer]:
+    """A boolean answer, or a typed flag serving ``payload`` when on (the default off)."""
+    if payload is None:
+        return ValueType.BOOLEAN, _Answer(enabled, enabled, ON if enabled else OFF)
+    value_type = _TYPES.get(type(payload), ValueType.OBJECT)
+    return value_type, _Answer(enabled, payload if enabled else None, ON if enabled else None)
 
 
 class InMemoryClient(Listeners):
@@ -78,19 +99,30 @@ class InMemoryClient(Listeners):
     # --- arranging ------------------------------------------------------------------
 
     def set_flag(self, key: str, enabled: bool, payload: object = None) -> None:
-        """Make ``key`` answer ``enabled`` (and ``payload`` when on) for everyone."""
-        with self._lock:
-            old = self._flags.get(key)
-            users = old.users if old is not None else {}
-            self._flags[key] = _Flag(_Answer(enabled, payload), users)
-        self._changed(key)
+        """Make ``key`` answer ``enabled`` for everyone: a boolean flag, or with a
+        ``payload`` a flag of its type serving it when on (the caller's default off)."""
+        value_type, answer = _answer(enabled, payload)
+        self._set(key, value_type, answer)
+
+    def set_value(self, key: str, value: object, variation: str = ON) -> None:
+        """Make ``key`` a flag of ``value``'s type serving ``value`` to everyone."""
+        value_type = _TYPES.get(type(value), ValueType.OBJECT)
+        self._set(key, value_type, _Answer(True, value, variation))
 
     def set_user(self, key: str, user_key: str, enabled: bool, payload: object = None) -> None:
         """Make ``key`` answer ``enabled`` for ``user_key`` only (the flag is off for others
         unless :meth:`set_flag` says otherwise)."""
+        value_type, answer = _answer(enabled, payload)
         with self._lock:
-            flag = self._flags.setdefault(key, _Flag(_Answer(False)))
-            flag.users[user_key] = _Answer(enabled, payload)
+            flag = self._flags.setdefault(key, _Flag(value_type, _answer(False, payload)[1]))
+            flag.users[user_key] = answer
+        self._changed(key)
+
+    def _set(self, key: str, value_type: ValueType, everyone: _Answer) -> None:
+        with self._lock:
+            old = self._flags.get(key)
+            users = old.users if old is not None else {}
+            self._flags[key] = _Flag(value_type, everyone, users)
         self._changed(key)
 
     def set_status(self, status: Status, message: str | None = None) -> None:
@@ -113,14 +145,65 @@ class InMemoryClient(Listeners):
         evaluation = self.evaluate(key, context, None)
         return default if evaluation.error_code is not None else evaluation.enabled
 
-    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation:
+    def evaluate(self, key: str, context: Context, default: object = None) -> Evaluation[Any]:
         """Like :meth:`flagsvc_sdk.Client.evaluate` (same caller's-default rule)."""
         try:
             return from_result(self._result(key, context), default, self._version)
         except Exception:  # e.g. an unhashable key
-            return from_result(_NOT_FOUND, default, self._version)
+            return from_result(FLAG_NOT_FOUND, default, self._version)
 
-    def all_flags(self, context: Context) -> dict[str, Evaluation]:
+    def get_boolean(self, key: str, context: Context, default: bool) -> bool:
+        """Like :meth:`flagsvc_sdk.Client.get_boolean`."""
+        return self.get_boolean_details(key, context, default).value
+
+    def get_string(self, key: str, context: Context, default: str) -> str:
+        """Like :meth:`flagsvc_sdk.Client.get_string`."""
+        return self.get_string_details(key, context, default).value
+
+    def get_integer(self, key: str, context: Context, default: int) -> int:
+        """Like :meth:`flagsvc_sdk.Client.get_integer`."""
+        return self.get_integer_details(key, context, default).value
+
+    def get_float(self, key: str, context: Context, default: float) -> float:
+        """Like :meth:`flagsvc_sdk.Client.get_float`."""
+        return self.get_float_details(key, context, default).value
+
+    def get_object(self, key: str, context: Context, default: JsonObject) -> JsonObject:
+        """Like :meth:`flagsvc_sdk.Client.get_object`."""
+        return self.get_object_details(key, context, default).value
+
+    def get_boolean_details(self, key: str, context: Context, default: bool) -> Evaluation[bool]:
+        """Like :meth:`flagsvc_sdk.Client.get_boolean_details`."""
+        return self._typed(key, context, default, ValueType.BOOLEAN)
+
+    def get_string_details(self, key: str, context: Context, default: str) -> Evaluation[str]:
+        """Like :meth:`flagsvc_sdk.Client.get_string_details`."""
+        return self._typed(key, context, default, ValueType.STRING)
+
+    def get_integer_details(self, key: str, context: Context, default: int) -> Evaluation[int]:
+        """Like :meth:`flagsvc_sdk.Client.get_integer_details`."""
+        return self._typed(key, context, default, ValueType.INTEGER)
+
+    def get_float_details(self, key: str, context: Context, default: float) -> Evaluation[float]:
+        """Like :meth:`flagsvc_sdk.Client.get_float_details`."""
+        return self._typed(key, context, default, ValueType.FLOAT)
+
+    def get_object_details(
+        self, key: str, context: Context, default: JsonObject
+    ) -> Evaluation[JsonObject]:
+        """Like :meth:`flagsvc_sdk.Client.get_object_details`."""
+        return self._typed(key, context, default, ValueType.OBJECT)
+
+    def _typed(
+        self, key: str, context: Context, default: Any, value_type: ValueType
+    ) -> Evaluation[Any]:
+        evaluation = self.evaluate(key, context, default)
+        flag = self._flags.get(key) if isinstance(key, str) else None
+        if flag is None or evaluation.error_code is not None or flag.type is value_type:
+            return evaluation
+        return type_mismatch(evaluation, default)
+
+    def all_flags(self, context: Context) -> dict[str, Evaluation[Any]]:
         """Like :meth:`flagsvc_sdk.Client.all_flags`."""
         return {key: self.evaluate(key, context) for key in list(self._flags)}
 
@@ -166,15 +249,14 @@ class InMemoryClient(Listeners):
     def _result(self, key: str, context: Context) -> Result:
         flag = self._flags.get(key)
         if flag is None:
-            return _NOT_FOUND
+            return FLAG_NOT_FOUND
         user_key = _user_key(context)
-        if user_key is None:
+        if user_key is None and not is_keyless(context):
             return _INVALID
-        answer = flag.users.get(user_key)
+        answer = None if user_key is None else flag.users.get(user_key)
         if answer is not None:
-            reason = Reason.COHORT if answer.enabled else Reason.EXCLUDED
-            return _result(answer, reason, "testing" if answer.enabled else None)
-        reason = Reason.RELEASED if flag.everyone.enabled else Reason.OFF
+            return _result(answer, Reason.TARGETING_MATCH, "testing" if answer.enabled else None)
+        reason = Reason.STATIC if flag.everyone.enabled else Reason.DISABLED
         return _result(flag.everyone, reason, None)
 
     def _changed(self, key: str) -> None:
@@ -183,12 +265,8 @@ class InMemoryClient(Listeners):
 
 
 def _result(answer: _Answer, reason: Reason, cohort: str | None) -> Result:
-    payload = answer.payload
-    if answer.enabled:
-        value = True if payload is None else payload
-    else:
-        value = False if payload is None else None
-    return Result(value, answer.enabled, reason, _STAGES.get(reason, Stage.GENERAL), cohort)
+    stage = _STAGES.get(reason, Stage.GENERAL)
+    return Result(answer.value, answer.enabled, reason, stage, cohort, None, answer.variation)
 
 
 def _user_key(context: object) -> str | None:

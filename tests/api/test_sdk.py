@@ -166,11 +166,70 @@ def test_evaluate__integer_user_key__answers_as_its_decimal_string(sdk, engineer
         assert as_int["results"][FLAG]["error_code"] is None
 
 
-@pytest.mark.parametrize("key", [True, 4.5, None, "", "x" * 257, 10**257, [1]])
+@pytest.mark.parametrize("key", [True, 4.5, "", "x" * 257, 10**257, [1]])
 def test_evaluate__not_a_user_key__422_names_context(sdk, key):
     response = sdk.post("/sdk/v1/evaluate", json={"context": {"key": key}})
     assert response.status_code == 422
     assert "context" in response.json["errors"]["json"]
+
+
+@pytest.mark.parametrize("context", [{}, {"key": None, "country": "NL"}])
+def test_evaluate__keyless_context__answered_where_no_key_is_needed(
+    sdk, engineer, marketing, context
+):
+    # Given a flag released in production and one ramping at 50 %
+    for key, move in ((FLAG, {"stage": "general", "rollout_percent": 50}),
+                      ("everywhere", {"stage": "released"})):  # fmt: skip
+        create_flag(engineer, key)
+        for item in ("docs", "announcement", "support_enablement", "sales_briefing"):
+            marketing.put(f"/api/v1/flags/{key}/readiness/{item}", json={"done": True})
+        path = f"/api/v1/flags/{key}/environments/production/stage"
+        assert engineer.post(path, json=move).status_code == 200
+    # When a context without a key is evaluated
+    results = sdk.post("/sdk/v1/evaluate", json={"context": context}).json["results"]
+    # Then the released flag answers, the ramp cannot decide without a key
+    assert (results["everywhere"]["reason"], results["everywhere"]["value"]) == ("STATIC", True)
+    assert results[FLAG]["error_code"] == "TARGETING_KEY_MISSING"
+
+
+def test_evaluate__typed_flag__variation_value_and_metadata(sdk, engineer):
+    # Given a string flag whose cohort serves its own variation in production
+    objective = engineer.post(
+        "/api/v1/objectives", json={"title": "O", "period": "2026-Q4", "owner": "web"}
+    ).json
+    key_result = engineer.post(
+        f"/api/v1/objectives/{objective['id']}/key-results",
+        json={"title": "K", "metric": "m", "baseline": 0, "target": 1},
+    ).json
+    variations = [{"key": "v1", "value": "classic"}, {"key": "v2", "value": "v2"},
+                  {"key": "v2-beta", "value": "v2-beta"}]  # fmt: skip
+    body = {"key": "layout", "name": "Layout", "flow_item": "feature",
+            "key_result_id": key_result["id"], "value_type": "string", "variations": variations,
+            "on_variation": "v2", "off_variation": "v1"}  # fmt: skip
+    assert engineer.post("/api/v1/flags", json=body).status_code == 201
+    _cohort(engineer, "partners", opt_in=False)
+    engineer.post("/api/v1/cohorts/partners/members", json={"add": ["p-1"]})
+    state = "/api/v1/flags/layout/environments/production"
+    etag = engineer.get(state).headers["ETag"]
+    cohorts = {"cohorts": ["partners"], "variations": {"partners": "v2-beta"}}
+    assert (
+        engineer.put(f"{state}/cohorts", json=cohorts, headers={"If-Match": etag}).status_code
+        == 200
+    )
+    engineer.post(f"{state}/stage", json={"stage": "early_access"})
+    # When the partner and someone else are evaluated
+    partner = sdk.post("/sdk/v1/evaluate", json={"context": {"key": "p-1"}}).json["results"]
+    other = sdk.post("/sdk/v1/evaluate", json={"context": {"key": "u-1"}}).json["results"]
+    # Then the partner gets the cohort's variation, the other the off variation
+    assert {k: partner["layout"][k] for k in ("variation", "value", "reason", "matched_cohort")} == {
+        "variation": "v2-beta", "value": "v2-beta", "reason": "TARGETING_MATCH",
+        "matched_cohort": "partners"}  # fmt: skip
+    assert (other["layout"]["variation"], other["layout"]["value"]) == ("v1", "classic")
+    assert other["layout"]["reason"] == "DEFAULT" and other["layout"]["enabled"] is False
+    assert (partner["layout"]["key_result"], partner["layout"]["flow_item"]) == (
+        key_result["id"],
+        "feature",
+    )
 
 
 def test_evaluate__lone_surrogate_in_key__422_names_context(sdk):

@@ -144,7 +144,8 @@ def test_rollout__any_user__on_iff_bucket_below_threshold(
     # Then
     in_rollout = bucket(flag_key, salt, user_key) < threshold(percent)
     assert result.enabled is in_rollout
-    assert result.reason is (Reason.ROLLOUT if in_rollout else Reason.NOT_TARGETED)
+    ramp = threshold(percent) > 0  # at 0 % no ramp decides: DEFAULT
+    assert result.reason is (Reason.SPLIT if ramp else Reason.DEFAULT)
 
 
 def test_rollout__50_percent_of_100k_users__half_are_on(

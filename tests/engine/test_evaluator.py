@@ -52,15 +52,15 @@ def snapshot(
 @pytest.mark.parametrize(
     ("flag_key", "context", "reason", "enabled"),
     [
-        ("missing", {"key": "user-1"}, Reason.FLAG_NOT_FOUND, False),
-        ("released", {"country": "NL"}, Reason.ERROR, False),
-        ("killed", {"key": "user-1"}, Reason.KILLED, False),
-        ("released", {"key": "user-9"}, Reason.EXCLUDED, False),
-        ("off", {"key": "user-1"}, Reason.OFF, False),
-        ("released", {"key": "anyone"}, Reason.RELEASED, True),
-        ("early", {"key": "user-1"}, Reason.COHORT, True),
-        ("general", {"key": "anyone"}, Reason.ROLLOUT, True),
-        ("early", {"key": "anyone"}, Reason.NOT_TARGETED, False),
+        ("missing", {"key": "user-1"}, Reason.ERROR, False),
+        ("released", {"country": "NL"}, Reason.STATIC, True),  # keyless
+        ("killed", {"key": "user-1"}, Reason.DISABLED, False),
+        ("released", {"key": "user-9"}, Reason.TARGETING_MATCH, False),  # excluded
+        ("off", {"key": "user-1"}, Reason.DISABLED, False),
+        ("released", {"key": "anyone"}, Reason.STATIC, True),
+        ("early", {"key": "user-1"}, Reason.TARGETING_MATCH, True),
+        ("general", {"key": "anyone"}, Reason.SPLIT, True),
+        ("early", {"key": "anyone"}, Reason.DEFAULT, False),
     ],
 )
 def test_evaluate__each_situation__its_reason(
@@ -72,18 +72,16 @@ def test_evaluate__each_situation__its_reason(
 
 def test_evaluate__unknown_flag__flag_not_found_error_code(snapshot: Snapshot) -> None:
     assert evaluate(snapshot, "missing", {"key": "u"}) == Result(
-        None, False, Reason.FLAG_NOT_FOUND, None, None, ErrorCode.FLAG_NOT_FOUND
+        None, False, Reason.ERROR, None, None, ErrorCode.FLAG_NOT_FOUND
     )
 
 
 @pytest.mark.parametrize(
     "context",
     [
-        {},
         {"key": ""},
         {"key": 7.0},
         {"key": True},
-        {"key": None},
         {"key": ["u"]},
         {"key": "\udcff"},
         "user-1",
@@ -105,9 +103,9 @@ def test_evaluate__invalid_context__error_invalid_context(snapshot: Snapshot, co
 @pytest.mark.parametrize(
     ("flag_key", "user_key", "reason"),
     [
-        ("killed", "user-9", Reason.KILLED),  # kill switch before exclusions
-        ("off", "user-9", Reason.EXCLUDED),  # exclusions before stage off
-        ("off", "user-1", Reason.OFF),  # stage off before cohorts
+        ("killed", "user-9", Reason.DISABLED),  # kill switch before exclusions
+        ("off", "user-9", Reason.TARGETING_MATCH),  # exclusions before stage off
+        ("off", "user-1", Reason.DISABLED),  # stage off before cohorts
     ],
 )
 def test_evaluate__two_rules_apply__earlier_rule_wins(
@@ -118,39 +116,39 @@ def test_evaluate__two_rules_apply__earlier_rule_wins(
 
 def test_evaluate__user_in_two_cohorts__first_in_flag_order_wins(snapshot: Snapshot) -> None:
     result = evaluate(snapshot, "early", {"key": "user-1", "country": "NL"})
-    assert (result.reason, result.matched_cohort) == (Reason.COHORT, "beta")
+    assert (result.reason, result.matched_cohort) == (Reason.TARGETING_MATCH, "beta")
 
 
 def test_evaluate__cohort_rules_match__that_cohort(snapshot: Snapshot) -> None:
     result = evaluate(snapshot, "early", {"key": "user-5", "country": "BE"})
-    assert (result.reason, result.matched_cohort) == (Reason.COHORT, "nl")
+    assert (result.reason, result.matched_cohort) == (Reason.TARGETING_MATCH, "nl")
 
 
 def test_evaluate__member_failing_the_rules__still_in_by_membership(snapshot: Snapshot) -> None:
     result = evaluate(snapshot, "early", {"key": "user-2", "country": "US"})
-    assert (result.reason, result.matched_cohort) == (Reason.COHORT, "nl")
+    assert (result.reason, result.matched_cohort) == (Reason.TARGETING_MATCH, "nl")
 
 
 def test_evaluate__cohort_without_members_and_rules__matches_nobody(snapshot: Snapshot) -> None:
-    assert evaluate(snapshot, "empty-cohort", {"key": "user-1"}).reason is Reason.NOT_TARGETED
+    assert evaluate(snapshot, "empty-cohort", {"key": "user-1"}).reason is Reason.DEFAULT
 
 
 def test_evaluate__general_cohort_member_at_0_percent__on_by_cohort(snapshot: Snapshot) -> None:
     result = evaluate(snapshot, "general-0", {"key": "user-1"})
-    assert result == Result("B", True, Reason.COHORT, Stage.GENERAL, "beta")
+    assert result == Result("B", True, Reason.TARGETING_MATCH, Stage.GENERAL, "beta", None, "on")
 
 
 @pytest.mark.parametrize(
     ("flag_key", "user_key", "expected"),
     [
-        ("released", "u", Result({"color": "blue"}, True, Reason.RELEASED, Stage.RELEASED)),
-        ("general", "u", Result(True, True, Reason.ROLLOUT, Stage.GENERAL)),
-        ("general-0", "u", Result(None, False, Reason.NOT_TARGETED, Stage.GENERAL)),
-        ("killed", "u", Result(False, False, Reason.KILLED, Stage.RELEASED)),
-        ("off", "u", Result(False, False, Reason.OFF, Stage.OFF)),
+        ("released", "u", Result({"color": "blue"}, True, Reason.STATIC, Stage.RELEASED, None, None, "on")),
+        ("general", "u", Result(True, True, Reason.SPLIT, Stage.GENERAL, None, None, "on")),
+        ("general-0", "u", Result(None, False, Reason.DEFAULT, Stage.GENERAL)),
+        ("killed", "u", Result(False, False, Reason.DISABLED, Stage.RELEASED, None, None, "off")),
+        ("off", "u", Result(False, False, Reason.DISABLED, Stage.OFF, None, None, "off")),
     ],
-)
-def test_evaluate__payload_or_none__value_payload_true_false_or_none(
+)  # fmt: skip
+def test_evaluate__variation_served__value_and_key_or_none_for_the_callers_default(
     snapshot: Snapshot, flag_key: str, user_key: str, expected: Result
 ) -> None:
     assert evaluate(snapshot, flag_key, {"key": user_key}) == expected
@@ -232,14 +230,14 @@ def test_snapshot__mutation__refused(snapshot: Snapshot) -> None:
 
 def test_result__assignment__refused() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        Result(True, True, Reason.RELEASED).enabled = False  # type: ignore[misc]
+        Result(True, True, Reason.STATIC).enabled = False  # type: ignore[misc]
 
 
 def test_load_snapshot__wire_example__compiled(snapshot: Snapshot) -> None:
     flag = snapshot.flags["general-0"]
     assert (flag.threshold, flag.hash_prefix) == (0, "general-0:a1b2c3d4:")
     assert snapshot.cohorts["beta"].members == frozenset({"user-1", "user-9"})
-    assert (snapshot.environment, snapshot.version, snapshot.spec_version) == ("production", 42, 1)
+    assert (snapshot.environment, snapshot.version, snapshot.spec_version) == ("production", 42, 2)
 
 
 def test_load_snapshot__million_members__membership_works(
@@ -253,8 +251,8 @@ def test_load_snapshot__million_members__membership_works(
         [flag_doc(stage="early_access", cohorts=["big"])], [cohort_doc("big", members=members)]
     )
     # Then
-    assert evaluate(big, "new-checkout", {"key": "user-999999"}).reason is Reason.COHORT
-    assert evaluate(big, "new-checkout", {"key": "user-1000000"}).reason is Reason.NOT_TARGETED
+    assert evaluate(big, "new-checkout", {"key": "user-999999"}).reason is Reason.TARGETING_MATCH
+    assert evaluate(big, "new-checkout", {"key": "user-1000000"}).reason is Reason.DEFAULT
 
 
 def _broken(doc: Doc, path: list[str], value: object) -> Doc:
@@ -270,7 +268,10 @@ def _broken(doc: Doc, path: list[str], value: object) -> Doc:
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (["spec_version"], 2, "snapshot.spec_version: must be 1"),
+        (["spec_version"], 3, "snapshot.spec_version: must be 1 or 2"),
+        (["flags", "f", "type"], "json", "flags['f'].type: must be one of"),
+        (["flags", "f", "variations"], {"on": 1, "off": False}, "flags['f'].variations['on']"),
+        (["flags", "f", "on"], "yes", "flags['f'].on: must name one of the variations"),
         (["version"], -1, "snapshot.version"),
         (["flags"], [], "snapshot.flags: must be an object"),
         (["flags", "f", "stage"], "retired", "flags['f'].stage: must be one of"),
@@ -355,3 +356,44 @@ def test_flag__salt_with_lone_surrogate__refused(
     flag = snapshot.index["f"]
     with pytest.raises(ValueError, match="valid Unicode"):
         dataclasses.replace(flag, salt="s\udcff")
+
+
+def test_evaluate__keyless_context__key_needed_only_by_a_partial_ramp(
+    build_snapshot: Callable[..., Snapshot], flag_doc: Callable[..., Doc]
+) -> None:
+    snapshot = build_snapshot(
+        [
+            flag_doc("half", stage="general", rollout_percent=50),
+            flag_doc("none", stage="general", rollout_percent=0),
+            flag_doc("all", stage="general", rollout_percent=100),
+        ]
+    )
+    assert evaluate(snapshot, "half", {}).error_code is ErrorCode.TARGETING_KEY_MISSING
+    assert (evaluate(snapshot, "none", {}).reason, evaluate(snapshot, "none", {}).value) == (
+        Reason.DEFAULT,
+        False,
+    )
+    assert (evaluate(snapshot, "all", {}).reason, evaluate(snapshot, "all", {}).value) == (
+        Reason.SPLIT,
+        True,
+    )
+
+
+def test_load_snapshot__spec_1_payload__typed_variations_as_the_migration_reads_it(
+    snapshot_doc: Callable[..., Doc],
+) -> None:
+    # Given a spec-1 document (a cache file written before typed values)
+    flag = {"key": "f", "salt": "s", "stage": "released", "rollout_percent": 0, "killed": False,
+            "cohorts": [], "exclusions": [], "payload": {"color": "blue"}}  # fmt: skip
+    doc = {"spec_version": 1, "environment": "e", "version": 3, "flags": {"f": flag}, "cohorts": {}}
+    # When it loads
+    loaded = load_snapshot(doc)
+    # Then the payload is the flag's on variation, off answers the caller's default
+    values = loaded.index["f"].values
+    assert (values.type, dict(values.values), values.on, values.off) == (
+        "object",
+        {"on": {"color": "blue"}},
+        "on",
+        None,
+    )
+    assert evaluate(loaded, "f", {"key": "u"}).value == {"color": "blue"}

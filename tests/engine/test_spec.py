@@ -44,7 +44,7 @@ def _cases(kind: str, section: str = "cases") -> list[Any]:
 
 def _wire(result: Result) -> str:
     """Compare as JSON so that 0 and false, or 1 and true, stay different."""
-    fields = ("enabled", "value", "reason", "matched_cohort", "error_code")
+    fields = ("enabled", "value", "reason", "matched_cohort", "error_code", "variation")
     return json.dumps({field: getattr(result, field) for field in fields}, sort_keys=True)
 
 
@@ -107,7 +107,7 @@ def test_spec_rule__case__cohort_match_as_expected(
     # When
     result = evaluate(snapshot, "f", case["context"])
     # Then
-    assert result.reason == ("COHORT" if case["expected"] else "NOT_TARGETED")
+    assert result.reason == ("TARGETING_MATCH" if case["expected"] else "DEFAULT")
 
 
 @pytest.mark.parametrize(("doc", "case"), _cases("rule_validation"))

@@ -27,40 +27,15 @@ from tests.live_helpers import admin_client
 from tests.live_helpers import create_flag
 from tests.live_helpers import state_path
 from tests.live_helpers import wait_for as wait_for  # re-exported for the SDK tests
-
-Doc = dict[str, Any]
-
-FLAG_DEFAULTS: Doc = {
-    "salt": "a1b2c3d4",
-    "stage": "general",
-    "rollout_percent": 0,
-    "killed": False,
-    "cohorts": [],
-    "exclusions": [],
-    "payload": None,
-}
-
-
-def flag_doc(key: str = "new-checkout", **fields: Any) -> Doc:
-    """Wire JSON of one flag: ``FLAG_DEFAULTS`` (general at 0 %) with ``fields`` overridden."""
-    assert set(fields) <= set(FLAG_DEFAULTS), set(fields) - set(FLAG_DEFAULTS)
-    return {"key": key, **FLAG_DEFAULTS, **fields}
-
-
-def cohort_doc(
-    key: str, *, members: Sequence[str] = (), rules: Sequence[Doc] = (), opt_in: bool = False
-) -> Doc:
-    return {"key": key, "members": list(members), "rules": list(rules), "opt_in": opt_in}
+from tests.wire_docs import Doc
+from tests.wire_docs import cohort_doc as cohort_doc  # re-exported for the SDK tests
+from tests.wire_docs import flag_doc as flag_doc
+from tests.wire_docs import snapshot_doc as wire_snapshot_doc
 
 
 def snapshot_doc(flags: Sequence[Doc] = (), cohorts: Sequence[Doc] = (), version: int = 1) -> Doc:
-    return {
-        "spec_version": 1,
-        "environment": "production",
-        "version": version,
-        "flags": {flag["key"]: flag for flag in flags},
-        "cohorts": {cohort["key"]: cohort for cohort in cohorts},
-    }
+    """A spec-2 snapshot document (version 1 unless said)."""
+    return wire_snapshot_doc(flags, cohorts, version)
 
 
 def eu_rollout_doc(version: int = 1, **fields: Any) -> Doc:

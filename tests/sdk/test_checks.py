@@ -18,10 +18,11 @@ from flagsvc_sdk._checks import Tally
 from flagsvc_sdk._checks import compile_check
 from flagsvc_sdk._checks import compile_plan
 from flagsvc_sdk._checks import compile_resolver
-from flagsvc_sdk.engine import Reason
+from flagsvc_sdk._checks import compile_value
 from flagsvc_sdk.engine import Snapshot
 from flagsvc_sdk.engine import canonical_context
 from flagsvc_sdk.engine import evaluate
+from flagsvc_sdk.engine import is_keyless
 from flagsvc_sdk.engine import load_snapshot
 from hypothesis import given
 from hypothesis import settings
@@ -109,7 +110,20 @@ def snapshots(draw: st.DrawFn) -> dict[str, Any]:
         else [],
         exclusions=draw(st.lists(st.sampled_from(USERS), max_size=2)),
     )
-    return snapshot_doc([flag], cohorts)
+    return snapshot_doc([_values(draw, flag)], cohorts)
+
+
+def _values(draw: st.DrawFn, flag: dict[str, Any]) -> dict[str, Any]:
+    """Half the flags are string flags: off may be none, cohorts may serve their own."""
+    if draw(st.booleans()):
+        return flag
+    variations = {"a": "A", "b": "", "c": "C"}
+    own = {
+        c: draw(st.sampled_from(list(variations))) for c in flag["cohorts"] if draw(st.booleans())
+    }
+    off = draw(st.sampled_from(["a", "b", None]))
+    return flag | {"type": "string", "variations": variations, "on": "c", "off": off,
+                   "cohort_variations": own}  # fmt: skip
 
 
 @st.composite
@@ -130,7 +144,7 @@ def set_shaped(draw: st.DrawFn) -> dict[str, Any]:
         rollout_percent=draw(st.sampled_from([0, 0.01, 25, 50, 99.99, 100])),
         cohorts=[] if cohort is None else ["c"],
     )
-    return snapshot_doc([flag], [] if cohort is None else [cohort])
+    return snapshot_doc([_values(draw, flag)], [] if cohort is None else [cohort])
 
 
 ANY_SHAPE = st.one_of(snapshots(), set_shaped())
@@ -165,8 +179,9 @@ def test_check__generated_flags_and_contexts__agrees_with_engine(
     for context in contexts:
         result = evaluate(snapshot, "f", context)
         canonical = canonical_context(context)
-        assert (canonical is None) is (result.error_code is not None), (context, result)
-        if canonical is not None:
+        if canonical is None:  # invalid, or keyless (the client asks the engine then)
+            assert is_keyless(context) or result.error_code is not None, (context, result)
+        else:
             assert check(canonical, canonical["key"]) is result.enabled, (context, result)
 
 
@@ -183,7 +198,40 @@ def test_resolver__generated_flags_and_contexts__agrees_with_engine(
 
 
 def _cohort_hits(snapshot: Snapshot, contexts: list[Any]) -> int:
-    return sum(evaluate(snapshot, "f", context).reason is Reason.COHORT for context in contexts)
+    return sum(evaluate(snapshot, "f", c).matched_cohort is not None for c in contexts)
+
+
+@settings(max_examples=600, deadline=None)
+@given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+def test_value__generated_flags_and_contexts__agrees_with_engine(
+    doc: dict[str, Any], contexts: list[Any]
+) -> None:
+    snapshot = load_snapshot(doc)
+    flag, tally = snapshot.index["f"], Tally()
+    value_of = compile_value(flag, compile_resolver(snapshot, flag, Answers(1), tally), tally)
+    for context in contexts:
+        assert value_of(context) == evaluate(snapshot, "f", context).value, context
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+def test_typed_getters__generated__the_engines_value_or_the_default(
+    doc: dict[str, Any], contexts: list[Any]
+) -> None:
+    snapshot = load_snapshot(doc)
+    string_flag = snapshot.index["f"].values.type == "string"
+    with _client(doc) as client:
+        for context in contexts:
+            result = evaluate(snapshot, "f", context)
+            served = result.value if string_flag and result.value is not None else "dflt"
+            assert client.get_string("f", context, "dflt") == served, (context, result)
+            details = client.get_string_details("f", context, "dflt")
+            assert (details.value, details.variation) == (
+                served,
+                result.variation if string_flag else None,
+            )
+            mismatch = None if string_flag else "TYPE_MISMATCH"
+            assert details.error_code == (mismatch or result.error_code), (context, result)
 
 
 @settings(max_examples=300, deadline=None)

@@ -46,7 +46,10 @@ def snapshot_doc() -> dict[str, Any]:
             "stage": "general",
             "killed": False,
             "exclusions": [],
-            "payload": None,
+            "type": "boolean",
+            "variations": {"on": True, "off": False},
+            "on": "on",
+            "off": "off",
             **fields,
         }
     return doc

@@ -56,6 +56,7 @@ def _doc(version: int = 1) -> dict[str, Any]:
         flag_doc("rollout-flag", stage="general", rollout_percent=100),
         flag_doc("excluded-flag", stage="released", exclusions=["user-1"]),
         flag_doc("dated-flag", stage="early_access", cohorts=["launch"]),
+        flag_doc("half-flag", stage="general", rollout_percent=50),
     ]
     return snapshot_doc(flags, [eu, cohort_doc("launch", rules=[after])], version=version)
 
@@ -70,31 +71,23 @@ def of_client(service: FakeService, make_client: MakeClient) -> Iterator[OpenFea
 
 
 @pytest.mark.parametrize(
-    ("method", "flag", "default", "context", "value", "reason"),
+    ("method", "flag", "default", "context", "value", "reason", "variant"),
     [
-        ("get_boolean_details", "bool-flag", False, NL, True, Reason.TARGETING_MATCH),
-        ("get_boolean_details", "bool-flag", True, US, False, Reason.DEFAULT),
-        ("get_boolean_details", "string-flag", False, NL, True, Reason.TARGETING_MATCH),
-        ("get_string_details", "string-flag", "red", NL, "blue", Reason.TARGETING_MATCH),
-        ("get_string_details", "string-flag", "red", US, "red", Reason.DEFAULT),
-        ("get_integer_details", "int-flag", 0, NL, 7, Reason.TARGETING_MATCH),
-        ("get_float_details", "float-flag", 0.0, NL, 2.5, Reason.TARGETING_MATCH),
-        ("get_float_details", "int-flag", 0.0, NL, 7.0, Reason.TARGETING_MATCH),
-        (
-            "get_object_details",
-            "object-flag",
-            {},
-            NL,
-            {"color": "blue", "sizes": [1, 2]},
-            Reason.TARGETING_MATCH,
-        ),
-        ("get_boolean_details", "released-flag", False, US, True, Reason.STATIC),
-        ("get_string_details", "off-flag", "dflt", US, "dflt", Reason.DISABLED),
-        ("get_boolean_details", "killed-flag", True, US, False, Reason.DISABLED),
-        ("get_boolean_details", "rollout-flag", False, US, True, Reason.TARGETING_MATCH),
-        ("get_boolean_details", "excluded-flag", True, US, False, Reason.TARGETING_MATCH),
+        ("get_boolean_details", "bool-flag", False, NL, True, Reason.TARGETING_MATCH, "on"),
+        ("get_boolean_details", "bool-flag", True, US, False, Reason.DEFAULT, "off"),
+        ("get_string_details", "string-flag", "red", NL, "blue", Reason.TARGETING_MATCH, "on"),
+        ("get_string_details", "string-flag", "red", US, "red", Reason.DEFAULT, None),
+        ("get_integer_details", "int-flag", 0, NL, 7, Reason.TARGETING_MATCH, "on"),
+        ("get_float_details", "float-flag", 0.0, NL, 2.5, Reason.TARGETING_MATCH, "on"),
+        ("get_object_details", "object-flag", {}, NL, {"color": "blue", "sizes": [1, 2]},
+         Reason.TARGETING_MATCH, "on"),
+        ("get_boolean_details", "released-flag", False, US, True, Reason.STATIC, "on"),
+        ("get_string_details", "off-flag", "dflt", US, "dflt", Reason.DISABLED, None),
+        ("get_boolean_details", "killed-flag", True, US, False, Reason.DISABLED, "off"),
+        ("get_boolean_details", "rollout-flag", False, US, True, Reason.SPLIT, "on"),
+        ("get_boolean_details", "excluded-flag", True, US, False, Reason.TARGETING_MATCH, "off"),
     ],
-)
+)  # fmt: skip
 def test_provider__resolution__value_and_reason(
     of_client: OpenFeatureClient,
     method: str,
@@ -103,10 +96,11 @@ def test_provider__resolution__value_and_reason(
     context: EvaluationContext,
     value: Any,
     reason: Reason,
+    variant: str | None,
 ) -> None:
     details = getattr(of_client, method)(flag, default, context)
     assert (details.value, details.reason, details.error_code) == (value, reason, None)
-    assert details.variant in ("on", "off")
+    assert details.variant == variant
     assert details.flag_metadata["version"] == 1
 
 
@@ -125,10 +119,12 @@ def test_provider__cohort_match__metadata_names_stage_and_cohort(
         ("get_integer_details", "float-flag", 3),
         ("get_float_details", "string-flag", 1.5),
         ("get_object_details", "string-flag", {"d": 1}),
-        ("get_string_details", "bool-flag", "red"),  # on, but no payload
+        ("get_string_details", "bool-flag", "red"),
+        ("get_boolean_details", "string-flag", False),
+        ("get_float_details", "int-flag", 0.0),  # the declared type decides, not the value
     ],
 )
-def test_provider__payload_of_other_type__type_mismatch_with_default(
+def test_provider__flag_of_other_type__type_mismatch_with_default(
     of_client: OpenFeatureClient, method: str, flag: str, default: Any
 ) -> None:
     details = getattr(of_client, method)(flag, default, NL)
@@ -143,8 +139,8 @@ def test_provider__payload_of_other_type__type_mismatch_with_default(
     ("flag", "context", "code"),
     [
         ("no-such-flag", NL, ErrorCode.FLAG_NOT_FOUND),
-        ("bool-flag", EvaluationContext(None, {"country": "NL"}), ErrorCode.TARGETING_KEY_MISSING),
-        ("bool-flag", None, ErrorCode.TARGETING_KEY_MISSING),
+        ("half-flag", EvaluationContext(None, {"country": "NL"}), ErrorCode.TARGETING_KEY_MISSING),
+        ("half-flag", None, ErrorCode.TARGETING_KEY_MISSING),
         ("bool-flag", EvaluationContext(None, {"key": 4.2}), ErrorCode.INVALID_CONTEXT),
     ],
 )
@@ -153,6 +149,21 @@ def test_provider__errors__default_and_mapped_code(
 ) -> None:
     details = of_client.get_boolean_details(flag, True, context)
     assert (details.value, details.reason, details.error_code) == (True, Reason.ERROR, code)
+
+
+@pytest.mark.parametrize(
+    ("context", "value", "reason"),
+    [
+        (EvaluationContext(None, {"country": "NL"}), True, Reason.TARGETING_MATCH),  # a rule
+        (EvaluationContext(None, {"country": "US"}), False, Reason.DEFAULT),
+        (None, False, Reason.DEFAULT),
+    ],
+)
+def test_provider__no_targeting_key__evaluated_where_no_key_is_needed(
+    of_client: OpenFeatureClient, context: EvaluationContext | None, value: bool, reason: Reason
+) -> None:
+    details = of_client.get_boolean_details("bool-flag", True, context)
+    assert (details.value, details.reason, details.error_code) == (value, reason, None)
 
 
 def test_provider__key_attribute_without_targeting_key__used(of_client: OpenFeatureClient) -> None:
@@ -173,7 +184,7 @@ def test_provider__new_snapshot__configuration_changed_event(
     events: list[EventDetails] = []
     of_client.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, events.append)
     doc = _doc(version=2)
-    doc["flags"]["string-flag"]["payload"] = "green"
+    doc["flags"]["string-flag"]["variations"]["on"] = "green"
     service.publish(doc)
     wait_for(lambda: events)
     assert events[0].flags_changed == ["string-flag"]
@@ -220,7 +231,7 @@ def test_provider__in_memory_client__works_as_source() -> None:
         client = api.get_client("memory")
         assert client.get_string_value("banner", "red", EvaluationContext("u")) == "blue"
         assert (
-            client.get_boolean_details("banner", False, EvaluationContext("u")).reason
+            client.get_string_details("banner", "red", EvaluationContext("u")).reason
             == Reason.STATIC
         )
     finally:

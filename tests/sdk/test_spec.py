@@ -36,9 +36,19 @@ def _cases(name: str) -> list[Any]:
     return [pytest.param(case, id=case["name"]) for case in _spec(name)["cases"]]
 
 
-def _wire(evaluation: Evaluation) -> str:
+DEFAULTS: dict[str, Any] = {
+    "boolean": "not a boolean",
+    "string": 123,
+    "integer": "not an integer",
+    "float": "not a float",
+    "object": "not an object",
+}
+"""A default of another type per flag type: it can never be mistaken for a served value."""
+
+
+def _wire(evaluation: Evaluation[Any]) -> str:
     """Compare as JSON so that 0 and false, or 1 and true, stay different."""
-    fields = ("enabled", "value", "reason", "matched_cohort", "error_code")
+    fields = ("enabled", "value", "reason", "matched_cohort", "error_code", "variation")
     return json.dumps({field: getattr(evaluation, field) for field in fields}, sort_keys=True)
 
 
@@ -90,6 +100,16 @@ def test_spec_evaluation__through_client__same_result(clients: Clients, case: Do
     for default in (True, False):
         want = default if expected["error_code"] else expected["enabled"]
         assert client.is_enabled(case["flag"], case["context"], default) is want
+    value_type = doc["flags"].get(case["flag"], {}).get("type")
+    if value_type is not None:  # the typed getter of the flag's type: the same answer
+        default = DEFAULTS[value_type]
+        details = getattr(client, f"get_{value_type}_details")(
+            case["flag"], case["context"], default
+        )
+        served = expected["value"] if expected["value"] is not None else default
+        assert (details.value, details.variation) == (served, expected["variation"])
+        getter = getattr(client, f"get_{value_type}")
+        assert json.dumps(getter(case["flag"], case["context"], default)) == json.dumps(served)
 
 
 @pytest.mark.parametrize("case", _cases("operators.json"))
@@ -103,7 +123,7 @@ def test_spec_rule__through_client__cohort_match_as_expected(clients: Clients, c
     # When
     evaluation = client.evaluate("f", case["context"])
     # Then
-    assert evaluation.reason == ("COHORT" if case["expected"] else "NOT_TARGETED")
+    assert evaluation.reason == ("TARGETING_MATCH" if case["expected"] else "DEFAULT")
     assert client.is_enabled("f", case["context"]) is case["expected"]
 
 

@@ -41,6 +41,23 @@ def test_bootstrap__service_down_at_start__answers_from_the_file(
     assert client.evaluate("new-checkout", NL).version == 3
 
 
+def test_bootstrap__before_the_service_answers__reason_cached_then_the_real_one(
+    service: FakeService, make_client: MakeClient, tmp_path: Path
+) -> None:
+    # Given a client started from a bootstrap file while the service is down
+    service.down = True
+    client = make_client(bootstrap_path=_write(tmp_path / "b.json", eu_rollout_doc(version=3)))
+    client.wait_until_ready(5)
+    # Then its answers say they come from the file
+    details = client.get_boolean_details("new-checkout", NL, False)
+    assert (details.value, details.reason, details.variation) == (True, "CACHED", "on")
+    # When the service answers, Then the reasons are the engine's again
+    service.doc = eu_rollout_doc(version=4)
+    service.down = False
+    wait_for(lambda: client.version == 4)
+    assert client.get_boolean_details("new-checkout", NL, False).reason == "TARGETING_MATCH"
+
+
 def test_bootstrap__service_back__catches_up(
     service: FakeService, make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -101,7 +118,7 @@ CORRUPT = [
     b"not json at all",
     b"[]",
     b"null",
-    b'{"spec_version": 2, "environment": "p", "version": 1, "flags": {}, "cohorts": {}}',
+    b'{"spec_version": 3, "environment": "p", "version": 1, "flags": {}, "cohorts": {}}',
     b'{"spec_version": 1, "environment": "p", "version": 1, "flags": {"x": {}}, "cohorts": {}}',
     b"\xff\xfe\x00garbage",
     b"[" * 100_000,

@@ -27,7 +27,8 @@ def test_in_memory__set_flag__on_for_everyone() -> None:
     flags = InMemoryClient({"a": True, "b": False})
     assert flags.is_enabled("a", {"key": "u"}) is True
     assert flags.is_enabled("b", {"key": "u"}, default=True) is False
-    assert flags.evaluate("a", {"key": "u"}).reason == Reason.RELEASED
+    assert flags.evaluate("a", {"key": "u"}).reason == Reason.STATIC
+    assert flags.evaluate("b", {"key": "u"}).reason == Reason.DISABLED
 
 
 def test_in_memory__payload__value_when_on_default_when_off() -> None:
@@ -43,7 +44,7 @@ def test_in_memory__set_user__overrides_for_that_user_only() -> None:
     flags.set_user("new-checkout", "user-7", False)
     assert flags.is_enabled("new-checkout", {"key": "user-7"}) is False
     assert flags.is_enabled("new-checkout", {"key": "user-8"}) is True
-    assert flags.evaluate("new-checkout", {"key": "user-7"}).reason == Reason.EXCLUDED
+    assert flags.evaluate("new-checkout", {"key": "user-7"}).reason == Reason.TARGETING_MATCH
 
 
 def test_in_memory__set_user_on_unknown_flag__off_for_others() -> None:
@@ -54,7 +55,7 @@ def test_in_memory__set_user_on_unknown_flag__off_for_others() -> None:
     assert flags.is_enabled("beta", {"key": "user-2"}) is False
 
 
-@pytest.mark.parametrize("context", [None, {}, {"key": ""}, "u", {"key": 3.0}, {"key": "\udcff"}])
+@pytest.mark.parametrize("context", [None, {"key": ""}, "u", {"key": 3.0}, {"key": "\udcff"}])
 def test_in_memory__invalid_context__default_invalid_context(context: Any) -> None:
     flags = InMemoryClient({"a": True})
     assert flags.is_enabled("a", context, default=True) is True
@@ -138,3 +139,23 @@ def test_in_memory__listener_raises__logged_and_the_others_still_told(
     flags.set_flag("a", True)
     assert [change.flags_changed for change in told] == [("a",)]
     assert "a change listener failed" in caplog.text
+
+
+def test_in_memory__keyless_context__answered_as_for_anyone() -> None:
+    flags = InMemoryClient({"a": True})
+    assert flags.evaluate("a", {}).value is True and flags.is_enabled("a", {"country": "NL"})
+
+
+def test_in_memory__set_value__typed_getters_and_type_mismatch() -> None:
+    flags = InMemoryClient()
+    flags.set_value("layout", "v2", variation="new")
+    details = flags.get_string_details("layout", {"key": "u"}, "v1")
+    assert (details.value, details.variation, details.reason) == ("v2", "new", Reason.STATIC)
+    assert flags.get_integer("layout", {"key": "u"}, 3) == 3
+    assert flags.get_integer_details("layout", {"key": "u"}, 3).error_code == "TYPE_MISMATCH"
+    flags.set_value("limit", 50)
+    flags.set_value("ratio", 0.5)
+    flags.set_value("config", {"steps": 1})
+    assert flags.get_integer("limit", {}, 0) == 50 and flags.get_float("ratio", {}, 0.0) == 0.5
+    assert flags.get_object("config", {}, {}) == {"steps": 1}
+    assert flags.get_boolean("missing", {}, True) is True

@@ -5,7 +5,7 @@ Pure: no I/O, no clock reads, stdlib + mmh3 only. Load the wire JSON once with
 
     snapshot = load_snapshot(json.loads(body))
     result = evaluate(snapshot, "new-checkout", {"key": "user-1", "country": "NL"})
-    result.enabled, result.value, result.reason  # True, {"color": "blue"}, Reason.COHORT
+    result.variation, result.value, result.reason  # "v2", "v2", Reason.TARGETING_MATCH
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .bucketing import bucket
 from .bucketing import is_unicode
 from .bucketing import threshold
 from .context import canonical_context
+from .context import is_keyless
 from .context import user_key_of
 from .errors import EngineError
 from .errors import RuleError
@@ -24,6 +25,7 @@ from .evaluator import evaluate
 from .evaluator import evaluate_all
 from .model import Cohort
 from .model import Context
+from .model import Counted
 from .model import ErrorCode
 from .model import Flag
 from .model import Predicate
@@ -42,6 +44,10 @@ from .rules import validate_rule
 from .safe_regex import MAX_PATTERN_LENGTH
 from .safe_regex import MAX_SUBJECT_LENGTH
 from .safe_regex import validate_regex
+from .values import BOOLEAN
+from .values import ValueType
+from .values import Variations
+from .wire import READABLE
 from .wire import SPEC_VERSION
 from .wire import CohortDoc
 from .wire import FlagDoc
@@ -50,6 +56,7 @@ from .wire import SnapshotDoc
 from .wire import load_snapshot
 
 __all__ = [
+    "BOOLEAN",
     "BUCKETS",
     "FLAG_NOT_FOUND",
     "MAX_ATTRIBUTE_LENGTH",
@@ -57,10 +64,12 @@ __all__ = [
     "MAX_SUBJECT_LENGTH",
     "MAX_VALUES",
     "OPERATORS",
+    "READABLE",
     "SPEC_VERSION",
     "Cohort",
     "CohortDoc",
     "Context",
+    "Counted",
     "EngineError",
     "ErrorCode",
     "Flag",
@@ -75,12 +84,15 @@ __all__ = [
     "SnapshotDoc",
     "SnapshotError",
     "Stage",
+    "ValueType",
+    "Variations",
     "bucket",
     "canonical_context",
     "compile_rule",
     "compile_rules",
     "evaluate",
     "evaluate_all",
+    "is_keyless",
     "is_unicode",
     "load_snapshot",
     "parse_rule",

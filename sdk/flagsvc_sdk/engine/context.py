@@ -7,7 +7,9 @@ so every evaluator must agree on which keys are valid and on their string form:
 - a non-empty string that is valid Unicode is its own form;
 - an integer (``user.id``; never a bool) is its decimal string: ``42`` and ``"42"`` are
   the same user, in the same bucket;
-- anything else (a missing or empty key, a float, ``None``, a string holding a lone
+- no key at all (absent, or ``None``) is a *keyless* context (:func:`is_keyless`): it
+  evaluates wherever the answer does not depend on a key (``evaluator.py``);
+- anything else (an empty key, a float, a boolean, a string holding a lone
   surrogate such as ``json.loads('"\\udcff"')``, which no UTF-8 text can carry and the
   service refuses with a 422) makes the context invalid: the caller's default with
   ``INVALID_CONTEXT``.
@@ -23,13 +25,20 @@ from collections.abc import Mapping
 from .bucketing import is_unicode
 from .model import Context
 
-__all__ = ["canonical_context", "is_plain_key", "user_key_of"]
+__all__ = ["canonical_context", "is_keyless", "is_plain_key", "user_key_of"]
 
 
 def is_plain_key(key: object) -> bool:
     """A key that is its own canonical form and needs no further look: a non-empty
     ASCII ``str`` (``isascii`` is O(1) in CPython). The fast paths inline this test."""
     return type(key) is str and key != "" and key.isascii()
+
+
+def is_keyless(context: object) -> bool:
+    """A mapping without a user key (no ``"key"``, or ``None``): an anonymous context."""
+    if type(context) is not dict and not isinstance(context, Mapping):
+        return False
+    return context.get("key") is None
 
 
 def user_key_of(context: object) -> str | None:

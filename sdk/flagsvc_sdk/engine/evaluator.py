@@ -1,21 +1,29 @@
 """Evaluation of a flag for a context: the decision order of ``docs/product.md``.
 
-1. flag not in the snapshot -> FLAG_NOT_FOUND    6. stage released -> RELEASED
-2. context invalid -> ERROR / INVALID_CONTEXT     7. first cohort of the flag the user is
-3. killed -> KILLED                                  in (early_access, general) -> COHORT
-4. user key excluded -> EXCLUDED                  8. general and bucket < threshold -> ROLLOUT
-5. stage off -> OFF                               9. otherwise NOT_TARGETED
+1. flag not in the snapshot -> ERROR / FLAG_NOT_FOUND
+2. context invalid -> ERROR / INVALID_CONTEXT (no key at all is not invalid: keyless)
+3. killed -> DISABLED (off)                   6. stage released -> STATIC (on)
+4. user key excluded -> TARGETING_MATCH (off) 7. first cohort of the flag the context is
+5. stage off -> DISABLED (off)                   in (early_access, general) -> TARGETING_MATCH
+                                                 (the cohort's variation, else on)
+8. general with a ramp above 0 -> SPLIT: on if the bucket is below the threshold, else off
+9. otherwise DEFAULT (off)
 
 A context is valid as :mod:`.context` says (an integer key counts as its decimal string).
-Every result a flag can give is built once when the flag is (``Flag.outcomes`` and
-``Flag.targets``), so the hot path is dict lookups, set membership and at most one hash,
-and never allocates.
+A *keyless* context (no ``"key"``, or ``None``) takes the same order where the key is not
+needed: it is nobody's exclusion and nobody's member, cohort rules still match it, and
+only step 8 with a ramp strictly between 0 and 100 % cannot be decided: ERROR /
+TARGETING_KEY_MISSING. Every result a flag can give is built once when the flag is
+(``Flag.outcomes`` and ``Flag.targets``), so the hot path is dict lookups, set
+membership and at most one hash, and never allocates.
 """
 
 from __future__ import annotations
 
+from .bucketing import BUCKETS
 from .bucketing import bucket_of
 from .context import canonical_context
+from .context import is_keyless
 from .model import Context
 from .model import ErrorCode
 from .model import Flag
@@ -26,7 +34,7 @@ from .model import Stage
 
 __all__ = ["FLAG_NOT_FOUND", "GENERAL_ERROR", "evaluate", "evaluate_all"]
 
-FLAG_NOT_FOUND = Result(None, False, Reason.FLAG_NOT_FOUND, error_code=ErrorCode.FLAG_NOT_FOUND)
+FLAG_NOT_FOUND = Result(None, False, Reason.ERROR, error_code=ErrorCode.FLAG_NOT_FOUND)
 GENERAL_ERROR = Result(None, False, Reason.ERROR, error_code=ErrorCode.GENERAL)
 
 # Module constants: reading an enum member off its class costs ~100 ns, a global ~15 ns.
@@ -54,7 +62,7 @@ def _decide(flag: Flag, context: Context) -> Result:
     if type(user_key) is not str or not user_key or not user_key.isascii():
         canonical = canonical_context(context)  # the rare keys: non-ASCII, integer, invalid
         if canonical is None:
-            return outcomes.invalid_context
+            return _keyless(flag, context) if is_keyless(context) else outcomes.invalid_context
         context, user_key = canonical, str(canonical["key"])
     if flag.killed:
         return outcomes.killed
@@ -73,9 +81,28 @@ def _target(flag: Flag, user_key: str, context: Context) -> Result:
             target.match_rules is not None and target.match_rules(context)
         ):
             return target.result
-    if flag.stage is _GENERAL and bucket_of(flag.hash_prefix, user_key) < flag.threshold:
-        return flag.outcomes.rollout
+    if flag.stage is _GENERAL and flag.threshold:
+        in_ramp = bucket_of(flag.hash_prefix, user_key) < flag.threshold
+        return flag.outcomes.rollout if in_ramp else flag.outcomes.split_out
     return flag.outcomes.not_targeted
+
+
+def _keyless(flag: Flag, context: Context) -> Result:
+    """The decision order without a user key: rules decide cohorts, only a partial ramp
+    needs the key."""
+    outcomes = flag.outcomes
+    if flag.killed:
+        return outcomes.killed
+    if flag.stage is _OFF:
+        return outcomes.off
+    if flag.stage is _RELEASED:
+        return outcomes.released
+    for target in flag.targets:
+        if target.match_rules is not None and target.match_rules(context):
+            return target.result
+    if flag.stage is not _GENERAL or not flag.threshold:
+        return outcomes.not_targeted
+    return outcomes.rollout if flag.threshold >= BUCKETS else outcomes.key_missing
 
 
 def evaluate_all(snapshot: Snapshot, context: Context) -> dict[str, Result]:

@@ -17,10 +17,13 @@ from typing import TypeAlias
 
 from .bucketing import is_unicode
 from .bucketing import threshold
+from .values import BOOLEAN
+from .values import Variations
 
 __all__ = [
     "Cohort",
     "Context",
+    "Counted",
     "ErrorCode",
     "Flag",
     "Outcomes",
@@ -31,8 +34,6 @@ __all__ = [
     "Snapshot",
     "Stage",
     "Target",
-    "off_value",
-    "on_value",
 ]
 
 Context: TypeAlias = Mapping[str, object]
@@ -52,24 +53,40 @@ class Stage(StrEnum):
 
 
 class Reason(StrEnum):
-    """Why an evaluation gave its answer; the names follow OpenFeature where they overlap."""
+    """Why an evaluation gave its answer: OpenFeature's reasons.
 
-    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+    ``STATIC``: released, everyone gets the on variation. ``TARGETING_MATCH``: a cohort
+    (its variation) or an exclusion (off) decided. ``SPLIT``: the ramp decided (general
+    rollout above 0 %, either side). ``DISABLED``: the flag is off or killed here.
+    ``DEFAULT``: nothing targeted the context (early access, general at 0 %): off.
+    ``CACHED``: the SDK's, for an answer from a file before the service's first snapshot.
+    ``ERROR``: see ``error_code``; the caller's default is the answer.
+    """
+
+    STATIC = "STATIC"
+    TARGETING_MATCH = "TARGETING_MATCH"
+    SPLIT = "SPLIT"
+    DISABLED = "DISABLED"
+    DEFAULT = "DEFAULT"
+    CACHED = "CACHED"
     ERROR = "ERROR"
-    KILLED = "KILLED"
-    EXCLUDED = "EXCLUDED"
-    OFF = "OFF"
-    RELEASED = "RELEASED"
+
+
+class Counted(StrEnum):
+    """What an SDK's metrics entry may break its evaluation count down by (its
+    ``"reasons"`` field): a count, not an evaluation reason. ``COHORT``: answered on
+    through an early-access cohort (``matched_cohort`` set), the flag's early-access reach.
+    """
+
     COHORT = "COHORT"
-    ROLLOUT = "ROLLOUT"
-    NOT_TARGETED = "NOT_TARGETED"
 
 
 class ErrorCode(StrEnum):
-    """Machine-readable cause when ``reason`` is ERROR or FLAG_NOT_FOUND (OpenFeature codes)."""
+    """Machine-readable cause when ``reason`` is ERROR (OpenFeature's codes)."""
 
     FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
     INVALID_CONTEXT = "INVALID_CONTEXT"
+    TARGETING_KEY_MISSING = "TARGETING_KEY_MISSING"
     PARSE_ERROR = "PARSE_ERROR"
     GENERAL = "GENERAL"
 
@@ -78,9 +95,11 @@ class ErrorCode(StrEnum):
 class Result:
     """Outcome of one evaluation.
 
-    ``value`` is the payload (or ``True``) when enabled; when off it is ``False`` for a
-    flag without payload and ``None`` otherwise, so the SDK can substitute the caller's
-    default. ``value`` is shared with the snapshot: treat it as read-only.
+    ``enabled``: the context is reached by the release (a cohort, the ramp, release).
+    ``variation`` is the key of the variation served and ``value`` its value; both are
+    ``None`` on an error and when the flag is off without an off variation, so the SDK
+    answers the caller's default. ``value`` is shared with the snapshot: treat it as
+    read-only. ``key_result`` and ``flow_item`` are the flag's (its metadata).
     """
 
     value: object
@@ -89,6 +108,9 @@ class Result:
     stage: Stage | None = None
     matched_cohort: str | None = None
     error_code: ErrorCode | None = None
+    variation: str | None = None
+    key_result: int | None = None
+    flow_item: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +137,6 @@ class Cohort:
     match_rules: Predicate | None = field(default=None, compare=False, repr=False)
 
 
-def on_value(payload: object) -> object:
-    """Return the value of an enabled flag: its payload, or ``True`` without one."""
-    return True if payload is None else payload
-
-
-def off_value(payload: object) -> object:
-    """Return the value of a disabled flag.
-
-    ``False`` answers a boolean flag; ``None`` lets the SDK substitute the caller's default.
-    """
-    return False if payload is None else None
-
-
 @dataclass(frozen=True, slots=True)
 class Target:
     """A cohort paired with the result it gives for one flag (hot-path shape)."""
@@ -139,30 +148,62 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Outcomes:
-    """Every constant result a flag can give, built once so evaluation never allocates."""
+    """Every constant result a flag can give, built once so evaluation never allocates.
+
+    ``split_out`` is the off side of a ramp above 0 % (reason ``SPLIT``);
+    ``not_targeted`` is off with nothing deciding (``DEFAULT``); ``key_missing`` answers a
+    keyless context where only the ramp could decide.
+    """
 
     invalid_context: Result
+    key_missing: Result
     killed: Result
     excluded: Result
     off: Result
     released: Result
     rollout: Result
+    split_out: Result
     not_targeted: Result
 
     @classmethod
-    def for_flag(cls, stage: Stage, payload: object) -> Outcomes:
-        """Build the constant results of a flag in ``stage`` with ``payload``."""
-        on, off = on_value(payload), off_value(payload)
+    def for_flag(cls, flag: Flag) -> Outcomes:
+        """Build the constant results of ``flag``."""
+
+        def error(code: ErrorCode) -> Result:
+            return Result(None, False, Reason.ERROR, stage, None, code, None, *meta)
+
+        def served(variation: str | None, enabled: bool, reason: Reason) -> Result:
+            value = None if variation is None else values.values[variation]
+            return Result(value, enabled, reason, stage, None, None, variation, *meta)
+
+        stage, values, meta = flag.stage, flag.values, (flag.key_result, flag.flow_item)
+        on, off = values.on, values.off
         return cls(
-            invalid_context=Result(
-                None, False, Reason.ERROR, stage, None, ErrorCode.INVALID_CONTEXT
-            ),
-            killed=Result(off, False, Reason.KILLED, stage),
-            excluded=Result(off, False, Reason.EXCLUDED, stage),
-            off=Result(off, False, Reason.OFF, stage),
-            released=Result(on, True, Reason.RELEASED, stage),
-            rollout=Result(on, True, Reason.ROLLOUT, stage),
-            not_targeted=Result(off, False, Reason.NOT_TARGETED, stage),
+            invalid_context=error(ErrorCode.INVALID_CONTEXT),
+            key_missing=error(ErrorCode.TARGETING_KEY_MISSING),
+            killed=served(off, False, Reason.DISABLED),
+            excluded=served(off, False, Reason.TARGETING_MATCH),
+            off=served(off, False, Reason.DISABLED),
+            released=served(on, True, Reason.STATIC),
+            rollout=served(on, True, Reason.SPLIT),
+            split_out=served(off, False, Reason.SPLIT),
+            not_targeted=served(off, False, Reason.DEFAULT),
+        )
+
+    def cohort(self, flag: Flag, cohort: Cohort) -> Result:
+        """What ``cohort`` gets: its own variation here, else the on variation."""
+        variation = flag.cohort_variations.get(cohort.key, flag.values.on)
+        value = flag.values.values[variation]
+        return Result(
+            value,
+            True,
+            Reason.TARGETING_MATCH,
+            flag.stage,
+            cohort.key,
+            None,
+            variation,
+            flag.key_result,
+            flag.flow_item,
         )
 
 
@@ -170,13 +211,16 @@ class Outcomes:
 class Flag:
     """A flag's state in one environment, compiled for evaluation.
 
-    The last four fields are derived in ``__post_init__``, so a hand-built flag is always
-    consistent: ``threshold`` is ``round(rollout_percent * 100)`` (in the rollout iff the
-    bucket is below it), ``hash_prefix`` is ``f"{key}:{salt}:"`` so bucketing only appends
-    the user key, ``targets`` are the cohorts in order with their results, and
+    ``values`` are its type, variations and the keys served on and off (a boolean flag's
+    by default); ``cohort_variations`` names the cohorts that serve their own variation
+    here. The last four fields are derived in ``__post_init__``, so a hand-built flag is
+    always consistent: ``threshold`` is ``round(rollout_percent * 100)`` (in the rollout
+    iff the bucket is below it), ``hash_prefix`` is ``f"{key}:{salt}:"`` so bucketing only
+    appends the user key, ``targets`` are the cohorts in order with their results, and
     ``outcomes`` the other results.
 
-    :raise ValueError: if ``key`` or ``salt`` is not valid Unicode (they are hashed).
+    :raise ValueError: if ``key`` or ``salt`` is not valid Unicode (they are hashed), or a
+        variation key named by ``values`` or ``cohort_variations`` does not exist.
     """
 
     key: str
@@ -186,7 +230,10 @@ class Flag:
     killed: bool
     cohorts: tuple[Cohort, ...]
     exclusions: frozenset[str]
-    payload: object
+    values: Variations = BOOLEAN
+    cohort_variations: Mapping[str, str] = field(default_factory=dict)
+    key_result: int | None = None
+    flow_item: str | None = None
     threshold: int = field(init=False, compare=False)
     hash_prefix: str = field(init=False, compare=False, repr=False)
     targets: tuple[Target, ...] = field(init=False, compare=False, repr=False)
@@ -195,15 +242,17 @@ class Flag:
     def __post_init__(self) -> None:
         if not is_unicode(self.key) or not is_unicode(self.salt):
             raise ValueError("a flag's key and salt must be valid Unicode (no lone surrogates)")
-        on = on_value(self.payload)
+        served = {self.values.on, self.values.off, *self.cohort_variations.values()}
+        if not served - {None} <= self.values.values.keys():
+            raise ValueError(f"flag {self.key!r} serves a variation it does not have")
+        outcomes = Outcomes.for_flag(self)
         targets = tuple(
-            Target(c.members, c.match_rules, Result(on, True, Reason.COHORT, self.stage, c.key))
-            for c in self.cohorts
+            Target(c.members, c.match_rules, outcomes.cohort(self, c)) for c in self.cohorts
         )
         object.__setattr__(self, "threshold", threshold(self.rollout_percent))
         object.__setattr__(self, "hash_prefix", f"{self.key}:{self.salt}:")
         object.__setattr__(self, "targets", targets)
-        object.__setattr__(self, "outcomes", Outcomes.for_flag(self.stage, self.payload))
+        object.__setattr__(self, "outcomes", outcomes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 __all__ = [
+    "BOOLEAN",
     "BOOLEAN_VARIATIONS",
     "MAX_SAFE_INTEGER",
     "OFF",
@@ -68,6 +69,10 @@ class Variations(NamedTuple):
     off: str | None
 
 
+BOOLEAN = Variations(ValueType.BOOLEAN, BOOLEAN_VARIATIONS, ON, OFF)
+"""The values of every boolean flag."""
+
+
 def type_problem(value_type: ValueType, value: object) -> str | None:
     """Why ``value`` cannot be a variation of a ``value_type`` flag, or ``None`` if it can."""
     if value_type is ValueType.BOOLEAN:
@@ -104,7 +109,7 @@ def from_payload(payload: object) -> Variations:
     variation ``on`` of its type, served on; off answers the caller's default, as it did.
     """
     if payload is None or type(payload) is bool:
-        return Variations(ValueType.BOOLEAN, BOOLEAN_VARIATIONS, ON, OFF)
+        return BOOLEAN
     return Variations(_PAYLOAD_TYPES.get(type(payload), ValueType.OBJECT), {ON: payload}, ON, None)
 
 

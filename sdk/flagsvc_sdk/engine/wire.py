@@ -1,4 +1,4 @@
-"""The snapshot wire format (spec_version 1) and its loader.
+"""The snapshot wire format (spec_version 2, and 1 still read) and its loader.
 
 The service serialises one environment as JSON shaped like :class:`SnapshotDoc`; the SDK
 and the service's own ``evaluate`` endpoint turn it into a :class:`~.model.Snapshot` with
@@ -6,6 +6,11 @@ and the service's own ``evaluate`` endpoint turn it into a :class:`~.model.Snaps
 frozensets, rules into predicates, rollout percents into thresholds, results pre-built.
 Unknown fields are ignored (a tolerant reader), so additive changes need no new version;
 anything else that changes meaning bumps ``spec_version``.
+
+Spec 2 gives each flag its values (``type``, ``variations``, ``on``, ``off``,
+``cohort_variations``) and metadata (``key_result``, ``flow_item``); spec 1 had one
+optional ``payload``, read as :func:`~.values.from_payload` says (bootstrap and cache
+files written before keep loading).
 """
 
 from __future__ import annotations
@@ -30,11 +35,18 @@ from .model import Stage
 from .operators import is_number
 from .rules import compile_rules
 from .rules import parse_rule
+from .values import BOOLEAN
+from .values import ValueType
+from .values import Variations
+from .values import from_payload
+from .values import typed
 
 __all__ = ["SPEC_VERSION", "CohortDoc", "FlagDoc", "RuleDoc", "SnapshotDoc", "load_snapshot"]
 
-SPEC_VERSION = 1
-"""Version of the wire format this engine reads; a snapshot with another one is refused."""
+SPEC_VERSION = 2
+"""Version of the wire format the service writes; this engine reads it and spec 1."""
+READABLE = (1, 2)
+"""Spec versions this engine loads; a snapshot with another one is refused."""
 
 T = TypeVar("T")
 
@@ -57,7 +69,7 @@ class CohortDoc(TypedDict):
 
 
 class FlagDoc(TypedDict):
-    """A flag's state in the environment; ``payload`` may be omitted (means null)."""
+    """A flag's state in the environment (spec 2; spec 1 had only ``payload``)."""
 
     key: str
     salt: str
@@ -66,7 +78,13 @@ class FlagDoc(TypedDict):
     killed: bool
     cohorts: list[str]
     exclusions: list[str]
-    payload: NotRequired[object]
+    type: str
+    variations: dict[str, object]
+    on: str
+    off: str | None
+    cohort_variations: NotRequired[dict[str, str]]
+    key_result: NotRequired[int | None]
+    flow_item: NotRequired[str | None]
 
 
 class SnapshotDoc(TypedDict):
@@ -148,20 +166,23 @@ def load_snapshot(data: Mapping[str, object]) -> Snapshot:
     :raise SnapshotError: naming the first field that breaks the contract.
     """
     fields = _Fields("snapshot", data)
-    version = _version(fields)
+    spec, version = _version(fields)
     cohorts = {key: _load_cohort(key, doc) for key, doc in fields.objects("cohorts").items()}
-    flags = {key: _load_flag(key, doc, cohorts) for key, doc in fields.objects("flags").items()}
-    return Snapshot(SPEC_VERSION, fields.string("environment"), version, flags, cohorts)
+    flags = {
+        key: _load_flag(key, doc, cohorts, spec) for key, doc in fields.objects("flags").items()
+    }
+    return Snapshot(spec, fields.string("environment"), version, flags, cohorts)
 
 
-def _version(fields: _Fields) -> int:
+def _version(fields: _Fields) -> tuple[int, int]:
     spec_version = fields.get("spec_version")
-    if type(spec_version) is not int or spec_version != SPEC_VERSION:
-        _fail("snapshot.spec_version", f"must be {SPEC_VERSION}, got {spec_version!r}")
+    if type(spec_version) is not int or spec_version not in READABLE:
+        readable = " or ".join(map(str, READABLE))
+        _fail("snapshot.spec_version", f"must be {readable}, got {spec_version!r}")
     version = fields.get("version")
     if type(version) is not int or version < 0:
         _fail("snapshot.version", "must be a non-negative integer")
-    return version
+    return spec_version, version
 
 
 def _load_cohort(cohort_key: str, doc: object) -> Cohort:
@@ -183,10 +204,11 @@ def _load_rule(path: str, doc: object) -> Rule:
         _fail(path, "; ".join(exc.problems))
 
 
-def _load_flag(flag_key: str, doc: object, cohorts: Mapping[str, Cohort]) -> Flag:
+def _load_flag(flag_key: str, doc: object, cohorts: Mapping[str, Cohort], spec: int) -> Flag:
     fields = _Fields(f"flags[{flag_key!r}]", doc)
     fields.check_key(flag_key)
     refs = fields.strings("cohorts")
+    values = _values(fields) if spec >= 2 else from_payload(fields.doc.get("payload"))
     return Flag(
         key=flag_key,
         salt=fields.text("salt"),
@@ -195,8 +217,65 @@ def _load_flag(flag_key: str, doc: object, cohorts: Mapping[str, Cohort]) -> Fla
         killed=fields.boolean("killed"),
         cohorts=tuple(_cohort_ref(fields, i, ref, cohorts) for i, ref in enumerate(refs)),
         exclusions=frozenset(fields.strings("exclusions")),
-        payload=fields.doc.get("payload"),
+        values=values,
+        cohort_variations=_cohort_variations(fields, values, refs) if spec >= 2 else {},
+        key_result=_optional(fields, "key_result", int),
+        flow_item=_optional(fields, "flow_item", str),
     )
+
+
+def _values(fields: _Fields) -> Variations:
+    """The flag's type and variations; every value of the type, on and off among them."""
+    value_type = _value_type(fields)
+    variations = fields.objects("variations")
+    values = {}
+    for key, value in variations.items():
+        try:
+            values[key] = typed(value_type, value)
+        except ValueError as problem:
+            _fail(f"{fields.path}.variations[{key!r}]", str(problem))
+    on, off = fields.string("on"), fields.get("off")
+    if on not in values:
+        _fail(f"{fields.path}.on", "must name one of the variations")
+    if off is not None and (type(off) is not str or off not in values):
+        _fail(f"{fields.path}.off", "must be null or name one of the variations")
+    loaded = Variations(value_type, values, on, off)
+    if value_type is ValueType.BOOLEAN and loaded != BOOLEAN:
+        _fail(f"{fields.path}.variations", "a boolean flag has exactly on: true, off: false")
+    return BOOLEAN if value_type is ValueType.BOOLEAN else loaded
+
+
+def _value_type(fields: _Fields) -> ValueType:
+    value = fields.string("type")
+    try:
+        return ValueType(value)
+    except ValueError:
+        _fail(f"{fields.path}.type", f"must be one of {', '.join(ValueType)}, got {value!r}")
+
+
+def _cohort_variations(
+    fields: _Fields, values: Variations, cohorts: Sequence[str]
+) -> dict[str, str]:
+    """Cohorts serving their own variation: attached here, and not on a boolean flag."""
+    own = fields.doc.get("cohort_variations", {})
+    if not isinstance(own, Mapping):
+        _fail(f"{fields.path}.cohort_variations", "must be an object")
+    for cohort, variation in own.items():
+        where = f"{fields.path}.cohort_variations[{cohort!r}]"
+        if cohort not in cohorts:
+            _fail(where, "names a cohort the flag does not have")
+        if type(variation) is not str or variation not in values.values:
+            _fail(where, "must name one of the variations")
+        if values.type is ValueType.BOOLEAN:
+            _fail(where, "a boolean flag serves on to every cohort")
+    return dict(own)
+
+
+def _optional(fields: _Fields, name: str, kind: type[T]) -> T | None:
+    value = fields.doc.get(name)
+    if value is None or (type(value) is kind):
+        return value
+    _fail(f"{fields.path}.{name}", f"must be null or a {kind.__name__}")
 
 
 def _stage(fields: _Fields) -> Stage:
