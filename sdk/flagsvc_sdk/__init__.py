@@ -28,6 +28,7 @@ from .errors import FetchError
 from .errors import SdkError
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
+from .evaluation import JsonObject
 from .events import Change
 from .events import ChangeListener
 from .events import Status
@@ -47,6 +48,7 @@ __all__ = [
     "Evaluation",
     "FetchError",
     "FlagsClient",
+    "JsonObject",
     "Reason",
     "SdkError",
     "Stage",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
 from typing import assert_type
 
 from flagsvc_sdk import Change
 from flagsvc_sdk import Client
 from flagsvc_sdk import Evaluation
 from flagsvc_sdk import FlagsClient
+from flagsvc_sdk import JsonObject
 from flagsvc_sdk import Stats
 from flagsvc_sdk import Status
 from flagsvc_sdk import StatusChange
@@ -20,9 +22,19 @@ def checkout_page(flags: FlagsClient, user_id: int, country: str) -> str:
     context = {"key": user_id, "country": country}
     if flags.is_enabled("new-checkout", context):
         banner = flags.evaluate("banner-color", context, default="grey")
-        assert_type(banner, Evaluation)
-        return f"new checkout, {banner.value}"
+        assert_type(banner, Evaluation[Any])
+        layout = flags.get_string_details("layout", context, "v1")
+        assert_type(layout, Evaluation[str])
+        assert_type(layout.value, str)
+        assert_type(flags.get_integer("export-limit", context, 10), int)
+        assert_type(flags.get_float("ratio", context, 0.5), float)
+        assert_type(flags.get_object("config", context, {}), JsonObject)
+        return f"new checkout, {banner.value}, {layout.value}"
     return "old checkout"
+
+
+def typed_getter_needs_its_type(flags: FlagsClient) -> None:
+    flags.get_integer("limit", {"key": "u"}, "ten")  # type: ignore[arg-type]
 
 
 def on_change(change: Change) -> None:
