@@ -7,7 +7,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?= -n auto --dist worksteal  # one worker per core; each has its own databases (tests/conftest.py)
 
-.PHONY: install run test lint typecheck unit lock clean
+DEMO_DATABASE_URL ?= sqlite:///./flagsvc-demo.db
+
+.PHONY: install run demo test lint typecheck unit lock clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +22,11 @@ install: $(STAMP)  ## create .venv and install the service, the SDK and the dev 
 run: install  ## migrate, create environments (and a first admin token), serve on :8000
 	$(BIN)/flagsvc init
 	$(BIN)/flagsvc serve --host $(HOST) --port $(PORT) --with-scheduler
+
+demo: install  ## a demo quarter in its own database (flagsvc-demo.db), served on :8000
+	DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/flagsvc demo
+	DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/flagsvc init
+	DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/flagsvc serve --host $(HOST) --port $(PORT) --with-scheduler
 
 test: install lint typecheck unit  ## everything CI runs
 

@@ -228,8 +228,6 @@ def demo(app: Flask) -> None:
     """Load a realistic quarter of demo data (refused, changing nothing, if it exists)."""
     state = _state(app)
     migrate.upgrade(state.config.database_url)
-    with state.db.write() as session:
-        environments.ensure_default_environments(session, _change(app))
     summary = demo_data.load(state.db, state.clock())
     if summary is None:
         _say("demo data already loaded; nothing changed")

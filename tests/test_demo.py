@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+import pytest
 from click.testing import CliRunner
 
 from flagsvc.cli import main
+from flagsvc.domain.errors import ConflictError
 from flagsvc.services import demo
 
 
 def _load(app, clock):
+    """Load the quarter ending 92 days after the fixture's set-up events (the audit's
+    times never go back, so the quarter must start after them)."""
+    if clock() < _SET_UP + timedelta(days=92):
+        clock.advance(days=92)
     return demo.load(app.extensions["flagsvc"].db, clock())
 
 
+_SET_UP = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)  # the conftest clock's start
+
+
 def test_demo__loaded__tells_the_quarter_through_every_report(app, viewer, clock):
-    """One load, read three ways (loading the quarter is most of the cost)."""
+    """One load, read four ways (loading the quarter is most of the cost)."""
     summary = _load(app, clock)
     _flow_report_names_a_bottleneck(viewer, summary)
     _history_by_the_right_actors(viewer)
     _okr_report_and_stale_flags(viewer)
+    _audit_times_follow_the_chain_order(viewer)
 
 
 def _flow_report_names_a_bottleneck(viewer, summary):
@@ -78,3 +92,34 @@ def test_cli_demo__twice__summary_then_refusal(tmp_path):
     assert "35 flags" in first.stderr and "bottleneck" in first.stderr and first.stdout == ""
     second = runner.invoke(main, ["demo"], env=env)
     assert second.exit_code == 0 and "already loaded" in second.stderr
+
+
+def _audit_times_follow_the_chain_order(viewer):
+    events, cursor = [], None
+    while True:
+        page = viewer.get("/api/v1/audit?limit=500" + (f"&cursor={cursor}" if cursor else "")).json
+        events += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    times = [e["occurred_at"] for e in events]
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    assert times == sorted(times)  # never back in time along the chain
+
+
+def test_demo__history_inside_the_quarter__refused_and_nothing_written(app, viewer, clock):
+    # Given the fixture's set-up events at the clock's start, when the demo's quarter
+    # would end now (its start lies before them)
+    events = viewer.get("/api/v1/audit/verify").json["events_checked"]
+    with pytest.raises(ConflictError, match="database of its own"):
+        demo.load(app.extensions["flagsvc"].db, clock())
+    assert viewer.get("/api/v1/audit/verify").json["events_checked"] == events
+
+
+def test_cli_demo__after_init__one_line_and_exit_1(tmp_path):
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'used.db'}"}
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"], env=env).exit_code == 0
+    refused = runner.invoke(main, ["demo"], env=env)
+    assert refused.exit_code == 1
+    assert refused.stderr.count("\n") == 1 and "make demo" in refused.stderr

@@ -24,9 +24,11 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.roles import Role
 from flagsvc.domain.stages import Stage
 from flagsvc.services import cohorts
+from flagsvc.services import environments
 from flagsvc.services import flag_states
 from flagsvc.services import flags
 from flagsvc.services import flow
@@ -35,6 +37,7 @@ from flagsvc.services import okrs
 from flagsvc.services import readiness
 from flagsvc.services import scheduler
 from flagsvc.services import sdk_metrics
+from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
 from flagsvc.services.flag_states import Where
@@ -128,6 +131,82 @@ FLAGS = (  # key, flow item, key result (index), plan, day created
     ("sso-saml", "feature", 8, "held", 6),
     ("scim-provisioning", "feature", 8, "waiting", 48),
 )
+NAMES = {  # key: (name, description), as a product team would write them
+    "one-click-checkout": (
+        "One-click checkout",
+        "Returning customers pay with their saved card in one step.",
+    ),
+    "saved-cards": ("Saved cards", "Customers keep a card on file for the next purchase."),
+    "apple-pay": ("Apple Pay", "Apple Pay as a payment method on iOS and Safari."),
+    "address-autocomplete": (
+        "Address autocomplete",
+        "Suggests the full address after a few characters.",
+    ),
+    "new-pricing-page": ("New pricing page", "Plans side by side, with a yearly toggle."),
+    "smart-payment-retry": (
+        "Smart payment retry",
+        "Retries soft-declined cards at the hour most likely to succeed.",
+    ),
+    "clearer-payment-errors": (
+        "Clearer payment errors",
+        "Says why a payment failed and what to do next.",
+    ),
+    "duplicate-charge-fix": ("Duplicate charge fix", "A double click no longer charges twice."),
+    "csv-export-escaping": (
+        "CSV export escaping",
+        "Commas and quotes in names no longer break exported files.",
+    ),
+    "guided-setup": ("Guided setup", "A five-step wizard for a new workspace."),
+    "sample-data-workspace": (
+        "Sample data workspace",
+        "New accounts start with example projects to explore.",
+    ),
+    "import-from-csv": ("Import from CSV", "Bring contacts over from a spreadsheet."),
+    "onboarding-checklist": ("Onboarding checklist", "What to do first, ticked off as it happens."),
+    "welcome-email-series": (
+        "Welcome email series",
+        "Three emails over the first week, each with one tip.",
+    ),
+    "activation-nudges": ("Activation nudges", "In-app hints for accounts that stall in week one."),
+    "timezone-fix": ("Time zone fix", "Reminders arrive at the user's local time."),
+    "team-invites-v2": ("Team invites v2", "Invite a whole team by pasting email addresses."),
+    "self-serve-billing": (
+        "Self-serve billing",
+        "Change plan, seats and invoices without support.",
+    ),
+    "template-gallery": ("Template gallery", "Start a project from a curated template."),
+    "dark-mode": ("Dark mode", "Follows the system's light or dark setting."),
+    "status-page-embed": ("Status page embed", "Live service status inside the help widget."),
+    "multi-region-failover": (
+        "Multi-region failover",
+        "Traffic moves to the second region when the first fails.",
+    ),
+    "db-connection-pooling": (
+        "Database connection pooling",
+        "One pool per instance instead of a connection per request.",
+    ),
+    "legacy-api-sunset": (
+        "Legacy API sunset",
+        "Answers v1 API calls with a deprecation notice, then 410.",
+    ),
+    "rate-limit-hardening": ("Rate limit hardening", "Per-token limits on the public API."),
+    "search-index-rebuild": ("Search index rebuild", "Rebuilds the search index without downtime."),
+    "incident-banner": ("Incident banner", "Shows an ongoing incident at the top of the app."),
+    "memory-leak-fix": ("Memory leak fix", "Workers no longer grow until they are restarted."),
+    "audit-log-export": ("Audit log export", "Enterprise admins download their audit log as CSV."),
+    "custom-roles": ("Custom roles", "Admins define roles beyond owner, member and guest."),
+    "pilot-usage-dashboard": (
+        "Pilot usage dashboard",
+        "Design partners see how their pilot is used.",
+    ),
+    "sandbox-environments": ("Sandbox environments", "A copy of the workspace to try changes in."),
+    "legacy-reports-removal": ("Legacy reports removal", "Removes the old reports module."),
+    "sso-saml": ("SSO (SAML)", "Enterprise sign-in through the customer's identity provider."),
+    "scim-provisioning": (
+        "SCIM provisioning",
+        "Users are created and removed from the identity provider.",
+    ),
+}
 QUIET = frozenset({"saved-cards", "db-connection-pooling"})
 """Released long ago and no longer evaluated: what the stale-flags report should find."""
 
@@ -163,11 +242,26 @@ def already_loaded(session: Session) -> bool:
 
 
 def load(database: Database, now: datetime) -> Summary | None:
-    """Play the quarter ending at ``now``; None (and nothing written) if it was loaded."""
+    """Play the quarter ending at ``now``; None (and nothing written) if it was loaded.
+
+    The audit is a chain in time order, so the quarter can only be written after the
+    newest event: a database whose history reaches into the quarter is refused.
+
+    :raise ConflictError: the audit holds an event newer than the quarter's start.
+    """
+    start = (now - timedelta(days=DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
     with database.read() as session:
         if already_loaded(session):
             return None
-    start = (now - timedelta(days=DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+        newest = session.scalar(select(func.max(AuditEvent.occurred_at)))
+    if newest is not None and newest >= start:
+        raise ConflictError(
+            f"the demo plays the 13 weeks up to now, but this database's audit already "
+            f"records {newest:%Y-%m-%d %H:%M} UTC, and the audit's times never go back; "
+            "load the demo into a database of its own (make demo)"
+        )
+    with database.write() as session:  # the environments exist from the quarter's first day
+        environments.ensure_default_environments(session, Change(SYSTEM, start, "demo-setup"))
     days = _schedule(start)
     ran = 0
     for day in range(DAYS + 1):
@@ -269,8 +363,9 @@ def _create_okrs_and_cohorts(session: Session, change: Change) -> None:
 def _creator(key: str, item: str, kr_index: int, plan: str) -> Step:
     def create(session: Session, change: Change) -> None:
         kr_ids = session.scalars(select(KeyResult.id).order_by(KeyResult.id)).all()
-        name = key.replace("-", " ").capitalize()
-        fields = {"key": key, "name": name, "flow_item": item, "key_result_id": kr_ids[kr_index]}
+        name, description = NAMES[key]
+        fields = {"key": key, "name": name, "description": description, "flow_item": item,
+                  "key_result_id": kr_ids[kr_index]}  # fmt: skip
         flags.create_flag(session, change, fields)
         if plan == "quickfix":  # a fix needs support briefed, not a launch campaign
             marketer = Change(MARKETING[1], change.at, change.request_id)

@@ -23,14 +23,15 @@ def init_ui(app: Flask) -> None:
     The page modules add their routes and hooks to ``bp`` when first imported, which
     happens once per process however many apps the tests build.
     """
-    from flagsvc.ui import audit  # noqa: F401  (imported for its routes)
+    from flagsvc.ui import admin  # noqa: F401  (imported for its routes)
+    from flagsvc.ui import audit  # noqa: F401
     from flagsvc.ui import auth  # noqa: F401
     from flagsvc.ui import cohorts  # noqa: F401
     from flagsvc.ui import flags  # noqa: F401
+    from flagsvc.ui import home  # noqa: F401
     from flagsvc.ui import okrs  # noqa: F401
     from flagsvc.ui import pages  # noqa: F401
     from flagsvc.ui import readiness  # noqa: F401
-    from flagsvc.ui import sdk_keys  # noqa: F401
     from flagsvc.ui import security
     from flagsvc.ui import stages  # noqa: F401
     from flagsvc.ui import timing  # noqa: F401

@@ -130,13 +130,7 @@ def safe_next(target: str | None) -> str:
     """Where to go after signing in: a path inside the UI, never another site."""
     parts = urlsplit(target or "")
     inside = parts.path.startswith("/ui/") and not parts.scheme and not parts.netloc
-    return target if target and inside and "\\" not in target else url_for("ui.flag_list")
-
-
-@bp.get("/")
-def home() -> Response:
-    """The UI starts at the flag list."""
-    return redirect(url_for("ui.flag_list"), 303)
+    return target if target and inside and "\\" not in target else url_for("ui.home")
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

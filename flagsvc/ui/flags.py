@@ -41,15 +41,22 @@ from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.forms import version_guard
 from flagsvc.ui.forms import whole_number
+from flagsvc.ui.home import guide_context
+from flagsvc.ui.okrs import NewKeyResult
+from flagsvc.ui.okrs import new_key_result
+from flagsvc.ui.okrs import objective_options
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import render
+from flagsvc.ui.snippets import snippets
 
 PAGE_SIZE = 50
 LIST_FILTERS = ("q", "stage", "environment", "objective_id", "flow_item", "cursor")
 FLOW_ITEM_OPTIONS = [(item, item.capitalize()) for item in FLOW_ITEMS]
 STAGE_OPTIONS = [(stage.value, stage.value.replace("_", " ")) for stage in Stage]
 MAX_OBJECTIVES = 500  # objectives shown in pickers; an OKR set is far smaller
+NEW_KEY_RESULT = "new"  # the key-result picker's choice for "a new one, typed below"
+NEW_KR_PREFIX = "new-"
 
 
 @bp.get("/flags")
@@ -67,7 +74,8 @@ def flag_list() -> Any:
             refused = FormState("filters", raw, {"environment": [error.message]})
             return render("flags/list.html", 422, **context, form=refused, rows=[])
         form = FormState("filters", raw)
-        return render("flags/list.html", **context, form=form, **_paged(rows, raw))
+        guide = guide_context(session) if not rows and not raw else None
+        return render("flags/list.html", **context, form=form, guide=guide, **_paged(rows, raw))
 
 
 def _flag_query(raw: Mapping[str, str]) -> flags.FlagQuery:
@@ -92,7 +100,7 @@ def _list_context(session: Session) -> dict[str, Any]:
         "environment_options": [(env.key, env.name) for env in envs],
         "objectives": {o.id: o for o in objectives},
         "key_results": {kr.id: kr.title for o in objectives for kr in o.key_results},
-        "objective_options": [(o.id, f"{o.title} ({o.period})") for o in objectives],
+        "objective_options": objective_options(objectives),
         "stage_options": STAGE_OPTIONS,
         "flow_item_options": FLOW_ITEM_OPTIONS,
     }
@@ -112,16 +120,42 @@ def flag_create() -> Any:
     form = request.form
     problems: dict[str, list[str]] = {}
     data = _definition(form, problems) | {"key": text(form, "key")}
+    new_kr = text(form, "key_result_id") == NEW_KEY_RESULT
     try:
-        fields = validate(FlagCreateSchema(), optional(data), problems)
+        fields, key_result = _flag_and_key_result(data, problems, new_kr)
         with db().write() as session:
-            detail = flags.create_flag(session, change(), fields)
+            who = change()
+            if key_result is not None:
+                fields = {**fields, "key_result_id": key_result.create(session, who)}
+            detail = flags.create_flag(session, who, fields)
     except FormInvalidError as error:
         return _flag_form_page(FormState("flag", form, error.errors), 422)
     except DomainError as error:
         return _flag_form_page(FormState("flag", form, _field_error(error)), error_status(error))
     return done(f"Flag {detail.flag.key} created, off in every environment.", "ui.flag_page",
                 flag_key=detail.flag.key)  # fmt: skip
+
+
+def _flag_and_key_result(
+    data: dict[str, Any], problems: dict[str, list[str]], new_kr: bool
+) -> tuple[dict[str, Any], NewKeyResult | None]:
+    """The flag's fields and, when the form makes one, its new key result; all errors at once.
+
+    :raise FormInvalidError: the flag or the new key result (or both) break a rule.
+    """
+    if not new_kr:
+        return validate(FlagCreateSchema(), optional(data), problems), None
+    errors = dict(problems)
+    key_result = None
+    try:
+        key_result = new_key_result(request.form, NEW_KR_PREFIX)
+    except FormInvalidError as error:
+        errors |= error.errors
+    data.pop("key_result_id", None)
+    flag_schema = FlagCreateSchema(partial=("key_result_id",))
+    fields = validate(flag_schema, optional(data), errors)  # raises with every error
+    assert key_result is not None  # no error was raised, so it was read
+    return fields, key_result
 
 
 def _definition(form: Mapping[str, str], problems: dict[str, list[str]]) -> dict[str, Any]:
@@ -150,6 +184,7 @@ def _flag_form_page(form: FormState, status: int, flag: Any = None) -> Any:
             form=form,
             flag=flag,
             objectives=objectives,
+            objective_options=objective_options(objectives),
             flow_item_options=FLOW_ITEM_OPTIONS,
         )
 
@@ -199,6 +234,7 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
         "labels": {i.item_key: i.label for i in detail.flag.readiness_items},
         "history": audit.query(session, audit.AuditQuery(flag_key=flag_key), 200),
         "timeline": timing.flag_timeline(session, flag_key),
+        "snippets": snippets(request.url_root, flag_key, detail.flag.payload),
     }
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
 from flask import request
+from sqlalchemy.orm import Session
 
 from flagsvc.api.context import db
 from flagsvc.api.okrs import PERIOD
@@ -24,6 +27,8 @@ from flagsvc.domain.roles import Permission
 from flagsvc.services import environments
 from flagsvc.services import flags
 from flagsvc.services import okrs
+from flagsvc.services.context import Change
+from flagsvc.storage.models import Objective
 from flagsvc.ui import bp
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
@@ -91,10 +96,58 @@ def objective_create() -> Any:
                 _anchor=f"objective-{objective.id}")  # fmt: skip
 
 
-def _key_result_fields(form: Mapping[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {name: text(form, name) for name in ("title", "metric", "unit")}
-    data |= {name: number(text(form, name)) for name in KEY_RESULT_NUMBERS}
+def _key_result_fields(form: Mapping[str, str], prefix: str = "") -> dict[str, Any]:
+    data: dict[str, Any] = {name: text(form, prefix + name) for name in ("title", "metric", "unit")}
+    data |= {name: number(text(form, prefix + name)) for name in KEY_RESULT_NUMBERS}
     return optional(data)
+
+
+def objective_options(objectives: Sequence[Objective]) -> list[tuple[int, str]]:
+    """Objectives as a picker's options: ``(id, "Title (2026-Q4)")``."""
+    return [(o.id, f"{o.title} ({o.period})") for o in objectives]
+
+
+@dataclass(frozen=True, slots=True)
+class NewKeyResult:
+    """A key result typed into another form (the new-flag form), checked by the API's schemas.
+
+    ``objective_id`` names an existing objective; else ``objective`` holds a new one's fields.
+    """
+
+    objective_id: int | None
+    objective: Mapping[str, Any] | None
+    key_result: Mapping[str, Any]
+
+    def create(self, session: Session, who: Change) -> int:
+        """Create the objective (if new) and the key result; the key result's id."""
+        objective_id = self.objective_id
+        if objective_id is None:
+            objective_id = okrs.create_objective(session, who, self.objective or {}).id
+        return okrs.create_key_result(session, who, objective_id, self.key_result).id
+
+
+def new_key_result(form: Mapping[str, str], prefix: str) -> NewKeyResult:
+    """Read the ``<prefix>…`` fields of a form as a new key result (and maybe objective).
+
+    :raise FormInvalidError: with the problems under the form's own field names.
+    """
+    errors: dict[str, list[str]] = {}
+    chosen = text(form, f"{prefix}objective_id")
+    objective_id = int(chosen) if chosen.isdigit() else None
+    objective = None
+    if objective_id is None:
+        data = {n: text(form, f"{prefix}objective_{n}") for n in ("title", "period", "owner")}
+        try:
+            objective = validate(ObjectiveCreateSchema(), optional(data), {})
+        except FormInvalidError as error:
+            errors |= {f"{prefix}objective_{k}": v for k, v in error.errors.items()}
+    try:
+        fields = validate(KeyResultCreateSchema(), _key_result_fields(form, f"{prefix}kr_"), {})
+    except FormInvalidError as error:
+        errors |= {f"{prefix}kr_{k}": v for k, v in error.errors.items()}
+    if errors:
+        raise FormInvalidError(errors)
+    return NewKeyResult(objective_id, objective, fields)
 
 
 @bp.post("/okrs/objectives/<int:objective_id>/key-results")

@@ -28,15 +28,14 @@ from flagsvc.ui import bp
 from flagsvc.ui.forms import FormState
 
 NAVIGATION = (
-    ("ui.flag_list", "Flags"),
-    ("ui.cohort_list", "Cohorts"),
-    ("ui.readiness_board", "Readiness"),
-    ("ui.okr_board", "OKRs"),
-    ("ui.flow", "Release timing"),
-    ("ui.audit_log", "Audit"),
+    ("ui.flag_list", "Flags", Permission.READ),
+    ("ui.cohort_list", "Cohorts", Permission.READ),
+    ("ui.readiness_board", "Readiness", Permission.READ),
+    ("ui.okr_board", "OKRs", Permission.READ),
+    ("ui.flow", "Release timing", Permission.READ),
+    ("ui.audit_log", "Audit", Permission.READ),
+    ("ui.admin", "Admin", Permission.MANAGE_TOKENS),
 )
-ADMIN_NAVIGATION = (("ui.sdk_keys", "SDK keys"),)
-"""Pages only admins may open (``MANAGE_ENVIRONMENTS``): in the menu for them alone."""
 CSRF_MESSAGE = (
     "This form could not be accepted: its security token is missing or out of date. "
     "Reload the page and send it again."
@@ -74,8 +73,7 @@ def _layout() -> dict[str, Any]:
         "user": user,
         "can": (lambda permission: user is not None and user.can(permission)),
         "Permission": Permission,
-        "navigation": NAVIGATION
-        + (ADMIN_NAVIGATION if user and user.can(Permission.MANAGE_ENVIRONMENTS) else ()),
+        "navigation": NAVIGATION,
         "is_htmx": is_htmx(),
     }
 

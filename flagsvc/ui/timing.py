@@ -35,6 +35,7 @@ from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
 from flagsvc.ui.forms import utc_text
 from flagsvc.ui.forms import validate
+from flagsvc.ui.okrs import objective_options
 from flagsvc.ui.pages import render
 
 FILTERS = ("environment", "objective", "since", "until")
@@ -163,7 +164,7 @@ def _choices(session: Session) -> dict[str, Any]:
     return {
         "section": "ui.flow",
         "environment_options": [(e.key, e.name) for e in environments.list_environments(session)],
-        "objective_options": [(o.id, f"{o.title} ({o.period})") for o in objectives],
+        "objective_options": objective_options(objectives),
         "objectives": {o.id: o for o in objectives},
     }
 

@@ -17,6 +17,10 @@ from flagsvc.services import okrs
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
 from flagsvc.state import AppState
+from tests.ui.browser import chromium  # noqa: F401  (browser fixtures for test_browser*.py)
+from tests.ui.browser import demo  # noqa: F401
+from tests.ui.browser import people  # noqa: F401
+from tests.ui.browser import service  # noqa: F401
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -34,7 +38,7 @@ class UiClient:
         self.get("/ui/sign-in")
         response = self.post("/ui/sign-in", {"token": secret})
         assert response.status_code == 303, response.get_data(as_text=True)
-        self.get(response.headers["Location"])  # a new session: pick up its CSRF token
+        self.get(response.headers["Location"], follow_redirects=True)  # pick up the new CSRF token
         return response
 
     def get(self, path: str, **kwargs: Any) -> Any:

@@ -22,7 +22,7 @@ def test_sign_in__valid_token__session_holds_who_not_the_secret(app, secrets):
     browser.get("/ui/sign-in")
     response = browser.post("/ui/sign-in", {"token": secrets["marketing"]})
     assert response.status_code == 303
-    assert response.headers["Location"].endswith("/ui/flags")
+    assert response.headers["Location"].endswith("/ui/")
     with browser.client.session_transaction() as session:
         assert secrets["marketing"] not in repr(dict(session))
     assert "marketing-token" in html(browser.get("/ui/flags"))
@@ -78,7 +78,17 @@ def test_sign_in__next_outside_the_ui__ignored(ui, secrets):
     for target in ("https://evil.example/ui/", "//evil.example/ui/", "/api/v1/tokens"):
         browser.get("/ui/sign-in")  # each sign-in starts a fresh session and CSRF token
         response = browser.post("/ui/sign-in", {"token": secrets["viewer"], "next": target})
-        assert response.headers["Location"] == "/ui/flags", target
+        assert response.headers["Location"] == "/ui/", target
+
+
+@pytest.mark.parametrize(
+    ("role", "landing"),
+    [("admin", "/ui/flags"), ("engineer", "/ui/flags"), ("marketing", "/ui/readiness"),
+     ("viewer", "/ui/okrs")],
+)  # fmt: skip
+def test_home__each_role__lands_where_its_work_is(ui, secrets, role, landing):
+    response = ui(secrets[role]).get("/ui/")
+    assert response.status_code == 303 and response.headers["Location"] == landing
 
 
 def test_session__token_revoked__signed_out_at_next_click(app, clock, ui, secrets):

@@ -13,160 +13,14 @@ Skipped with a reason when ``/usr/bin/chromium`` is missing; a failure when
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.ui.browser import Person
+from tests.ui.browser import Site
+from tests.ui.browser import api_post
 
-from tests.conftest import service_missing
-from tests.live import LiveService
-from tests.live import start_service
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 ITEMS = ("Documentation published", "Announcement ready", "Support team enabled", "Sales briefed")
-TIMEOUT_MS = 15_000
-
-
-@dataclass
-class Site:
-    """A running service and a token per role."""
-
-    live: LiveService
-    tokens: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        return self.live.url
-
-
-def api_post(url: str, token: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """POST JSON to the running service's API with a bearer token."""
-    request = urllib.request.Request(url + path, data=json.dumps(payload).encode(), method="POST")
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return dict(json.loads(response.read()))
-
-
-def _site(path: Path, demo: bool = False) -> Site:
-    live = start_service(f"sqlite:///{path}", env={"FLAGSVC_SECRET_KEY": "browser-test-secret"})
-    if demo:
-        live.cli("demo", timeout=180)
-    tokens = {"admin": str(live.admin_token)}
-    for name, role in (("erin", "engineer"), ("mia", "marketing"), ("vic", "viewer")):
-        made = api_post(live.url, tokens["admin"], "/api/v1/tokens", {"name": name, "role": role})
-        tokens[role] = made["token"]
-    return Site(live, tokens)
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
-    """A real service process on an empty database (after ``flagsvc init``)."""
-    site = _site(tmp_path_factory.mktemp("browser") / "flagsvc.db")
-    yield site
-    site.live.stop()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
-    """A real service holding ``flagsvc demo``'s quarter of history (for the timing pages)."""
-    site = _site(tmp_path_factory.mktemp("demo") / "flagsvc.db", demo=True)
-    yield site
-    site.live.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless (Playwright's own browser downloads do not work here)."""
-    if not CHROMIUM.exists():
-        service_missing("Chromium", f"{CHROMIUM} is not installed")
-    try:
-        from playwright import sync_api
-    except ImportError:
-        service_missing("Playwright", "the playwright package is not installed (dev extra)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-class Person:
-    """One person at one browser: their own cookies, page and console log."""
-
-    def __init__(self, chromium: Any, service: Site, role: str, javascript: bool = True) -> None:
-        self.service = service
-        self.context = chromium.new_context(
-            viewport={"width": 1360, "height": 900}, java_script_enabled=javascript
-        )
-        self.context.set_default_timeout(TIMEOUT_MS)
-        self.page = self.context.new_page()
-        self.problems: list[str] = []
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("dialog", lambda dialog: dialog.accept())
-        self.role = role
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error" and "status of 4" not in message.text:
-            self.problems.append(f"console: {message.text}")
-
-    def go(self, path: str) -> Any:
-        response = self.page.goto(self.service.url + path)
-        self.page.wait_for_load_state("networkidle")
-        return response
-
-    def sign_in(self) -> Person:
-        self.go("/ui/sign-in")
-        self.page.get_by_label("Token").fill(self.service.tokens[self.role])
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_url(re.compile(r".*/ui/flags$"))
-        return self
-
-    def shot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.wait_for_load_state("networkidle")
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-    def env(self, key: str) -> Any:
-        return self.page.locator(f"#env-{key}")
-
-    def notice(self) -> str:
-        return self.page.locator(".notice").first.inner_text()
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def people(chromium: Any, service: Site) -> Iterator[Any]:
-    """``people("engineer")`` → a signed-in Person; every context is closed afterwards."""
-    opened: list[Person] = []
-
-    def open_as(
-        role: str, javascript: bool = True, signed_in: bool = True, site: Site | None = None
-    ) -> Person:
-        person = Person(chromium, site or service, role, javascript)
-        opened.append(person)
-        return person.sign_in() if signed_in else person
-
-    yield open_as
-    for person in opened:
-        person.close()
 
 
 # --- the staged release, clicked through -------------------------------------------
@@ -175,8 +29,8 @@ def people(chromium: Any, service: Site) -> Iterator[Any]:
 def _create_okr(engineer: Person) -> None:
     page = engineer.page
     engineer.go("/ui/okrs")
-    page.get_by_text("New objective").click()
-    page.get_by_label("Title").first.fill("Faster checkout")
+    assert page.locator("details", has=page.locator("#objective-title")).get_attribute("open") == ""
+    page.get_by_label("Title").first.fill("Faster checkout")  # open: the board is empty
     page.get_by_label("Period").last.fill("2026-Q4")
     page.get_by_label("Owner team").fill("payments")
     page.get_by_role("button", name="Create objective").click()

@@ -31,8 +31,11 @@ FORMS = [
     ("/ui/okrs/objectives", Permission.EDIT_OKRS),
     ("/ui/okrs/objectives/1/key-results", Permission.EDIT_OKRS),
     ("/ui/okrs/key-results/1", Permission.EDIT_OKRS),
-    ("/ui/sdk-keys/staging", Permission.MANAGE_ENVIRONMENTS),
-    ("/ui/sdk-keys/staging/999/revoke", Permission.MANAGE_ENVIRONMENTS),
+    ("/ui/admin/tokens", Permission.MANAGE_TOKENS),
+    ("/ui/admin/tokens/9999/revoke", Permission.MANAGE_TOKENS),
+    ("/ui/admin/environments", Permission.MANAGE_ENVIRONMENTS),
+    ("/ui/admin/environments/staging/sdk-keys", Permission.MANAGE_ENVIRONMENTS),
+    ("/ui/admin/environments/staging/sdk-keys/9999/revoke", Permission.MANAGE_ENVIRONMENTS),
 ]
 
 
@@ -57,5 +60,6 @@ def test_ui_pages__each_role__every_page_readable(ui, secrets, role):
         "/ui/okrs",
         "/ui/timing",
         "/ui/audit",
+        "/ui/start",
     ):
         assert browser.get(path).status_code == 200, (role, path)

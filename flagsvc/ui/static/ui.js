@@ -30,6 +30,27 @@
     if (alert) { alert.focus(); }
   });
 
+  // Copy buttons: data-copy names the element whose value (input) or text (pre) to copy.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-copy]") : null;
+    if (!button) { return; }
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) { return; }
+    var text = source.value !== undefined ? source.value : source.textContent;
+    navigator.clipboard.writeText(text).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+
+  // A page answering a POST without a redirect (a secret shown once) names the URL a
+  // reload should fetch instead, so reloading never re-sends the form.
+  var replaced = document.querySelector("[data-replace-url]");
+  if (replaced && window.history.replaceState) {
+    window.history.replaceState(null, "", replaced.getAttribute("data-replace-url"));
+  }
+
   // On a re-rendered form with errors, move focus to the error summary once.
   document.addEventListener("DOMContentLoaded", function () {
     var summary = document.querySelector("[data-autofocus]");

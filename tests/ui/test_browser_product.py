@@ -1,0 +1,90 @@
+"""The admin UI as a product, in a real browser: each page at 1280 and 390 px, light and dark.
+
+Every page these tests reach is inspected (``Person.inspect``): no horizontal overflow at
+390 px, no serious or critical axe-core violation, no console error (a CSP refusal is
+one), and a screenshot of each variant in ``test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.ui.browser import Site
+from tests.ui.browser import new_site
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
+    """An install nobody has used yet (only ``flagsvc init``)."""
+    site = new_site(tmp_path_factory.mktemp("fresh") / "flagsvc.db")
+    yield site
+    site.live.stop()
+
+
+# --- 1. a first run that leads somewhere ----------------------------------------------
+
+
+def test_first_run__guide_then_flag_with_its_key_result_then_code(people, fresh):
+    engineer = people("engineer", site=fresh)
+    page = engineer.page
+    assert page.get_by_role("heading", name="No flags yet").is_visible()
+    engineer.inspect("first-run-flags")
+    engineer.go("/ui/flags/new")
+    page.get_by_role("textbox", name="Key", exact=True).fill("one-click-checkout")
+    page.get_by_role("textbox", name="Name", exact=True).fill("One-click checkout")
+    page.get_by_label("Flow item").select_option("feature")
+    page.get_by_role("textbox", name="Objective", exact=True).fill("Checkout that converts")
+    page.get_by_label("Period").fill("2026-Q4")
+    page.get_by_label("Owner team").fill("payments")
+    page.get_by_role("textbox", name="Key result", exact=True).fill("Checkout conversion")
+    page.get_by_label("Metric").fill("conversion rate")
+    page.get_by_label("Baseline").fill("31")
+    page.get_by_label("Target").fill("36")
+    engineer.inspect("first-run-flag-form")
+    page.get_by_role("button", name="Create flag").click()
+    page.wait_for_url(re.compile(r".*/ui/flags/one-click-checkout$"))
+    assert "Checkout conversion" in page.inner_text("main")
+    assert 'flags.is_enabled("one-click-checkout", context)' in page.inner_text("#code")
+    engineer.inspect("first-run-flag-page")
+    engineer.go("/ui/start")
+    assert page.locator(".step.is-done").count() == 2
+    engineer.inspect("getting-started")
+
+
+def test_first_run__marketing_and_viewer_land_where_their_work_is(people, fresh):
+    marketer = people("marketing", site=fresh)
+    assert marketer.page.url.endswith("/ui/readiness")
+    marketer.inspect("first-run-readiness")
+    leader = people("viewer", site=fresh)
+    assert leader.page.url.endswith("/ui/okrs")
+    leader.inspect("first-run-okrs")
+
+
+# --- 2. the admin area ------------------------------------------------------------------
+
+
+def test_admin__sdk_key_and_token_shown_once_then_revoked(people, fresh):
+    admin = people("admin", site=fresh)
+    page = admin.page
+    admin.go("/ui/admin")
+    admin.inspect("admin")
+    page.get_by_role("button", name="Create an SDK key for Production").click()
+    secret = page.get_by_label("The new secret").input_value()
+    assert secret.startswith("fss_production_")
+    admin.inspect("admin-secret-shown")
+    admin.go("/ui/admin")
+    assert page.get_by_label("The new secret").count() == 0  # shown once
+    page.get_by_role("button", name=re.compile(r"^Revoke SDK key fss_production_")).click()
+    page.get_by_text(
+        re.compile(r"SDK key fss_production_[\w-]+… revoked in production\.")
+    ).wait_for()
+    page.get_by_role("textbox", name="Name", exact=True).fill("release-bot")
+    page.get_by_role("button", name="Create token").click()
+    assert page.get_by_label("The new secret").input_value().startswith("fst_")
+    page.get_by_role("button", name="Revoke token release-bot").click()
+    page.get_by_text("Token “release-bot” revoked.").wait_for()
+    admin.inspect("admin-after-revoke")
