@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -229,7 +230,11 @@ def _chained_events(session: Session, after: int = 0) -> Iterator[audit_chain.Ch
 
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
-    """Filters for the audit log; ``after_seq`` is the cursor position."""
+    """Filters for the audit log; ``after_seq`` is the cursor position.
+
+    ``newest_first`` reads the chain backwards (from ``before_seq``, if given): the
+    audit page opens on the latest events and pages back in time.
+    """
 
     flag_key: str | None = None
     actor: str | None = None
@@ -237,6 +242,8 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
     after_seq: int = 0
+    before_seq: int | None = None
+    newest_first: bool = False
 
 
 def query(session: Session, filters: AuditQuery, limit: int) -> Sequence[AuditEvent]:
@@ -256,9 +263,7 @@ def stream(session: Session, filters: AuditQuery, batch: int = 1_000) -> Iterato
 
 
 def _with_cursor(filters: AuditQuery, after_seq: int) -> AuditQuery:
-    return AuditQuery(
-        filters.flag_key, filters.actor, filters.action, filters.since, filters.until, after_seq
-    )
+    return replace(filters, after_seq=after_seq)
 
 
 def _filtered(filters: AuditQuery) -> Select[AuditEvent]:
@@ -273,4 +278,6 @@ def _filtered(filters: AuditQuery) -> Select[AuditEvent]:
         stmt = stmt.where(AuditEvent.occurred_at >= filters.since)
     if filters.until:
         stmt = stmt.where(AuditEvent.occurred_at < filters.until)
-    return stmt.order_by(AuditEvent.seq)
+    if filters.before_seq is not None:
+        stmt = stmt.where(AuditEvent.seq < filters.before_seq)
+    return stmt.order_by(AuditEvent.seq.desc() if filters.newest_first else AuditEvent.seq)

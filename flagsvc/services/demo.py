@@ -47,10 +47,8 @@ from flagsvc.storage.models import Flag
 from flagsvc.storage.models import KeyResult
 
 DAYS = 91
-ENGINEERS = tuple(Actor(f"{name} (engineer)", Role.ENGINEER) for name in ("dana", "li", "sam"))
-MARKETING = tuple(
-    Actor(name, Role.MARKETING) for name in ("maria (marketing)", "jo (customer success)")
-)
+ENGINEERS = tuple(Actor(name, Role.ENGINEER) for name in ("dana", "li", "sam"))
+MARKETING = tuple(Actor(name, Role.MARKETING) for name in ("maria", "jo"))
 ITEMS = ("docs", "announcement", "support_enablement", "sales_briefing")
 SHORT_CHECKLIST = [{"key": "support_enablement", "label": "Support team enabled", "required": True}]
 

@@ -1,6 +1,9 @@
 """The audit log page: filters, the hash chain's status, and a CSV export of the same view.
 
-Filters are checked by the API's ``AuditArgsSchema``; times typed in the page are UTC.
+Newest first, paged back and forth in time, each event said in words (``history``)
+with its before → after fields, and the raw event one click away. Filters are checked
+by the API's ``AuditArgsSchema``; the action filter lists ``Action``; times typed in
+the page are UTC.
 The export streams every match in flat memory, like ``GET /api/v1/audit?format=csv``,
 but under the session cookie so a plain link works in the browser.
 """
@@ -12,6 +15,7 @@ import io
 import json
 from collections.abc import Iterator
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask import Response
@@ -25,12 +29,15 @@ from flagsvc.api.audit import AuditEventSchema
 from flagsvc.api.context import db
 from flagsvc.api.context import state
 from flagsvc.api.schemas import encode_cursor
+from flagsvc.domain.actions import Action
 from flagsvc.domain.roles import Permission
 from flagsvc.services import audit
 from flagsvc.services import audit_verification
 from flagsvc.storage.models import AuditEvent
 from flagsvc.ui import bp
+from flagsvc.ui import history
 from flagsvc.ui.auth import current_user
+from flagsvc.ui.forms import PAGE
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
 from flagsvc.ui.forms import utc_text
@@ -39,17 +46,20 @@ from flagsvc.ui.pages import render
 
 PAGE_SIZE = 100
 FILTERS = ("flag", "actor", "action", "since", "until")
+PAGING = ("older", "newer")
+ACTION_OPTIONS = [(action.value, action.value) for action in Action]
 
 
 def _filters(args: Mapping[str, str]) -> tuple[dict[str, str], audit.AuditQuery]:
     """The page's filters as typed, and as the service's query (checked by the API schema).
 
-    :raise FormInvalidError: a filter breaks the API's rules.
+    The cursors ``older`` and ``newer`` are the API's opaque cursors, decoded by its
+    schema: ``older`` pages back from an event, ``newer`` forward from one.
+
+    :raise FormInvalidError: a filter or a cursor breaks the API's rules.
     """
     raw = {k: args[k].strip() for k in FILTERS if args.get(k, "").strip()}
     sent = {k: utc_text(v) if k in ("since", "until") else v for k, v in raw.items()}
-    if args.get("cursor"):
-        sent["cursor"] = args["cursor"]
     loaded = validate(AuditArgsSchema(), sent, {})
     query = audit.AuditQuery(
         loaded.get("flag"),
@@ -57,27 +67,60 @@ def _filters(args: Mapping[str, str]) -> tuple[dict[str, str], audit.AuditQuery]
         loaded.get("action"),
         loaded.get("since"),
         loaded.get("until"),
-        loaded["after"],
     )
     return raw, query
 
 
+def _page_of(args: Mapping[str, str], query: audit.AuditQuery) -> audit.AuditQuery:
+    """The newest page, or the one before ``older`` / after ``newer`` (cursor paging)."""
+    if args.get("newer"):
+        after = validate(AuditArgsSchema(), {"cursor": args["newer"]}, {})["after"]
+        return replace(query, after_seq=after)
+    if args.get("older"):
+        before = validate(AuditArgsSchema(), {"cursor": args["older"]}, {})["after"]
+        return replace(query, before_seq=before, newest_first=True)
+    return replace(query, newest_first=True)
+
+
 @bp.get("/audit")
 def audit_log() -> Any:
-    """The audit log in chain order (oldest first), filtered and paged."""
+    """The audit log, newest first, filtered, paged back and forth in time."""
     try:
         raw, query = _filters(request.args)
+        paged = _page_of(request.args, query)
     except FormInvalidError as error:
         raw = {k: request.args.get(k, "") for k in FILTERS}
-        form = FormState("audit", raw, error.errors)
-        return render("audit.html", 422, section="ui.audit_log", form=form, events=[])
+        errors = {(PAGE if k == "cursor" else k): v for k, v in error.errors.items()}
+        form = FormState("audit", raw, errors)
+        return render("audit.html", 422, **_choices(), form=form, events=[], filters=raw)
     with db().read() as session:
-        events = audit.query(session, query, PAGE_SIZE + 1)
-    more = len(events) > PAGE_SIZE
-    events = events[:PAGE_SIZE]
-    next_args = {**raw, "cursor": encode_cursor(events[-1].seq)} if more and events else None
-    return render("audit.html", section="ui.audit_log", form=FormState("audit", raw),
-                  events=events, next_args=next_args, filters=raw, pretty=_pretty)  # fmt: skip
+        events = list(audit.query(session, paged, PAGE_SIZE + 1))
+        more = len(events) > PAGE_SIZE
+        events = events[:PAGE_SIZE]
+        if not paged.newest_first:  # read forward from ``newer``: show newest first again
+            events.reverse()
+        entries = [(event, history.describe(event)) for event in events]
+    return render("audit.html", **_choices(), form=FormState("audit", raw), entries=entries,
+                  filters=raw, pretty=_pretty, **_links(raw, paged, events, more))  # fmt: skip
+
+
+def _choices() -> dict[str, Any]:
+    return {"section": "ui.audit_log", "action_options": ACTION_OPTIONS}
+
+
+def _links(
+    raw: Mapping[str, str], paged: audit.AuditQuery, events: list[AuditEvent], more: bool
+) -> dict[str, Any]:
+    """Links to the older and newer pages (each exists only when there are events there)."""
+    if not events:
+        return {"older_args": None, "newer_args": None}
+    opened_at_newest = paged.newest_first and paged.before_seq is None
+    has_older = more if paged.newest_first else paged.after_seq > 0
+    has_newer = not opened_at_newest if paged.newest_first else more
+    return {
+        "older_args": {**raw, "older": encode_cursor(events[-1].seq)} if has_older else None,
+        "newer_args": {**raw, "newer": encode_cursor(events[0].seq)} if has_newer else None,
+    }
 
 
 def _pretty(value: Any) -> str:
@@ -92,8 +135,8 @@ def audit_verify() -> Any:
         abort(403, "Only admins may re-verify the whole chain; this check continues from the last.")
     app_state = state()
     report = audit_verification.verify(db(), app_state.audit_keys, app_state.clock(), full=full)
-    return render("audit.html", section="ui.audit_log", form=FormState(), events=[],
-                  report=report, filters={})  # fmt: skip
+    return render("audit.html", **_choices(), form=FormState(), entries=[], report=report,
+                  filters={})  # fmt: skip
 
 
 @bp.get("/audit/export.csv")
@@ -103,7 +146,7 @@ def audit_export() -> Any:
         _raw, query = _filters(request.args)
     except FormInvalidError as error:
         form = FormState("audit", dict(request.args), error.errors)
-        return render("audit.html", 422, section="ui.audit_log", form=form, events=[])
+        return render("audit.html", 422, **_choices(), form=form, entries=[], filters={})
     response = Response(stream_with_context(_csv_lines(query)), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="audit.csv"'
     return response

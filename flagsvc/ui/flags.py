@@ -31,6 +31,7 @@ from flagsvc.services import flag_states
 from flagsvc.services import flags
 from flagsvc.services import okrs
 from flagsvc.ui import bp
+from flagsvc.ui import history
 from flagsvc.ui import timing
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
@@ -55,6 +56,7 @@ LIST_FILTERS = ("q", "stage", "environment", "objective_id", "flow_item", "curso
 FLOW_ITEM_OPTIONS = [(item, item.capitalize()) for item in FLOW_ITEMS]
 STAGE_OPTIONS = [(stage.value, stage.value.replace("_", " ")) for stage in Stage]
 MAX_OBJECTIVES = 500  # objectives shown in pickers; an OKR set is far smaller
+HISTORY_LIMIT = 200  # changes the flag page lists; the audit log pages through the rest
 NEW_KEY_RESULT = "new"  # the key-result picker's choice for "a new one, typed below"
 NEW_KR_PREFIX = "new-"
 
@@ -232,10 +234,19 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
         "objective": okrs.get_objective(session, detail.objective_id),
         "all_cohorts": cohorts.list_cohorts(session, 0, 500),
         "labels": {i.item_key: i.label for i in detail.flag.readiness_items},
-        "history": audit.query(session, audit.AuditQuery(flag_key=flag_key), 200),
+        "history": _history(session, flag_key, detail.flag),
+        "history_limit": HISTORY_LIMIT,
         "timeline": timing.flag_timeline(session, flag_key),
         "snippets": snippets(request.url_root, flag_key, detail.flag.payload),
     }
+
+
+def _history(session: Session, flag_key: str, flag: Any) -> list[tuple[Any, history.Entry]]:
+    """The flag's latest changes, newest first, in words (items by their labels)."""
+    labels = {item.item_key: item.label for item in flag.readiness_items}
+    query = audit.AuditQuery(flag_key=flag_key, newest_first=True)
+    events = audit.query(session, query, HISTORY_LIMIT)
+    return [(e, history.describe(e, lambda key: labels.get(key, key))) for e in events]
 
 
 @bp.get("/flags/<flag_key>/edit")

@@ -39,7 +39,7 @@ _PLAIN_WORDS: tuple[tuple[str, str], ...] = (
     (r"^Shorter than minimum length 1\.$", "This is required."),
     (r"^Length must be between 1 and (\d+)\.$", r"Enter 1 to \1 characters."),
     (r"^Longer than maximum length (\d+)\.$", r"Enter at most \1 characters."),
-    (r"^Not a valid datetime\.$", "Enter a date and time."),
+    (r"^Not a valid datetime\.$", "Enter a date and time as 2026-12-02 19:32 (UTC)."),
     (r"^Unknown field\.$", "This field is not accepted here."),
     (r"^filters only together with stage$", "Choose a stage too: an environment narrows it."),
     (

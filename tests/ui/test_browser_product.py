@@ -88,3 +88,24 @@ def test_admin__sdk_key_and_token_shown_once_then_revoked(people, fresh):
     page.get_by_role("button", name="Revoke token release-bot").click()
     page.get_by_text("Token “release-bot” revoked.").wait_for()
     admin.inspect("admin-after-revoke")
+
+
+# --- 4. history people can read -------------------------------------------------------
+
+
+def test_history__audit_newest_first_in_words_paged_and_filtered(people, demo):
+    auditor = people("viewer", site=demo)
+    page = auditor.page
+    auditor.go("/ui/audit")
+    first = page.locator("p.sentence").first.inner_text()
+    assert "{" not in first
+    auditor.inspect("audit")
+    page.get_by_role("link", name="Older →").first.click()
+    page.get_by_role("link", name="← Newer").first.wait_for()
+    page.get_by_label("What").select_option("flag.stage_changed")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r".*action=flag.stage_changed.*"))
+    sentences = page.locator("p.sentence").all_inner_texts()
+    assert sentences and all(s.startswith("Stage in ") for s in sentences)
+    times = page.locator("tbody time").evaluate_all("ts => ts.map(t => t.dateTime)")
+    assert times == sorted(times, reverse=True)  # newest first, never back and forth
