@@ -237,7 +237,7 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
         "history": _history(session, flag_key, detail.flag),
         "history_limit": HISTORY_LIMIT,
         "timeline": timing.flag_timeline(session, flag_key),
-        "snippets": snippets(request.url_root, flag_key, detail.flag.payload),
+        "snippets": snippets(request.url_root, flag_key, detail.flag.value_type),
     }
 
 

@@ -1,24 +1,26 @@
 """The "use this flag in code" snippets on a flag page: the Python SDK, OpenFeature, HTTP.
 
 Each snippet is complete enough to paste: the service's own address, the flag's key, and
-the call that fits the flag (``is_enabled`` for an on/off flag; for a flag with a
-payload, ``evaluate`` and the OpenFeature resolver of the payload's type). The SDK key
-is read from an environment variable, never written into code.
+the call that fits the flag's value type (``is_enabled`` for a boolean flag, else
+``evaluate`` with a default of that type, and the OpenFeature resolver of the type).
+The SDK key is read from an environment variable, never written into code.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+
+from flagsvc_sdk.engine.values import ValueType
 
 SDK_KEY_VARIABLE = "FLAGSVC_SDK_KEY"
-_OPENFEATURE_RESOLVERS = (  # payload type → (resolver, default shown in the snippet)
-    (bool, "get_boolean_value", "False"),
-    (str, "get_string_value", '""'),
-    (int, "get_integer_value", "0"),
-    (float, "get_float_value", "0.0"),
-)
+_BY_TYPE = {  # value type → (OpenFeature resolver, a default of that type as code)
+    ValueType.BOOLEAN: ("get_boolean_value", "False"),
+    ValueType.STRING: ("get_string_value", '""'),
+    ValueType.INTEGER: ("get_integer_value", "0"),
+    ValueType.FLOAT: ("get_float_value", "0.0"),
+    ValueType.OBJECT: ("get_object_value", "{}"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,31 +32,32 @@ class Snippet:
     code: str
 
 
-def snippets(base_url: str, flag_key: str, payload: Any) -> list[Snippet]:
-    """The snippets for ``flag_key`` served from ``base_url``."""
+def snippets(base_url: str, flag_key: str, value_type: str) -> list[Snippet]:
+    """The snippets for ``flag_key`` (of ``value_type``) served from ``base_url``."""
     url = base_url.rstrip("/")
+    resolver, default = _BY_TYPE.get(ValueType(value_type), _BY_TYPE[ValueType.OBJECT])
     return [
-        Snippet("Python SDK", "python", _python(url, flag_key, payload)),
-        Snippet("OpenFeature (Python)", "openfeature", _openfeature(url, flag_key, payload)),
+        Snippet("Python SDK", "python", _python(url, flag_key, default)),
+        Snippet(
+            "OpenFeature (Python)", "openfeature", _openfeature(url, flag_key, resolver, default)
+        ),
         Snippet("Any language (HTTP)", "http", _http(url, flag_key)),
     ]
 
 
-def _python(url: str, flag_key: str, payload: Any) -> str:
+def _python(url: str, flag_key: str, default: str) -> str:
     head = (
         "import os\n"
         "from flagsvc_sdk import Client\n\n"
         f'flags = Client("{url}", os.environ["{SDK_KEY_VARIABLE}"])  # one client per process\n'
         'context = {"key": user.id, "plan": user.plan}  # any attributes your cohorts use\n\n'
     )
-    if payload is None:
+    if default == "False":
         return head + f'if flags.is_enabled("{flag_key}", context):\n    ...  # the new behaviour\n'
-    default = json.dumps(_empty_like(payload))
     return head + f'value = flags.evaluate("{flag_key}", context, default={default}).value\n'
 
 
-def _openfeature(url: str, flag_key: str, payload: Any) -> str:
-    resolver, default = _resolver(payload)
+def _openfeature(url: str, flag_key: str, resolver: str, default: str) -> str:
     return (
         "import os\n"
         "from openfeature import api\n"
@@ -77,18 +80,3 @@ def _http(url: str, flag_key: str) -> str:
         '  -H "Content-Type: application/json" \\\n'
         f"  -d '{body}'\n"
     )
-
-
-def _resolver(payload: Any) -> tuple[str, str]:
-    """The OpenFeature resolver for the flag's payload type (an on/off flag: boolean)."""
-    if payload is None:
-        return "get_boolean_value", "False"
-    for kind, resolver, default in _OPENFEATURE_RESOLVERS:
-        if type(payload) is kind:
-            return resolver, default
-    return "get_object_value", "{}"
-
-
-def _empty_like(payload: Any) -> Any:
-    """A harmless default of the payload's type, for the snippet."""
-    return type(payload)() if isinstance(payload, str | int | float | bool | dict | list) else None

@@ -76,9 +76,13 @@ def test_sdk_key__create_shown_once__listed_with_last_use__revoked(ui_admin, app
     assert admin.get("/api/v1/environments/staging/sdk-keys").json[0]["revoked_at"]
 
 
-def test_flag_page__code_snippets_name_the_flag_and_the_service(ui_engineer, key_result):
-    ui_engineer.post("/ui/flags", {"key": "banner", "name": "Banner", "flow_item": "feature",
-                                   "key_result_id": str(key_result), "payload": '"blue"'})  # fmt: skip
+def test_flag_page__code_snippets_name_the_flag_and_the_service(ui_engineer, engineer, key_result):
+    variations = [{"key": "classic", "value": "grey"}, {"key": "bold", "value": "blue"}]
+    created = engineer.post("/api/v1/flags", json={
+        "key": "banner", "name": "Banner", "flow_item": "feature", "key_result_id": key_result,
+        "value_type": "string", "variations": variations, "on_variation": "bold",
+    })  # fmt: skip
+    assert created.status_code == 201, created.json
     page = html(ui_engineer.get("/ui/flags/banner"))
     assert 'flags.evaluate("banner", context, default="").value' in page
     assert 'client.get_string_value("banner", "", context)' in page
