@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.ui.conftest import html
@@ -13,7 +15,8 @@ def test_board__key_results_progress_and_flags(ui_engineer, engineer, key_result
     page = html(ui_engineer.get("/ui/okrs"))
     assert "Faster checkout" in page and "Checkout conversion" in page and "Served flag" in page
     assert "<meter" in page and "0% of the way" in page
-    assert "due" not in page.lower().replace("due dates", "")
+    words = re.sub(r'value="[^"]*"', "", page)  # a random CSRF token may spell "due"
+    assert "due" not in words.lower().replace("due dates", "")
 
 
 def test_objective_create__valid(ui_engineer, engineer):
