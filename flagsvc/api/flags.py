@@ -198,6 +198,10 @@ class FlagListArgsSchema(PageArgsSchema):
         metadata={"description": "At this stage (in `environment` if given, else in any)"},
     )
     environment = key_field(metadata={"description": "Environment for `stage`"})
+    archived = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: the archived flags only (they are left out otherwise)"},
+    )
 
     @ma.validates_schema
     def _environment_needs_stage(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -232,6 +236,7 @@ class FlagSchema(ma.Schema):
     created_at = ma.fields.DateTime(attribute="flag.created_at")
     ready = ma.fields.Boolean()
     ready_at = ma.fields.DateTime(attribute="flag.ready_at", allow_none=True)
+    archived_at = ma.fields.DateTime(attribute="flag.archived_at", allow_none=True)
     readiness = ma.fields.Nested(FlagReadinessSummarySchema)
     environments = ma.fields.Dict(
         keys=ma.fields.String(), values=ma.fields.Nested(FlagEnvironmentSummarySchema)
@@ -289,6 +294,30 @@ class FlagByKey(MethodView):
             )
             blp.set_etag(flags.flag_etag(detail))
             return detail
+
+
+@blp.route("/<string:flag_key>/archive")
+class FlagArchive(MethodView):
+    @requires(Permission.EDIT_FLAGS)
+    @blp.response(200, FlagSchema)
+    def post(self, flag_key: str) -> Any:
+        """Archive a flag that serves nobody: left out of lists, its history kept
+
+        409 while it is in early access, general rollout or released anywhere (retire it
+        or turn it off there first). Its state cannot change until it is restored.
+        """
+        with db().write() as session:
+            return flags.archive_flag(session, change(), flag_key)
+
+
+@blp.route("/<string:flag_key>/unarchive")
+class FlagUnarchive(MethodView):
+    @requires(Permission.EDIT_FLAGS)
+    @blp.response(200, FlagSchema)
+    def post(self, flag_key: str) -> Any:
+        """Restore an archived flag to the lists"""
+        with db().write() as session:
+            return flags.unarchive_flag(session, change(), flag_key)
 
 
 @blp.route("/<string:flag_key>/variations")

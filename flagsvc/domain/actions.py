@@ -29,6 +29,8 @@ class Action(StrEnum):
     FLAG_LAUNCH_CANCELLED = "flag.launch_cancelled"
     FLAG_LAUNCH_RAN = "flag.launch_ran"
     FLAG_LAUNCH_SKIPPED = "flag.launch_skipped"
+    FLAG_ARCHIVED = "flag.archived"
+    FLAG_UNARCHIVED = "flag.unarchived"
     READINESS_CHECKLIST_SET = "readiness.checklist_set"
     READINESS_ITEM_MARKED = "readiness.item_marked"
     COHORT_CREATED = "cohort.created"

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from flagsvc.domain.actions import Action
+from flagsvc.domain.errors import ConflictError
+from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.stages import Gate
@@ -105,6 +107,28 @@ def position(state: FlagState) -> StagePosition:
     return StagePosition(Stage(state.stage), Decimal(state.rollout_basis_points) / 100)
 
 
+def gate_of(state: FlagState, missing_readiness: Sequence[str]) -> Gate:
+    """What the stage machine needs to know about the state's flag and environment."""
+    environment = state.environment
+    return Gate(state.flag.key, environment.key, environment.gated, missing_readiness)
+
+
+def check_move(
+    detail: FlagStateDetail, stage: Stage, rollout_percent: Decimal | None
+) -> DomainError | None:
+    """The refusal ``move_stage`` would raise for this move now, or None if it would pass.
+
+    The same rule (``plan_move``) on the same state: the UI disables what the gate
+    refuses and says why before anyone clicks.
+    """
+    try:
+        plan_move(position(detail.state), stage, rollout_percent,
+                  gate_of(detail.state, detail.missing_readiness))  # fmt: skip
+    except DomainError as error:
+        return error
+    return None
+
+
 def locate(session: Session, where: Where, *, lock: bool = False) -> Locked:
     """Load the flag and its state in the environment (locked for a command).
 
@@ -126,8 +150,13 @@ def locate(session: Session, where: Where, *, lock: bool = False) -> Locked:
 
 
 def locate_checked(session: Session, where: Where, precondition: Precondition) -> Locked:
-    """Lock the state, then check the caller's If-Match against it."""
+    """Lock the state, then check the caller's If-Match against it.
+
+    :raise ConflictError: the flag is archived (restore it before changing it).
+    """
     locked = locate(session, where, lock=True)
+    if locked.flag.archived_at is not None:
+        raise ConflictError(f"flag {where.flag_key!r} is archived: restore it before changing it")
     precondition(state_etag(locked.state, locked.missing_readiness))
     return locked
 
@@ -170,8 +199,8 @@ def move_stage(
         before readiness is complete.
     """
     locked = locate_checked(session, where, precondition)
-    state, environment = locked.state, locked.state.environment
-    gate = Gate(locked.flag.key, environment.key, environment.gated, locked.missing_readiness)
+    state = locked.state
+    gate = gate_of(state, locked.missing_readiness)
     current = position(state)
     target = plan_move(current, stage, rollout_percent, gate)
     if target.stage in _TARGETED:

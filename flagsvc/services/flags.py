@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
+from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.errors import DuplicateKeyError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
@@ -27,6 +28,7 @@ from flagsvc.domain.readiness import DEFAULT_ITEMS
 from flagsvc.domain.readiness import ChecklistItem
 from flagsvc.domain.readiness import is_ready
 from flagsvc.domain.readiness import missing_items
+from flagsvc.domain.stages import Stage
 from flagsvc.domain.validation import FLAG_KEY
 from flagsvc.domain.variations import ValueType
 from flagsvc.domain.variations import VariationSet
@@ -83,6 +85,10 @@ class FlagDetail:
         return {state.environment.key: environment_stage(state) for state in self.states}
 
 
+LIVE_STAGES = frozenset({Stage.EARLY_ACCESS.value, Stage.GENERAL.value, Stage.RELEASED.value})
+"""Stages in which a flag reaches someone: it cannot be archived there."""
+
+
 @dataclass(frozen=True, slots=True)
 class FlagQuery:
     """Filters for the flag list; ``after`` is the cursor position (a flag id)."""
@@ -94,6 +100,7 @@ class FlagQuery:
     stage: str | None = None
     environment: str | None = None
     after: int = 0
+    archived: bool = False  # False: the flags in use; True: the archived ones only
 
 
 def checklist(flag: Flag) -> list[ChecklistItem]:
@@ -212,6 +219,44 @@ def update_flag(
     return detail(session, flag)
 
 
+def archive_flag(session: Session, change: Change, flag_key: str) -> FlagDetail:
+    """Hide a flag that serves nobody from lists; its history stays in the audit.
+
+    Archiving an archived flag changes nothing and records nothing.
+
+    :raise ConflictError: the flag still reaches someone somewhere (early access,
+        general or released): retire it or turn it off there first.
+    """
+    flag = get_flag(session, flag_key, lock="update")
+    found = detail(session, flag)
+    live = [s for s in found.states if s.stage in LIVE_STAGES]
+    if live:
+        where = ", ".join(f"{s.environment.key} ({s.stage.replace('_', ' ')})" for s in live)
+        raise ConflictError(
+            f"flag {flag_key!r} still reaches people in {where}: retire it or turn it off "
+            "there before archiving"
+        )
+    if flag.archived_at is None:
+        flag.archived_at = change.at
+        after = {"archived_at": change.at.isoformat()}
+        audit.record(
+            session, change, Action.FLAG_ARCHIVED, subject(flag), {"archived_at": None}, after
+        )
+    return found
+
+
+def unarchive_flag(session: Session, change: Change, flag_key: str) -> FlagDetail:
+    """Bring an archived flag back into the lists (a flag in use: nothing changes)."""
+    flag = get_flag(session, flag_key, lock="update")
+    if flag.archived_at is not None:
+        before = {"archived_at": flag.archived_at.isoformat()}
+        flag.archived_at = None
+        audit.record(
+            session, change, Action.FLAG_UNARCHIVED, subject(flag), before, {"archived_at": None}
+        )
+    return detail(session, flag)
+
+
 def variation_set(flag: Flag) -> VariationSet:
     """The flag's values as the domain rules see them."""
     value_type = ValueType(flag.value_type)
@@ -311,7 +356,8 @@ def _filtered(session: Session, query: FlagQuery) -> Select[Flag, int]:
         stmt = stmt.where(KeyResult.objective_id == query.objective_id)
     if query.stage:
         stmt = stmt.where(Flag.id.in_(_at_stage(session, query.stage, query.environment)))
-    return stmt
+    archived = Flag.archived_at.is_not(None)
+    return stmt.where(archived if query.archived else ~archived)
 
 
 def _at_stage(session: Session, stage: str, environment: str | None) -> Select[int]:

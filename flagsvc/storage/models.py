@@ -177,6 +177,7 @@ class Flag(Versioned, Base):
     salt: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     ready_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]  # hidden from lists; its history stays in the audit
     key_result: Mapped[KeyResult] = relationship()
     readiness_items: Mapped[list[ReadinessItem]] = relationship(
         back_populates="flag",

@@ -29,6 +29,7 @@ from flagsvc.domain.roles import Role
 from flagsvc.services import credentials
 from flagsvc.services import environments
 from flagsvc.ui import bp
+from flagsvc.ui import refusals
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import current_user
 from flagsvc.ui.auth import permission_required
@@ -38,7 +39,9 @@ from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
+from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
+from flagsvc.ui.refusals import Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +64,19 @@ ROLE_OPTIONS = [
 @permission_required(Permission.MANAGE_TOKENS)
 def admin() -> Any:
     """Tokens, environments and SDK keys on one page."""
+    refused = refusals.take()
+    if refused is not None:
+        return _admin_page(refused.form, refused.status, refused.problem)
     return _admin_page(FormState(), 200)
+
+
+def _refused(refusal: Refusal, anchor: str | None = None) -> Any:
+    """A refused admin form back on the admin page (post/redirect/get)."""
+
+    def in_place(shown: Refusal) -> Any:
+        return _admin_page(shown.form, shown.status, shown.problem)
+
+    return refuse(refusal, "ui.admin", in_place, _anchor=anchor)
 
 
 @bp.get("/sdk-keys")
@@ -102,10 +117,10 @@ def token_create() -> Any:
                 session, change(), fields["name"], Role(fields["role"])
             )
     except FormInvalidError as error:
-        return _admin_page(FormState("token", request.form, error.errors), 422)
+        return _refused(Refusal(FormState("token", request.form, error.errors), 422))
     except DomainError as error:  # a name already taken
         errors = {getattr(error, "field", None) or "name": [error.message]}
-        return _admin_page(FormState("token", request.form, errors), error_status(error))
+        return _refused(Refusal(FormState("token", request.form, errors), error_status(error)))
     what = f"Token “{token.name}” ({token.role})"
     return _admin_page(FormState(), 201, created=Created(what, secret))
 
@@ -118,7 +133,7 @@ def token_revoke(token_id: int) -> Any:
         with db().write() as session:
             token = credentials.revoke_token(session, change(), token_id)
     except DomainError as error:
-        return _admin_page(FormState(), error_status(error), error.message)
+        return _refused(Refusal(FormState(), error_status(error), error.message))
     return done(f"Token “{token.name}” revoked.", "ui.admin", _anchor="tokens")
 
 
@@ -135,10 +150,10 @@ def environment_create() -> Any:
                 session, change(), fields["key"], fields["name"], fields["gated"]
             )
     except FormInvalidError as error:
-        return _admin_page(FormState("environment", form, error.errors), 422)
+        return _refused(Refusal(FormState("environment", form, error.errors), 422))
     except DomainError as error:
         errors = {getattr(error, "field", None) or "key": [error.message]}
-        return _admin_page(FormState("environment", form, errors), error_status(error))
+        return _refused(Refusal(FormState("environment", form, errors), error_status(error)))
     gated = "gated: general rollout there waits for readiness" if env.gated else "not gated"
     return done(f"Environment {env.name} created ({gated}); every flag is off there.",
                 "ui.admin", _anchor=f"environment-{env.key}")  # fmt: skip
@@ -152,7 +167,7 @@ def sdk_key_create(env: str) -> Any:
         with db().write() as session:
             _key, secret = credentials.create_sdk_key(session, change(), env)
     except DomainError as error:
-        return _admin_page(FormState(), error_status(error), error.message)
+        return _refused(Refusal(FormState(), error_status(error), error.message))
     return _admin_page(FormState(), 201, created=Created(f"SDK key for {env}", secret))
 
 
@@ -164,7 +179,7 @@ def sdk_key_revoke(env: str, key_id: int) -> Any:
         with db().write() as session:
             key = credentials.revoke_sdk_key(session, change(), env, key_id)
     except DomainError as error:
-        return _admin_page(FormState(), error_status(error), error.message)
+        return _refused(Refusal(FormState(), error_status(error), error.message))
     state().revocations.announce(key.id)  # after the commit, as the API does
     return done(f"SDK key {key.prefix}… revoked in {env}.", "ui.admin",
                 _anchor=f"environment-{env}")  # fmt: skip

@@ -23,9 +23,12 @@ from flagsvc.api.cohorts import MembersEditSchema
 from flagsvc.api.context import db
 from flagsvc.domain.catch_all import catch_all_reason
 from flagsvc.domain.errors import DomainError
+from flagsvc.domain.errors import StaleVersionError
 from flagsvc.domain.roles import Permission
+from flagsvc.services import audit
 from flagsvc.services import cohorts
 from flagsvc.ui import bp
+from flagsvc.ui import refusals
 from flagsvc.ui import rules
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
@@ -38,10 +41,13 @@ from flagsvc.ui.forms import lines
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.forms import version_guard
+from flagsvc.ui.history import changed_since
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import is_htmx
+from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
+from flagsvc.ui.refusals import Refusal
 
 LIST_LIMIT = 500
 MEMBERS_SHOWN = 100
@@ -70,7 +76,23 @@ def cohort_list() -> Any:
 @permission_required(Permission.EDIT_COHORTS)
 def cohort_new() -> Any:
     """The form for a new cohort: rules, opt-in and first members."""
+    refused = refusals.take()
+    if refused is not None:
+        return _new_page(refused.form, refused.status)
     return _new_page(FormState(), 200)
+
+
+def _refused_new(refusal: Refusal) -> Any:
+    return refuse(refusal, "ui.cohort_new", lambda r: _new_page(r.form, r.status))
+
+
+def _refused(cohort_key: str, refusal: Refusal) -> Any:
+    """A refused change back on the cohort's page (post/redirect/get)."""
+
+    def in_place(shown: Refusal) -> Any:
+        return _cohort_page(cohort_key, shown.form, shown.status)
+
+    return refuse(refusal, "ui.cohort_page", in_place, cohort_key=cohort_key)
 
 
 def _new_page(form: FormState, status: int, result: rules.Preview | None = None) -> Any:
@@ -101,10 +123,10 @@ def cohort_create() -> Any:
             if members:
                 cohorts.change_members(session, change(), cohort.key, members, [])
     except FormInvalidError as error:
-        return _new_page(FormState("cohort", form, error.errors), 422)
+        return _refused_new(Refusal(FormState("cohort", form, error.errors), 422))
     except DomainError as error:
         state = FormState("cohort", form, _field_error(error, "members"))
-        return _new_page(state, error_status(error))
+        return _refused_new(Refusal(state, error_status(error)))
     return done(f"Cohort {cohort.key} created.", "ui.cohort_page", cohort_key=cohort.key)
 
 
@@ -158,6 +180,9 @@ def _uploaded_keys() -> list[str]:
 @bp.get("/cohorts/<cohort_key>")
 def cohort_page(cohort_key: str) -> Any:
     """One cohort: its rules (editable by engineers), size, members and where it is used."""
+    refused = refusals.take()
+    if refused is not None:
+        return _cohort_page(cohort_key, refused.form, refused.status)
     return _cohort_page(cohort_key, FormState(), 200)
 
 
@@ -176,6 +201,7 @@ def _cohort_context(session: Session, cohort_key: str) -> dict[str, Any]:
     return {
         "section": "ui.cohort_list",
         "cohort": cohort,
+        "seen": audit.chain_head(session).seq,
         "member_count": cohorts.member_count(session, cohort.id),
         "members": cohorts.list_members(session, cohort_key, None, MEMBERS_SHOWN),
         "used_by": cohorts.used_by(session, cohort.id),
@@ -194,10 +220,13 @@ def cohort_update(cohort_key: str) -> Any:
         with db().write() as session:
             cohorts.update_cohort(session, change(), cohort_key, fields, precondition=guard)
     except FormInvalidError as error:
-        return _cohort_page(cohort_key, FormState("cohort", form, error.errors), 422)
+        return _refused(cohort_key, Refusal(FormState("cohort", form, error.errors), 422))
+    except StaleVersionError:
+        said = changed_since(form.get("seen"), entity=("cohort", cohort_key))
+        return _refused(cohort_key, Refusal(FormState("cohort", form, {PAGE: [said]}), 412))
     except DomainError as error:
         state = FormState("cohort", form, _field_error(error, "members"))
-        return _cohort_page(cohort_key, state, error_status(error))
+        return _refused(cohort_key, Refusal(state, error_status(error)))
     return done("Cohort saved.", "ui.cohort_page", cohort_key=cohort_key)
 
 
@@ -215,10 +244,10 @@ def cohort_members(cohort_key: str) -> Any:
             add, remove = ([], keys) if removing else (keys, [])
             result = cohorts.change_members(session, change(), cohort_key, add, remove)
     except FormInvalidError as error:
-        return _cohort_page(cohort_key, FormState("members", form, error.errors), 422)
+        return _refused(cohort_key, Refusal(FormState("members", form, error.errors), 422))
     except DomainError as error:
         state = FormState("members", form, _field_error(error, "members"))
-        return _cohort_page(cohort_key, state, error_status(error))
+        return _refused(cohort_key, Refusal(state, error_status(error)))
     return done(_members_changed(result), "ui.cohort_page", cohort_key=cohort_key)
 
 

@@ -7,6 +7,7 @@ its history. Its stage controls live in ``stages.py``; readiness in ``readiness.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from flagsvc.api.flags import FlagPatchSchema
 from flagsvc.api.schemas import encode_cursor
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.errors import StaleVersionError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.stages import Stage
 from flagsvc.services import audit
@@ -32,9 +34,12 @@ from flagsvc.services import flags
 from flagsvc.services import okrs
 from flagsvc.ui import bp
 from flagsvc.ui import history
+from flagsvc.ui import next_steps
+from flagsvc.ui import refusals
 from flagsvc.ui import timing
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
+from flagsvc.ui.forms import PAGE
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
 from flagsvc.ui.forms import optional
@@ -42,20 +47,24 @@ from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.forms import version_guard
 from flagsvc.ui.forms import whole_number
+from flagsvc.ui.history import changed_since
 from flagsvc.ui.home import guide_context
 from flagsvc.ui.okrs import NewKeyResult
 from flagsvc.ui.okrs import new_key_result
 from flagsvc.ui.okrs import objective_options
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
+from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
+from flagsvc.ui.refusals import Refusal
 from flagsvc.ui.snippets import snippets
 
 PAGE_SIZE = 50
-LIST_FILTERS = ("q", "stage", "environment", "objective_id", "flow_item", "cursor")
+LIST_FILTERS = ("q", "stage", "environment", "objective_id", "flow_item", "archived", "cursor")
 FLOW_ITEM_OPTIONS = [(item, item.capitalize()) for item in FLOW_ITEMS]
 STAGE_OPTIONS = [(stage.value, stage.value.replace("_", " ")) for stage in Stage]
 MAX_OBJECTIVES = 500  # objectives shown in pickers; an OKR set is far smaller
+CARD_FORMS = ("stage", "kill", "cohorts", "exclusions")  # forms in an environment's card
 HISTORY_LIMIT = 200  # changes the flag page lists; the audit log pages through the rest
 NEW_KEY_RESULT = "new"  # the key-result picker's choice for "a new one, typed below"
 NEW_KR_PREFIX = "new-"
@@ -112,6 +121,9 @@ def _list_context(session: Session) -> dict[str, Any]:
 @permission_required(Permission.EDIT_FLAGS)
 def flag_new() -> Any:
     """The form for a new flag (dark everywhere, default readiness checklist)."""
+    refused = refusals.take()
+    if refused is not None:
+        return _flag_form_page(refused.form, refused.status)
     return _flag_form_page(FormState(), status=200)
 
 
@@ -131,9 +143,10 @@ def flag_create() -> Any:
                 fields = {**fields, "key_result_id": key_result.create(session, who)}
             detail = flags.create_flag(session, who, fields)
     except FormInvalidError as error:
-        return _flag_form_page(FormState("flag", form, error.errors), 422)
+        return _refused_new(Refusal(FormState("flag", form, error.errors), 422))
     except DomainError as error:
-        return _flag_form_page(FormState("flag", form, _field_error(error)), error_status(error))
+        state = FormState("flag", form, _field_error(error))
+        return _refused_new(Refusal(state, error_status(error)))
     return done(f"Flag {detail.flag.key} created, off in every environment.", "ui.flag_page",
                 flag_key=detail.flag.key)  # fmt: skip
 
@@ -176,8 +189,13 @@ def _field_error(error: DomainError) -> dict[str, list[str]]:
     return {field: [getattr(error, "reason", error.message)]}
 
 
+def _refused_new(refusal: Refusal) -> Any:
+    return refuse(refusal, "ui.flag_new", lambda r: _flag_form_page(r.form, r.status))
+
+
 def _flag_form_page(form: FormState, status: int, flag: Any = None) -> Any:
     with db().read() as session:
+        seen = audit.chain_head(session).seq
         objectives = okrs.list_objectives(session, period=None, after=0, limit=MAX_OBJECTIVES)
         return render(
             "flags/form.html",
@@ -188,12 +206,16 @@ def _flag_form_page(form: FormState, status: int, flag: Any = None) -> Any:
             objectives=objectives,
             objective_options=objective_options(objectives),
             flow_item_options=FLOW_ITEM_OPTIONS,
+            seen=seen,
         )
 
 
 @bp.get("/flags/<flag_key>")
 def flag_page(flag_key: str) -> Any:
     """One flag: key result, stage per environment, cohorts, readiness, history."""
+    refused = refusals.take()
+    if refused is not None:  # a refused change on this page, redirected here to be shown
+        return render_flag_page(flag_key, refused.form, refused.status, refused.problem)
     return render_flag_page(flag_key)
 
 
@@ -208,15 +230,14 @@ def render_flag_page(
     with db().read() as session:
         context = flag_context(session, flag_key)
         where = _environment_of(form) if problem else None
-        return render(
-            "flags/detail.html", status, **context, form=form, problem=problem, problem_at=where
-        )
+        return render("flags/detail.html", status, **context, form=form, problem=problem,
+                      problem_at=where, conflict=status == 412)  # fmt: skip
 
 
 def _environment_of(form: FormState | None) -> str | None:
-    """The environment whose card holds ``form`` (``stage-<env>``, ``kill-<env>``)."""
+    """The environment whose card holds ``form`` (``stage-<env>``, ``cohorts-<env>``, …)."""
     kind, _, environment = (form.name if form else "").partition("-")
-    return environment if kind in ("stage", "kill") and environment else None
+    return environment if kind in CARD_FORMS and environment else None
 
 
 def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
@@ -225,15 +246,19 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
     envs = environments.list_environments(session)
     where = [flag_states.Where(flag_key, env.key) for env in envs]
     key_result = okrs.get_key_result(session, detail.flag.key_result_id)
+    states = [flag_states.get_state(session, w) for w in where]
+    labels = {i.item_key: i.label for i in detail.flag.readiness_items}
     return {
         "section": "ui.flag_list",
         "detail": detail,
         "flag": detail.flag,
-        "states": [flag_states.get_state(session, w) for w in where],
+        "states": states,
+        "plans": {s.state.environment.key: next_steps.plan(s, labels) for s in states},
+        "audit_head": audit.chain_head(session).seq,
         "key_result": key_result,
         "objective": okrs.get_objective(session, detail.objective_id),
         "all_cohorts": cohorts.list_cohorts(session, 0, 500),
-        "labels": {i.item_key: i.label for i in detail.flag.readiness_items},
+        "labels": labels,
         "history": _history(session, flag_key, detail.flag),
         "history_limit": HISTORY_LIMIT,
         "timeline": timing.flag_timeline(session, flag_key),
@@ -255,6 +280,9 @@ def flag_edit(flag_key: str) -> Any:
     """The form to change a flag's name, description, flow item and key result."""
     with db().read() as session:
         flag = flags.get_flag(session, flag_key)
+    refused = refusals.take()
+    if refused is not None:
+        return _flag_form_page(refused.form, refused.status, flag)
     return _flag_form_page(FormState("flag", _current(flag)), 200, flag)
 
 
@@ -281,6 +309,9 @@ def flag_update(flag_key: str) -> Any:
             flags.update_flag(session, change(), flag_key, fields, precondition=guard)
     except FormInvalidError as error:
         return _refused_edit(flag_key, FormState("flag", form, error.errors), 422)
+    except StaleVersionError:
+        said = changed_since(form.get("seen"), flag_key=flag_key, environment="")
+        return _refused_edit(flag_key, FormState("flag", form, {PAGE: [said]}), 412)
     except DomainError as error:
         state = FormState("flag", form, _field_error(error))
         return _refused_edit(flag_key, state, error_status(error))
@@ -288,9 +319,44 @@ def flag_update(flag_key: str) -> Any:
 
 
 def _refused_edit(flag_key: str, form: FormState, status: int) -> Any:
-    with db().read() as session:
-        flag = flags.get_flag(session, flag_key)
-    return _flag_form_page(form, status, flag)
+    def in_place(refusal: Refusal) -> Any:
+        with db().read() as session:
+            flag = flags.get_flag(session, flag_key)
+        return _flag_form_page(refusal.form, refusal.status, flag)
+
+    return refuse(Refusal(form, status), "ui.flag_edit", in_place, flag_key=flag_key)
+
+
+@bp.post("/flags/<flag_key>/archive")
+@permission_required(Permission.EDIT_FLAGS)
+def flag_archive(flag_key: str) -> Any:
+    """Archive a flag that serves nobody (hidden from lists, kept in the audit)."""
+    try:
+        with db().write() as session:
+            flags.archive_flag(session, change(), flag_key)
+    except DomainError as error:
+        refusal = Refusal(
+            FormState("archive", request.form, {}), error_status(error), error.message
+        )
+        return refuse(refusal, "ui.flag_page", _shown_again(flag_key), flag_key=flag_key)
+    return done(f"Flag {flag_key} archived: hidden from lists, its history kept.",
+                "ui.flag_page", flag_key=flag_key)  # fmt: skip
+
+
+@bp.post("/flags/<flag_key>/unarchive")
+@permission_required(Permission.EDIT_FLAGS)
+def flag_unarchive(flag_key: str) -> Any:
+    """Bring an archived flag back into the lists."""
+    with db().write() as session:
+        flags.unarchive_flag(session, change(), flag_key)
+    return done(f"Flag {flag_key} restored.", "ui.flag_page", flag_key=flag_key)
+
+
+def _shown_again(flag_key: str) -> Callable[[Refusal], Any]:
+    def in_place(refusal: Refusal) -> Any:
+        return render_flag_page(flag_key, refusal.form, refusal.status, refusal.problem)
+
+    return in_place
 
 
 def redirect_to_flag(flag_key: str, message: str, anchor: str = "") -> Response:

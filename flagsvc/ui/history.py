@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flagsvc.api.context import db
 from flagsvc.domain.actions import Action
+from flagsvc.services import audit
 from flagsvc.storage.models import AuditEvent
 
 STAGE_WORDS = {
@@ -34,6 +36,7 @@ FIELD_WORDS = {
     "rollout_percent": "ramp",
     "launch_at": "launch",
 }
+CONFLICT_EVENTS = 50  # events read to say what changed meanwhile (the last three are named)
 SKIPPED_FIELDS = frozenset({"direction", "id", "prefix", "objective_id", "sample", "source"})
 Labels = Callable[[str], str]
 
@@ -64,6 +67,39 @@ def describe(event: AuditEvent, labels: Labels | None = None) -> Entry:
         writer(event, before, after, labels or _item_words) if writer else _words(event.action)
     )
     return Entry(sentence, field_changes(before, after))
+
+
+def changed_since(
+    seen: str | None,
+    *,
+    flag_key: str | None = None,
+    environment: str | None = None,
+    entity: tuple[str, str] | None = None,
+) -> str:
+    """A refused save (412) in words: nothing was saved, and what others changed since
+    the page was shown (its forms carry the audit head they saw, ``seen``).
+
+    ``environment`` keeps the events of one environment (``""``: the flag's own, outside
+    any environment); ``entity`` those about one ``(entity_type, entity_key)``.
+    """
+    after = int(seen) if seen and seen.isdigit() else None
+    said = []
+    if after is not None:
+        with db().read() as session:
+            query = audit.AuditQuery(flag_key=flag_key, after_seq=after)
+            events = audit.query(session, query, CONFLICT_EVENTS)
+            for event in events:
+                if environment is not None and (event.environment or "") != environment:
+                    continue
+                if entity is not None and (event.entity_type, event.entity_key) != entity:
+                    continue
+                said.append(f"{event.actor}, {event.occurred_at:%H:%M} UTC: "
+                            f"{describe(event).sentence}")  # fmt: skip
+    since = f" ({'; '.join(said[-3:])})" if said else ""
+    return (
+        f"Not saved: someone changed this since you opened the page{since}. What you chose is "
+        "kept below: compare it with the latest and save again, or reload to start over."
+    )
 
 
 def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:

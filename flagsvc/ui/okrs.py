@@ -30,6 +30,7 @@ from flagsvc.services import okrs
 from flagsvc.services.context import Change
 from flagsvc.storage.models import Objective
 from flagsvc.ui import bp
+from flagsvc.ui import refusals
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import FormInvalidError
@@ -41,7 +42,9 @@ from flagsvc.ui.forms import validate
 from flagsvc.ui.forms import version_guard
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
+from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
+from flagsvc.ui.refusals import Refusal
 
 BOARD_LIMIT = 500
 KEY_RESULT_NUMBERS = ("baseline", "target", "current")
@@ -50,7 +53,19 @@ KEY_RESULT_NUMBERS = ("baseline", "target", "current")
 @bp.get("/okrs")
 def okr_board() -> Any:
     """Objectives and key results with their flags' stages and readiness."""
+    refused = refusals.take()
+    if refused is not None:
+        return _board(refused.form, refused.status, refused.problem)
     return _board(FormState(), 200)
+
+
+def _refused(refusal: Refusal, anchor: str | None = None) -> Any:
+    """A refused OKR form back on the board, at its objective (post/redirect/get)."""
+
+    def in_place(shown: Refusal) -> Any:
+        return _board(shown.form, shown.status, shown.problem)
+
+    return refuse(refusal, "ui.okr_board", in_place, _anchor=anchor)
 
 
 def _board(form: FormState, status: int, problem: str | None = None) -> Any:
@@ -89,9 +104,11 @@ def objective_create() -> Any:
         with db().write() as session:
             objective = okrs.create_objective(session, change(), fields)
     except FormInvalidError as error:
-        return _board(FormState("objective", form, error.errors), 422)
+        return _refused(Refusal(FormState("objective", form, error.errors), 422))
     except DomainError as error:
-        return _board(FormState("objective", form, {}), error_status(error), error.message)
+        return _refused(
+            Refusal(FormState("objective", form, {}), error_status(error), error.message)
+        )
     return done(f"Objective “{objective.title}” created.", "ui.okr_board",
                 _anchor=f"objective-{objective.id}")  # fmt: skip
 
@@ -160,9 +177,11 @@ def key_result_create(objective_id: int) -> Any:
         with db().write() as session:
             okrs.create_key_result(session, change(), objective_id, fields)
     except FormInvalidError as error:
-        return _board(FormState(form_name, form, error.errors), 422)
+        return _refused(Refusal(FormState(form_name, form, error.errors), 422), form_name)
     except DomainError as error:
-        return _board(FormState(form_name, form, {}), error_status(error), error.message)
+        return _refused(
+            Refusal(FormState(form_name, form, {}), error_status(error), error.message), form_name
+        )
     return done("Key result added.", "ui.okr_board", _anchor=f"objective-{objective_id}")
 
 
@@ -177,8 +196,10 @@ def key_result_update(key_result_id: int) -> Any:
         with db().write() as session:
             key_result = okrs.update_key_result(session, change(), key_result_id, fields, guard)
     except FormInvalidError as error:
-        return _board(FormState(form_name, form, error.errors), 422)
+        return _refused(Refusal(FormState(form_name, form, error.errors), 422), form_name)
     except DomainError as error:
-        return _board(FormState(form_name, form, {}), error_status(error), error.message)
+        return _refused(
+            Refusal(FormState(form_name, form, {}), error_status(error), error.message), form_name
+        )
     return done("Progress recorded.", "ui.okr_board",
                 _anchor=f"objective-{key_result.objective_id}")  # fmt: skip

@@ -7,6 +7,7 @@ and the values the person typed, so nothing they sent is lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -25,7 +26,9 @@ from flagsvc.api.errors import status_for
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Permission
 from flagsvc.ui import bp
+from flagsvc.ui import refusals
 from flagsvc.ui.forms import FormState
+from flagsvc.ui.refusals import Refusal
 
 NAVIGATION = (
     ("ui.flag_list", "Flags", Permission.READ),
@@ -47,6 +50,23 @@ def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     if context.get("form") is None:
         context["form"] = FormState()
     return render_template(f"ui/{template}", **context), status
+
+
+def refuse(
+    refusal: Refusal, endpoint: str, in_place: Callable[[Refusal], Any], **values: Any
+) -> Any:
+    """Answer a refused form: 303 to its page, which shows it again (post/redirect/get).
+
+    htmx asked for a fragment, or the form is too large to carry: ``in_place`` renders
+    it here, and the page names its own address so a reload fetches it by GET.
+    """
+    if not is_htmx():
+        answer = refusals.redirect_refused(refusal, endpoint, **values)
+        if answer is not None:
+            return answer
+        page = {name: value for name, value in values.items() if name != "_anchor"}
+        g.replace_url = url_for(endpoint, **page)
+    return in_place(refusal)
 
 
 def is_htmx() -> bool:
@@ -75,6 +95,7 @@ def _layout() -> dict[str, Any]:
         "Permission": Permission,
         "navigation": NAVIGATION,
         "is_htmx": is_htmx(),
+        "replace_url": g.get("replace_url"),
     }
 
 

@@ -29,20 +29,25 @@ from flagsvc.services import launches
 from flagsvc.services import readiness
 from flagsvc.services.flag_states import Where
 from flagsvc.ui import bp
+from flagsvc.ui import refusals
 from flagsvc.ui import timing
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import PAGE
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import utc_text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import is_htmx
+from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
+from flagsvc.ui.refusals import Refusal
 
+LAUNCH_RAMPS = [("10", "10 %"), ("25", "25 %"), ("50", "50 %"), ("100", "100 % (everyone)")]
 BOARD_LIMIT = 500  # flags a board lists; beyond that, the flag list's filters help
 BLANK_ITEM_ROWS = 2
 MAX_ROWS = 100  # editor rows read from a form (the API allows 30 items)
@@ -78,7 +83,19 @@ def _launchable_somewhere(detail: flags.FlagDetail) -> bool:
 @bp.get("/flags/<flag_key>/readiness")
 def readiness_page(flag_key: str) -> Any:
     """A flag's checklist, one click per item, and its launch per environment."""
+    refused = refusals.take()
+    if refused is not None:
+        return _render_checklist(flag_key, refused.form, refused.status, refused.problem)
     return _render_checklist(flag_key)
+
+
+def _refused(flag_key: str, refusal: Refusal, anchor: str | None = None) -> Any:
+    """A refused readiness form back on the flag's checklist (post/redirect/get)."""
+
+    def in_place(shown: Refusal) -> Any:
+        return _render_checklist(flag_key, shown.form, shown.status, shown.problem)
+
+    return refuse(refusal, "ui.readiness_page", in_place, flag_key=flag_key, _anchor=anchor)
 
 
 def _render_checklist(
@@ -105,6 +122,7 @@ def _checklist_context(session: Session, flag_key: str) -> dict[str, Any]:
         "items": detail.flag.readiness_items,
         "states": [flag_states.get_state(session, Where(flag_key, e.key)) for e in envs],
         "blank_rows": BLANK_ITEM_ROWS,
+        "launch_ramps": LAUNCH_RAMPS,
     }
 
 
@@ -120,10 +138,10 @@ def readiness_mark(flag_key: str, item_key: str) -> Any:
             flag = readiness.mark_item(session, change(), flag_key, item_key, fields)
             now_ready = flag.ready_at is not None
     except FormInvalidError as error:
-        return _render_checklist(flag_key, FormState(form_name, request.form, error.errors), 422)
+        return _refused(flag_key, Refusal(FormState(form_name, request.form, error.errors), 422))
     except DomainError as error:
         state = FormState(form_name, request.form, {})
-        return _render_checklist(flag_key, state, error_status(error), error.message)
+        return _refused(flag_key, Refusal(state, error_status(error), error.message))
     message = _marked(fields["done"], now_ready)
     if is_htmx():
         return _render_checklist(flag_key, notice=message)
@@ -147,10 +165,10 @@ def readiness_checklist(flag_key: str) -> Any:
             readiness.set_checklist(session, change(), flag_key, data["items"])
     except FormInvalidError as error:
         errors = {("items-rows" if k in ("items", PAGE) else k): v for k, v in error.errors.items()}
-        return _render_checklist(flag_key, FormState("checklist", request.form, errors), 422)
+        return _refused(flag_key, Refusal(FormState("checklist", request.form, errors), 422))
     except DomainError as error:
         state = FormState("checklist", request.form, {})
-        return _render_checklist(flag_key, state, error_status(error), error.message)
+        return _refused(flag_key, Refusal(state, error_status(error), error.message))
     return done("Checklist saved.", "ui.readiness_page", flag_key=flag_key)
 
 
@@ -170,18 +188,23 @@ def _item_rows(form: Mapping[str, str]) -> list[dict[str, Any]]:
 def launch_schedule(flag_key: str, env: str) -> Any:
     """Schedule general rollout of a ready flag already in early access (time in UTC)."""
     form_name, raw = f"launch-{env}", text(request.form, "launch_at")
+    sent = optional(
+        {"launch_at": utc_text(raw), "rollout_percent": text(request.form, "rollout_percent")}
+    )
     try:
-        launch_at = validate(FlagLaunchSchema(), {"launch_at": utc_text(raw)}, {})["launch_at"]
+        launch = validate(FlagLaunchSchema(), sent, {})
+        launch_at, percent = launch["launch_at"], launch["rollout_percent"]
         with db().write() as session:
-            launches.schedule_launch(session, change(), Where(flag_key, env), launch_at)
+            launches.schedule_launch(session, change(), Where(flag_key, env), launch_at,
+                                     rollout_percent=percent)  # fmt: skip
     except FormInvalidError as error:
-        return _render_checklist(flag_key, FormState(form_name, request.form, error.errors), 422)
+        return _refused(flag_key, Refusal(FormState(form_name, request.form, error.errors), 422))
     except DomainError as error:
         errors = {"launch_at": [getattr(error, "reason", error.message)]}
         state = FormState(form_name, request.form, errors)
-        return _render_checklist(flag_key, state, error_status(error), error.message)
-    return done(f"Launch in {env} scheduled for {_shown(launch_at)}.", "ui.readiness_page",
-                flag_key=flag_key)  # fmt: skip
+        return _refused(flag_key, Refusal(state, error_status(error), error.message))
+    return done(f"Launch in {env} scheduled for {_shown(launch_at)}: general rollout starts "
+                f"at {percent:g} %.", "ui.readiness_page", flag_key=flag_key)  # fmt: skip
 
 
 def _shown(value: datetime) -> str:
@@ -196,5 +219,6 @@ def launch_cancel(flag_key: str, env: str) -> Any:
         with db().write() as session:
             launches.cancel_launch(session, change(), Where(flag_key, env))
     except DomainError as error:
-        return _render_checklist(flag_key, None, error_status(error), error.message)
+        state = FormState(f"launch-{env}", request.form, {})
+        return _refused(flag_key, Refusal(state, error_status(error), error.message), "launch")
     return done(f"Launch in {env} cancelled.", "ui.readiness_page", flag_key=flag_key)

@@ -22,6 +22,7 @@ from flagsvc.api.flag_states import FlagExclusionsSchema
 from flagsvc.api.flag_states import FlagStageMoveSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import ReadinessRequiredError
+from flagsvc.domain.errors import StaleVersionError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.stages import Stage
 from flagsvc.services import flag_states
@@ -42,7 +43,10 @@ from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.forms import version_guard
+from flagsvc.ui.history import changed_since
 from flagsvc.ui.pages import error_status
+from flagsvc.ui.pages import refuse
+from flagsvc.ui.refusals import Refusal
 
 STATE = "/flags/<flag_key>/environments/<env>"
 Command = Callable[[Session, Change], object]
@@ -55,9 +59,18 @@ def _run(flag_key: str, env: str, form_name: str, command: Command, message: str
             command(session, change())
     except DomainError as error:
         form = FormState(f"{form_name}-{env}", request.form, _field_errors(error))
-        problem = _problem(flag_key, error)
-        return render_flag_page(flag_key, form, error_status(error), problem)
+        problem = _problem(flag_key, env, error)
+        return refuse_on_flag_page(flag_key, env, Refusal(form, error_status(error), problem))
     return redirect_to_flag(flag_key, message, f"env-{env}")
+
+
+def refuse_on_flag_page(flag_key: str, env: str, refusal: Refusal) -> Any:
+    """Back to the flag page at the environment's card, showing why (post/redirect/get)."""
+
+    def in_place(shown: Refusal) -> Any:
+        return render_flag_page(flag_key, shown.form, shown.status, shown.problem)
+
+    return refuse(refusal, "ui.flag_page", in_place, flag_key=flag_key, _anchor=f"env-{env}")
 
 
 def _field_errors(error: DomainError) -> dict[str, list[str]]:
@@ -65,8 +78,11 @@ def _field_errors(error: DomainError) -> dict[str, list[str]]:
     return {field: [getattr(error, "reason", error.message)]} if field else {}
 
 
-def _problem(flag_key: str, error: DomainError) -> str:
-    """The refusal in words; missing readiness items by their labels, not their keys."""
+def _problem(flag_key: str, env: str, error: DomainError) -> str:
+    """The refusal in words; missing readiness items by their labels, not their keys; a
+    conflict says what changed since the page was shown."""
+    if isinstance(error, StaleVersionError):
+        return changed_since(request.form.get("seen"), flag_key=flag_key, environment=env)
     if not isinstance(error, ReadinessRequiredError):
         return error.message
     with db().read() as session:
@@ -80,7 +96,7 @@ def _problem(flag_key: str, error: DomainError) -> str:
 
 def _refused(flag_key: str, env: str, form_name: str, error: FormInvalidError) -> Any:
     form = FormState(f"{form_name}-{env}", request.form, error.errors)
-    return render_flag_page(flag_key, form, 422)
+    return refuse_on_flag_page(flag_key, env, Refusal(form, 422))
 
 
 @bp.post(f"{STATE}/stage")

@@ -50,6 +50,8 @@ ENDPOINTS = [
              {"key": "other-flag", "name": "o", "flow_item": "feature", "key_result_id": "{key_result}"}),
     Endpoint("GET", FLAG, Permission.READ),
     Endpoint("PATCH", FLAG, Permission.EDIT_FLAGS, {"name": "renamed"}),
+    Endpoint("POST", f"{FLAG}/archive", Permission.EDIT_FLAGS),
+    Endpoint("POST", f"{FLAG}/unarchive", Permission.EDIT_FLAGS),
     Endpoint("PUT", f"{FLAG}/variations", Permission.EDIT_FLAGS,
              {"variations": [], "on_variation": "on", "off_variation": "off"}),
     Endpoint("GET", STATE, Permission.READ),

@@ -17,6 +17,7 @@ from flagsvc.services import okrs
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
 from flagsvc.state import AppState
+from flagsvc.ui import refusals
 from tests.ui.browser import chromium  # noqa: F401  (browser fixtures for test_browser*.py)
 from tests.ui.browser import demo  # noqa: F401
 from tests.ui.browser import people  # noqa: F401
@@ -53,8 +54,15 @@ class UiClient:
         if csrf:
             form.setdefault("csrf_token", self.csrf_token())
         response = self.client.post(path, data=form, **kwargs)
+        if response.status_code == 303 and self._carries_refusal():
+            response = self.client.get(response.headers["Location"])  # its page shows why
         self._remember_csrf(response)
         return response
+
+    def _carries_refusal(self) -> bool:
+        """A refused form redirects to its page (post/redirect/get); follow it like a browser."""
+        with self.client.session_transaction() as session:
+            return refusals.KEY in session
 
     def csrf_token(self) -> str:
         if not self.csrf:

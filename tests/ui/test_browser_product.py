@@ -109,3 +109,33 @@ def test_history__audit_newest_first_in_words_paged_and_filtered(people, demo):
     assert sentences and all(s.startswith("Stage in ") for s in sentences)
     times = page.locator("tbody time").evaluate_all("ts => ts.map(t => t.dateTime)")
     assert times == sorted(times, reverse=True)  # newest first, never back and forth
+
+
+# --- 3. the flag page offers only valid next steps ---------------------------------------
+
+
+def test_flag_page__gate_says_why_before_the_click_and_refusals_survive_reload(people, fresh):
+    engineer = people("engineer", site=fresh)
+    page = engineer.page
+    engineer.go("/ui/flags/one-click-checkout")
+    production = engineer.env("production")
+    production.get_by_role("button", name="Start early access in Production").click()  # no cohort:
+    page.get_by_text("Now early access in production.").wait_for()  # confirmed in the dialog
+    production = engineer.env("production")
+    start = production.get_by_role("button", name="Start general rollout at 10 % in Production")
+    assert start.is_disabled()
+    assert (
+        "Waits for launch readiness: Documentation published"
+        in production.locator(".gate-reason").inner_text()
+    )
+    assert production.get_by_role("button", name="Kill switch").count() == 1
+    assert engineer.env("development").get_by_role("button", name="Kill switch").count() == 0
+    engineer.inspect("flag-page-next-steps")
+    production.get_by_label("Other percentage").fill("30")
+    production.get_by_role("button", name="Set").click()  # the gate refuses it: a 409, redirected
+    page.get_by_role("alert").filter(has_text="waits for launch readiness").first.wait_for()
+    assert page.url.endswith("/ui/flags/one-click-checkout#env-production")
+    engineer.inspect("flag-page-refused")
+    page.reload()  # a GET: nothing is sent again, the page is as it is now
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("alert").filter(has_text="waits for launch readiness").count() == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.ui.conftest import html
@@ -148,15 +150,21 @@ def test_flag_edit__someone_else_saved_first__412_keeps_my_values(
     ui_engineer, engineer, key_result
 ):
     _flag(ui_engineer, key_result)
+    seen = re.search(
+        r'name="seen" value="(\d+)"', html(ui_engineer.get("/ui/flags/one-click/edit"))
+    )
     etag = engineer.get("/api/v1/flags/one-click").headers["ETag"]
     engineer.patch("/api/v1/flags/one-click", json={"name": "Theirs"}, headers={"If-Match": etag})
     response = ui_engineer.post(
         "/ui/flags/one-click/edit",
-        {"version": "1", "name": "Mine", "flow_item": "feature", "key_result_id": str(key_result)},
-    )
+        {"version": "1", "seen": seen.group(1), "name": "Mine", "flow_item": "feature",
+         "key_result_id": str(key_result)},
+    )  # fmt: skip
     assert response.status_code == 412
     page = html(response)
-    assert "changed by someone else" in page and 'value="Mine"' in page
+    assert "Not saved: someone changed this since you opened the page" in page
+    assert "engineer-token" in page and "Changed the flag's name" in page  # who and what
+    assert 'value="Mine"' in page and "Please fix the marked field" not in page
     assert engineer.get("/api/v1/flags/one-click").json["name"] == "Theirs"
 
 

@@ -16,6 +16,8 @@ FLAG = "/ui/flags/f/environments/production"
 FORMS = [
     ("/ui/flags", Permission.EDIT_FLAGS),
     ("/ui/flags/f/edit", Permission.EDIT_FLAGS),
+    ("/ui/flags/f/archive", Permission.EDIT_FLAGS),
+    ("/ui/flags/f/unarchive", Permission.EDIT_FLAGS),
     (f"{FLAG}/stage", Permission.MOVE_STAGES),
     (f"{FLAG}/kill", Permission.MOVE_STAGES),
     (f"{FLAG}/resume", Permission.MOVE_STAGES),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.ui.conftest import html
@@ -114,7 +116,7 @@ def test_stage_controls__roles_without_move_stages__hidden_and_403(
 def test_kill_switch__kill_then_resume(ui_engineer, engineer, flag):
     assert ui_engineer.post(f"{STATE}/production/kill").status_code == 303
     assert _api_state(engineer)["killed"] is True
-    assert "Resume (undo kill switch)" in html(ui_engineer.get("/ui/flags/one-click"))
+    assert "Resume (undo the kill switch)" in html(ui_engineer.get("/ui/flags/one-click"))
     assert ui_engineer.post(f"{STATE}/production/resume").status_code == 303
     assert _api_state(engineer)["killed"] is False
 
@@ -129,13 +131,43 @@ def test_cohorts__set_with_the_shown_version(ui_engineer, engineer, flag):
     assert 'value="early" checked' in html(ui_engineer.get("/ui/flags/one-click"))
 
 
-def test_cohorts__stale_version__412(ui_engineer, engineer, flag):
+def test_cohorts__changed_meanwhile__412_names_the_change_keeps_the_choice(
+    ui_engineer, engineer, flag
+):
+    # Given the page as the engineer opened it (its version and the audit head it saw)
+    page = html(ui_engineer.get("/ui/flags/one-click"))
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    seen = re.search(r'name="seen" value="(\d+)"', page).group(1)
+    engineer.post("/api/v1/cohorts", json={"key": "staff", "name": "Staff"})
+    # When someone else saves production's cohorts first
+    etag = engineer.get(f"/api/v1/flags/{flag}/environments/production").headers["ETag"]
+    engineer.put(f"/api/v1/flags/{flag}/environments/production/cohorts",
+                 json={"cohorts": ["staff"]}, headers={"If-Match": etag})  # fmt: skip
     response = ui_engineer.post(
-        f"{STATE}/production/cohorts", {"cohorts": "early", "version": "99"}
+        f"{STATE}/production/cohorts", {"cohorts": "early", "version": version, "seen": seen}
     )
+    # Then nothing is saved, the page says what changed and by whom, the choice is kept
     assert response.status_code == 412
-    assert "changed by someone else" in html(response)
-    assert _api_state(engineer)["cohorts"] == []
+    shown = html(response)
+    assert "Not saved: someone changed this since you opened the page" in shown
+    assert "Early-access cohorts in production: — → staff" in shown
+    assert 'id="cohorts-production-early" name="cohorts" value="early" checked' in shown
+    assert "Reload the latest" in shown
+    assert _api_state(engineer)["cohorts"] == ["staff"]
+    assert ui_engineer.get("/ui/flags/one-click").status_code == 200  # reload: no re-send
+
+
+def test_refused_move__redirected_to_the_page__reload_sends_nothing(ui_engineer, flag):
+    response = ui_engineer.client.post(
+        f"{STATE}/production/stage",
+        data={"stage": "released", "csrf_token": ui_engineer.csrf_token()},
+    )
+    assert response.status_code == 303  # post/redirect/get, refusals too
+    assert response.headers["Location"].endswith("/ui/flags/one-click#env-production")
+    shown = ui_engineer.get(response.headers["Location"])
+    assert shown.status_code == 409 and "waits for launch readiness" in html(shown)
+    again = ui_engineer.get(response.headers["Location"])
+    assert again.status_code == 200 and "waits for launch readiness in this" not in html(again)
 
 
 def test_cohorts__unknown_cohort__422(ui_engineer, engineer, flag):
