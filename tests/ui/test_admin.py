@@ -84,7 +84,7 @@ def test_flag_page__code_snippets_name_the_flag_and_the_service(ui_engineer, eng
     })  # fmt: skip
     assert created.status_code == 201, created.json
     page = html(ui_engineer.get("/ui/flags/banner"))
-    assert 'flags.evaluate("banner", context, default="").value' in page
+    assert 'flags.get_string("banner", context, "")' in page
     assert 'client.get_string_value("banner", "", context)' in page
     assert "http://localhost/sdk/v1/evaluate" in page and 'os.environ["FLAGSVC_SDK_KEY"]' in page
 
