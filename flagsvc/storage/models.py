@@ -161,6 +161,13 @@ class KeyResult(Versioned, Base):
     objective: Mapped[Objective] = relationship(back_populates="key_results")
 
 
+def _boolean_variations() -> list[dict[str, Any]]:
+    return [
+        {"key": "on", "value": True, "description": ""},
+        {"key": "off", "value": False, "description": ""},
+    ]
+
+
 class Flag(Versioned, Base):
     __tablename__ = "flags"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -169,11 +176,14 @@ class Flag(Versioned, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     flow_item: Mapped[str] = mapped_column(String(20), index=True)
     key_result_id: Mapped[int] = mapped_column(ForeignKey("key_results.id"), index=True)
-    # fixed at creation; variations: [{"key", "value", "description"}, ...] in order
-    value_type: Mapped[str] = mapped_column(String(10))
-    variations: Mapped[list[Any]] = mapped_column(JSON)
-    on_variation: Mapped[str] = mapped_column(String(100))
-    off_variation: Mapped[str | None] = mapped_column(String(100))  # None: caller's default
+    # fixed at creation; variations: [{"key", "value", "description"}, ...] in order.
+    # Unset, a row is a boolean flag (its fixed variations), as the migration made them.
+    value_type: Mapped[str] = mapped_column(String(10), default="boolean")
+    variations: Mapped[list[Any]] = mapped_column(JSON, default=lambda: _boolean_variations())
+    on_variation: Mapped[str] = mapped_column(String(100), default="on")
+    off_variation: Mapped[str | None] = mapped_column(  # None: the caller's default
+        String(100), default="off"
+    )
     salt: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     ready_at: Mapped[datetime | None]
