@@ -119,6 +119,8 @@ class EnvironmentSchema(ma.Schema):
     # Abuse limits (flagsvc.services.auth_failures, the members import, the body size).
     auth_failure_limit = _integer("FLAGSVC_AUTH_FAILURE_LIMIT", 10)
     auth_failure_window_seconds = _integer("FLAGSVC_AUTH_FAILURE_WINDOW_SECONDS", 60)
+    enroll_limit = _integer("FLAGSVC_ENROLL_LIMIT", 600)
+    enroll_window_seconds = _integer("FLAGSVC_ENROLL_WINDOW_SECONDS", 60)
     max_members_per_request = _integer(
         "FLAGSVC_MAX_MEMBERS_PER_REQUEST",
         100_000,
@@ -186,6 +188,8 @@ class Config:
     access_log: bool = True
     auth_failure_limit: int = 10
     auth_failure_window_seconds: int = 60
+    enroll_limit: int = 600
+    enroll_window_seconds: int = 60
     max_members_per_request: int = 100_000
     max_body_bytes: int = 16 * 2**20
     log_format: str | None = None  # None: the command's default

@@ -15,6 +15,7 @@ from flagsvc.services.broker import ChangeBroker
 from flagsvc.services.credentials import KeyUseThrottle
 from flagsvc.services.credentials import SdkKeyCache
 from flagsvc.services.evaluation import SnapshotCache
+from flagsvc.services.rate_limits import SharedCounter
 from flagsvc.services.revocations import KeyRevocations
 from flagsvc.storage.db import Database
 
@@ -39,6 +40,7 @@ class AppState:
     auth_failures: AuthFailureLimiter = field(default_factory=AuthFailureLimiter)
     sdk_key_use: KeyUseThrottle = field(default_factory=KeyUseThrottle)
     revocations: KeyRevocations = field(init=False)
+    enrollments: SharedCounter = field(init=False)
 
     @property
     def audit_keys(self) -> AuditKeys:
@@ -46,5 +48,12 @@ class AppState:
         return AuditKeys.from_secrets(self.config.audit_keys)
 
     def __post_init__(self) -> None:
-        """Revocations reach this process's SDK-key cache, and the others' through Redis."""
+        """Revocations reach this process's SDK-key cache, and the others' through Redis;
+        opt-in enrolments are counted per SDK key (``FLAGSVC_ENROLL_LIMIT``)."""
         self.revocations = KeyRevocations(self.sdk_keys, self.config.redis_url)
+        self.enrollments = SharedCounter(
+            self.config.enroll_limit,
+            self.config.enroll_window_seconds,
+            namespace="enrollments",
+            redis_url=self.config.redis_url,
+        )

@@ -35,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[domain.DomainError], HTTPStatus], ...] = (
     (domain.StaleVersionError, HTTPStatus.PRECONDITION_FAILED),
     (domain.InvalidFieldError, HTTPStatus.UNPROCESSABLE_ENTITY),
     (domain.TooLargeError, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (domain.TooManyRequestsError, HTTPStatus.TOO_MANY_REQUESTS),
     (domain.PromisedDateError, HTTPStatus.BAD_REQUEST),
 )
 
@@ -64,7 +65,10 @@ def _domain_error(error: domain.DomainError) -> Response:
         extra["errors"] = {"json": {field: [getattr(error, "reason", error.message)]}}
     if isinstance(error, domain.ReadinessRequiredError | domain.GateError) and error.missing:
         extra["missing_readiness"] = error.missing
-    return error_response(status_for(error), error.message, **extra)
+    response = error_response(status_for(error), error.message, **extra)
+    if isinstance(error, domain.TooManyRequestsError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _database_unavailable(error: Exception) -> Response:

@@ -44,6 +44,7 @@ from flagsvc.api.context import state
 from flagsvc.api.errors import error_response
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
+from flagsvc.domain.errors import TooManyRequestsError
 from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.observability import metrics
 from flagsvc.services import cohorts
@@ -350,9 +351,14 @@ class Leave(MethodView):
 def _membership(
     action: Callable[..., bool], data: dict[str, Any], *, member: bool
 ) -> dict[str, Any]:
+    """Enrol or leave, within the key's environment and its ``FLAGSVC_ENROLL_LIMIT``."""
+    wait = state().enrollments.take(f"sdk-key:{current_actor().sdk_key_id}")
+    if wait:
+        raise TooManyRequestsError("enrolments and departures by this SDK key", wait)
     user_key = data["context"]["key"]
+    where = cohorts.Membership(data["cohort"], user_key, _environment())
     with db().write() as session:
-        changed = action(session, change(), data["cohort"], user_key)
+        changed = action(session, change(), where)
     return {"cohort": data["cohort"], "user_key": user_key, "member": member, "changed": changed}
 
 

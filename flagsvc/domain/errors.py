@@ -16,6 +16,7 @@
     ├── StaleVersionError          If-Match names an older version
     ├── InvalidFieldError          a field's value breaks a rule the schema cannot see
     ├── TooLargeError              a list in the request exceeds its size limit
+    ├── TooManyRequestsError       a per-credential rate limit is reached
     └── PromisedDateError          a due or target date was sent
 """
 
@@ -126,6 +127,14 @@ class TooLargeError(DomainError):
         self.field = field
         self.reason = reason
         self.limit = limit
+
+
+class TooManyRequestsError(DomainError):
+    """The caller used up its allowance for now; it may go on after ``retry_after`` seconds."""
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"too many {what}; retry in {retry_after} s")
+        self.retry_after = retry_after
 
 
 class PromisedDateError(DomainError):

@@ -13,37 +13,28 @@ looked up (revocation takes effect at once), and a known secret that fails is
 forgotten and counted like any other.
 
 Counters live in Redis when ``REDIS_URL`` is set, so every instance sees the same
-failures, and in this process otherwise. Redis is never required: while it is
-unreachable the process counts on its own (a ``RedisCircuit`` makes that cost one
-failed attempt per cooldown), a weaker brake for the outage, never an error. The
-counting is the ``limits`` package (moving window; memory and Redis storage); see
-``docs/decisions.md``.
+failures, and in this process otherwise (``services.rate_limits.SharedCounter``: the
+``limits`` package's moving window; see ``docs/decisions.md``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import redis
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
-
 from flagsvc.domain.errors import AuthenticationError
 from flagsvc.observability import metrics
 from flagsvc.services.credentials import hash_secret
+from flagsvc.services.rate_limits import SharedCounter
 from flagsvc.services.snapshots import RedisCircuit
-from flagsvc.services.snapshots import redis_client
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "flagsvc:auth-failures"
+NAMESPACE = "auth-failures"
+KEY_PREFIX = f"flagsvc:{NAMESPACE}"
 DEFAULT_ATTEMPTS = 10
 DEFAULT_WINDOW_SECONDS = 60
 KNOWN_SECONDS = 600.0  # how long a secret that authenticated skips the limit
@@ -89,10 +80,9 @@ class AuthFailureLimiter:
         redis_url: str | None = None,
         circuit: RedisCircuit | None = None,
     ) -> None:
-        self.limit = RateLimitItemPerSecond(attempts, window_seconds, namespace="auth")
-        self._local = MovingWindowRateLimiter(MemoryStorage())
-        self._shared = _shared_limiter(redis_url) if redis_url else None
-        self._circuit = circuit or RedisCircuit()
+        self._failures = SharedCounter(
+            attempts, window_seconds, namespace=NAMESPACE, redis_url=redis_url, circuit=circuit
+        )
         self._known: dict[str, float] = {}
         self._quiet_until: dict[str, float] = {}  # address -> end of its logged refusal
         self._guard = threading.Lock()
@@ -134,26 +124,11 @@ class AuthFailureLimiter:
 
     def retry_after(self, address: str) -> int:
         """Seconds ``address`` must wait before it may authenticate again; 0: it may now."""
-        stats = self._call(lambda limiter: limiter.get_window_stats(self.limit, address))
-        if stats.remaining > 0:
-            return 0
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        return self._failures.retry_after(address)
 
     def failed(self, address: str) -> None:
         """Count one failed authentication from ``address``."""
-        self._call(lambda limiter: limiter.hit(self.limit, address))
-
-    def _call(self, use: Callable[[MovingWindowRateLimiter], Result]) -> Result:
-        """Use Redis when configured and reachable, else this process's counters."""
-        if self._shared is not None and self._circuit.available():
-            try:
-                result = use(self._shared)
-            except redis.RedisError as error:
-                self._circuit.failed("auth-failure limit", error)
-            else:
-                self._circuit.succeeded()
-                return result
-        return use(self._local)
+        self._failures.add(address)
 
     def _is_known(self, digest: str) -> bool:
         return self._known.get(digest, 0.0) > time.monotonic()
@@ -166,11 +141,3 @@ class AuthFailureLimiter:
             if len(self._known) >= KNOWN_MAX:
                 self._known.clear()
             self._known[digest] = time.monotonic() + KNOWN_SECONDS
-
-
-def _shared_limiter(redis_url: str) -> MovingWindowRateLimiter:
-    """A moving-window limiter on Redis, with the service's fail-fast client settings."""
-    pool = redis_client(redis_url).connection_pool
-    return MovingWindowRateLimiter(
-        RedisStorage(redis_url, connection_pool=pool, key_prefix=KEY_PREFIX)
-    )

@@ -29,6 +29,7 @@ from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import DuplicateKeyError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.errors import PermissionDeniedError
 from flagsvc.domain.errors import TooLargeError
 from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.domain.validation import unstorable_text
@@ -225,12 +226,23 @@ def list_members(
     return session.scalars(stmt.order_by(CohortMember.user_key).limit(limit)).all()
 
 
-def enroll(session: Session, change: Change, cohort_key: str, user_key: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """Who joins or leaves which opt-in cohort, through an SDK key of ``environment``."""
+
+    cohort_key: str
+    user_key: str
+    environment: str
+
+
+def enroll(session: Session, change: Change, membership: Membership) -> bool:
     """A user enrols themselves in an opt-in cohort; True if they were not yet in it.
 
+    :raise PermissionDeniedError: no flag uses the cohort in the SDK key's environment.
     :raise InvalidFieldError: the cohort is not opt-in, or the user key is malformed.
     """
-    cohort = _opt_in_cohort(session, cohort_key, user_key)
+    cohort = _opt_in_cohort(session, membership)
+    user_key = membership.user_key
     if session.get(CohortMember, (cohort.id, user_key)) is not None:
         return False
     session.add(
@@ -245,12 +257,14 @@ def enroll(session: Session, change: Change, cohort_key: str, user_key: str) -> 
     return True
 
 
-def leave(session: Session, change: Change, cohort_key: str, user_key: str) -> bool:
+def leave(session: Session, change: Change, membership: Membership) -> bool:
     """A user leaves an opt-in cohort (however they joined); True if they were in it.
 
+    :raise PermissionDeniedError: no flag uses the cohort in the SDK key's environment.
     :raise InvalidFieldError: the cohort is not opt-in, or the user key is malformed.
     """
-    cohort = _opt_in_cohort(session, cohort_key, user_key)
+    cohort = _opt_in_cohort(session, membership)
+    user_key = membership.user_key
     member = session.get(CohortMember, (cohort.id, user_key))
     if member is None:
         return False
@@ -288,17 +302,40 @@ def _checked_keys(field: str, keys: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _opt_in_cohort(session: Session, cohort_key: str, user_key: str) -> Cohort:
-    """The cohort, locked, after checking users may join or leave it themselves."""
-    problem = user_key_problem(user_key)
+def _opt_in_cohort(session: Session, membership: Membership) -> Cohort:
+    """The cohort, locked, after checking users may join or leave it themselves here.
+
+    An SDK key reaches only its own environment: a development key must not change who
+    gets a flag in production, so the cohort must be an early-access cohort of some
+    flag in the key's environment.
+    """
+    problem = user_key_problem(membership.user_key)
     if problem:
         raise InvalidFieldError("user_key", problem)
+    cohort_key = membership.cohort_key
     cohort = get_cohort(session, cohort_key, for_update=True)
+    if not _used_in(session, cohort.id, membership.environment):
+        raise PermissionDeniedError(
+            f"cohort {cohort_key!r} is not an early-access cohort of any flag in "
+            f"{membership.environment!r}; this SDK key may enrol users only in those"
+        )
     if not cohort.opt_in:
         raise InvalidFieldError(
             "cohort", f"cohort {cohort_key!r} is not opt-in; users cannot join or leave it"
         )
     return cohort
+
+
+def _used_in(session: Session, cohort_id: int, environment: str) -> bool:
+    """Whether some flag's state in ``environment`` lists the cohort."""
+    stmt = (
+        select(FlagStateCohort.cohort_id)
+        .join(FlagState, FlagState.id == FlagStateCohort.flag_state_id)
+        .join(Environment, Environment.id == FlagState.environment_id)
+        .where(FlagStateCohort.cohort_id == cohort_id, Environment.key == environment)
+        .limit(1)
+    )
+    return session.scalar(stmt) is not None
 
 
 def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from flagsvc.api import cohorts as cohorts_api
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.errors import PermissionDeniedError
 from flagsvc.domain.errors import TooLargeError
 from flagsvc.services import cohorts
 from flagsvc.services.context import Actor
@@ -26,6 +27,7 @@ from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
 from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
+from tests.conftest import create_flag
 
 BASE = "/api/v1/cohorts"
 RULE = {"attribute": "country", "op": "in", "values": ["NL", "BE"]}
@@ -582,13 +584,28 @@ def test_members__bad_paging_args__422(engineer, query):
 # --- opt-in through the service (the SDK endpoints call these) --------------------
 
 
+def _joining(user_key: str, cohort: str = "early") -> cohorts.Membership:
+    """Through a production SDK key."""
+    return cohorts.Membership(cohort, user_key, "production")
+
+
+def _used_in_production(engineer, cohort: str = "early") -> None:
+    """An opt-in cohort production's SDK keys may enrol users in: a flag uses it there."""
+    create_flag(engineer, "opt-in-flag")
+    state = "/api/v1/flags/opt-in-flag/environments/production"
+    etag = {"If-Match": engineer.get(state).headers["ETag"]}
+    used = engineer.put(f"{state}/cohorts", json={"cohorts": [cohort]}, headers=etag)
+    assert used.status_code == 200
+
+
 def test_enroll__opt_in_cohort__member_once_audited(engineer, app, clock):
     create(engineer, opt_in=True)
+    _used_in_production(engineer)
     database = app.extensions["flagsvc"].db
     with database.write() as session:
-        assert cohorts.enroll(session, sdk_change(clock), "early", "u1") is True
+        assert cohorts.enroll(session, sdk_change(clock), _joining("u1")) is True
     with database.write() as session:
-        assert cohorts.enroll(session, sdk_change(clock), "early", "u1") is False
+        assert cohorts.enroll(session, sdk_change(clock), _joining("u1")) is False
     [item] = engineer.get(f"{BASE}/early/members").json["items"]
     assert (item["user_key"], item["source"]) == ("u1", "opt_in")
     [event] = events(app, "cohort.member_enrolled")
@@ -598,12 +615,13 @@ def test_enroll__opt_in_cohort__member_once_audited(engineer, app, clock):
 
 def test_leave__member__removed_once_audited(engineer, app, clock):
     create(engineer, opt_in=True)
+    _used_in_production(engineer)
     members(engineer, "early", add=["u1"])
     database = app.extensions["flagsvc"].db
     with database.write() as session:
-        assert cohorts.leave(session, sdk_change(clock), "early", "u1") is True
+        assert cohorts.leave(session, sdk_change(clock), _joining("u1")) is True
     with database.write() as session:
-        assert cohorts.leave(session, sdk_change(clock), "early", "u1") is False
+        assert cohorts.leave(session, sdk_change(clock), _joining("u1")) is False
     assert engineer.get(f"{BASE}/early").json["member_count"] == 0
     [event] = events(app, "cohort.member_left")
     assert event.before == {"user_key": "u1", "source": "import"}
@@ -613,9 +631,23 @@ def test_leave__member__removed_once_audited(engineer, app, clock):
 @pytest.mark.parametrize("call", [cohorts.enroll, cohorts.leave])
 def test_opt_in_calls__cohort_not_opt_in__invalid_field_cohort(engineer, app, clock, call):
     create(engineer, opt_in=False)
+    _used_in_production(engineer)
     with pytest.raises(InvalidFieldError) as raised, app.extensions["flagsvc"].db.write() as s:
-        call(s, sdk_change(clock), "early", "u1")
+        call(s, sdk_change(clock), _joining("u1"))
     assert raised.value.field == "cohort"
+    assert events(app, "cohort.member_enrolled") == []
+
+
+@pytest.mark.parametrize("call", [cohorts.enroll, cohorts.leave])
+def test_opt_in_calls__cohort_not_used_in_the_key_environment__permission_denied(
+    engineer, app, clock, call
+):
+    create(engineer, opt_in=True)
+    _used_in_production(engineer)
+    elsewhere = cohorts.Membership("early", "u1", "development")
+    with pytest.raises(PermissionDeniedError) as raised, app.extensions["flagsvc"].db.write() as s:
+        call(s, sdk_change(clock), elsewhere)
+    assert "'development'" in raised.value.message
     assert events(app, "cohort.member_enrolled") == []
 
 
@@ -623,20 +655,21 @@ def test_opt_in_calls__cohort_not_opt_in__invalid_field_cohort(engineer, app, cl
 def test_enroll__bad_user_key__invalid_field(engineer, app, clock, user_key):
     create(engineer, opt_in=True)
     with pytest.raises(InvalidFieldError), app.extensions["flagsvc"].db.write() as session:
-        cohorts.enroll(session, sdk_change(clock), "early", user_key)
+        cohorts.enroll(session, sdk_change(clock), _joining(user_key))
 
 
 def test_enroll__unknown_cohort__not_found(app, clock):
     with pytest.raises(NotFoundError), app.extensions["flagsvc"].db.write() as session:
-        cohorts.enroll(session, sdk_change(clock), "nope", "u1")
+        cohorts.enroll(session, sdk_change(clock), _joining("u1", "nope"))
 
 
 def test_members__changed__cohort_version_and_etag_unchanged(engineer, clock, app):
     create(engineer, opt_in=True)
+    _used_in_production(engineer)
     etag = engineer.get(f"{BASE}/early").headers["ETag"]
     members(engineer, "early", add=["u1"])
     with app.extensions["flagsvc"].db.write() as session:
-        cohorts.enroll(session, sdk_change(clock), "early", "u2")
+        cohorts.enroll(session, sdk_change(clock), _joining("u2"))
     response = engineer.patch(f"{BASE}/early", json={"name": "N"}, headers={"If-Match": etag})
     assert response.status_code == 200
 
@@ -661,6 +694,7 @@ def test_create_cohort__engine_refuses_rule__422_names_rule_index(engineer, monk
 
 def test_members__concurrent_overlapping_imports__exact_counts_valid_chain(engineer, app, clock):
     create(engineer, opt_in=True)
+    _used_in_production(engineer)
     database = app.extensions["flagsvc"].db
     batches = [
         [f"u{n:05d}" for n in range(start, start + 3_000)] for start in range(0, 8_000, 1_000)
@@ -668,7 +702,7 @@ def test_members__concurrent_overlapping_imports__exact_counts_valid_chain(engin
 
     def run(keys: list[str]) -> int:
         with database.write() as session:
-            enrolled = cohorts.enroll(session, sdk_change(clock), "early", f"solo-{keys[0]}")
+            enrolled = cohorts.enroll(session, sdk_change(clock), _joining(f"solo-{keys[0]}"))
             result = cohorts.change_members(session, sdk_change(clock), "early", keys, [])
             return result.added + int(enrolled)
 

@@ -106,6 +106,10 @@ def _world(admin: Caller) -> dict[str, Any]:
     assert admin.post("/api/v1/cohorts", json=cohort).status_code == 201
     optin = {"key": "optin-cohort", "name": "Opt in", "rules": [], "opt_in": True}
     assert admin.post("/api/v1/cohorts", json=optin).status_code == 201
+    state = "/api/v1/flags/matrix-flag/environments/staging"  # the SDK key's environment
+    etag = {"If-Match": admin.get(state).headers["ETag"]}
+    used = admin.put(f"{state}/cohorts", json={"cohorts": ["optin-cohort"]}, headers=etag)
+    assert used.status_code == 200
     spare = admin.post("/api/v1/tokens", json={"name": "spare", "role": "viewer"}).json
     spare_key = admin.post("/api/v1/environments/development/sdk-keys").json
     return {

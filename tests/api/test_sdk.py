@@ -33,9 +33,21 @@ def _create_flag(engineer, key: str = FLAG) -> None:
     create_flag(engineer, key, name="New checkout")
 
 
-def _cohort(engineer, key: str, *, opt_in: bool) -> None:
+def _cohort(
+    engineer, key: str, *, opt_in: bool, used_in: tuple[str, ...] = ("production",)
+) -> None:
+    """A cohort; a flag uses it in ``used_in`` (where SDK keys may enrol users in it)."""
     body = {"key": key, "name": key, "opt_in": opt_in}
     assert engineer.post("/api/v1/cohorts", json=body).status_code == 201
+    if used_in and engineer.get(f"/api/v1/flags/{FLAG}").status_code == 404:
+        _create_flag(engineer)
+    for env in used_in:
+        path = f"{STATE}/{env}"
+        used = [*engineer.get(path).json["cohorts"], key]
+        etag = {"If-Match": engineer.get(path).headers["ETag"]}
+        assert (
+            engineer.put(f"{path}/cohorts", json={"cohorts": used}, headers=etag).status_code == 200
+        )
 
 
 def _snapshot(caller, etag: str | None = None):
@@ -282,6 +294,61 @@ def test_enroll__not_opt_in__422_names_cohort(sdk, engineer):
     )
 
 
+def _enroll(caller, cohort: str, user: str, path: str = "/sdk/v1/enroll"):
+    return caller.post(path, json={"cohort": cohort, "context": {"key": user}})
+
+
+@pytest.mark.parametrize("path", ["/sdk/v1/enroll", "/sdk/v1/leave"])
+def test_enroll__development_key_cohort_only_production_uses__403_nothing_changes(
+    sdk, engineer, client, secrets, path
+):
+    # Given an opt-in cohort only production uses, the flag in early access there
+    _cohort(engineer, "beta", opt_in=True)
+    assert (
+        engineer.post(f"{STATE}/production/stage", json={"stage": "early_access"}).status_code
+        == 200
+    )
+    development = Caller(client, secrets["sdk:development"])
+    # When a development SDK key enrols (or removes) a user
+    response = _enroll(development, "beta", "intruder", path)
+    # Then 403 in the common error shape, and production's answer does not move
+    assert response.status_code == 403
+    assert response.json["code"] == 403 and "'development'" in response.json["message"]
+    assert engineer.get("/api/v1/cohorts/beta").json["member_count"] == 0
+    answer = sdk.post("/sdk/v1/evaluate", json={"context": {"key": "intruder"}}).json
+    assert answer["results"][FLAG]["enabled"] is False
+
+
+def test_enroll__cohort_used_in_both_environments__either_key_enrols(
+    sdk, engineer, client, secrets
+):
+    _cohort(engineer, "beta", opt_in=True, used_in=("development", "production"))
+    development = Caller(client, secrets["sdk:development"])
+    assert _enroll(development, "beta", "u1").status_code == 200
+    assert _enroll(sdk, "beta", "u2").status_code == 200
+    assert engineer.get("/api/v1/cohorts/beta").json["member_count"] == 2
+
+
+def test_enroll__cohort_no_flag_uses__403(sdk, engineer):
+    _cohort(engineer, "beta", opt_in=True, used_in=())
+    assert _enroll(sdk, "beta", "u1").status_code == 403
+
+
+@pytest.mark.parametrize("app_config", [{"enroll_limit": 3, "enroll_window_seconds": 60}])
+def test_enroll__over_the_key_limit__429_retry_after_other_keys_unaffected(
+    sdk, engineer, client, secrets, app_config
+):
+    _cohort(engineer, "beta", opt_in=True, used_in=("staging", "production"))
+    codes = [_enroll(sdk, "beta", f"u{n}", path).status_code
+             for n, path in enumerate(["/sdk/v1/enroll", "/sdk/v1/leave", "/sdk/v1/enroll"])]  # fmt: skip
+    refused = _enroll(sdk, "beta", "u9")
+    assert codes == [200, 200, 200] and refused.status_code == 429
+    assert refused.json["code"] == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert engineer.get("/api/v1/cohorts/beta").json["member_count"] == 2
+    staging = Caller(client, secrets["sdk:staging"])
+    assert _enroll(staging, "beta", "u10").status_code == 200
+
+
 def test_enroll__unknown_cohort__404(sdk):
     response = sdk.post("/sdk/v1/enroll", json={"cohort": "nope", "context": {"key": "u"}})
     assert response.status_code == 404
@@ -304,12 +371,7 @@ def test_enroll__bad_body__422_names_field(sdk, body, field):
 
 
 def test_enroll__cohort_used_in_production__snapshot_version_moves(sdk, engineer):
-    _create_flag(engineer)
     _cohort(engineer, "beta", opt_in=True)
-    etag = engineer.get(f"{STATE}/production").headers["ETag"]
-    engineer.put(
-        f"{STATE}/production/cohorts", json={"cohorts": ["beta"]}, headers={"If-Match": etag}
-    )
     before = _snapshot(sdk)
     sdk.post("/sdk/v1/enroll", json={"cohort": "beta", "context": {"key": "fan"}})
     after = _snapshot(sdk, before.headers["ETag"])
