@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import validate
+from sqlalchemy.orm import Session
 
 from flagsvc.api.auth import requires
 from flagsvc.api.context import change
@@ -76,18 +78,50 @@ class ReadinessItemSchema(ma.Schema):
     done_by = ma.fields.String(allow_none=True)
 
 
+class WaivedItemSchema(ma.Schema):
+    key = ma.fields.String()
+    label = ma.fields.String()
+
+
+class WaiverSchema(ma.Schema):
+    at = ma.fields.DateTime()
+    by = ma.fields.String(metadata={"description": "The token that changed the checklist"})
+    role = ma.fields.String()
+    items = ma.fields.List(ma.fields.Nested(WaivedItemSchema))
+
+
 class ReadinessSchema(ma.Schema):
-    flag = ma.fields.String(attribute="key")
-    items = ma.fields.List(ma.fields.Nested(ReadinessItemSchema), attribute="readiness_items")
+    flag = ma.fields.String(attribute="flag.key")
+    items = ma.fields.List(ma.fields.Nested(ReadinessItemSchema), attribute="flag.readiness_items")
     ready = ma.fields.Method("_ready")
-    ready_at = ma.fields.DateTime(allow_none=True)
+    ready_at = ma.fields.DateTime(attribute="flag.ready_at", allow_none=True)
     missing = ma.fields.Method("_missing", metadata={"description": "Required items not yet done"})
+    waivers = ma.fields.List(
+        ma.fields.Nested(WaiverSchema),
+        metadata={
+            "description": "Each time required items not yet done were dropped from the "
+            "checklist or made optional: readiness waived, by whom, which items (newest first, "
+            "the latest 50; the audit has them all)"
+        },
+    )
 
-    def _ready(self, flag: Flag) -> bool:
-        return is_ready(flags.checklist(flag))
+    def _ready(self, shown: Shown) -> bool:
+        return is_ready(flags.checklist(shown.flag))
 
-    def _missing(self, flag: Flag) -> list[str]:
-        return flags.missing_readiness(flag)
+    def _missing(self, shown: Shown) -> list[str]:
+        return flags.missing_readiness(shown.flag)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A flag's checklist with the waivers the audit recorded for it."""
+
+    flag: Flag
+    waivers: list[readiness.Waiver]
+
+
+def _shown(session: Session, flag: Flag) -> Shown:
+    return Shown(flag, readiness.waivers(session, flag.key))
 
 
 @blp.route("/<string:flag_key>/readiness")
@@ -100,7 +134,7 @@ class Readiness(MethodView):
         with db().read() as session:
             flag = readiness.get_readiness(session, flag_key)
             blp.set_etag(readiness.readiness_etag(flag))
-            return flag
+            return _shown(session, flag)
 
     @requires(Permission.MARK_READINESS)
     @blp.etag
@@ -113,7 +147,7 @@ class Readiness(MethodView):
                 session, change(), flag_key, data["items"], precondition=blp.check_etag
             )
             blp.set_etag(readiness.readiness_etag(flag))
-            return flag
+            return _shown(session, flag)
 
 
 @blp.route("/<string:flag_key>/readiness/<string:item_key>")
@@ -127,6 +161,7 @@ class ReadinessItemMark(MethodView):
         Answers the whole checklist, so the caller sees at once whether the flag is ready.
         """
         with db().write() as session:
-            return readiness.mark_item(
+            flag = readiness.mark_item(
                 session, change(), flag_key, item_key, data, precondition=optional_if_match(blp)
             )
+            return _shown(session, flag)

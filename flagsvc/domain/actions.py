@@ -33,6 +33,7 @@ class Action(StrEnum):
     FLAG_UNARCHIVED = "flag.unarchived"
     READINESS_CHECKLIST_SET = "readiness.checklist_set"
     READINESS_ITEM_MARKED = "readiness.item_marked"
+    READINESS_WAIVED = "readiness.waived"
     COHORT_CREATED = "cohort.created"
     COHORT_UPDATED = "cohort.updated"
     COHORT_MEMBERS_ADDED = "cohort.members_added"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,18 @@ from flagsvc.services.context import Precondition
 from flagsvc.services.context import no_precondition
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import ReadinessItem
+
+MAX_WAIVERS_SHOWN = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """Items still missing that someone dropped from a checklist (or made optional)."""
+
+    at: datetime
+    by: str
+    role: str
+    items: list[dict[str, str]]
 
 
 def readiness_etag(flag: Flag) -> dict[str, object]:
@@ -57,12 +70,14 @@ def set_checklist(
 ) -> Flag:
     """Replace the checklist; items whose key stays keep their done state and note.
 
-    Adding a required item to a ready flag makes it not ready again (audited), and
-    dropping the last missing item makes it ready.
+    Adding a required item to a ready flag makes it not ready again (audited). Dropping
+    required items that are not done, or making them optional, **waives** them: that is
+    recorded as what it is (``readiness.waived``: which items, and by whom), and the
+    ``flag.ready`` event it may lead to names them too.
     """
     flag = flags.get_flag(session, flag_key, lock="update")
     precondition(readiness_etag(flag))
-    before = _definition(flag)
+    before, missing_before = _definition(flag), _missing_with_labels(flag)
     _replace_items(flag, items)
     after = _definition(flag)
     if after != before:
@@ -76,8 +91,21 @@ def set_checklist(
             {"items": before},
             {"items": after},
         )
-        _settle_ready(session, change, flag)
+        waived = _waive(session, change, flag, missing_before)
+        _settle_ready(session, change, flag, waived)
     return flag
+
+
+def waivers(session: Session, flag_key: str) -> list[Waiver]:
+    """Each time items still missing were waived from the flag's checklist, newest first
+    (the latest ``MAX_WAIVERS_SHOWN``; the audit keeps them all)."""
+    query = audit.AuditQuery(
+        flag_key=flag_key, action=Action.READINESS_WAIVED.value, newest_first=True
+    )
+    return [
+        Waiver(event.occurred_at, event.actor, event.actor_role, (event.after or {})["items"])
+        for event in audit.query(session, query, MAX_WAIVERS_SHOWN)
+    ]
 
 
 def mark_item(
@@ -149,8 +177,29 @@ def _replace_items(flag: Flag, items: Sequence[Mapping[str, Any]]) -> None:
     flag.readiness_items = rebuilt
 
 
-def _settle_ready(session: Session, change: Change, flag: Flag) -> None:
-    """Keep ``ready_at`` in step with the checklist and audit each crossing."""
+def _missing_with_labels(flag: Flag) -> dict[str, str]:
+    """Required items not done, by key, with their labels (checklist order)."""
+    return {i.item_key: i.label for i in flag.readiness_items if i.required and not i.done}
+
+
+def _waive(
+    session: Session, change: Change, flag: Flag, missing_before: Mapping[str, str]
+) -> list[str]:
+    """Audit the missing items a checklist change dropped or made optional; their keys."""
+    still = _missing_with_labels(flag)
+    waived = [key for key in missing_before if key not in still]
+    if waived:
+        subject = audit.Subject("readiness", flag.key, flag_key=flag.key)
+        items = [{"key": key, "label": missing_before[key]} for key in waived]
+        after = {"items": items, "still_missing": list(still)}
+        before = {"missing": list(missing_before)}
+        audit.record(session, change, Action.READINESS_WAIVED, subject, before, after)
+    return waived
+
+
+def _settle_ready(session: Session, change: Change, flag: Flag, waived: Sequence[str] = ()) -> None:
+    """Keep ``ready_at`` in step with the checklist and audit each crossing (a flag made
+    ready by waiving items says which: ``waived``)."""
     ready = is_ready(flags.checklist(flag))
     if ready == (flag.ready_at is not None):
         return
@@ -162,6 +211,8 @@ def _settle_ready(session: Session, change: Change, flag: Flag) -> None:
     after: dict[str, Any] = {"ready_at": _iso(flag.ready_at)}
     if not ready:
         after["missing"] = flags.missing_readiness(flag)
+    if ready and waived:
+        after["waived"] = list(waived)
     action = Action.FLAG_READY if ready else Action.FLAG_READINESS_LOST
     audit.record(session, change, action, flags.subject(flag), before, after)
 

@@ -32,6 +32,7 @@ from flagsvc.services import environments
 from flagsvc.services import flag_states
 from flagsvc.services import flags
 from flagsvc.services import okrs
+from flagsvc.services import readiness
 from flagsvc.ui import bp
 from flagsvc.ui import history
 from flagsvc.ui import next_steps
@@ -259,6 +260,7 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
         "objective": okrs.get_objective(session, detail.objective_id),
         "all_cohorts": cohorts.list_cohorts(session, 0, 500),
         "labels": labels,
+        "waivers": readiness.waivers(session, flag_key),
         "history": _history(session, flag_key, detail.flag),
         "history_limit": HISTORY_LIMIT,
         "timeline": timing.flag_timeline(session, flag_key),

@@ -287,9 +287,18 @@ def _checklist_set(_event: AuditEvent, before: Mapping[str, Any], after: Mapping
     return f"Readiness checklist changed: {'; '.join(parts) or 'labels or required items'}"
 
 
-def _ready(_event: AuditEvent, _before: Mapping[str, Any], _after: Mapping[str, Any],
+def _ready(_event: AuditEvent, _before: Mapping[str, Any], after: Mapping[str, Any],
            _labels: Labels) -> str:  # fmt: skip
+    waived = len(after.get("waived", []))
+    if waived:  # the readiness.waived event just before names them (their labels are gone)
+        return f"Ready to launch: {waived} required item{'s' * (waived > 1)} waived, not done"
     return "Every required readiness item done: ready to launch"
+
+
+def _waived(_event: AuditEvent, _before: Mapping[str, Any], after: Mapping[str, Any],
+            _labels: Labels) -> str:  # fmt: skip
+    items = [str(item.get("label") or item.get("key")) for item in after.get("items", [])]
+    return f"Readiness waived: {_and(items)} taken off the checklist or made optional, not done"
 
 
 def _readiness_lost(_event: AuditEvent, _before: Mapping[str, Any], _after: Mapping[str, Any],
@@ -345,6 +354,7 @@ _SENTENCES: dict[str, Sentence] = {
     Action.FLAG_LAUNCH_SKIPPED: _launch_skipped,
     Action.READINESS_CHECKLIST_SET: _checklist_set,
     Action.READINESS_ITEM_MARKED: _item_marked,
+    Action.READINESS_WAIVED: _waived,
     Action.COHORT_CREATED: _created,
     Action.COHORT_UPDATED: _updated,
     Action.COHORT_MEMBERS_ADDED: _members,

@@ -123,6 +123,7 @@ def _checklist_context(session: Session, flag_key: str) -> dict[str, Any]:
         "states": [flag_states.get_state(session, Where(flag_key, e.key)) for e in envs],
         "blank_rows": BLANK_ITEM_ROWS,
         "launch_ramps": LAUNCH_RAMPS,
+        "waivers": readiness.waivers(session, flag_key),
     }
 
 

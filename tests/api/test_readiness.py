@@ -164,6 +164,45 @@ def test_set_checklist__required_item_added_to_ready_flag__readiness_lost(flag, 
     assert _event(viewer, "flag.readiness_lost")["after"]["missing"] == ["legal"]
 
 
+def test_set_checklist__missing_items_dropped__waived_by_whom_which_items(flag, marketing, viewer):
+    # Given 2 of 4 done, When marketing replaces the checklist with the 2 done items only
+    _mark(marketing, "docs")
+    _mark(marketing, "announcement")
+    kept = [{"key": "docs", "label": "Documentation published"},
+            {"key": "announcement", "label": "Announcement ready"}]  # fmt: skip
+    response = _set_checklist(marketing, kept)
+    # Then the flag is ready, and the audit and the API say readiness was waived
+    assert response.status_code == 200 and response.json["ready"] is True
+    waived = [{"key": "support_enablement", "label": "Support team enabled"},
+              {"key": "sales_briefing", "label": "Sales briefed"}]  # fmt: skip
+    event = _event(viewer, "readiness.waived")
+    assert event["actor"] == "marketing-token" and event["actor_role"] == "marketing"
+    assert event["after"] == {"items": waived, "still_missing": []}
+    assert _event(viewer, "flag.ready")["after"]["waived"] == [
+        "support_enablement",
+        "sales_briefing",
+    ]
+    [shown] = response.json["waivers"]
+    assert shown["by"] == "marketing-token" and shown["items"] == waived
+    assert viewer.get(READINESS).json["waivers"] == response.json["waivers"]
+
+
+def test_set_checklist__missing_item_made_optional__waived(flag, marketing, viewer):
+    items = [{"key": k, "label": k, "required": k != "docs"} for k in DEFAULT_ITEMS]
+    response = _set_checklist(marketing, items)
+    assert [i["key"] for i in response.json["waivers"][0]["items"]] == ["docs"]
+    assert response.json["ready"] is False  # three still missing: waived, not ready
+    assert _event(viewer, "readiness.waived")["after"]["still_missing"] == DEFAULT_ITEMS[1:]
+
+
+def test_set_checklist__done_item_dropped_or_item_added__no_waiver(flag, marketing, viewer):
+    _mark(marketing, "docs")
+    rest = [{"key": k, "label": k} for k in DEFAULT_ITEMS[1:]]
+    assert _set_checklist(marketing, [*rest, {"key": "legal", "label": "Legal"}]).status_code == 200
+    assert "readiness.waived" not in _actions(viewer)
+    assert viewer.get(READINESS).json["waivers"] == []
+
+
 def test_set_checklist__same_items__200_and_no_event(flag, marketing, viewer):
     same = [{"key": i["key"], "label": i["label"]} for i in viewer.get(READINESS).json["items"]]
     assert _set_checklist(marketing, same).status_code == 200

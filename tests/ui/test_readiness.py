@@ -64,6 +64,27 @@ def test_mark_item__undo_while_released_in_production__409_says_roll_back_first(
     assert marketing.get("/api/v1/flags/one-click/readiness").json["ready"] is True
 
 
+def test_checklist__missing_items_dropped__pages_say_readiness_was_waived(
+    ui_marketing, marketing, flag
+):
+    ui_marketing.post(f"{flag}/docs", {"done": "true"})
+    kept = {"rows": "1", "items-0-key": "docs", "items-0-label": "Docs", "items-0-required": "true"}
+    assert ui_marketing.post(flag, kept).status_code == 303
+    assert marketing.get("/api/v1/flags/one-click/readiness").json["ready"] is True
+    for page in (html(ui_marketing.get(flag)), html(ui_marketing.get("/ui/flags/one-click"))):
+        assert "Readiness waived." in page
+        assert (
+            "Announcement ready, Support team enabled, Sales briefed: waived by marketing-token"
+            in page
+        )
+    history = html(ui_marketing.get("/ui/flags/one-click"))
+    assert (
+        "Readiness waived: Announcement ready, Support team enabled and Sales briefed taken off "
+        "the checklist or made optional, not done" in history
+    )
+    assert "Ready to launch: 3 required items waived, not done" in history
+
+
 def test_mark_item__unknown_item__404_on_the_page(ui_marketing, flag):
     response = ui_marketing.post(f"{flag}/nope", {"done": "true"})
     assert response.status_code == 404
