@@ -168,6 +168,14 @@ def _boolean_variations() -> list[dict[str, Any]]:
     ]
 
 
+def _boolean_off_default(context: Any) -> str | None:
+    """A boolean row left without an off variation answers "off"; a typed row's unset off
+    stays None (the caller's default). The ORM leaves a None value to the default, so the
+    default must know which kind of row it is completing."""
+    value_type = context.get_current_parameters().get("value_type", "boolean")
+    return "off" if value_type == "boolean" else None
+
+
 class Flag(Versioned, Base):
     __tablename__ = "flags"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -182,7 +190,7 @@ class Flag(Versioned, Base):
     variations: Mapped[list[Any]] = mapped_column(JSON, default=lambda: _boolean_variations())
     on_variation: Mapped[str] = mapped_column(String(100), default="on")
     off_variation: Mapped[str | None] = mapped_column(  # None: the caller's default
-        String(100), default="off"
+        String(100), default=_boolean_off_default
     )
     salt: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]

@@ -41,6 +41,7 @@ from tests.live import start_service
 from tests.live_helpers import admin_client
 from tests.live_helpers import create_cohort
 from tests.live_helpers import create_flag
+from tests.live_helpers import set_cohorts
 from tests.live_helpers import state_path
 from tests.live_helpers import wait_for
 
@@ -120,6 +121,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         assert created.status_code == 201, created.text
         create_flag(admin, FLAG, environment=ENVIRONMENT)
         create_cohort(admin, COHORT, opt_in=True)
+        set_cohorts(admin, FLAG, ENVIRONMENT, [COHORT])  # an SDK key enrols only where it reaches
         yield Live(service, admin, service.sdk_key(ENVIRONMENT))
         admin.close()
     finally:
