@@ -15,6 +15,8 @@ from flagsvc.api.context import db
 from flagsvc.api.context import state
 from flagsvc.api.schemas import PageArgsSchema
 from flagsvc.api.schemas import PromiseFreeSchema
+from flagsvc.api.schemas import StrictSchema
+from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import name_field
 from flagsvc.api.schemas import page
 from flagsvc.api.schemas import page_schema
@@ -26,8 +28,10 @@ from flagsvc.api.timing import PeriodArgsSchema
 from flagsvc.api.timing import PeriodSchema
 from flagsvc.api.timing import flow_query
 from flagsvc.api.timing import period_refused
+from flagsvc.domain import measures
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.roles import Permission
+from flagsvc.services import measured
 from flagsvc.services import okr_report
 from flagsvc.services import okrs
 
@@ -62,13 +66,66 @@ class ObjectivePatchSchema(PromiseFreeSchema):
     owner = ma.fields.String(validate=validate.Length(min=1, max=100))
 
 
+FLOW_ITEMS = ("feature", "defect", "risk", "debt")
+
+
+class MeasureSchema(PromiseFreeSchema):
+    """A flow metric the key result is measured by (its current value is computed)."""
+
+    metric = ma.fields.String(
+        required=True,
+        validate=validate.OneOf([m.value for m in measures.FlowMeasure]),
+        metadata={"description": "The flow metric; docs/flow-metrics.md defines each"},
+    )
+    environment = key_field(load_default="production")
+    objective_id = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "Scope: this objective's flags (null: every flag)"},
+    )
+    flow_item = ma.fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.OneOf(FLOW_ITEMS),
+        metadata={"description": "flow_distribution only: the kind of work whose share"},
+    )
+    window_days = ma.fields.Integer(
+        strict=True,
+        load_default=measures.DEFAULT_WINDOW_DAYS,
+        validate=validate.Range(min=measures.MIN_WINDOW_DAYS, max=measures.MAX_WINDOW_DAYS),
+        metadata={"description": "Rolling window each value is read over"},
+    )
+
+    @ma.post_load
+    def _spec(self, data: dict[str, Any], **_kwargs: Any) -> measures.MeasureSpec:
+        return measures.MeasureSpec(
+            measures.FlowMeasure(data["metric"]),
+            data["environment"],
+            data["objective_id"],
+            None,
+            data["flow_item"],
+            data["window_days"],
+        )
+
+
+def _measure_field(**kwargs: Any) -> ma.fields.Nested:
+    return ma.fields.Nested(
+        MeasureSchema,
+        metadata={"description": "Measured from a flow metric (omit or null: typed in)"},
+        **kwargs,
+    )
+
+
 class KeyResultCreateSchema(PromiseFreeSchema):
     title = name_field(required=True)
     metric = name_field(required=True)
     baseline = _number(required=True)
     target = _number(required=True)
-    current = _number(metadata={"description": "Defaults to the baseline"})
+    current = _number(metadata={"description": "Defaults to the baseline; not for measured"})
     unit = text_field(40, load_default="")
+    measure = _measure_field(allow_none=True)
 
 
 class KeyResultPatchSchema(PromiseFreeSchema):
@@ -76,37 +133,64 @@ class KeyResultPatchSchema(PromiseFreeSchema):
     metric = name_field()
     baseline = _number()
     target = _number()
-    current = _number()
+    current = _number(metadata={"description": "Typed-in key results only"})
     unit = text_field(40)
+    measure = _measure_field(allow_none=True)
+
+
+class MeasureOutSchema(ma.Schema):
+    metric = ma.fields.String()
+    environment = ma.fields.String()
+    objective_id = ma.fields.Integer(allow_none=True)
+    flow_item = ma.fields.String(allow_none=True)
+    window_days = ma.fields.Integer()
+
+
+class PointSchema(ma.Schema):
+    week = ma.fields.String(metadata={"description": "ISO week the point closes"})
+    at = ma.fields.DateTime()
+    value = ma.fields.Float(allow_none=True, metadata={"description": "null: no data"})
 
 
 class KeyResultSchema(ma.Schema):
-    id = ma.fields.Integer()
-    objective_id = ma.fields.Integer()
-    title = ma.fields.String()
-    metric = ma.fields.String()
-    baseline = ma.fields.Float()
-    target = ma.fields.Float()
-    current = ma.fields.Float()
-    unit = ma.fields.String()
-    progress = ma.fields.Method("_progress", metadata={"description": "Share of baseline→target"})
-    version = ma.fields.Integer()
-    created_at = ma.fields.DateTime()
+    """A key result; ``row`` is the stored one, measured values come from the audit."""
 
-    def _progress(self, key_result: Any) -> float | None:
-        span = key_result.target - key_result.baseline
-        return None if span == 0 else round((key_result.current - key_result.baseline) / span, 4)
+    id = ma.fields.Integer(attribute="row.id")
+    objective_id = ma.fields.Integer(attribute="row.objective_id")
+    title = ma.fields.String(attribute="row.title")
+    metric = ma.fields.String(attribute="row.metric")
+    baseline = ma.fields.Float(attribute="row.baseline")
+    target = ma.fields.Float(attribute="row.target")
+    current = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": "Measured: computed now from the audit (null: no data)"},
+    )
+    unit = ma.fields.String(attribute="row.unit")
+    progress = ma.fields.Float(
+        allow_none=True, metadata={"description": "Share of baseline→target"}
+    )
+    direction = ma.fields.String(metadata={"description": "lower_is_better | higher_is_better"})
+    measured = ma.fields.Function(lambda view: view.measurement is not None)
+    measure = ma.fields.Nested(MeasureOutSchema, attribute="row.measure", allow_none=True)
+    as_of = ma.fields.DateTime(allow_none=True)
+    history = ma.fields.List(
+        ma.fields.Nested(PointSchema),
+        allow_none=True,
+        metadata={"description": "Measured: value at the end of each ISO week, then now"},
+    )
+    version = ma.fields.Integer(attribute="row.version")
+    created_at = ma.fields.DateTime(attribute="row.created_at")
 
 
 class ObjectiveSchema(ma.Schema):
-    id = ma.fields.Integer()
-    title = ma.fields.String()
-    description = ma.fields.String()
-    period = ma.fields.String()
-    owner = ma.fields.String()
+    id = ma.fields.Integer(attribute="objective.id")
+    title = ma.fields.String(attribute="objective.title")
+    description = ma.fields.String(attribute="objective.description")
+    period = ma.fields.String(attribute="objective.period")
+    owner = ma.fields.String(attribute="objective.owner")
     key_results = ma.fields.List(ma.fields.Nested(KeyResultSchema))
-    version = ma.fields.Integer()
-    created_at = ma.fields.DateTime()
+    version = ma.fields.Integer(attribute="objective.version")
+    created_at = ma.fields.DateTime(attribute="objective.created_at")
 
 
 class ObjectiveListArgsSchema(PageArgsSchema):
@@ -127,7 +211,8 @@ class Objectives(MethodView):
             rows = okrs.list_objectives(
                 session, period=args.get("period"), after=args["after"], limit=args["limit"] + 1
             )
-            return page(rows, args["limit"], lambda o: o.id)
+            shown = measured.objective_views(session, rows, state().clock())
+            return page(shown, args["limit"], lambda o: o.objective.id)
 
     @requires(Permission.EDIT_OKRS)
     @blp.arguments(ObjectiveCreateSchema)
@@ -137,7 +222,7 @@ class Objectives(MethodView):
         with db().write() as session:
             objective = okrs.create_objective(session, change(), data)
             blp.set_etag(okrs.objective_etag(objective))
-            return objective
+            return measured.ObjectiveView(objective, [])
 
 
 @blp.route("/objectives/<int:objective_id>")
@@ -150,7 +235,7 @@ class ObjectiveById(MethodView):
         with db().read() as session:
             objective = okrs.get_objective(session, objective_id)
             blp.set_etag(okrs.objective_etag(objective))
-            return objective
+            return _objective_view(session, objective)
 
     @requires(Permission.EDIT_OKRS)
     @blp.etag
@@ -163,7 +248,7 @@ class ObjectiveById(MethodView):
                 session, change(), objective_id, data, precondition=blp.check_etag
             )
             blp.set_etag(okrs.objective_etag(objective))
-            return objective
+            return _objective_view(session, objective)
 
 
 @blp.route("/objectives/<int:objective_id>/key-results")
@@ -176,20 +261,37 @@ class KeyResults(MethodView):
         with db().write() as session:
             key_result = okrs.create_key_result(session, change(), objective_id, data)
             blp.set_etag(okrs.key_result_etag(key_result))
-            return key_result
+            return _key_result_view(session, key_result)
+
+
+class HistoryArgsSchema(StrictSchema):
+    weeks = ma.fields.Integer(
+        load_default=measured.WEEKS,
+        validate=validate.Range(min=1, max=measured.MAX_WEEKS),
+        metadata={"description": "Weekly points of a measured key result's history"},
+    )
+
+
+def _key_result_view(session: Any, key_result: Any, weeks: int = measured.WEEKS) -> Any:
+    return measured.views(session, [key_result], state().clock(), weeks)[0]
+
+
+def _objective_view(session: Any, objective: Any) -> Any:
+    return measured.objective_views(session, [objective], state().clock())[0]
 
 
 @blp.route("/key-results/<int:key_result_id>")
 class KeyResultById(MethodView):
     @requires(Permission.READ)
     @blp.etag
+    @blp.arguments(HistoryArgsSchema, location="query")
     @blp.response(200, KeyResultSchema)
-    def get(self, key_result_id: int) -> Any:
+    def get(self, args: dict[str, Any], key_result_id: int) -> Any:
         """Get a key result"""
         with db().read() as session:
             key_result = okrs.get_key_result(session, key_result_id)
             blp.set_etag(okrs.key_result_etag(key_result))
-            return key_result
+            return _key_result_view(session, key_result, args["weeks"])
 
     @requires(Permission.EDIT_OKRS)
     @blp.etag
@@ -202,7 +304,7 @@ class KeyResultById(MethodView):
                 session, change(), key_result_id, data, precondition=blp.check_etag
             )
             blp.set_etag(okrs.key_result_etag(key_result))
-            return key_result
+            return _key_result_view(session, key_result)
 
 
 class ReportEnvironmentSchema(ma.Schema):

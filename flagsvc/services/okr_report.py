@@ -25,13 +25,13 @@ from sqlalchemy.orm import Session
 from flagsvc.domain import flow as flow_rules
 from flagsvc.services import flags
 from flagsvc.services import flow
+from flagsvc.services import measured
 from flagsvc.services import okrs
 from flagsvc.services.stale import ON_FOR_SOMEONE
 from flagsvc.storage.models import CohortMember
 from flagsvc.storage.models import FlagExclusion
 from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
-from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
 
 MAX_FLAGS = 10_000
@@ -56,7 +56,7 @@ class ReportFlag:
 class KeyResultReport:
     """A key result with its flags and the flow metrics over them."""
 
-    key_result: KeyResult
+    key_result: measured.KeyResultView
     flags: list[ReportFlag]
     flow: dict[str, Any]
 
@@ -89,7 +89,8 @@ def objective_report(
     reach = early_adopter_reach(session, [detail.flag.id for detail in listed])
     report_flags = [_report_flag(detail, reach, flows) for detail in listed]
     key_results = [
-        _key_result_report(kr, report_flags, flows, span) for kr in objective.key_results
+        _key_result_report(kr, report_flags, flows, span)
+        for kr in measured.views(session, objective.key_results, now)
     ]
     return ObjectiveReport(
         objective, query.environment, span, key_results,
@@ -115,12 +116,12 @@ def _reach_of(state: FlagState, members: int) -> int:
 
 
 def _key_result_report(
-    key_result: KeyResult,
+    key_result: measured.KeyResultView,
     report_flags: Sequence[ReportFlag],
     flows: dict[str, flow_rules.FlagFlow],
     span: flow.Window,
 ) -> KeyResultReport:
-    mine = [f for f in report_flags if f.detail.flag.key_result_id == key_result.id]
+    mine = [f for f in report_flags if f.detail.flag.key_result_id == key_result.row.id]
     their_flows = [flows[f.key] for f in mine if f.key in flows]
     metrics = flow.summarize(their_flows, span)
     return KeyResultReport(key_result, mine, metrics)

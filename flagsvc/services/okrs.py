@@ -10,9 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
+from flagsvc.domain import measures
 from flagsvc.domain.actions import Action
+from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.services import audit
+from flagsvc.services import measured
 from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import etag_data
@@ -21,7 +24,8 @@ from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
 
 OBJECTIVE_FIELDS = ("title", "description", "period", "owner")
-KEY_RESULT_FIELDS = ("title", "metric", "baseline", "target", "current", "unit")
+KEY_RESULT_FIELDS = ("title", "metric", "baseline", "target", "current", "unit", "measure")
+MEASURED_CURRENT = "is measured from the audit (see measure); remove the measure to type it in"
 
 
 def objective_etag(objective: Objective) -> dict[str, object]:
@@ -95,9 +99,23 @@ def update_objective(
 def create_key_result(
     session: Session, change: Change, objective_id: int, fields: Mapping[str, Any]
 ) -> KeyResult:
-    """Add a key result to an objective; ``current`` starts at the baseline if not given."""
+    """Add a key result to an objective; ``current`` starts at the baseline if not given.
+
+    A measured key result (``measure`` given) takes no ``current``: it is computed from
+    the audit on every read; its unit defaults to the metric's.
+
+    :raise InvalidFieldError: a current value for a measured key result, or a measure
+        that names what does not exist or aims the wrong way.
+    """
     objective = get_objective(session, objective_id)
     values = {f: fields[f] for f in KEY_RESULT_FIELDS if f in fields}
+    spec = _measure(values.get("measure"))
+    if spec is not None:
+        if "current" in values:
+            raise InvalidFieldError("current", MEASURED_CURRENT)
+        measured.check_spec(session, spec, values["baseline"], values["target"])
+        values["measure"] = spec.as_json()
+        values["unit"] = values.get("unit") or measures.UNITS[spec.metric]
     values.setdefault("current", values["baseline"])
     key_result = KeyResult(objective=objective, **values, created_at=change.at)
     session.add(key_result)
@@ -114,11 +132,34 @@ def update_key_result(
     fields: Mapping[str, Any],
     precondition: Precondition = no_precondition,
 ) -> KeyResult:
-    """Change a key result (typically its ``current`` value as progress is measured)."""
+    """Change a key result (typically its ``current`` value as progress is measured).
+
+    ``measure`` set to None makes it typed in again (``current`` as last typed).
+
+    :raise InvalidFieldError: a current value for a measured key result, or a measure
+        (new, or kept with a new baseline or target) that cannot be measured.
+    """
     key_result = get_key_result(session, key_result_id, lock=True)
     precondition(key_result_etag(key_result))
+    fields = dict(fields)
+    if "measure" in fields:
+        new = _measure(fields["measure"])
+        fields["measure"] = None if new is None else new.as_json()
+    spec = _measure(fields.get("measure", key_result.measure))
+    if spec is not None:
+        if "current" in fields:
+            raise InvalidFieldError("current", MEASURED_CURRENT)
+        baseline = fields.get("baseline", key_result.baseline)
+        measured.check_spec(session, spec, baseline, fields.get("target", key_result.target))
     _update(session, change, key_result, fields, Action.KEY_RESULT_UPDATED, _kr_subject(key_result))
     return key_result
+
+
+def _measure(value: Any) -> measures.MeasureSpec | None:
+    """A measure as the API or the row holds it (a mapping), or None."""
+    if value is None or isinstance(value, measures.MeasureSpec):
+        return value
+    return measures.MeasureSpec.from_json(value)
 
 
 def _update(

@@ -157,6 +157,9 @@ class KeyResult(Versioned, Base):
     target: Mapped[float] = mapped_column(Float)
     current: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(40))
+    # None: typed in (``current`` is the value); else a flow metric the value is computed
+    # from on every read (flagsvc.domain.measures.MeasureSpec.as_json), ``current`` unused
+    measure: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]
     objective: Mapped[Objective] = relationship(back_populates="key_results")
 

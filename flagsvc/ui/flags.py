@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 from flagsvc.api.flags import FLOW_ITEMS
 from flagsvc.api.flags import FlagCreateSchema
 from flagsvc.api.flags import FlagListArgsSchema
@@ -31,6 +32,7 @@ from flagsvc.services import cohorts
 from flagsvc.services import environments
 from flagsvc.services import flag_states
 from flagsvc.services import flags
+from flagsvc.services import measured
 from flagsvc.services import okrs
 from flagsvc.services import readiness
 from flagsvc.ui import bp
@@ -257,6 +259,7 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
         "plans": {s.state.environment.key: next_steps.plan(s, labels) for s in states},
         "audit_head": audit.chain_head(session).seq,
         "key_result": key_result,
+        "view": measured.views(session, [key_result], state().clock())[0],
         "objective": okrs.get_objective(session, detail.objective_id),
         "all_cohorts": cohorts.list_cohorts(session, 0, 500),
         "labels": labels,

@@ -15,21 +15,26 @@ from typing import Any
 
 import marshmallow as ma
 from flask import request
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from flagsvc.api.context import db
+from flagsvc.api.context import state
 from flagsvc.api.okrs import PERIOD
 from flagsvc.api.okrs import KeyResultCreateSchema
 from flagsvc.api.okrs import KeyResultPatchSchema
 from flagsvc.api.okrs import ObjectiveCreateSchema
 from flagsvc.domain.errors import DomainError
+from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.roles import Permission
 from flagsvc.services import environments
 from flagsvc.services import flags
+from flagsvc.services import measured
 from flagsvc.services import okrs
 from flagsvc.services.context import Change
 from flagsvc.storage.models import Objective
 from flagsvc.ui import bp
+from flagsvc.ui import charts
 from flagsvc.ui import refusals
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
@@ -48,6 +53,24 @@ from flagsvc.ui.refusals import Refusal
 
 BOARD_LIMIT = 500
 KEY_RESULT_NUMBERS = ("baseline", "target", "current")
+
+
+@bp.app_template_global("measured_chart")
+def measured_chart(view: measured.KeyResultView) -> Markup:
+    """A measured key result's weekly history as columns (the table beside says the same)."""
+    if view.measurement is None:
+        return Markup("")
+    history = view.measurement.history
+    known = [p for p in history if p.value is not None]
+    trend = "no data yet"
+    if len(known) >= 2:
+        first, last = known[0].value or 0.0, known[-1].value or 0.0
+        trend = f"from {first:g} in {known[0].week} to {last:g} now"
+    row = view.row
+    better = "lower" if view.direction == "lower_is_better" else "higher"
+    desc = f"{row.title}: {trend}; target {row.target:g} {row.unit} ({better} is better)."
+    columns = [charts.Bar(p.week, p.value or 0.0) for p in history]
+    return charts.column_chart(f"Trend of {row.title}", desc, columns, row.unit)
 
 
 @bp.get("/okrs")
@@ -72,16 +95,22 @@ def _board(form: FormState, status: int, problem: str | None = None) -> Any:
     period = request.args.get("period", "").strip()
     period_error = PERIOD.error if period and not _valid_period(period) else None
     with db().read() as session:
-        objectives = okrs.list_objectives(
-            session, period=None if period_error else period or None, after=0, limit=BOARD_LIMIT
+        objectives = measured.objective_views(
+            session,
+            okrs.list_objectives(
+                session, period=None if period_error else period or None, after=0, limit=BOARD_LIMIT
+            ),
+            state().clock(),
         )
+        envs = environments.list_environments(session)
         by_key_result: dict[int, list[flags.FlagDetail]] = defaultdict(list)
         for detail in flags.list_flags(session, flags.FlagQuery(), BOARD_LIMIT):
             by_key_result[detail.flag.key_result_id].append(detail)
         return render("okrs/board.html", status, section="ui.okr_board", objectives=objectives,
                       flags_by_kr=by_key_result, period=period,
-                      period_error=period_error, form=form, problem=problem,
-                      environments=environments.list_environments(session))  # fmt: skip
+                      period_error=period_error, form=form, problem=problem, measures=MEASURES,
+                      environments=envs,
+                      environment_options=[(e.key, e.name) for e in envs])  # fmt: skip
 
 
 def _valid_period(period: str) -> bool:
@@ -117,6 +146,35 @@ def _key_result_fields(form: Mapping[str, str], prefix: str = "") -> dict[str, A
     data: dict[str, Any] = {name: text(form, prefix + name) for name in ("title", "metric", "unit")}
     data |= {name: number(text(form, prefix + name)) for name in KEY_RESULT_NUMBERS}
     return optional(data)
+
+
+MEASURES = [
+    ("flow_time_p50", "Flow time, median (days; lower is better)"),
+    ("flow_time_p85", "Flow time, 85th percentile (days; lower is better)"),
+    ("wait_for_readiness_p50", "Wait for readiness, median (days; lower is better)"),
+    ("flow_load", "Flow load: flags in flight (lower is better)"),
+    ("flow_velocity", "Flow velocity: releases per week (higher is better)"),
+    ("flow_efficiency", "Flow efficiency: active share of flow time (higher is better)"),
+    ("flow_distribution", "Share of one kind of work among releases"),
+]
+"""The measures the key-result form offers (the API's FlowMeasure, in words)."""
+
+
+def _measure_fields(form: Mapping[str, str], objective_id: int) -> dict[str, Any]:
+    """The form's ``measure-…`` fields as the API's ``measure`` (none: typed in)."""
+    metric = text(form, "measure-metric")
+    if not metric:
+        return {}
+    measure: dict[str, Any] = {"metric": metric}
+    measure["environment"] = text(form, "measure-environment") or "production"
+    if text(form, "measure-flow_item"):
+        measure["flow_item"] = text(form, "measure-flow_item")
+    window = text(form, "measure-window_days")
+    if window:
+        measure["window_days"] = int(window) if window.isdigit() else window
+    if form.get("measure-scope", "objective") == "objective":
+        measure["objective_id"] = objective_id
+    return {"measure": measure}
 
 
 def objective_options(objectives: Sequence[Objective]) -> list[tuple[int, str]]:
@@ -173,11 +231,15 @@ def key_result_create(objective_id: int) -> Any:
     """Add a key result: a metric with baseline and target (current starts at baseline)."""
     form, form_name = request.form, f"kr-new-{objective_id}"
     try:
-        fields = validate(KeyResultCreateSchema(), _key_result_fields(form), {})
+        data = _key_result_fields(form) | _measure_fields(form, objective_id)
+        fields = validate(KeyResultCreateSchema(), data, {})
         with db().write() as session:
             okrs.create_key_result(session, change(), objective_id, fields)
     except FormInvalidError as error:
         return _refused(Refusal(FormState(form_name, form, error.errors), 422), form_name)
+    except InvalidFieldError as error:
+        errors = {error.field.replace(".", "-"): [error.reason]}
+        return _refused(Refusal(FormState(form_name, form, errors), 422), form_name)
     except DomainError as error:
         return _refused(
             Refusal(FormState(form_name, form, {}), error_status(error), error.message), form_name

@@ -101,3 +101,36 @@ def test_okr_editing__roles_without_edit_okrs__read_only_and_403(ui, secrets, ke
         ).status_code
         == 403
     )
+
+
+def test_measured_key_result__created_in_the_form__shows_trend_not_an_input(
+    ui_engineer, engineer, key_result
+):
+    objective_id = engineer.get("/api/v1/objectives").json["items"][0]["id"]
+    path = f"/ui/okrs/objectives/{objective_id}/key-results"
+    form = {"title": "Faster flow", "metric": "flow time", "baseline": "20", "target": "7",
+            "measure-metric": "flow_time_p50", "measure-environment": "production",
+            "measure-scope": "objective", "measure-window_days": "28"}  # fmt: skip
+    assert ui_engineer.post(path, form).status_code == 303
+    kr = engineer.get(f"/api/v1/objectives/{objective_id}").json["key_results"][-1]
+    assert kr["measured"] and kr["measure"]["objective_id"] == objective_id
+    assert kr["unit"] == "days" and kr["current"] is None  # nothing released yet
+    page = html(ui_engineer.get("/ui/okrs"))
+    assert "Measured from the audit: flow time p50 over the last 28 days" in page
+    assert "Trend of Faster flow" in page and "lower is better" in page
+    assert f'action="/ui/okrs/key-results/{kr["id"]}"' not in page  # no typed-in form
+    assert f'action="/ui/okrs/key-results/{key_result}"' in page  # the typed-in one keeps it
+
+
+def test_measured_key_result__wrong_direction__422_names_the_field(
+    ui_engineer, engineer, key_result
+):
+    objective_id = engineer.get("/api/v1/objectives").json["items"][0]["id"]
+    path = f"/ui/okrs/objectives/{objective_id}/key-results"
+    form = {"title": "Slower", "metric": "flow time", "baseline": "7", "target": "20",
+            "measure-metric": "flow_time_p50", "measure-window_days": "28"}  # fmt: skip
+    refused = ui_engineer.post(path, form)
+    assert refused.status_code == 422
+    assert "the target must be below the baseline" in html(refused)
+    bad_window = ui_engineer.post(path, {**form, "target": "5", "measure-window_days": "3"})
+    assert bad_window.status_code == 422

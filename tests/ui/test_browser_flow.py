@@ -1,0 +1,23 @@
+"""Flow as key results in a real browser: a measured key result on the OKR board."""
+
+from __future__ import annotations
+
+from tests.ui.browser import api_post
+
+
+def test_okr_board__measured_key_result__trend_and_table(people, service):
+    token = service.tokens["engineer"]
+    objective = api_post(service.url, token, "/api/v1/objectives",
+                         {"title": "Deliver sooner", "period": "2026-Q4", "owner": "platform"})  # fmt: skip
+    body = {"title": "Median flow time", "metric": "flow time", "baseline": 30, "target": 10,
+            "measure": {"metric": "flow_time_p50", "objective_id": objective["id"]}}  # fmt: skip
+    api_post(service.url, token, f"/api/v1/objectives/{objective['id']}/key-results", body)
+    leader = people("viewer")
+    page = leader.page
+    leader.go("/ui/okrs")
+    card = page.locator(f"#objective-{objective['id']}")
+    assert "Measured from the audit" in card.inner_text()
+    assert card.get_by_role("img", name="Trend of Median flow time").is_visible()
+    card.get_by_text("Weekly values", exact=True).click()
+    assert card.get_by_role("table", name="Weekly values of Median flow time").is_visible()
+    leader.inspect("okrs-measured")
