@@ -58,9 +58,11 @@ class Background:
             if settings.send_metrics
             else None
         )
+        self.started = False  # never, in a uWSGI master (see _fork.py)
 
     def start(self) -> None:
         """Start the threads (the updater fetches at once)."""
+        self.started = True
         self.updater.start()
         if self.metrics is not None:
             self.metrics.start()

@@ -40,7 +40,9 @@ from ._background import Settings
 from ._checks import Counters
 from ._checks import Plan
 from ._checks import compile_plans
+from ._fork import in_uwsgi_master
 from ._fork import track
+from ._fork import uwsgi_without_threads
 from ._listeners import Listeners
 from ._status import StatusBoard
 from ._store import Loaded
@@ -356,6 +358,10 @@ class ClientCore(Listeners):
     def _wait_ready(self, timeout: float) -> bool:
         """Block until the first answer (see ``Client.wait_until_ready``)."""
         self._resume_after_fork()
+        if not self._background.started:  # a uWSGI master: fetch here (see _fork.py)
+            if not self._closed and timeout > 0:
+                self._background.updater.refresh()
+            return self._current is not None
         self._ready.wait(max(timeout, 0.0))
         return self._current is not None
 
@@ -386,6 +392,8 @@ class ClientCore(Listeners):
         """In a forked child, before anything else runs (``_fork.py``): set aside the
         snapshot and plans so that first use takes the slow path, which resumes. The
         parent's threads do not exist here and its connections are not ours: touch none."""
+        if "_parked" in self.__dict__:  # parked already (uWSGI may call twice)
+            return
         self._parked = (self._current, self._plans)
         self._current, self._plans = None, {}
 
@@ -430,7 +438,15 @@ class ClientCore(Listeners):
             lambda: self._current, self._install_download, self._fresh, self._failed, self._refused
         )
         background = Background(self._settings, hooks, self._counters.take, self.stats)
-        background.start()
+        if uwsgi_without_threads():
+            log.warning(
+                "flagsvc: uWSGI runs without enable-threads: the client's updater cannot "
+                "run and its snapshot will not follow changes; set enable-threads = true"
+            )
+        if in_uwsgi_master():  # threads here could hang the workers (see _fork.py)
+            log.info("flagsvc: uWSGI master: each worker starts its own updater after the fork")
+        else:
+            background.start()
         return background
 
     def _load_files(self, cache: Path | None, bootstrap: Path | None) -> None:

@@ -2,7 +2,8 @@
 
 The deployments Python teams run: gunicorn with ``--preload`` (the app, and so the
 client, is imported once in the master, then the workers are forked) with sync, gthread
-and gevent workers, and ``multiprocessing`` with the fork start method. In each, every
+and gevent workers; uWSGI with and without ``lazy-apps`` (it forks in C, without
+``os.fork()``); and ``multiprocessing`` with the fork start method. In each, every
 worker must see a change within 5 s, its evaluation counts must reach the service, and
 two workers must never share a connection (``enroll`` from both at once, all accepted).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -134,16 +137,18 @@ def resumed(live: Live) -> Live:
     return live
 
 
-# --- gunicorn --preload ---------------------------------------------------------------
+# --- gunicorn --preload, uWSGI ---------------------------------------------------------
 
 
-class Gunicorn:
-    """``gunicorn --preload`` serving :data:`APP` with ``WORKERS`` workers of one class."""
+class WsgiServer:
+    """A pre-forking server running :data:`APP` (plus ``extra`` lines) with ``WORKERS``
+    workers, started with ``argv`` (the app module is ``flags_app`` in ``folder``)."""
 
-    def __init__(self, live: Live, folder: Path, worker_class: str) -> None:
-        (folder / "flags_app.py").write_text(APP)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(
+        self, live: Live, folder: Path, argv: list[str], port: int, extra: str = ""
+    ) -> None:
+        (folder / "flags_app.py").write_text(APP + extra)
+        self.url = f"http://127.0.0.1:{port}"
         self.evaluated = 0
         env = {
             **os.environ,
@@ -153,20 +158,37 @@ class Gunicorn:
             "FLAGS_COHORT": COHORT,
             "PYTHONPATH": str(folder),
         }
-        self.log = folder / "gunicorn.log"
-        argv = [sys.executable, "-m", "gunicorn", "--preload", "--workers", str(WORKERS)]
-        argv += ["--worker-class", worker_class, "--bind", f"127.0.0.1:{self.port}"]
-        argv += ["--no-control-socket"]  # one fixed path per user would collide
-        argv += ["--threads", "4"] if worker_class == "gthread" else []
+        self.log = folder / "server.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [*argv, "flags_app:app"],
+                argv,
                 cwd=folder,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
+                process_group=0,  # stop() ends the workers too, even a hung one
             )
+
+    @classmethod
+    def gunicorn(cls, live: Live, folder: Path, worker_class: str) -> WsgiServer:
+        """``gunicorn --preload`` with workers of ``worker_class``."""
+        port = free_port()
+        argv = [sys.executable, "-m", "gunicorn", "--preload", "--workers", str(WORKERS)]
+        argv += ["--worker-class", worker_class, "--bind", f"127.0.0.1:{port}"]
+        argv += ["--no-control-socket"]  # one fixed path per user would collide
+        argv += ["--threads", "4"] if worker_class == "gthread" else []
+        return cls(live, folder, [*argv, "flags_app:app"], port)
+
+    @classmethod
+    def uwsgi(cls, live: Live, folder: Path, options: list[str], extra: str = "") -> WsgiServer:
+        """uWSGI with a master, serving HTTP from its workers, plus ``options``."""
+        port = free_port()
+        uwsgi = Path(sys.executable).with_name("uwsgi")
+        argv = [str(uwsgi), "--master", "--processes", str(WORKERS), "--need-app"]
+        argv += ["--http-socket", f"127.0.0.1:{port}", "--die-on-term", "--enable-threads"]
+        argv += ["--virtualenv", sys.prefix, "--pythonpath", str(folder)]
+        return cls(live, folder, [*argv, *options, "--module", "flags_app:app"], port, extra)
 
     def ask(self, path: str = "/flag") -> dict[str, object]:
         """One request on a new connection (so the workers share them out)."""
@@ -188,25 +210,23 @@ class Gunicorn:
         return pids
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
             self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        with suppress(ProcessLookupError):  # workers the master left behind
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(5)
 
 
-@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
-def test_gunicorn_preload__change__every_worker_sees_it_and_counts_arrive(
-    resumed: Live, tmp_path: Path, worker_class: str
-) -> None:
-    # Given the client created in the master, and both workers answering
-    counted_before = resumed.evaluations_counted()
-    server = Gunicorn(resumed, tmp_path, worker_class)
+def every_worker_sees_a_change_and_counts_arrive(live: Live, server: WsgiServer) -> None:
+    """The issue's checks on a running server: every worker answers from a change
+    within 5 s, the service counts every evaluation, and enrolments from both workers at
+    once each get their own answer."""
+    counted_before = live.evaluations_counted()
     try:
         pids = server.worker_pids()
         # When the flag changes
-        version = resumed.kill_switch(True)
+        version = live.kill_switch(True)
         # Then every worker answers from the new version within 5 s
         fresh: set[object] = set()
         deadline = time.monotonic() + CHANGE_SEEN_WITHIN
@@ -217,16 +237,53 @@ def test_gunicorn_preload__change__every_worker_sees_it_and_counts_arrive(
                 assert answer["on"] is False
                 fresh.add(answer["pid"])
         # And the service counted every evaluation the workers made
-        wait_for(lambda: resumed.evaluations_counted() - counted_before == server.evaluated)
+        wait_for(lambda: live.evaluations_counted() - counted_before == server.evaluated)
         # And two workers enrolling at once each talk on their own connection
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda i: server.ask(f"/enroll?user=u{i}"), range(40)))
         assert all(answer["ok"] is True for answer in answers), server.log.read_text()[-3000:]
-        members = resumed.admin.get(f"/api/v1/cohorts/{COHORT}/members", params={"limit": 500})
+        members = live.admin.get(f"/api/v1/cohorts/{COHORT}/members", params={"limit": 500})
         assert {f"u{i}" for i in range(40)} <= {m["user_key"] for m in members.json()["items"]}
         assert "illegal status line" not in server.log.read_text()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent"])
+def test_gunicorn_preload__change__every_worker_sees_it_and_counts_arrive(
+    resumed: Live, tmp_path: Path, worker_class: str
+) -> None:
+    # Given the client created in the master (--preload), then the workers forked
+    server = WsgiServer.gunicorn(resumed, tmp_path, worker_class)
+    every_worker_sees_a_change_and_counts_arrive(resumed, server)
+
+
+UWSGI_POSTFORK = textwrap.dedent(
+    """
+    from uwsgidecorators import postfork
+
+    postfork(client.postfork)  # the explicit call, as documented
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "extra"),
+    [
+        (["--lazy-apps"], ""),  # each worker imports the app itself
+        ([], ""),  # the app (and the client) loaded in the master, workers forked in C
+        (["--py-call-osafterfork"], ""),  # the same, with Python's fork hooks run
+        ([], UWSGI_POSTFORK),  # the same, with @postfork calling client.postfork()
+    ],
+    ids=["lazy-apps", "preloaded", "py-call-osafterfork", "explicit-postfork"],
+)
+def test_uwsgi__change__every_worker_sees_it_and_counts_arrive(
+    resumed: Live, tmp_path: Path, options: list[str], extra: str
+) -> None:
+    # Given uWSGI with or without lazy-apps (uWSGI forks without os.fork(): Python's
+    # fork hooks run only with py-call-osafterfork)
+    server = WsgiServer.uwsgi(resumed, tmp_path, options, extra)
+    every_worker_sees_a_change_and_counts_arrive(resumed, server)
 
 
 # --- multiprocessing (fork) ------------------------------------------------------------
