@@ -17,6 +17,7 @@ from flagsvc.api import flags
 from flagsvc.api import instrument
 from flagsvc.api import okrs
 from flagsvc.api import ops
+from flagsvc.api import promise
 from flagsvc.api import readiness
 from flagsvc.api import sdk
 from flagsvc.api import timing
@@ -36,6 +37,7 @@ BLUEPRINTS = (
     cohorts.blp,
     audit.blp,
     timing.blp,
+    promise.blp,
     sdk.blp,
 )
 

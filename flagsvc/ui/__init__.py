@@ -31,6 +31,7 @@ def init_ui(app: Flask) -> None:
     from flagsvc.ui import home  # noqa: F401
     from flagsvc.ui import okrs  # noqa: F401
     from flagsvc.ui import pages  # noqa: F401
+    from flagsvc.ui import promise  # noqa: F401
     from flagsvc.ui import readiness  # noqa: F401
     from flagsvc.ui import security
     from flagsvc.ui import stages  # noqa: F401

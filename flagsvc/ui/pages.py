@@ -34,6 +34,7 @@ NAVIGATION = (
     ("ui.flag_list", "Flags", Permission.READ),
     ("ui.cohort_list", "Cohorts", Permission.READ),
     ("ui.readiness_board", "Readiness", Permission.READ),
+    ("ui.promise_page", "Safe to promise", Permission.READ),
     ("ui.okr_board", "OKRs", Permission.READ),
     ("ui.flow", "Release timing", Permission.READ),
     ("ui.audit_log", "Audit", Permission.READ),

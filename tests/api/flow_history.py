@@ -107,8 +107,12 @@ def cohorts_for_a(engineer: Any) -> None:
         assert response.status_code == 200, response.json
 
 
-def build(engineer: Any, marketing: Any, clock: Any) -> dict[str, Any]:
-    """Play the history above; return the ids the tests need. Leaves the clock at day 20."""
+def build(engineer: Any, marketing: Any, clock: Any, extra: Any = lambda krs: []) -> dict[str, Any]:
+    """Play the history above; return the ids the tests need. Leaves the clock at day 20.
+
+    ``extra(krs)`` may add ``(day, step)`` pairs (given the key result ids conversion,
+    errors, uptime), played in day order among the history's own (after them on a tie).
+    """
     clock.start = clock.now
     checkout, (conversion, errors) = objective(
         engineer, "Faster checkout", ["conversion", "errors"]
@@ -116,7 +120,8 @@ def build(engineer: Any, marketing: Any, clock: Any) -> dict[str, Any]:
     platform, (uptime,) = objective(engineer, "Reliable platform", ["uptime"])
     create_flag(engineer, "flag-a", "feature", conversion)
     create_flag(engineer, "flag-d", "risk", uptime)
-    for day, step in _steps(engineer, marketing, errors, uptime):
+    steps = _steps(engineer, marketing, errors, uptime) + extra([conversion, errors, uptime])
+    for day, step in sorted(steps, key=lambda pair: pair[0]):
         at_day(clock, day)
         step()
     at_day(clock, 20)

@@ -21,3 +21,13 @@ def test_okr_board__measured_key_result__trend_and_table(people, service):
     card.get_by_text("Weekly values", exact=True).click()
     assert card.get_by_role("table", name="Weekly values of Median flow time").is_visible()
     leader.inspect("okrs-measured")
+
+
+def test_promise_board__marketing_reads_it(people, service):
+    marketer = people("marketing")
+    page = marketer.page
+    page.get_by_role("link", name="Safe to promise").first.click()
+    page.wait_for_url("**/ui/promise-board")
+    assert page.get_by_role("heading", name="Safe to promise", level=1).is_visible()
+    assert "Nothing is safe to promise yet" in page.inner_text("main")
+    marketer.inspect("promise-board-empty")

@@ -1,0 +1,171 @@
+"""The promise board: finished features safe to announce, as JSON, CSV or an Atom feed.
+
+Marketing and sales land here instead of asking engineering: what is on the board is
+proven in early access (``flagsvc.services.promise_board`` says exactly what that means),
+with the evidence beside it. Nothing unfinished ever appears.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+from xml.etree import ElementTree
+
+import marshmallow as ma
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import validate
+
+from flagsvc.api.auth import requires
+from flagsvc.api.context import db
+from flagsvc.api.context import state
+from flagsvc.api.schemas import StrictSchema
+from flagsvc.api.schemas import key_field
+from flagsvc.domain.roles import Permission
+from flagsvc.services import promise_board
+
+blp = Blueprint(
+    "promise",
+    __name__,
+    url_prefix="/api/v1",
+    description="Finished features, proven in early access, safe to announce",
+)
+
+ATOM = "http://www.w3.org/2005/Atom"
+CSV_FIELDS = (
+    "flag", "name", "objective", "key_result", "stage", "rollout_percent",
+    "early_access_since", "days_in_early_access", "safe_since", "early_adopters",
+    "evaluations", "evaluations_24h", "early_access_evaluations_24h", "last_killed_at",
+    "readiness_done", "readiness_total", "ready",
+)  # fmt: skip
+
+
+class PromiseArgsSchema(StrictSchema):
+    environment = key_field(load_default="production")
+    min_days = ma.fields.Integer(
+        load_default=promise_board.DEFAULT_MIN_DAYS,
+        validate=validate.Range(min=0, max=365),
+        metadata={"description": "Days in early access (or beyond) before a feature is proven"},
+    )
+    quiet_days = ma.fields.Integer(
+        load_default=promise_board.DEFAULT_QUIET_DAYS,
+        validate=validate.Range(min=0, max=365),
+        metadata={"description": "Days without a kill before a feature is safe"},
+    )
+    format = ma.fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "atom"]))
+
+
+class PromiseReadinessSchema(ma.Schema):
+    ready = ma.fields.Boolean()
+    done = ma.fields.Integer()
+    total = ma.fields.Integer()
+    missing = ma.fields.List(ma.fields.String())
+
+
+class PromiseSchema(ma.Schema):
+    flag = ma.fields.String()
+    name = ma.fields.String()
+    description = ma.fields.String()
+    objective = ma.fields.String(metadata={"description": "What it is for"})
+    key_result = ma.fields.String()
+    stage = ma.fields.String(metadata={"description": "early_access | general"})
+    rollout_percent = ma.fields.Float()
+    early_access_since = ma.fields.DateTime()
+    days_in_early_access = ma.fields.Float()
+    safe_since = ma.fields.DateTime(metadata={"description": "When it became safe to promise"})
+    early_adopters = ma.fields.Integer(
+        metadata={"description": "Explicit cohort members it is on for (exclusions left out)"}
+    )
+    evaluations = ma.fields.Integer(metadata={"description": "Reported by SDKs, all time"})
+    evaluations_24h = ma.fields.Integer()
+    early_access_evaluations_24h = ma.fields.Integer(
+        metadata={"description": "Of those, answered on through an early-access cohort"}
+    )
+    last_killed_at = ma.fields.DateTime(allow_none=True)
+    readiness = ma.fields.Nested(PromiseReadinessSchema)
+
+
+class PromiseBoardSchema(ma.Schema):
+    environment = ma.fields.String()
+    as_of = ma.fields.DateTime()
+    min_days = ma.fields.Integer()
+    quiet_days = ma.fields.Integer()
+    items = ma.fields.List(ma.fields.Nested(PromiseSchema))
+
+
+@blp.route("/promise-board")
+class PromiseBoard(MethodView):
+    @requires(Permission.READ)
+    @blp.arguments(PromiseArgsSchema, location="query")
+    @blp.response(200, PromiseBoardSchema, description="JSON; format=csv or atom: the same items")
+    def get(self, args: dict[str, Any]) -> Any:
+        """Features safe to announce, with their evidence (nothing unfinished appears)"""
+        query = promise_board.PromiseQuery(
+            args["environment"], args["min_days"], args["quiet_days"]
+        )
+        with db().read() as session:
+            found = promise_board.board(session, query, state().clock())
+        if args["format"] == "csv":
+            return Response(csv_text(found), mimetype="text/csv")
+        if args["format"] == "atom":
+            return Response(atom_text(found, "urn:flagsvc:promise-board"),
+                            mimetype="application/atom+xml")  # fmt: skip
+        return found
+
+
+def csv_text(found: promise_board.Board) -> str:
+    """The board as CSV (one row per feature; times ISO 8601)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for item in found.items:
+        row = PromiseSchema().dump(item)
+        readiness = row.pop("readiness")
+        row.pop("description")
+        row |= {
+            "readiness_done": readiness["done"],
+            "readiness_total": readiness["total"],
+            "ready": readiness["ready"],
+        }
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def atom_text(found: promise_board.Board, feed_id: str) -> str:
+    """The board as an Atom feed: one entry per feature, ``updated`` when it became safe."""
+    ElementTree.register_namespace("", ATOM)
+    feed = ElementTree.Element(f"{{{ATOM}}}feed")
+    _child(feed, "id", f"{feed_id}:{found.environment}")
+    _child(feed, "title", f"Safe to promise ({found.environment})")
+    newest = max((item.safe_since for item in found.items), default=found.as_of)
+    _child(feed, "updated", newest.isoformat())
+    author = ElementTree.SubElement(feed, f"{{{ATOM}}}author")
+    _child(author, "name", "flagsvc")
+    for item in found.items:
+        entry = ElementTree.SubElement(feed, f"{{{ATOM}}}entry")
+        _child(entry, "id", f"urn:flagsvc:promise:{found.environment}:{item.flag}")
+        _child(entry, "title", item.name)
+        _child(entry, "updated", item.safe_since.isoformat())
+        _child(entry, "summary", summary(item))
+    body: str = ElementTree.tostring(feed, encoding="unicode", xml_declaration=True)
+    return body
+
+
+def summary(item: promise_board.Promise) -> str:
+    """The evidence in one sentence (feed entries, notifications)."""
+    readiness = item.readiness
+    killed = item.last_killed_at
+    kill = "no kill so far" if killed is None else f"last kill {killed.isoformat()}"
+    return (
+        f"{item.name} serves “{item.key_result}” ({item.objective}). "
+        f"In early access for {item.days_in_early_access:.1f} days, on for "
+        f"{item.early_adopters} early adopters, {item.evaluations} evaluations reported; "
+        f"{kill}; "
+        f"readiness {readiness['done']} of {readiness['total']}."
+    )
+
+
+def _child(parent: ElementTree.Element, name: str, text: str) -> None:
+    ElementTree.SubElement(parent, f"{{{ATOM}}}{name}").text = text
