@@ -22,6 +22,7 @@ from flagsvc.api.schemas import name_field
 from flagsvc.api.schemas import page
 from flagsvc.api.schemas import page_schema
 from flagsvc.api.schemas import text_field
+from flagsvc.domain.flow import FLOW_ITEMS
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.stages import Stage
 from flagsvc.domain.variations import DESCRIPTION_MAX
@@ -39,7 +40,6 @@ blp = Blueprint(
 )
 
 F = TypeVar("F", bound="ma.fields.Field[Any]")
-FLOW_ITEMS = ("feature", "defect", "risk", "debt")
 ROW_ID = validate.Range(min=1, max=2**31 - 1)
 
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 import marshmallow as ma
 from marshmallow import validate
 
-from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.validation import RESOURCE_KEY
 from flagsvc.domain.validation import find_unstorable
 from flagsvc.domain.validation import reject_promised_dates
 
@@ -55,7 +55,7 @@ def key_field(**kwargs: Any) -> ma.fields.String:
     """A flag / cohort / environment / item key: ``^[a-z0-9][a-z0-9._-]{0,99}$``."""
     return ma.fields.String(
         validate=validate.Regexp(
-            FLAG_KEY,
+            RESOURCE_KEY,
             error=KEY_RULE,
         ),
         **kwargs,

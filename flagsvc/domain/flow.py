@@ -26,6 +26,9 @@ from datetime import datetime
 from flagsvc.domain.actions import Action
 from flagsvc.domain.stages import Stage
 
+FLOW_ITEMS = ("feature", "defect", "risk", "debt")
+"""What a flag's work is, in the flow framework's four kinds (its distribution)."""
+
 FLOW_ACTIONS = (
     Action.FLAG_CREATED,
     Action.FLAG_STAGE_CHANGED,

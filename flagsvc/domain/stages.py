@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN
 from decimal import Decimal
 from enum import StrEnum
 
@@ -50,6 +51,20 @@ class StagePosition:
 
     stage: Stage
     rollout_percent: Decimal
+
+
+FULL_ROLLOUT_BASIS_POINTS = 10_000
+
+
+def to_basis_points(percent: Decimal) -> int:
+    """A ramp as stored: hundredths of a percent, an integer, so 0.29 % is 29 exactly
+    (``int(0.29 * 100)`` in floats is 28)."""
+    return int((percent * 100).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def to_percent(basis_points: int) -> Decimal:
+    """A stored ramp as the percentage people and the API speak in."""
+    return Decimal(basis_points) / 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from flagsvc.domain.errors import PromisedDateError
 
-FLAG_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
+RESOURCE_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
 """Flag, cohort, environment and readiness-item keys: lowercase, URL-safe, ≤ 100 chars."""
 
 USER_KEY_MAX = 256

@@ -22,7 +22,7 @@ from flagsvc_sdk.engine.values import ValueType
 from flagsvc_sdk.engine.values import type_problem
 from flagsvc_sdk.engine.values import typed
 
-from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.validation import RESOURCE_KEY
 
 __all__ = [
     "DESCRIPTION_MAX",
@@ -137,7 +137,7 @@ def _variation_problems(candidate: VariationSet) -> list[Problem]:
     seen: set[str] = set()
     for n, variation in enumerate(variations):
         key = variation["key"]
-        if not FLAG_KEY.match(key):
+        if not RESOURCE_KEY.match(key):
             found.append((f"variations[{n}].key", "must be 1-100 of a-z, 0-9, . _ -"))
         elif key in seen:
             found.append((f"variations[{n}].key", f"{key!r} is listed twice"))

@@ -56,6 +56,11 @@ class Subject:
     environment: str | None = None
 
 
+def iso(value: datetime | None) -> str | None:
+    """A time as the audit stores it (ISO 8601, or None)."""
+    return None if value is None else value.isoformat()
+
+
 def record(
     session: Session, change: Change, action: Action, subject: Subject, before: Any, after: Any
 ) -> AuditEvent:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +30,9 @@ from flagsvc.domain.stages import Stage
 from flagsvc.domain.stages import StagePosition
 from flagsvc.domain.stages import is_rollback
 from flagsvc.domain.stages import plan_move
-from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.stages import to_basis_points
+from flagsvc.domain.stages import to_percent
+from flagsvc.domain.validation import RESOURCE_KEY
 from flagsvc.domain.variations import ValueType
 from flagsvc.services import audit
 from flagsvc.services import environments
@@ -62,8 +63,9 @@ class Where:
 
 
 @dataclass(frozen=True, slots=True)
-class Locked:
-    """A flag and its state in one environment, as a command loaded them."""
+class Located:
+    """A flag, its state in one environment and the readiness items it still misses;
+    row-locked when a command asked for it (``locate(lock=True)``), plain for reads."""
 
     flag: Flag
     state: FlagState
@@ -104,7 +106,7 @@ def detail_etag(detail: FlagStateDetail) -> dict[str, object]:
 
 def position(state: FlagState) -> StagePosition:
     """The state's place in the stage machine."""
-    return StagePosition(Stage(state.stage), Decimal(state.rollout_basis_points) / 100)
+    return StagePosition(Stage(state.stage), to_percent(state.rollout_basis_points))
 
 
 def gate_of(state: FlagState, missing_readiness: Sequence[str]) -> Gate:
@@ -129,13 +131,13 @@ def check_move(
     return None
 
 
-def locate(session: Session, where: Where, *, lock: bool = False) -> Locked:
+def locate(session: Session, where: Where, *, lock: bool = False) -> Located:
     """Load the flag and its state in the environment (locked for a command).
 
     :raise NotFoundError: the flag or the environment does not exist.
     """
     flag = flags.get_flag(session, where.flag_key, lock="share" if lock else None)
-    if not FLAG_KEY.match(where.environment):  # cannot exist; don't send it to the database
+    if not RESOURCE_KEY.match(where.environment):  # cannot exist; don't send it to the database
         raise NotFoundError("environment", where.environment)
     environment = environments.get_environment(session, where.environment)
     stmt = select(FlagState).where(
@@ -146,10 +148,10 @@ def locate(session: Session, where: Where, *, lock: bool = False) -> Locked:
     state = session.scalar(stmt)
     if state is None:
         raise NotFoundError("flag state", f"{where.flag_key}/{where.environment}")
-    return Locked(flag, state, flags.missing_readiness(flag))
+    return Located(flag, state, flags.missing_readiness(flag))
 
 
-def locate_checked(session: Session, where: Where, precondition: Precondition) -> Locked:
+def locate_checked(session: Session, where: Where, precondition: Precondition) -> Located:
     """Lock the state, then check the caller's If-Match against it.
 
     :raise ConflictError: the flag is archived (restore it before changing it).
@@ -166,7 +168,7 @@ def get_state(session: Session, where: Where) -> FlagStateDetail:
     return detail(session, locate(session, where))
 
 
-def detail(session: Session, locked: Locked) -> FlagStateDetail:
+def detail(session: Session, locked: Located) -> FlagStateDetail:
     """Build the representation of a state (after any change is flushed)."""
     session.flush()
     state_id = locked.state.id
@@ -208,10 +210,10 @@ def move_stage(
     before, after = _position_summary(current), _position_summary(target)
     after["direction"] = "rollback" if is_rollback(current, target) else "forward"
     if state.launch_at is not None and target.stage is not Stage.EARLY_ACCESS:
-        before["launch_at"], after["launch_at"] = iso(state.launch_at), None
+        before["launch_at"], after["launch_at"] = audit.iso(state.launch_at), None
         state.launch_at = None
     state.stage = target.stage.value
-    state.rollout_basis_points = int(target.rollout_percent * 100)
+    state.rollout_basis_points = to_basis_points(target.rollout_percent)
     record(session, change, locked, Action.FLAG_STAGE_CHANGED, before, after)
     return detail(session, locked)
 
@@ -328,13 +330,13 @@ def set_exclusions(
     return detail(session, locked)
 
 
-def _refuse_catch_all_in_use(session: Session, locked: Locked) -> None:
+def _refuse_catch_all_in_use(session: Session, locked: Located) -> None:
     """Cohorts start to count (early access, resume): none may be a catch-all while held."""
     if gate_paths.held(locked.state, locked.missing_readiness):
         _refuse_catch_all(locked, gate_paths.attached_cohorts(session, locked.state))
 
 
-def _refuse_catch_all(locked: Locked, cohorts: Sequence[Cohort]) -> None:
+def _refuse_catch_all(locked: Located, cohorts: Sequence[Cohort]) -> None:
     environment = locked.state.environment.key
     gate_paths.refuse_catch_all_attached(
         locked.flag.key, environment, cohorts, locked.missing_readiness
@@ -342,7 +344,7 @@ def _refuse_catch_all(locked: Locked, cohorts: Sequence[Cohort]) -> None:
 
 
 def record(
-    session: Session, change: Change, locked: Locked, action: Action, before: Any, after: Any
+    session: Session, change: Change, locked: Located, action: Action, before: Any, after: Any
 ) -> None:
     """Bump the state's version and audit the change in the same transaction.
 
@@ -354,11 +356,6 @@ def record(
     session.flush()
     subject = flags.subject(locked.flag, locked.state.environment.key)
     audit.record(session, change, action, subject, before, after)
-
-
-def iso(value: datetime | None) -> str | None:
-    """A time as the audit stores it."""
-    return None if value is None else value.isoformat()
 
 
 def _position_summary(position: StagePosition) -> dict[str, Any]:

@@ -29,7 +29,8 @@ from flagsvc.domain.readiness import ChecklistItem
 from flagsvc.domain.readiness import is_ready
 from flagsvc.domain.readiness import missing_items
 from flagsvc.domain.stages import Stage
-from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.stages import to_percent
+from flagsvc.domain.validation import RESOURCE_KEY
 from flagsvc.domain.variations import ValueType
 from flagsvc.domain.variations import VariationSet
 from flagsvc.domain.variations import boolean_set
@@ -118,7 +119,7 @@ def missing_readiness(flag: Flag) -> list[str]:
 
 def percent(state: FlagState) -> float:
     """The ramp as a JSON-friendly number (stored as basis points: percent × 100)."""
-    return state.rollout_basis_points / 100
+    return float(to_percent(state.rollout_basis_points))
 
 
 def environment_stage(state: FlagState) -> EnvironmentStage:
@@ -143,7 +144,7 @@ def get_flag(session: Session, flag_key: str, *, lock: Lock | None = None) -> Fl
 
     :raise NotFoundError: there is none.
     """
-    if not FLAG_KEY.match(flag_key):  # cannot exist; and NUL would upset PostgreSQL
+    if not RESOURCE_KEY.match(flag_key):  # cannot exist; and NUL would upset PostgreSQL
         raise NotFoundError("flag", flag_key)
     stmt = select(Flag).where(Flag.key == flag_key)
     if lock:

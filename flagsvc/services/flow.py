@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from flagsvc.domain import flow
 from flagsvc.domain.errors import InvalidFieldError
+from flagsvc.domain.flow import FLOW_ITEMS
 from flagsvc.domain.stages import Stage
 from flagsvc.services import environments
 from flagsvc.services import okrs
@@ -32,7 +33,6 @@ from flagsvc.storage.models import KeyResult
 DEFAULT_PERIOD = timedelta(days=90)
 MAX_PERIOD = timedelta(days=731)
 """Longest window one report covers (its weekly series stay a readable size)."""
-FLOW_ITEMS = ("feature", "defect", "risk", "debt")
 DEFINITIONS = {
     "flow_time": "Days from the flag's creation (flag.created) to its first entry into "
     "the released stage in the environment. Per item for flags released in the window; "

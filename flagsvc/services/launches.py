@@ -20,12 +20,15 @@ from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.stages import Stage
+from flagsvc.domain.stages import to_basis_points
+from flagsvc.domain.stages import to_percent
+from flagsvc.services import audit
 from flagsvc.services import flag_states
 from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import no_precondition
 from flagsvc.services.flag_states import FlagStateDetail
-from flagsvc.services.flag_states import Locked
+from flagsvc.services.flag_states import Located
 from flagsvc.services.flag_states import Where
 from flagsvc.storage.models import FlagState
 
@@ -56,7 +59,7 @@ def schedule_launch(
         raise InvalidFieldError("rollout_percent", "must be above 0 and at most 100")
     locked = flag_states.locate_checked(session, where, precondition)
     _check_launchable(locked)
-    planned = (launch_at.astimezone(UTC), int(rollout_percent * 100))
+    planned = (launch_at.astimezone(UTC), to_basis_points(rollout_percent))
     current = (locked.state.launch_at, locked.state.launch_rollout_basis_points)
     if current != planned:
         before = _launch_summary(*current)
@@ -71,13 +74,13 @@ def launch_percent(state: FlagState) -> float | None:
     if state.launch_at is None:
         return None
     basis_points = state.launch_rollout_basis_points
-    return 100.0 if basis_points is None else basis_points / 100
+    return 100.0 if basis_points is None else float(to_percent(basis_points))
 
 
 def _launch_summary(launch_at: datetime | None, basis_points: int | None) -> dict[str, Any]:
     """A launch as the audit records it (percent as a number, time as ISO 8601)."""
-    percent = None if basis_points is None or launch_at is None else basis_points / 100
-    return {"launch_at": flag_states.iso(launch_at), "rollout_percent": percent}
+    percent = None if basis_points is None or launch_at is None else float(to_percent(basis_points))
+    return {"launch_at": audit.iso(launch_at), "rollout_percent": percent}
 
 
 def cancel_launch(
@@ -107,7 +110,7 @@ def cancel_launch(
     return flag_states.detail(session, locked)
 
 
-def _check_launchable(locked: Locked) -> None:
+def _check_launchable(locked: Located) -> None:
     """Refuse a launch for unfinished work, naming what is missing or where it stands."""
     flag_key, environment = locked.flag.key, locked.state.environment.key
     if locked.missing_readiness:

@@ -47,10 +47,15 @@ def readiness_etag(flag: Flag) -> dict[str, object]:
     The checklist has no version column of its own, so its state is the version.
     """
     items = [
-        [i.item_key, i.label, i.required, i.done, i.note, _iso(i.done_at), i.done_by]
+        [i.item_key, i.label, i.required, i.done, i.note, audit.iso(i.done_at), i.done_by]
         for i in flag.readiness_items
     ]
-    return {"kind": "readiness", "id": flag.id, "items": items, "ready_at": _iso(flag.ready_at)}
+    return {
+        "kind": "readiness",
+        "id": flag.id,
+        "items": items,
+        "ready_at": audit.iso(flag.ready_at),
+    }
 
 
 def get_readiness(session: Session, flag_key: str) -> Flag:
@@ -205,17 +210,13 @@ def _settle_ready(session: Session, change: Change, flag: Flag, waived: Sequence
         return
     if not ready:
         gate.refuse_readiness_loss(session, flag, flags.missing_readiness(flag))
-    before = {"ready_at": _iso(flag.ready_at)}
+    before = {"ready_at": audit.iso(flag.ready_at)}
     flag.ready_at = change.at if ready else None
     session.flush()
-    after: dict[str, Any] = {"ready_at": _iso(flag.ready_at)}
+    after: dict[str, Any] = {"ready_at": audit.iso(flag.ready_at)}
     if not ready:
         after["missing"] = flags.missing_readiness(flag)
     if ready and waived:
         after["waived"] = list(waived)
     action = Action.FLAG_READY if ready else Action.FLAG_READINESS_LOST
     audit.record(session, change, action, flags.subject(flag), before, after)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()

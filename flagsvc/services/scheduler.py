@@ -23,18 +23,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
+from flagsvc.domain.stages import FULL_ROLLOUT_BASIS_POINTS
 from flagsvc.domain.stages import Stage
+from flagsvc.domain.stages import to_percent
 from flagsvc.observability import metrics
+from flagsvc.services import audit
 from flagsvc.services import flag_states
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
-from flagsvc.services.flag_states import Locked
+from flagsvc.services.flag_states import Located
 from flagsvc.services.flag_states import Where
 from flagsvc.storage.db import Database
 from flagsvc.storage.models import Flag
@@ -129,7 +131,7 @@ def run_next_due(
     return None
 
 
-def _run(session: Session, change: Change, locked: Locked) -> LaunchOutcome:
+def _run(session: Session, change: Change, locked: Located) -> LaunchOutcome:
     state, where = locked.state, Where(locked.flag.key, locked.state.environment.key)
     planned = state.launch_at
     assert planned is not None  # claimed rows have one
@@ -137,20 +139,20 @@ def _run(session: Session, change: Change, locked: Locked) -> LaunchOutcome:
     if reason is not None:
         _skip(session, change, locked, reason)
         return LaunchOutcome(where.flag_key, where.environment, planned, ran=False, reason=reason)
-    basis_points = state.launch_rollout_basis_points or 10_000
-    flag_states.move_stage(session, change, where, Stage.GENERAL, Decimal(basis_points) / 100)
+    basis_points = state.launch_rollout_basis_points or FULL_ROLLOUT_BASIS_POINTS
+    flag_states.move_stage(session, change, where, Stage.GENERAL, to_percent(basis_points))
     state.launch_rollout_basis_points = None
     after = {
         "planned_at": planned.isoformat(),
         "ran_at": change.at.isoformat(),
-        "rollout_percent": basis_points / 100,
+        "rollout_percent": float(to_percent(basis_points)),
     }
     before = {"launch_at": planned.isoformat()}
     flag_states.record(session, change, locked, Action.FLAG_LAUNCH_RAN, before, after)
     return LaunchOutcome(where.flag_key, where.environment, planned, ran=True)
 
 
-def skip_reason(locked: Locked) -> str | None:
+def skip_reason(locked: Located) -> str | None:
     """Why a due launch must not run now (None: it may), checked inside the claim."""
     state = locked.state
     if locked.missing_readiness:
@@ -162,10 +164,10 @@ def skip_reason(locked: Locked) -> str | None:
     return None
 
 
-def _skip(session: Session, change: Change, locked: Locked, reason: str) -> None:
+def _skip(session: Session, change: Change, locked: Located, reason: str) -> None:
     """Cancel the launch and say why, in the audit."""
     state = locked.state
-    planned = flag_states.iso(state.launch_at)
+    planned = audit.iso(state.launch_at)
     before = {"launch_at": planned}
     state.launch_at, state.launch_rollout_basis_points = None, None
     after = {"launch_at": None, "planned_at": planned, "reason": reason}

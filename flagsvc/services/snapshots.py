@@ -31,6 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 import redis
+from flagsvc_sdk.engine import SPEC_VERSION
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
@@ -39,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.stages import Stage
+from flagsvc.domain.stages import to_percent
 from flagsvc.services.environments import get_environment
 from flagsvc.storage.models import AuditEvent
 from flagsvc.storage.models import Cohort
@@ -47,7 +49,6 @@ from flagsvc.storage.models import FlagExclusion
 from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
 
-SPEC_VERSION = 2
 log = logging.getLogger(__name__)
 
 
@@ -95,7 +96,7 @@ def _flag_wire(
         "key": flag.key,
         "salt": flag.salt,
         "stage": state.stage,
-        "rollout_percent": state.rollout_basis_points / 100,
+        "rollout_percent": float(to_percent(state.rollout_basis_points)),
         "killed": state.killed,
         "cohorts": cohorts,
         "exclusions": exclusions,

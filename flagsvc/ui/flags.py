@@ -17,7 +17,6 @@ from werkzeug.wrappers import Response
 
 from flagsvc.api.context import db
 from flagsvc.api.context import state
-from flagsvc.api.flags import FLOW_ITEMS
 from flagsvc.api.flags import FlagCreateSchema
 from flagsvc.api.flags import FlagListArgsSchema
 from flagsvc.api.flags import FlagPatchSchema
@@ -25,6 +24,7 @@ from flagsvc.api.schemas import encode_cursor
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.errors import StaleVersionError
+from flagsvc.domain.flow import FLOW_ITEMS
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.stages import Stage
 from flagsvc.services import audit

@@ -8,7 +8,7 @@ from flagsvc.domain.readiness import DEFAULT_ITEMS
 from flagsvc.domain.readiness import ChecklistItem
 from flagsvc.domain.readiness import is_ready
 from flagsvc.domain.readiness import missing_items
-from flagsvc.domain.validation import FLAG_KEY
+from flagsvc.domain.validation import RESOURCE_KEY
 
 
 def item(key: str, *, required: bool = True, done: bool = False) -> ChecklistItem:
@@ -45,4 +45,4 @@ def test_is_ready__checklist__true_only_when_nothing_required_is_open(items, rea
 def test_default_items__four_with_valid_unique_keys():
     keys = [key for key, _ in DEFAULT_ITEMS]
     assert keys == ["docs", "announcement", "support_enablement", "sales_briefing"]
-    assert all(FLAG_KEY.match(key) for key in keys) and len(set(keys)) == 4
+    assert all(RESOURCE_KEY.match(key) for key in keys) and len(set(keys)) == 4

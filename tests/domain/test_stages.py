@@ -14,6 +14,8 @@ from flagsvc.domain.stages import Stage
 from flagsvc.domain.stages import StagePosition
 from flagsvc.domain.stages import is_rollback
 from flagsvc.domain.stages import plan_move
+from flagsvc.domain.stages import to_basis_points
+from flagsvc.domain.stages import to_percent
 from flagsvc.domain.stages import widens_exposure
 
 OFF, EARLY, GENERAL, RELEASED, RETIRED = Stage
@@ -156,3 +158,12 @@ def test_is_rollback__pairs__as_expected(current, target, expected):
 
 def test_stage__rank__follows_forward_order():
     assert [stage.rank for stage in (OFF, EARLY, GENERAL, RELEASED, RETIRED)] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("percent", "basis_points"),
+    [("0.29", 29), ("0.01", 1), ("33.33", 3333), ("100", 10_000), ("0", 0)],
+)
+def test_to_basis_points__exact_for_two_decimals(percent, basis_points):
+    assert to_basis_points(Decimal(percent)) == basis_points
+    assert to_percent(basis_points) == Decimal(percent)
