@@ -12,7 +12,7 @@ adds pub/sub with ONE listener thread per process (1,000 streams, one connection
 reconnects with jittered backoff and re-reads the head after every (re)subscribe.
 Pub/sub ignores Redis database numbers, so the channel is ``flagsvc:changes`` on db 0
 and ``flagsvc:changes:db<N>`` otherwise. A message is ``"<version> <commit time>"``
-(Unix seconds; older instances sent the version alone): each subscription reports the
+(Unix seconds; a bare version is accepted too, untimed): each subscription reports the
 commit time of the version it woke for, which the stream turns into
 ``flagsvc_change_propagation_seconds``. A version found by re-reading the head has no
 commit time and is not timed. Threads start on first use, never in

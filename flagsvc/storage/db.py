@@ -7,8 +7,8 @@ on their own engine; readers keep plain ``BEGIN`` and run beside the writer (WAL
 On PostgreSQL one pool serves both and the audit chain takes an advisory lock; reads
 run in autocommit. Under PostgreSQL's READ COMMITTED every statement sees its own
 snapshot even inside a transaction, so a read transaction bought no consistency, only
-two round trips (BEGIN, ROLLBACK): on the SDK path, where a request is one indexed
-``max(seq)``, that was two thirds of its database time.
+two round trips (BEGIN, ROLLBACK), and on the SDK path a request is one indexed
+``max(seq)``: the round trips would be most of its database time.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ __all__ = ["FLAG_NOT_FOUND", "GENERAL_ERROR", "evaluate", "evaluate_all"]
 FLAG_NOT_FOUND = Result(None, False, Reason.ERROR, error_code=ErrorCode.FLAG_NOT_FOUND)
 GENERAL_ERROR = Result(None, False, Reason.ERROR, error_code=ErrorCode.GENERAL)
 
-# Module constants: reading an enum member off its class costs ~100 ns, a global ~15 ns.
+# Module constants: an enum member read off its class is an attribute lookup through the
+# enum's metaclass on every call; a module global is one dictionary read.
 _OFF, _GENERAL, _RELEASED = Stage.OFF, Stage.GENERAL, Stage.RELEASED
 
 
