@@ -3,7 +3,8 @@
 The deployments Python teams run: gunicorn with ``--preload`` (the app, and so the
 client, is imported once in the master, then the workers are forked) with sync, gthread
 and gevent workers; uWSGI with and without ``lazy-apps`` (it forks in C, without
-``os.fork()``); and ``multiprocessing`` with the fork start method. In each, every
+``os.fork()``); Celery's prefork pool; and ``multiprocessing`` with the fork start
+method. In each, every
 worker must see a change within 5 s, its evaluation counts must reach the service, and
 two workers must never share a connection (``enroll`` from both at once, all accepted).
 
@@ -31,6 +32,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
+from typing import Protocol
 
 import httpx
 import pytest
@@ -149,7 +152,7 @@ class WsgiServer:
     ) -> None:
         (folder / "flags_app.py").write_text(APP + extra)
         self.url = f"http://127.0.0.1:{port}"
-        self.evaluated = 0
+        self.flags_asked: list[None] = []  # appended from several threads
         env = {
             **os.environ,
             "FLAGS_URL": live.service.url,
@@ -194,8 +197,17 @@ class WsgiServer:
         """One request on a new connection (so the workers share them out)."""
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
             answer: dict[str, object] = json.loads(response.read())
-        self.evaluated += path == "/flag"  # each answer evaluated the flag once
+        if path == "/flag":  # each answer evaluated the flag once
+            self.flags_asked.append(None)
         return answer
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.flags_asked)
+
+    def ask_at_once(self, paths: list[str]) -> list[dict[str, object]]:
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(self.ask, paths))
 
     def worker_pids(self, timeout: float = 30.0) -> set[object]:
         """Ask until every worker answered once; their pids."""
@@ -218,7 +230,28 @@ class WsgiServer:
         self.process.wait(5)
 
 
-def every_worker_sees_a_change_and_counts_arrive(live: Live, server: WsgiServer) -> None:
+class Workers(Protocol):
+    """What the checks need from a pool of workers sharing a client made before the fork."""
+
+    log: Path
+
+    @property
+    def evaluated(self) -> int:
+        """How many flag evaluations :meth:`ask` asked for."""
+        ...
+
+    def ask(self, path: str = "/flag") -> dict[str, object]: ...
+
+    def ask_at_once(self, paths: list[str]) -> list[dict[str, object]]:
+        """The answers to ``paths`` asked all at once (so that every worker takes some)."""
+        ...
+
+    def worker_pids(self, timeout: float = 30.0) -> set[object]: ...
+
+    def stop(self) -> None: ...
+
+
+def every_worker_sees_a_change_and_counts_arrive(live: Live, server: Workers) -> None:
     """The issue's checks on a running server: every worker answers from a change
     within 5 s, the service counts every evaluation, and enrolments from both workers at
     once each get their own answer."""
@@ -232,15 +265,14 @@ def every_worker_sees_a_change_and_counts_arrive(live: Live, server: WsgiServer)
         deadline = time.monotonic() + CHANGE_SEEN_WITHIN
         while fresh != pids:
             assert time.monotonic() < deadline, (fresh, pids, server.log.read_text()[-3000:])
-            answer = server.ask()
-            if answer["version"] == version:
-                assert answer["on"] is False
-                fresh.add(answer["pid"])
+            for answer in server.ask_at_once(["/flag"] * WORKERS):
+                if answer["version"] == version:
+                    assert answer["on"] is False
+                    fresh.add(answer["pid"])
         # And the service counted every evaluation the workers made
         wait_for(lambda: live.evaluations_counted() - counted_before == server.evaluated)
         # And two workers enrolling at once each talk on their own connection
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda i: server.ask(f"/enroll?user=u{i}"), range(40)))
+        answers = server.ask_at_once([f"/enroll?user=u{i}" for i in range(40)])
         assert all(answer["ok"] is True for answer in answers), server.log.read_text()[-3000:]
         members = live.admin.get(f"/api/v1/cohorts/{COHORT}/members", params={"limit": 500})
         assert {f"u{i}" for i in range(40)} <= {m["user_key"] for m in members.json()["items"]}
@@ -283,6 +315,124 @@ def test_uwsgi__change__every_worker_sees_it_and_counts_arrive(
     # Given uWSGI with or without lazy-apps (uWSGI forks without os.fork(): Python's
     # fork hooks run only with py-call-osafterfork)
     server = WsgiServer.uwsgi(resumed, tmp_path, options, extra)
+    every_worker_sees_a_change_and_counts_arrive(resumed, server)
+
+
+# --- Celery prefork ----------------------------------------------------------------------
+
+TASKS = textwrap.dedent(
+    """
+    import os
+    import time
+
+    from celery import Celery
+    from flagsvc_sdk import Client
+
+    app = Celery("flags_tasks", broker=os.environ["CELERY_URL"], backend=os.environ["CELERY_URL"])
+
+    # Created at import: in the worker's main process, before the pool forks its children.
+    client = Client(
+        os.environ["FLAGS_URL"], os.environ["FLAGS_KEY"], poll_interval=1, metrics_interval=0.5
+    )
+    client.wait_until_ready(10)
+
+
+    @app.task(name="flag")
+    def flag():
+        time.sleep(0.05)  # long enough that tasks sent together go to different children
+        on = client.is_enabled(os.environ["FLAGS_FLAG"], {"key": "user-1"})
+        return {"pid": os.getpid(), "version": client.version, "on": on}
+
+
+    @app.task(name="enroll")
+    def enroll(user):
+        return {"ok": client.enroll(os.environ["FLAGS_COHORT"], {"key": user})}
+    """
+)
+
+
+class CeleryWorker:
+    """``celery worker --pool prefork`` running :data:`TASKS` with ``WORKERS`` children,
+    on its own queue of the test's Redis; :meth:`ask` runs a task and waits for it."""
+
+    def __init__(self, live: Live, folder: Path, redis_url: str) -> None:
+        from celery import Celery
+
+        (folder / "flags_tasks.py").write_text(TASKS)
+        self.queue = f"flags-{os.getpid()}-{time.monotonic_ns()}"
+        self.app = Celery("caller", broker=redis_url, backend=redis_url)
+        self.flags_asked: list[None] = []
+        env = {
+            **os.environ,
+            "CELERY_URL": redis_url,
+            "FLAGS_URL": live.service.url,
+            "FLAGS_KEY": live.sdk_key,
+            "FLAGS_FLAG": FLAG,
+            "FLAGS_COHORT": COHORT,
+            "PYTHONPATH": str(folder),
+        }
+        argv = [sys.executable, "-m", "celery", "-A", "flags_tasks", "worker", "--pool", "prefork"]
+        argv += ["--concurrency", str(WORKERS), "-O", "fair", "--prefetch-multiplier", "1"]
+        argv += ["-Q", self.queue, "--without-gossip", "--without-mingle", "-l", "info"]
+        self.log = folder / "celery.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                argv,
+                cwd=folder,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+                process_group=0,
+            )
+
+    def _send(self, path: str) -> Any:
+        """Send the task ``path`` names (``/flag``, or ``/enroll?user=u``); its result."""
+        if path.startswith("/enroll"):
+            return self.app.send_task("enroll", args=[path.split("=", 1)[1]], queue=self.queue)
+        self.flags_asked.append(None)
+        return self.app.send_task("flag", queue=self.queue)
+
+    def ask(self, path: str = "/flag") -> dict[str, object]:
+        return self.ask_at_once([path])[0]
+
+    def ask_at_once(self, paths: list[str]) -> list[dict[str, object]]:
+        """Send every task first, then wait for each (results are read on one thread:
+        Celery's result consumer is not shared across threads)."""
+        results = [self._send(path) for path in paths]
+        return [result.get(timeout=20) for result in results]
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.flags_asked)
+
+    def worker_pids(self, timeout: float = 30.0) -> set[object]:
+        """Run tasks until every child answered one (sent together, so both take one)."""
+        pids: set[object] = set()
+        deadline = time.monotonic() + timeout
+        while len(pids) < WORKERS:
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            pids.update(answer["pid"] for answer in self.ask_at_once(["/flag"] * WORKERS))
+        return pids
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(15)
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(5)
+        self.app.backend.result_consumer.stop()  # the caller's sockets, or pytest warns
+        self.app.backend.client.connection_pool.disconnect()
+        self.app.pool.force_close_all()
+        self.app.close()
+
+
+def test_celery_prefork__change__every_child_sees_it_and_counts_arrive(
+    resumed: Live, tmp_path: Path, redis_url: str
+) -> None:
+    # Given the client created in the worker's main process, then its pool forked
+    server = CeleryWorker(resumed, tmp_path, redis_url)
     every_worker_sees_a_change_and_counts_arrive(resumed, server)
 
 

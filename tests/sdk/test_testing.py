@@ -12,6 +12,8 @@ from flagsvc_sdk import Client
 from flagsvc_sdk import ErrorCode
 from flagsvc_sdk import Reason
 from flagsvc_sdk import Stats
+from flagsvc_sdk import Status
+from flagsvc_sdk import StatusChange
 from flagsvc_sdk.testing import InMemoryClient
 
 
@@ -159,3 +161,24 @@ def test_in_memory__set_value__typed_getters_and_type_mismatch() -> None:
     assert flags.get_integer("limit", {}, 0) == 50 and flags.get_float("ratio", {}, 0.0) == 0.5
     assert flags.get_object("config", {}, {}) == {"steps": 1}
     assert flags.get_boolean("missing", {}, True) is True
+
+
+def test_in_memory__set_status__listeners_told_a_raising_one_logged_as_by_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flags = InMemoryClient()
+    told: list[StatusChange] = []
+
+    def broken(change: StatusChange) -> None:
+        raise RuntimeError("status listener bug")
+
+    flags.add_status_listener(broken)
+    flags.add_status_listener(told.append)
+    flags.set_status(Status.STALE, "outage drill")
+    flags.set_status(Status.STALE)  # no move: nobody told
+    assert flags.status is Status.STALE
+    assert told == [StatusChange(Status.STALE, Status.READY, "outage drill")]
+    assert "a status listener failed" in caplog.text
+    flags.remove_status_listener(told.append)
+    flags.set_status(Status.READY)
+    assert len(told) == 1
