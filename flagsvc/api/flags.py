@@ -331,8 +331,8 @@ class FlagVariations(MethodView):
 
         Values must be of the flag's type (422 naming the field). A variation a cohort
         still serves cannot be removed (409). While readiness is incomplete and the flag
-        is live in a gated environment, the off variation cannot change (409 naming the
-        missing items): everyone outside early access would get the new value.
+        has a state in a gated environment (retired too), the off variation cannot change
+        (409 naming the missing items): everyone outside early access would get the new value.
         """
         with db().write() as session:
             value_type = ValueType(flags.get_flag(session, flag_key).value_type)

@@ -2,8 +2,10 @@
 
 The off variation is what everyone outside the early-access audience gets, so an edit
 that changes it (another key, none, or a new value under the same key) is a general
-rollout of that value: while the flag's readiness is incomplete and it is live (not
-retired) in a gated environment, it is refused, like a stage move into ``general``.
+rollout of that value: while the flag's readiness is incomplete and it has a state in a
+gated environment, it is refused, like a stage move into ``general``. Retired counts:
+it comes back to off or early access without the gate (a rollback), and an off value
+changed meanwhile would reach everyone on the way back.
 The on variation and the cohorts' variations only reach whom the stage already
 reaches, so they are free to edit.
 """
@@ -19,7 +21,6 @@ from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import OffVariationHeldError
-from flagsvc.domain.stages import Stage
 from flagsvc.domain.variations import VariationSet
 from flagsvc.services import audit
 from flagsvc.services import flags
@@ -106,11 +107,7 @@ def _refuse_while_gate_holds(session: Session, flag: Flag) -> None:
     held = session.scalar(
         select(Environment.key)
         .join(FlagState, FlagState.environment_id == Environment.id)
-        .where(
-            FlagState.flag_id == flag.id,
-            Environment.gated.is_(True),
-            FlagState.stage != Stage.RETIRED.value,
-        )
+        .where(FlagState.flag_id == flag.id, Environment.gated.is_(True))
         .order_by(Environment.id)
         .limit(1)
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flagsvc_sdk.engine import evaluate
+from flagsvc_sdk.engine import load_snapshot
 
 FLAGS = "/api/v1/flags"
 LAYOUT = f"{FLAGS}/layout"
@@ -319,8 +321,24 @@ def test_put_variations__off_changes_once_ready__allowed(engineer, marketing):
     assert response.status_code == 200 and response.json["off_variation"] is None
 
 
-def test_put_variations__off_changes_when_retired_in_every_gated_environment__allowed(engineer):
+def test_put_variations__off_changes_while_retired_before_ready__409(engineer, sdk):
+    # Found writing tests/api/test_gate_machine.py: retired comes back to off or early access
+    # without the gate (a rollback), so an off value changed while retired reached
+    # everyone in production on the way back, readiness 0 of 4.
     _layout(engineer)
     assert engineer.post(f"{PRODUCTION}/stage", json={"stage": "retired"}).status_code == 200
+    response = _put(engineer, f"{LAYOUT}/variations", _values(V2, "v2", "v2"), LAYOUT)
+    assert response.status_code == 409, response.json
+    assert response.json["missing_readiness"] == DEFAULT_ITEMS
+    assert engineer.post(f"{PRODUCTION}/stage", json={"stage": "off"}).status_code == 200
+    snapshot = load_snapshot(sdk.get("/sdk/v1/snapshot").json)
+    assert evaluate(snapshot, "layout", {"key": "anyone"}).value == "classic"
+
+
+def test_put_variations__off_changes_while_retired_once_ready__allowed(engineer, marketing):
+    _layout(engineer)
+    assert engineer.post(f"{PRODUCTION}/stage", json={"stage": "retired"}).status_code == 200
+    for item in DEFAULT_ITEMS:
+        assert marketing.put(f"{LAYOUT}/readiness/{item}", json={"done": True}).status_code == 200
     response = _put(engineer, f"{LAYOUT}/variations", _values(V2, "v2", "v2"), LAYOUT)
     assert response.status_code == 200
