@@ -40,6 +40,7 @@ from flagsvc.ui import history
 from flagsvc.ui import next_steps
 from flagsvc.ui import refusals
 from flagsvc.ui import timing
+from flagsvc.ui import values
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import PAGE
@@ -137,6 +138,7 @@ def flag_create() -> Any:
     form = request.form
     problems: dict[str, list[str]] = {}
     data = _definition(form, problems) | {"key": text(form, "key")}
+    data |= values.type_fields(form, problems)
     new_kr = text(form, "key_result_id") == NEW_KEY_RESULT
     try:
         fields, key_result = _flag_and_key_result(data, problems, new_kr)
@@ -146,7 +148,8 @@ def flag_create() -> Any:
                 fields = {**fields, "key_result_id": key_result.create(session, who)}
             detail = flags.create_flag(session, who, fields)
     except FormInvalidError as error:
-        return _refused_new(Refusal(FormState("flag", form, error.errors), 422))
+        errors = values.on_row_errors(error.errors, values.new_flag_rows(form))
+        return _refused_new(Refusal(FormState("flag", form, errors), 422))
     except DomainError as error:
         state = FormState("flag", form, _field_error(error))
         return _refused_new(Refusal(state, error_status(error)))
@@ -209,6 +212,8 @@ def _flag_form_page(form: FormState, status: int, flag: Any = None) -> Any:
             objectives=objectives,
             objective_options=objective_options(objectives),
             flow_item_options=FLOW_ITEM_OPTIONS,
+            type_options=values.TYPE_OPTIONS,
+            rows=values.editor_rows(form, None, "flag"),
             seen=seen,
         )
 
@@ -233,8 +238,9 @@ def render_flag_page(
     with db().read() as session:
         context = flag_context(session, flag_key)
         where = _environment_of(form) if problem else None
+        rows = values.editor_rows(form or FormState(), context["values"])
         return render("flags/detail.html", status, **context, form=form, problem=problem,
-                      problem_at=where, conflict=status == 412)  # fmt: skip
+                      problem_at=where, conflict=status == 412, rows=rows)  # fmt: skip
 
 
 def _environment_of(form: FormState | None) -> str | None:
@@ -268,6 +274,18 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
         "history_limit": HISTORY_LIMIT,
         "timeline": timing.flag_timeline(session, flag_key),
         "snippets": snippets(request.url_root, flag_key, detail.flag.value_type),
+        **_values_context(detail.flag, states),
+    }
+
+
+def _values_context(flag: Any, states: list[flag_states.FlagStateDetail]) -> dict[str, Any]:
+    """The flag's values, the editor's rows and who gets which value in each environment."""
+    stored = flags.variation_set(flag)
+    return {
+        "values": stored,
+        "value_help": values.VALUE_HELP.get(stored.value_type, ""),
+        "shown": values.shown,
+        "audiences": {s.state.environment.key: values.audiences(s, stored) for s in states},
     }
 
 

@@ -241,7 +241,30 @@ def _updated(event: AuditEvent, before: Mapping[str, Any], after: Mapping[str, A
 def _cohorts_set(event: AuditEvent, before: Mapping[str, Any], after: Mapping[str, Any],
                  _labels: Labels) -> str:  # fmt: skip
     old, new = value_words("", before.get("cohorts")), value_words("", after.get("cohorts"))
-    return f"Early-access cohorts{_where(event)}: {old} → {new}"
+    own = after.get("variations") or {}
+    served = ""
+    if own != (before.get("variations") or {}):
+        served = "; " + (", ".join(f"{c} serves {v}" for c, v in own.items()) or "all serve on")
+    return f"Early-access cohorts{_where(event)}: {old} → {new}{served}"
+
+
+def _variations_set(_event: AuditEvent, before: Mapping[str, Any], after: Mapping[str, Any],
+                    _labels: Labels) -> str:  # fmt: skip
+    """``Values changed: on v1 → v2; added v3; changed the value of v1``."""
+    old = {v.get("key"): v.get("value") for v in before.get("variations", [])}
+    new = {v.get("key"): v.get("value") for v in after.get("variations", [])}
+    parts = []
+    for pointer, word in (("on_variation", "on"), ("off_variation", "off")):
+        if before.get(pointer) != after.get(pointer):
+            was, now = (before.get(pointer) or "the default", after.get(pointer) or "the default")
+            parts.append(f"{word} {was} → {now}")
+    added = [str(k) for k in new if k not in old]
+    removed = [str(k) for k in old if k not in new]
+    changed = [str(k) for k in new if k in old and new[k] != old[k]]
+    parts += [f"added {_and(added)}"] if added else []
+    parts += [f"removed {_and(removed)}"] if removed else []
+    parts += [f"changed the value of {_and(changed)}"] if changed else []
+    return f"Values changed: {'; '.join(parts) or 'descriptions'}"
 
 
 def _exclusions_set(event: AuditEvent, _before: Mapping[str, Any], after: Mapping[str, Any],
@@ -346,6 +369,7 @@ _SENTENCES: dict[str, Sentence] = {
     Action.FLAG_RESUMED: _resumed,
     Action.FLAG_COHORTS_SET: _cohorts_set,
     Action.FLAG_EXCLUSIONS_SET: _exclusions_set,
+    Action.FLAG_VARIATIONS_SET: _variations_set,
     Action.FLAG_READY: _ready,
     Action.FLAG_READINESS_LOST: _readiness_lost,
     Action.FLAG_LAUNCH_SCHEDULED: _launch_scheduled,

@@ -47,6 +47,7 @@ from flagsvc.ui.history import changed_since
 from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import refuse
 from flagsvc.ui.refusals import Refusal
+from flagsvc.ui.values import cohort_choices
 
 STATE = "/flags/<flag_key>/environments/<env>"
 Command = Callable[[Session, Change], object]
@@ -163,10 +164,27 @@ _EXCLUSIONS = _ListForm("exclusions", "users", FlagExclusionsSchema(), flag_stat
 @bp.post(f"{STATE}/cohorts")
 @permission_required(Permission.MOVE_STAGES)
 def set_cohorts(flag_key: str, env: str) -> Any:
-    """Choose the early-access cohorts (guarded by the version the page showed)."""
+    """Choose the early-access cohorts and, for a typed flag, the variation each serves
+    (guarded by the version the page showed)."""
     chosen = request.form.getlist("cohorts")
     saved = f"Early-access cohorts in {env} saved."
-    return _save_list(_COHORTS, Where(flag_key, env), chosen, saved)
+    own = cohort_choices(request.form, chosen)
+    where = Where(flag_key, env)
+    if not own:
+        return _save_list(_COHORTS, where, chosen, saved)
+    try:
+        data = validate(FlagCohortsSchema(), {"cohorts": chosen, "variations": own}, {})
+    except FormInvalidError as error:
+        error.errors = collapse(error.errors, "cohorts", chosen)
+        return _refused(flag_key, env, "cohorts", error)
+    guard = version_guard("flag state", request.form.get("version"))
+
+    def command(session: Session, who: Change) -> object:
+        return flag_states.set_cohorts(
+            session, who, where, data["cohorts"], guard, own_variations=data["variations"]
+        )
+
+    return _run(flag_key, env, "cohorts", command, saved)
 
 
 @bp.post(f"{STATE}/exclusions")

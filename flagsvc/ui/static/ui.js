@@ -51,6 +51,18 @@
     window.history.replaceState(null, "", replaced.getAttribute("data-replace-url"));
   }
 
+  // A new flag's form: the variation rows only matter for a typed flag; hide them while
+  // "Boolean" is chosen (without JavaScript they stay, and a boolean flag ignores empty rows).
+  var valueType = document.getElementById("flag-value_type");
+  var rows = document.querySelector("#flag-variations[data-variations]");
+  if (valueType && rows) {
+    var follow = function () {
+      rows.hidden = valueType.value === "boolean" && !rows.querySelector(".field-error");
+    };
+    valueType.addEventListener("change", follow);
+    follow();
+  }
+
   // On a re-rendered form with errors, move focus to the error summary once.
   document.addEventListener("DOMContentLoaded", function () {
     var summary = document.querySelector("[data-autofocus]");
