@@ -14,7 +14,9 @@ from typing import Any
 from flask import Flask
 from flask import Response
 from flask import current_app
+from flask import has_request_context
 from flask import jsonify
+from flask import request
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -62,13 +64,19 @@ def _domain_error(error: domain.DomainError) -> Response:
     extra: dict[str, Any] = {}
     field = getattr(error, "field", None)
     if field:
-        extra["errors"] = {"json": {field: [getattr(error, "reason", error.message)]}}
+        extra["errors"] = {_location(field): {field: [getattr(error, "reason", error.message)]}}
     if isinstance(error, domain.ReadinessRequiredError | domain.GateError) and error.missing:
         extra["missing_readiness"] = error.missing
     response = error_response(status_for(error), error.message, **extra)
     if isinstance(error, domain.TooManyRequestsError):
         response.headers["Retry-After"] = str(error.retry_after)
     return response
+
+
+def _location(field: str) -> str:
+    """Where the field to blame came from, as webargs names it: a rule checked beyond the
+    schema (a period needs the clock) may concern a query argument as well as the body."""
+    return "query" if has_request_context() and field in request.args else "json"
 
 
 def _database_unavailable(error: Exception) -> Response:

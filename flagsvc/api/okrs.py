@@ -27,9 +27,7 @@ from flagsvc.api.timing import JsonRow
 from flagsvc.api.timing import PeriodArgsSchema
 from flagsvc.api.timing import PeriodSchema
 from flagsvc.api.timing import flow_query
-from flagsvc.api.timing import period_refused
 from flagsvc.domain import measures
-from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.roles import Permission
 from flagsvc.services import measured
 from flagsvc.services import okr_report
@@ -371,9 +369,6 @@ class ObjectiveReport(MethodView):
     def get(self, args: dict[str, Any], objective_id: int) -> Any:
         """OKR report: per key result, its flags' stages, readiness, reach and flow (no dates)"""
         with db().read() as session:
-            try:
-                return okr_report.objective_report(
-                    session, objective_id, flow_query(args), state().clock()
-                )
-            except InvalidFieldError as error:
-                return period_refused(error)
+            return okr_report.objective_report(
+                session, objective_id, flow_query(args), state().clock()
+            )

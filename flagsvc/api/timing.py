@@ -17,7 +17,6 @@ import marshmallow as ma
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from flask_smorest import abort
 from marshmallow import validate
 
 from flagsvc.api.auth import requires
@@ -25,7 +24,6 @@ from flagsvc.api.context import db
 from flagsvc.api.context import state
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
-from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.roles import Permission
 from flagsvc.services import flow
 from flagsvc.services import stale
@@ -246,11 +244,6 @@ def flow_query(args: Mapping[str, Any]) -> flow.FlowQuery:
     )
 
 
-def period_refused(error: InvalidFieldError) -> Any:
-    """A period the schema could not judge alone (it needs the clock): 422 on the query."""
-    abort(422, message=error.message, errors={"query": {error.field: [error.reason]}})
-
-
 @blp.route("/flow")
 class Flow(MethodView):
     @requires(Permission.READ)
@@ -259,10 +252,7 @@ class Flow(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Flow metrics: flow time, readiness wait, efficiency, load, velocity, bottleneck"""
         with db().read() as session:
-            try:
-                report = flow.flow_report(session, flow_query(args), state().clock())
-            except InvalidFieldError as error:
-                return period_refused(error)
+            report = flow.flow_report(session, flow_query(args), state().clock())
         rows = [flow.item_row(item) for item in report.items]
         if args["format"] != "json":
             return _export(rows, args["format"])
