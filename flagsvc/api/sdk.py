@@ -30,6 +30,7 @@ import marshmallow as ma
 from flagsvc_sdk.engine import Counted
 from flagsvc_sdk.engine import is_keyless
 from flagsvc_sdk.engine import user_key_of
+from flagsvc_sdk.engine.wire import SPEC_VERSION
 from flask import Response
 from flask import request
 from flask.views import MethodView
@@ -49,6 +50,7 @@ from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.observability import metrics
 from flagsvc.services import cohorts
 from flagsvc.services import sdk_metrics
+from flagsvc.services import spec1
 from flagsvc.services.evaluation import CachedSnapshot
 from flagsvc.services.evaluation import EnvironmentWatch
 from flagsvc.services.evaluation import evaluate_flags
@@ -60,6 +62,10 @@ REPORTED_REASONS = (Counted.COHORT.value,)
 """Reasons an SDK's metrics batch may break its counts down by (reach needs COHORT)."""
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAM_RETRY_AFTER_SECONDS = 5
+SPEC_HEADER = "Flagsvc-Spec"
+"""The snapshot spec a client reads; SDKs from spec 2 on always send it."""
+SPEC1_ONLY_AGENT = "flagsvc-python-sdk/"
+"""The User-Agent of Python SDKs; one that does not send ``SPEC_HEADER`` reads spec 1 only."""
 
 
 class ContextField(ma.fields.Dict):
@@ -246,15 +252,42 @@ class SnapshotView(MethodView):
     )
     @blp.alt_response(304, description="Unchanged since the If-None-Match ETag", success=True)
     def get(self) -> Response:
-        """Everything one environment needs for local evaluation (ETag / If-None-Match)"""
+        """Everything one environment needs for local evaluation (ETag / If-None-Match)
+
+        The spec is the one the client reads: header `Flagsvc-Spec: 2` (or 1); without
+        it, flagsvc-sdk 1.0.0 and earlier (which read only spec 1 and never send it) get
+        spec 1 with the flags spec 1 can say exactly, everyone else the current spec.
+        """
+        spec = _wanted_spec()
+        if isinstance(spec, Response):
+            return spec
         encoded = _snapshot().encoded
-        if encoded.etag in request.if_none_match:
+        etag = spec1.etag(encoded) if spec == spec1.SPEC else encoded.etag
+        if etag in request.if_none_match:
             response = Response(status=304)
         else:
-            response = Response(encoded.body, mimetype="application/json")
-        response.set_etag(encoded.etag)
+            body = spec1.body(encoded) if spec == spec1.SPEC else encoded.body
+            response = Response(body, mimetype="application/json")
+        response.set_etag(etag)
         response.headers["Cache-Control"] = "no-cache"
+        response.headers["Vary"] = f"{SPEC_HEADER}, User-Agent"
         return response
+
+
+def _wanted_spec() -> int | Response:
+    """The spec the caller reads, or a 406 naming the ones served."""
+    asked = request.headers.get(SPEC_HEADER)
+    if asked is None:
+        agent = request.headers.get("User-Agent", "")
+        return spec1.SPEC if agent.startswith(SPEC1_ONLY_AGENT) else SPEC_VERSION
+    if asked.strip() in {str(spec1.SPEC), str(SPEC_VERSION)}:
+        return int(asked)
+    return error_response(
+        HTTPStatus.NOT_ACCEPTABLE,
+        f"{SPEC_HEADER}: this service serves spec {spec1.SPEC} and {SPEC_VERSION}, "
+        f"not {asked[:20]!r}",
+        field=SPEC_HEADER,
+    )
 
 
 @blp.route("/stream")

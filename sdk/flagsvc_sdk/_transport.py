@@ -26,6 +26,7 @@ import httpx
 from ._sse import Event
 from ._sse import events
 from ._version import __version__
+from .engine.wire import SPEC_VERSION
 from .errors import FetchError
 
 __all__ = [
@@ -190,7 +191,11 @@ def _options(url: str, sdk_key: str, timeout: float) -> dict[str, Any]:
     """What both HTTP clients are built with: the service, the key, the User-Agent."""
     return {
         "base_url": url,
-        "headers": {"Authorization": f"Bearer {sdk_key}", "User-Agent": USER_AGENT},
+        "headers": {
+            "Authorization": f"Bearer {sdk_key}",
+            "User-Agent": USER_AGENT,
+            "Flagsvc-Spec": str(SPEC_VERSION),  # the service serves spec 1 to SDKs without it
+        },
         "timeout": timeout,
     }
 
