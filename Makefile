@@ -8,6 +8,9 @@ PORT   ?= 8000
 PYTEST_ARGS ?= -n auto --dist worksteal  # one worker per core; each has its own databases (tests/conftest.py)
 
 DEMO_DATABASE_URL ?= sqlite:///./flagsvc-demo.db
+# make run / make demo log readable text lines (a deployment's default stays JSON)
+FLAGSVC_LOG_FORMAT ?= text
+export FLAGSVC_LOG_FORMAT
 
 .PHONY: install run demo test lint typecheck unit lock clean
 
@@ -20,13 +23,11 @@ $(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install the service, the SDK and the dev tools
 
 run: install  ## migrate, create environments (and a first admin token), serve on :8000
-	$(BIN)/flagsvc init
-	$(BIN)/flagsvc serve --host $(HOST) --port $(PORT) --with-scheduler
+	$(BIN)/flagsvc serve --host $(HOST) --port $(PORT) --with-scheduler --init
 
 demo: install  ## a demo quarter in its own database (flagsvc-demo.db), served on :8000
 	DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/flagsvc demo
-	DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/flagsvc init
-	DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/flagsvc serve --host $(HOST) --port $(PORT) --with-scheduler
+	DATABASE_URL=$(DEMO_DATABASE_URL) $(BIN)/flagsvc serve --host $(HOST) --port $(PORT) --with-scheduler --init
 
 test: install lint typecheck unit  ## everything CI runs
 

@@ -11,8 +11,11 @@ import functools
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +27,8 @@ from typing import cast
 import click
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError
+from sqlalchemy.exc import OperationalError
 
 from flagsvc import config as configuration
 from flagsvc import create_app
@@ -88,7 +93,38 @@ def pass_app(command: Callable[Concatenate[Flask, P], R]) -> Callable[P, R]:
     return with_app
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """Every failure is one line on stderr and a non-zero exit, never a traceback.
+
+    Click's own errors (a bad option, a refused input) already are; anything else that
+    escapes a command (the database cannot be reached, a disk is full) is said in one
+    line naming what failed, exit 1. ``FLAGSVC_TRACEBACK=1`` shows the traceback for a
+    bug report.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except Exception as error:
+            if os.environ.get("FLAGSVC_TRACEBACK") == "1":
+                raise
+            raise click.ClickException(_one_line(error)) from None
+
+
+def _one_line(error: BaseException) -> str:
+    """``error`` as one readable line: its first line, the cause first for database errors."""
+    original = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
+    shown = original if isinstance(original, BaseException) else error
+    first = (str(shown).strip().splitlines() or [""])[0].strip()
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return f"cannot use the database: {first or type(shown).__name__}"
+    return f"{type(shown).__name__}: {first}" if first else type(shown).__name__
+
+
+@click.group(cls=_OneLineErrors)
+@click.version_option(package_name="flagsvc", prog_name="flagsvc", message="%(prog)s %(version)s")
 def main() -> None:
     """flagsvc: staged-release feature flags."""
 
@@ -111,6 +147,16 @@ def check_config() -> None:
 def init(app: Flask) -> None:
     """Migrate the database, create the default environments and a first admin token;
     give every flag its missing states (each repair audited)."""
+    secret = _initialise(app)
+    if secret:
+        _say("first admin token (shown once; keep it):")
+        click.echo(secret)
+    else:
+        _say("an admin token exists; make another: flagsvc create-token --name N --role admin")
+
+
+def _initialise(app: Flask) -> str | None:
+    """``init``'s work; the first admin token's secret when it made one."""
     state = _state(app)
     migrate.upgrade(state.config.database_url)
     with state.db.write() as session:
@@ -135,11 +181,44 @@ def init(app: Flask) -> None:
         named = ", ".join(f"{flag} in {env}" for flag, env in repaired[:20])
         more = f" and {len(repaired) - 20} more" if len(repaired) > 20 else ""
         _say(f"flag states repaired (dark, audited): {named}{more}")
+    return secret
+
+
+def welcome_block(host: str, port: int, secret: str | None) -> str:
+    """The framed "open the UI and sign in" block ``serve --init`` prints once it listens.
+
+    Framed and last, so the token does not scroll away among the start-up log lines.
+    """
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{shown_host}:{port}/ui/"
     if secret:
-        _say("first admin token (shown once; keep it):")
-        click.echo(secret)
+        lines = [
+            f"flagsvc is running: open {url} and sign in with this token",
+            "",
+            f"    {secret}",
+            "",
+            "It is shown once: keep it (a password manager, not a chat).",
+        ]
     else:
-        _say("an admin token exists; make another: flagsvc create-token --name N --role admin")
+        lines = [
+            f"flagsvc is running: open {url} and sign in with your admin token",
+            "",
+            "Lost it? Make another: flagsvc create-token --name me --role admin",
+        ]
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join([rule, *(f"| {line.ljust(width)} |" for line in lines), rule])
+
+
+def _wait_until_listening(host: str, port: int, alive: Callable[[], bool]) -> bool:
+    """Wait (up to a minute) until ``host:port`` accepts connections; False if it never did."""
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and alive():
+        with contextlib.suppress(OSError), socket.create_connection((target, port), timeout=1):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 @main.command()
@@ -152,8 +231,19 @@ def init(app: Flask) -> None:
     is_flag=True,
     help="Also run due launches from a daemon thread of this process (the embedded default).",
 )
+@click.option(
+    "--init",
+    "initialise",
+    is_flag=True,
+    help="Run `flagsvc init` first, then say where to sign in (with the first token, if new).",
+)
 def serve(
-    host: str, port: int, workers: int | None, threads: int | None, with_scheduler: bool
+    host: str,
+    port: int,
+    workers: int | None,
+    threads: int | None,
+    with_scheduler: bool,
+    initialise: bool,
 ) -> None:
     """Serve the API, SDK endpoints and UI with gunicorn."""
     from flagsvc.observability import workers as metrics_workers
@@ -166,11 +256,17 @@ def serve(
     argv = gunicorn_argv(host=host, port=port, workers=workers, threads=threads)
     if with_scheduler:
         metrics_workers.restart_with_metrics_folder(sys.orig_argv)  # its counts reach /metrics
-        sys.exit(_serve_beside_scheduler(_app(), argv))
+        secret = _initialise(_app()) if initialise else None
+        welcome = welcome_block(host, port, secret) if initialise else None
+        sys.exit(_serve_beside_scheduler(_app(), argv, welcome, (host, port)))
+    if initialise:  # gunicorn replaces this process: the block comes before its lines
+        _say(welcome_block(host, port, _initialise(_app())))
     serve_with_gunicorn(argv)
 
 
-def _serve_beside_scheduler(app: Flask, argv: list[str]) -> int:
+def _serve_beside_scheduler(
+    app: Flask, argv: list[str], welcome: str | None = None, bind: tuple[str, int] = ("", 0)
+) -> int:
     """Run gunicorn as a child and the scheduler in a daemon thread here; return its status.
 
     This process supervises gunicorn instead of becoming it (``exec``), so the thread
@@ -183,10 +279,24 @@ def _serve_beside_scheduler(app: Flask, argv: list[str]) -> int:
     child = subprocess.Popen(argv)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda number, _frame: child.send_signal(number))
-    logging.getLogger(__name__).info("scheduler running beside gunicorn (pid %s)", child.pid)
+    logging.getLogger(__name__).info(
+        "The scheduler runs beside gunicorn (pid %s), looking for due launches.", child.pid
+    )
+    if welcome is not None:
+        threading.Thread(
+            target=_welcome_when_listening,
+            args=(welcome, bind, lambda: child.poll() is None),
+            daemon=True,
+        ).start()
     status = child.wait()
     stop.set()
     return status
+
+
+def _welcome_when_listening(welcome: str, bind: tuple[str, int], alive: Callable[[], bool]) -> None:
+    if _wait_until_listening(*bind, alive):
+        time.sleep(0.5)  # after the workers' boot lines, so the block is last
+        _say(welcome)
 
 
 @main.command("scheduler")
@@ -210,8 +320,7 @@ def scheduler_command(app: Flask, once: bool, interval: float, metrics_port: int
     if once:
         outcomes = scheduler.run_due_launches(state.db, state.clock)
         for outcome in outcomes:
-            verdict = "ran" if outcome.ran else f"skipped ({outcome.reason})"
-            _say(f"launch of {outcome.flag_key} in {outcome.environment}: {verdict}")
+            _say(outcome.sentence())
         _say(f"{len(outcomes)} launches handled")
         return
     configure_logging(state.config.log_format, state.config.log_level, default_format="json")

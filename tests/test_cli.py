@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -10,8 +20,10 @@ from flagsvc_sdk.engine import load_snapshot
 from sqlalchemy import create_engine
 from sqlalchemy import text
 
+from flagsvc import cli as cli_module
 from flagsvc.cli import main
 from flagsvc.domain.actions import Action
+from flagsvc.services.scheduler import LaunchOutcome
 from tests.tamper import around_triggers
 
 
@@ -59,12 +71,85 @@ def test_create_token__name_taken__exit_1_naming_it(cli):
     assert again.exit_code == 1 and "token 'ci' already exists" in again.stderr
 
 
-def test_create_sdk_key__unknown_environment__fails_with_reason(cli):
+def test_create_sdk_key__unknown_environment__one_line_and_exit_1(cli):
     cli("init")
     result = CliRunner().invoke(
         main, ["create-sdk-key", "--environment", "nope"], env={"DATABASE_URL": cli.url}
     )
-    assert result.exit_code != 0
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == ["Error: environment 'nope' does not exist"]
+
+
+def test_any_command__database_unreachable__one_line_no_traceback_exit_1():
+    result = CliRunner().invoke(
+        main,
+        ["create-sdk-key", "--environment", "staging"],
+        env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot use the database: ")
+    assert "Traceback" not in result.output
+
+
+def test_version__prints_name_and_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert re.fullmatch(r"flagsvc \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_welcome_block__framed_with_url_and_token():
+    block = cli_module.welcome_block("0.0.0.0", 8000, "fst_secret").splitlines()
+    assert block[0] == block[-1] and set(block[0]) == {"+", "-"}
+    assert all(line.startswith("| ") and line.endswith(" |") for line in block[1:-1])
+    assert len({len(line) for line in block}) == 1
+    text = "\n".join(block)
+    assert "open http://127.0.0.1:8000/ui/ and sign in with this token" in text
+    assert "fst_secret" in text
+
+
+def test_welcome_block__no_new_token__says_how_to_make_one():
+    text = cli_module.welcome_block("127.0.0.1", 8001, None)
+    assert "http://127.0.0.1:8001/ui/" in text and "flagsvc create-token" in text
+
+
+def test_serve_init__text_logs_then_the_welcome_block_last(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "FLAGSVC_LOG_FORMAT": "text",
+    }
+    env.pop("REDIS_URL", None)
+    argv = [str(Path(sys.executable).with_name("flagsvc")), "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*argv, "--with-scheduler", "--init"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    lines: list[str] = []
+    try:
+        assert server.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = server.stderr.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if "a password manager" in line:
+                lines.append(server.stderr.readline().rstrip("\n"))
+                break
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        if server.stderr is not None:
+            server.stderr.close()
+    assert not [line for line in lines if line.lstrip().startswith("{")]  # no JSON lines
+    assert any("The scheduler runs beside gunicorn" in line for line in lines)
+    assert lines[-1].startswith("+--")
+    text = "\n".join(lines)
+    assert f"open http://127.0.0.1:{port}/ui/ and sign in with this token" in text
+    assert re.search(r"\| +fst_\S+ +\|", text)
 
 
 def test_sdk_keys__listed_then_revoked__audited_and_refused(cli):
@@ -263,3 +348,14 @@ def test_export_snapshot__unknown_environment__exit_1_naming_it(cli):
         main, ["export-snapshot", "--environment", "nope"], env={"DATABASE_URL": cli.url}
     )
     assert result.exit_code == 1 and "nope" in result.stderr
+
+
+def test_launch_outcome__logged_as_a_sentence():
+    planned = datetime(2026, 12, 2, 19, 32, tzinfo=UTC)
+    ran = LaunchOutcome("sso-saml", "production", planned, ran=True)
+    skipped = LaunchOutcome("sso-saml", "production", planned, False, "the kill switch is on")
+    assert ran.sentence() == (
+        "The launch of sso-saml in production planned for 2026-12-02 19:32 UTC ran."
+    )
+    assert skipped.sentence().endswith("was skipped: the kill switch is on.")
+    assert "LaunchOutcome(" not in ran.sentence()

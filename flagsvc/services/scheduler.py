@@ -64,6 +64,14 @@ class LaunchOutcome:
     ran: bool
     reason: str | None = None
 
+    def sentence(self) -> str:
+        """What happened, as an operator reads it in the log (not the dataclass's repr)."""
+        planned = self.planned_at.strftime("%Y-%m-%d %H:%M UTC")
+        where = f"the launch of {self.flag_key} in {self.environment} planned for {planned}"
+        if self.ran:
+            return f"{where[0].upper()}{where[1:]} ran."
+        return f"{where[0].upper()}{where[1:]} was skipped: {self.reason}."
+
 
 def run_due_launches(database: Database, clock: Callable[[], datetime]) -> list[LaunchOutcome]:
     """Run every launch due by now, one transaction each; return what was done.
@@ -83,7 +91,7 @@ def run_due_launches(database: Database, clock: Callable[[], datetime]) -> list[
             with database.write() as session:
                 outcome = run_next_due(session, scheduler_change(clock()), claimed)
         except Exception:  # the loop must survive anything one launch does
-            log.exception("scheduled launch failed; it stays due for the next pass")
+            log.exception("A scheduled launch failed; it stays due for the next pass.")
             failed = True
             if len(claimed) == before:
                 break  # nothing claimed: the database itself failed
@@ -158,7 +166,7 @@ def skip_reason(locked: Located) -> str | None:
     if locked.missing_readiness:
         return "the flag is no longer ready; not done: " + ", ".join(locked.missing_readiness)
     if state.stage != Stage.EARLY_ACCESS.value:
-        return f"the flag is in stage {state.stage}, not early_access"
+        return f"the flag is in {state.stage.replace('_', ' ')}, not early access"
     if state.killed:
         return "the kill switch is on"
     return None
@@ -172,7 +180,9 @@ def _skip(session: Session, change: Change, locked: Located, reason: str) -> Non
     state.launch_at, state.launch_rollout_basis_points = None, None
     after = {"launch_at": None, "planned_at": planned, "reason": reason}
     flag_states.record(session, change, locked, Action.FLAG_LAUNCH_SKIPPED, before, after)
-    log.info("launch of %s in %s skipped: %s", locked.flag.key, state.environment.key, reason)
+    log.info(
+        "The launch of %s in %s was skipped: %s.", locked.flag.key, state.environment.key, reason
+    )
 
 
 def run_forever(
@@ -186,9 +196,11 @@ def run_forever(
     while not stop.is_set():
         try:
             for outcome in run_due_launches(database, clock):
-                log.info("launch %s", outcome)
+                log.info(outcome.sentence())
         except Exception:  # e.g. the database is down: try again next time
-            log.exception("scheduler pass failed")
+            log.exception(
+                "The scheduler could not look for due launches; it tries again in %g s.", interval
+            )
         stop.wait(interval)
 
 
