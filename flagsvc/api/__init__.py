@@ -9,6 +9,7 @@ from flask import Response
 from werkzeug.routing import IntegerConverter
 from werkzeug.routing import Map
 
+import flagsvc.extensions  # noqa: F401  (before the blueprints: they bind its parser)
 from flagsvc.api import audit
 from flagsvc.api import cohorts
 from flagsvc.api import environments

@@ -15,6 +15,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import validate
 
+from flagsvc.api import cursors
 from flagsvc.api.auth import requires
 from flagsvc.api.context import db
 from flagsvc.api.context import state
@@ -43,6 +44,7 @@ EXPORT_CONTENT = {
 
 
 class AuditArgsSchema(PageArgsSchema):
+    MAX_POSITION = cursors.INT64_MAX  # sequence numbers are bigint
     flag = ma.fields.String(validate=validate.Length(min=1, max=100))
     actor = ma.fields.String(validate=validate.Length(min=1, max=100))
     action = ma.fields.String(validate=validate.Length(min=1, max=60))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 from collections.abc import Mapping
@@ -19,6 +17,7 @@ from flask_smorest import Blueprint
 from marshmallow import validate
 from sqlalchemy.orm import Session
 
+from flagsvc.api import cursors
 from flagsvc.api.auth import requires
 from flagsvc.api.context import change
 from flagsvc.api.context import db
@@ -233,33 +232,12 @@ class MemberPageArgsSchema(StrictSchema):
     """Like ``PageArgsSchema``, but the cursor is a position in user-key order."""
 
     limit = ma.fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
-    cursor = ma.fields.String(load_default=None, validate=validate.Length(max=1_400))
+    cursor = cursors.cursor_field(1_400, "Opaque: the next_cursor of the previous page")
 
     @ma.post_load
     def _decode_cursor(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-        data["after"] = _decode_key_cursor(data.pop("cursor", None))
+        data["after"] = cursors.decode_key(data.pop("cursor", None), cohorts.user_key_problem)
         return data
-
-
-def _encode_key_cursor(user_key: str) -> str:
-    """An opaque cursor for the position after ``user_key``."""
-    return base64.urlsafe_b64encode(b"u" + user_key.encode()).decode().rstrip("=")
-
-
-def _decode_key_cursor(cursor: str | None) -> str | None:
-    """The user key a member cursor stands for (None: from the start).
-
-    :raise ma.ValidationError: the cursor was not made by us.
-    """
-    if not cursor:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    if text.startswith("u") and cohorts.user_key_problem(text[1:]) is None:
-        return text[1:]
-    raise ma.ValidationError("not a cursor this API issued", field_name="cursor")
 
 
 class CohortSchema(ma.Schema):
@@ -406,5 +384,5 @@ def _member_page(rows: Sequence[CohortMember], limit: int) -> dict[str, Any]:
     more = len(rows) > limit and items
     return {
         "items": items,
-        "next_cursor": _encode_key_cursor(items[-1].user_key) if more else None,
+        "next_cursor": cursors.encode_key(items[-1].user_key) if more else None,
     }

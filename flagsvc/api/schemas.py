@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -13,6 +11,7 @@ from typing import TypeVar
 import marshmallow as ma
 from marshmallow import validate
 
+from flagsvc.api import cursors
 from flagsvc.domain.validation import RESOURCE_KEY
 from flagsvc.domain.validation import find_unstorable
 from flagsvc.domain.validation import reject_promised_dates
@@ -75,35 +74,17 @@ def name_field(max_length: int = 200, **kwargs: Any) -> ma.fields.String:
 class PageArgsSchema(StrictSchema):
     """Cursor paging: ``limit`` items after the opaque ``cursor``."""
 
+    MAX_POSITION = cursors.INT32_MAX
+    """The largest position a cursor may carry (the id column's; the audit's is 64-bit)."""
+
     limit = ma.fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
-    cursor = ma.fields.String(load_default=None, validate=validate.Length(max=100))
+    cursor = cursors.cursor_field(100, "Opaque: the next_cursor of the previous page")
 
     @ma.post_load
     def _decode_cursor(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
         """Replace the opaque ``cursor`` with the position ``after`` it stands for."""
-        data["after"] = decode_cursor(data.pop("cursor", None))
+        data["after"] = cursors.decode_position(data.pop("cursor", None), self.MAX_POSITION)
         return data
-
-
-def encode_cursor(position: int) -> str:
-    """An opaque cursor for the position after ``position``."""
-    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    """The position a cursor stands for (0 for none).
-
-    :raise ma.ValidationError: the cursor was not made by us.
-    """
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith("p") and text[1:].isdigit() and encode_cursor(int(text[1:])) == cursor:
-            return int(text[1:])
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise ma.ValidationError("not a cursor this API issued", field_name="cursor")
 
 
 def page(rows: Sequence[T], limit: int, position: Callable[[T], int]) -> dict[str, Any]:
@@ -112,7 +93,7 @@ def page(rows: Sequence[T], limit: int, position: Callable[[T], int]) -> dict[st
     more = len(rows) > limit
     return {
         "items": items,
-        "next_cursor": encode_cursor(position(items[-1])) if more and items else None,
+        "next_cursor": cursors.encode_position(position(items[-1])) if more and items else None,
     }
 
 

@@ -15,6 +15,7 @@ goal as much as fewer), so its direction is the one from baseline to target.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -135,12 +136,31 @@ def check(spec: MeasureSpec, baseline: float, target: float) -> None:
         )
 
 
+MIN_SPAN = 1e-9
+"""The smallest distance between a key result's baseline and target (other than none).
+
+Progress divides by ``target - baseline``: a target a hair from its baseline (``5e-324``
+from 0) made it ``Infinity``, invalid JSON on the API and a 500 on every page showing
+the key result (the flag pages' kill switch included)."""
+
+
+def span_problem(baseline: float, target: float) -> str | None:
+    """Why ``target`` cannot go with ``baseline`` (None: it can; equal is fine: a key
+    result that holds a value)."""
+    span = abs(target - baseline)
+    if span != 0 and not span >= MIN_SPAN:
+        return f"must differ from the baseline by at least {MIN_SPAN:g} (or equal it)"
+    return None
+
+
 def progress(baseline: float, target: float, current: float | None) -> float | None:
-    """Share of the way from baseline to target (either direction; None: no value)."""
+    """Share of the way from baseline to target (either direction; None: no value, or
+    no finite one, as for rows stored before ``MIN_SPAN``)."""
     span = target - baseline
     if current is None or span == 0:
         return None
-    return round((current - baseline) / span, 4)
+    share = (current - baseline) / span
+    return round(share, 4) if math.isfinite(share) else None
 
 
 def pick(spec: MeasureSpec, metrics: Mapping[str, Any]) -> float | None:

@@ -23,6 +23,7 @@ from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
@@ -151,7 +152,10 @@ def create_cohort(session: Session, change: Change, spec: CohortSpec) -> Cohort:
         created_at=change.at,
     )
     session.add(cohort)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # a racing create of the same key (PostgreSQL): 409
+        raise DuplicateKeyError("cohort", spec.key) from error
     subject = audit.Subject("cohort", cohort.key)
     audit.record(session, change, Action.COHORT_CREATED, subject, None, cohort_summary(cohort))
     return cohort

@@ -15,6 +15,7 @@ from sqlalchemy import and_
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
@@ -60,7 +61,10 @@ def create_environment(
         raise DuplicateKeyError("environment", key)
     environment = Environment(key=key, name=name, gated=gated, created_at=change.at)
     session.add(environment)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # a racing create of the same key (PostgreSQL): 409
+        raise DuplicateKeyError("environment", key) from error
     for flag in session.scalars(select(Flag)):
         session.add(new_flag_state(flag, environment, change))
     after = environment_summary(environment)

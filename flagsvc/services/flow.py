@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,9 @@ from flagsvc.storage.models import Flag
 from flagsvc.storage.models import KeyResult
 
 DEFAULT_PERIOD = timedelta(days=90)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""No period starts earlier: nothing was released before, and date arithmetic near year 1
+(a default period, a week's Monday) leaves the calendar."""
 MAX_PERIOD = timedelta(days=731)
 """Longest window one report covers (its weekly series stay a readable size)."""
 DEFINITIONS = {
@@ -102,11 +106,16 @@ class FlowReport:
 def window(query: FlowQuery, now: datetime) -> Window:
     """The report period: ``since``/``until`` as given, else the 90 days up to now.
 
-    :raise InvalidFieldError: the period is inverted or longer than two years.
+    :raise InvalidFieldError: the period is inverted, longer than two years or starts
+        before ``EARLIEST`` (year 1 minus 90 days overflowed: a 500).
     """
+    for name in ("since", "until"):
+        bound = getattr(query, name)
+        if bound is not None and bound < EARLIEST:
+            raise InvalidFieldError(name, f"must be {EARLIEST:%Y-%m-%d} or later")
     until = query.until
     as_of = min(until, now) if until is not None else now
-    since = query.since or (as_of - DEFAULT_PERIOD)
+    since = query.since or max(as_of - DEFAULT_PERIOD, EARLIEST)
     if until is not None and until <= since:
         raise InvalidFieldError("until", "must be later than since")
     if since >= as_of:

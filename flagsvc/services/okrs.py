@@ -109,6 +109,7 @@ def create_key_result(
     """
     objective = get_objective(session, objective_id)
     values = {f: fields[f] for f in KEY_RESULT_FIELDS if f in fields}
+    _check_span(values["baseline"], values["target"])
     spec = _measure(values.get("measure"))
     if spec is not None:
         if "current" in values:
@@ -145,12 +146,14 @@ def update_key_result(
     if "measure" in fields:
         new = _measure(fields["measure"])
         fields["measure"] = None if new is None else new.as_json()
+    baseline = fields.get("baseline", key_result.baseline)
+    target = fields.get("target", key_result.target)
+    _check_span(baseline, target)
     spec = _measure(fields.get("measure", key_result.measure))
     if spec is not None:
         if "current" in fields:
             raise InvalidFieldError("current", MEASURED_CURRENT)
-        baseline = fields.get("baseline", key_result.baseline)
-        measured.check_spec(session, spec, baseline, fields.get("target", key_result.target))
+        measured.check_spec(session, spec, baseline, target)
     _update(session, change, key_result, fields, Action.KEY_RESULT_UPDATED, _kr_subject(key_result))
     return key_result
 
@@ -160,6 +163,13 @@ def _measure(value: Any) -> measures.MeasureSpec | None:
     if value is None or isinstance(value, measures.MeasureSpec):
         return value
     return measures.MeasureSpec.from_json(value)
+
+
+def _check_span(baseline: float, target: float) -> None:
+    """:raise InvalidFieldError: on ``target``, a hair from ``baseline`` (see measures.MIN_SPAN)."""
+    problem = measures.span_problem(baseline, target)
+    if problem:
+        raise InvalidFieldError("target", problem)
 
 
 def _update(

@@ -28,7 +28,7 @@ from flagsvc.api.audit import AuditArgsSchema
 from flagsvc.api.audit import AuditEventSchema
 from flagsvc.api.context import db
 from flagsvc.api.context import state
-from flagsvc.api.schemas import encode_cursor
+from flagsvc.api.cursors import encode_position
 from flagsvc.domain.actions import Action
 from flagsvc.domain.roles import Permission
 from flagsvc.services import audit
@@ -118,8 +118,8 @@ def _links(
     has_older = more if paged.newest_first else paged.after_seq > 0
     has_newer = not opened_at_newest if paged.newest_first else more
     return {
-        "older_args": {**raw, "older": encode_cursor(events[-1].seq)} if has_older else None,
-        "newer_args": {**raw, "newer": encode_cursor(events[0].seq)} if has_newer else None,
+        "older_args": {**raw, "older": encode_position(events[-1].seq)} if has_older else None,
+        "newer_args": {**raw, "newer": encode_position(events[0].seq)} if has_newer else None,
     }
 
 

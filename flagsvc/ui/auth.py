@@ -8,6 +8,7 @@ token signs the browser out at its next click, exactly as it stops the API.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,15 +123,24 @@ def _now() -> datetime:
     return system_clock()
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+"""Characters a redirect target never holds."""
+
+
 def _forget() -> None:
     session.pop(SESSION_ID, None)
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path inside the UI, never another site."""
+    """Where to go after signing in: a path inside the UI, never another site.
+
+    Control characters make it the home page: CR/LF would split the ``Location`` header
+    (werkzeug refuses it, a 500), and browsers drop tabs and NULs from URLs.
+    """
     parts = urlsplit(target or "")
     inside = parts.path.startswith("/ui/") and not parts.scheme and not parts.netloc
-    return target if target and inside and "\\" not in target else url_for("ui.home")
+    plain = target is not None and "\\" not in target and not CONTROL.search(target)
+    return target if target and inside and plain else url_for("ui.home")
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

@@ -9,7 +9,6 @@ event per import, however many keys.
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import PAGE
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import bounded
 from flagsvc.ui.forms import collapse
 from flagsvc.ui.forms import dedupe
 from flagsvc.ui.forms import lines
@@ -105,7 +105,7 @@ def _rows(form: FormState, saved: list[dict[str, Any]] | None = None) -> list[di
     if not form.name:
         return rules.rows_for(saved or [])
     sent = str(form.values.get("rule_rows", ""))
-    count = min(int(sent), rules.MAX_RULE_ROWS) if sent.isdigit() else 0
+    count = min(bounded(sent, 2**31) or 0, rules.MAX_RULE_ROWS)
     fields = ("attribute", "op", "values")
     return [{f: form.values.get(f"rules-{i}-{f}", "") for f in fields} for i in range(count)]
 
@@ -173,7 +173,12 @@ def _uploaded_keys() -> list[str]:
         content = upload.read().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise FormInvalidError({"members_file": ["The file must be UTF-8 text (CSV)."]}) from error
-    keys = [row[0].strip() for row in csv.reader(io.StringIO(content)) if row and row[0].strip()]
+    try:  # splitlines: CR-only files (old Macs, some exporters) are lines too
+        rows = list(csv.reader(content.splitlines()))
+    except csv.Error as error:  # a field past csv.field_size_limit() (128 KiB), …
+        reason = f"This file could not be read as CSV ({error})."
+        raise FormInvalidError({"members_file": [reason]}) from error
+    keys = [row[0].strip() for row in rows if row and row[0].strip()]
     return keys[1:] if keys and keys[0].lower() in CSV_HEADERS else keys
 
 

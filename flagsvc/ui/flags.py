@@ -17,10 +17,10 @@ from werkzeug.wrappers import Response
 
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.cursors import encode_position
 from flagsvc.api.flags import FlagCreateSchema
 from flagsvc.api.flags import FlagListArgsSchema
 from flagsvc.api.flags import FlagPatchSchema
-from flagsvc.api.schemas import encode_cursor
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.errors import StaleVersionError
@@ -82,8 +82,9 @@ def flag_list() -> Any:
         context = _list_context(session)
         try:
             rows = flags.list_flags(session, _flag_query(raw), PAGE_SIZE + 1)
-        except FormInvalidError as error:
-            refused = FormState("filters", raw, error.errors)
+        except FormInvalidError as error:  # a forged cursor is the page's problem, shown on top
+            errors = {(PAGE if k == "cursor" else k): v for k, v in error.errors.items()}
+            refused = FormState("filters", raw, errors)
             return render("flags/list.html", 422, **context, form=refused, rows=[])
         except NotFoundError as error:  # an environment that does not exist
             refused = FormState("filters", raw, {"environment": [error.message]})
@@ -102,7 +103,7 @@ def _flag_query(raw: Mapping[str, str]) -> flags.FlagQuery:
 def _paged(rows: list[flags.FlagDetail], raw: Mapping[str, str]) -> dict[str, Any]:
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    next_args = {**raw, "cursor": encode_cursor(rows[-1].flag.id)} if more and rows else None
+    next_args = {**raw, "cursor": encode_position(rows[-1].flag.id)} if more and rows else None
     return {"rows": rows, "next_args": next_args}
 
 

@@ -149,6 +149,18 @@ def whole_number(raw: str) -> int | str:
     return int(raw) if re.fullmatch(r"[0-9]{1,12}", raw) else raw
 
 
+def bounded(raw: str | None, maximum: int) -> int | None:
+    """A whole number from 0 to ``maximum`` typed in a field; None for anything else.
+
+    ``str.isdigit`` is not enough: ``"²"`` passes it and ``int`` refuses it, and 5,000
+    digits pass it and ``int`` refuses them too (or the database, past its columns).
+    """
+    if raw is None or not re.fullmatch(r"[0-9]{1,19}", raw):
+        return None
+    value = int(raw)
+    return value if value <= maximum else None
+
+
 def number(raw: str) -> float | int | str:
     """A decimal number as JSON would carry it; anything else stays text."""
     try:

@@ -21,6 +21,7 @@ from flagsvc.api.context import db
 from flagsvc.domain.actions import Action
 from flagsvc.services import audit
 from flagsvc.storage.models import AuditEvent
+from flagsvc.ui.forms import bounded
 
 STAGE_WORDS = {
     "off": "off",
@@ -82,7 +83,7 @@ def changed_since(
     ``environment`` keeps the events of one environment (``""``: the flag's own, outside
     any environment); ``entity`` those about one ``(entity_type, entity_key)``.
     """
-    after = int(seen) if seen and seen.isdigit() else None
+    after = bounded(seen, 2**63 - 1)  # forged: ignored
     said = []
     if after is not None:
         with db().read() as session:

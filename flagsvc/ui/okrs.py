@@ -40,6 +40,7 @@ from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import bounded
 from flagsvc.ui.forms import number
 from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
@@ -208,7 +209,7 @@ def new_key_result(form: Mapping[str, str], prefix: str) -> NewKeyResult:
     """
     errors: dict[str, list[str]] = {}
     chosen = text(form, f"{prefix}objective_id")
-    objective_id = int(chosen) if chosen.isdigit() else None
+    objective_id = bounded(chosen, 2**31 - 1)
     objective = None
     if objective_id is None:
         data = {n: text(form, f"{prefix}objective_{n}") for n in ("title", "period", "owner")}

@@ -36,6 +36,7 @@ from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import PAGE
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import bounded
 from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import utc_text
@@ -175,7 +176,7 @@ def readiness_checklist(flag_key: str) -> Any:
 
 def _item_rows(form: Mapping[str, str]) -> list[dict[str, Any]]:
     """The editor's rows as the API's items; blank rows are left out."""
-    count = int(form["rows"]) if form.get("rows", "").isdigit() else 0
+    count = bounded(form.get("rows"), 2**31) or 0
     rows = []
     for index in range(min(count, MAX_ROWS)):
         key, label = text(form, f"items-{index}-key"), text(form, f"items-{index}-label")

@@ -24,6 +24,7 @@ from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
 from flagsvc_sdk.engine import parse_rule
 
+from flagsvc.ui.forms import bounded
 from flagsvc.ui.forms import lines
 from flagsvc.ui.forms import number
 from flagsvc.ui.forms import text
@@ -56,7 +57,7 @@ PREVIEW_FLAG = "preview"
 
 def rule_rows(form: Mapping[str, str]) -> list[dict[str, Any]]:
     """The rule rows a form sent, typed for the API's schema; empty rows skipped."""
-    count = int(form["rule_rows"]) if form.get("rule_rows", "").isdigit() else 0
+    count = bounded(form.get("rule_rows"), 2**31) or 0
     rules = []
     for index in range(min(count, MAX_RULE_ROWS)):
         attribute, op = text(form, f"rules-{index}-attribute"), text(form, f"rules-{index}-op")
