@@ -68,9 +68,17 @@ def readiness_board() -> Any:
             section="ui.readiness_board",
             waiting=waiting,
             ready=ready,
+            scheduled=_scheduled(in_early_access),
             waits=timing.readiness_waits(session, [d.flag.key for d in waiting]),
             environments=environments.list_environments(session),
         )
+
+
+def _scheduled(details: list[flags.FlagDetail]) -> list[tuple[flags.FlagDetail, Any]]:
+    """Each scheduled launch (a flag, one environment's state), soonest first: a flag
+    with a launch date has left "Ready to launch" and must not vanish from the board."""
+    found = [(d, s) for d in details for s in d.states if s.launch_at is not None]
+    return sorted(found, key=lambda pair: (pair[1].launch_at, pair[0].flag.key))
 
 
 def _launchable_somewhere(detail: flags.FlagDetail) -> bool:

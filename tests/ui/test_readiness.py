@@ -158,6 +158,21 @@ def test_launch__ready_in_early_access__scheduled_in_utc(
     )
 
 
+def test_board__scheduled_launch_listed_soonest_first_not_lost(
+    ui_engineer, ui_marketing, clock, flag
+):
+    assert "No launch is scheduled" in html(ui_marketing.get("/ui/readiness"))
+    _ready_in_early_access(ui_engineer, ui_marketing, flag)
+    when = (clock() + timedelta(days=2)).replace(second=0, microsecond=0)
+    form = {"launch_at": when.strftime("%Y-%m-%dT%H:%M"), "rollout_percent": "25"}
+    ui_marketing.post("/ui/flags/one-click/environments/production/launch", form)
+    page = html(ui_marketing.get("/ui/readiness"))
+    scheduled = page.split("Scheduled launches", 1)[1]
+    assert "One click" in scheduled and "Production" in scheduled
+    assert when.strftime("%Y-%m-%d %H:%M") in scheduled and "25 % of everyone" in scheduled
+    assert "One click" not in page.split("Ready to launch")[1].split("Scheduled launches")[0]
+
+
 def test_launch__not_ready__409_in_words(ui_engineer, ui_marketing, clock, flag):
     ui_engineer.post("/ui/flags/one-click/environments/production/stage", {"stage": "early_access"})
     when = (clock() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
