@@ -4,8 +4,13 @@ page inspected at 1280 and 390 px, light and dark (overflow, axe-core, console).
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +27,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Si
     admin = made.tokens["admin"]
     objective = api_post(made.url, admin, "/api/v1/objectives",
                          {"title": "A checkout that converts", "period": "2026-Q4", "owner": "payments"})  # fmt: skip
-    api_post(made.url, admin, f"/api/v1/objectives/{objective['id']}/key-results",
+    made.key_result = api_post(made.url, admin, f"/api/v1/objectives/{objective['id']}/key-results",
              {"title": "Checkout conversion", "metric": "conversion", "baseline": 0.31,
               "target": 0.36, "unit": "ratio"})  # fmt: skip
     api_post(made.url, admin, "/api/v1/cohorts", {"key": "partners", "name": "Design partners"})
@@ -95,3 +100,33 @@ def test_typed_flag__a_refused_value_is_marked_at_its_row(people, site):
     assert value.get_attribute("aria-invalid") == "true" and value.input_value() == "fifty"
     assert page.locator("#flag-variations").is_visible()
     engineer.inspect("values-refused")
+
+
+def _api(site: Site, role: str, method: str, path: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(site.url + path, data=json.dumps(body).encode(), method=method)
+    request.add_header("Authorization", f"Bearer {site.tokens[role]}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+def test_readiness_board__scheduled_launches_listed(people, site):
+    """Issue 15: a flag with a launch date no longer vanishes from the board."""
+    api_post(site.url, site.tokens["engineer"], "/api/v1/flags",
+             {"key": "sso", "name": "SSO (SAML)", "flow_item": "feature",
+              "key_result_id": site.key_result["id"]})  # fmt: skip
+    flag = "/api/v1/flags/sso"
+    _api(
+        site, "engineer", "POST", f"{flag}/environments/production/stage", {"stage": "early_access"}
+    )
+    for item in ("docs", "announcement", "support_enablement", "sales_briefing"):
+        _api(site, "marketing", "PUT", f"{flag}/readiness/{item}", {"done": True})
+    when = (datetime.now(UTC) + timedelta(days=3)).replace(second=0, microsecond=0)
+    _api(site, "marketing", "PUT", f"{flag}/environments/production/launch",
+         {"launch_at": when.isoformat(), "rollout_percent": 25})  # fmt: skip
+    marketer = people("marketing", site=site)
+    marketer.go("/ui/readiness")
+    scheduled = marketer.page.get_by_role("region", name="Scheduled launches", exact=True)
+    assert re.search(r"SSO \(SAML\).*Production.*25 % of everyone", scheduled.inner_text(), re.S)
+    assert when.strftime("%Y-%m-%d %H:%M") in scheduled.inner_text()
+    marketer.inspect("readiness-scheduled")
