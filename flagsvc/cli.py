@@ -42,6 +42,7 @@ from flagsvc.services import credentials
 from flagsvc.services import demo as demo_data
 from flagsvc.services import environments
 from flagsvc.services import scheduler
+from flagsvc.services import spec1
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
 from flagsvc.state import AppState
@@ -373,8 +374,15 @@ def create_sdk_key(app: Flask, environment: str) -> None:
     type=click.Path(dir_okay=False, writable=True),
     help="Write the file here (replaced atomically) instead of printing it on stdout.",
 )
+@click.option(
+    "--spec",
+    type=click.Choice(["1", "2"]),
+    default="2",
+    show_default=True,
+    help="1 for flagsvc-sdk 1.0.0, which reads only spec 1 (flags it cannot say are left out).",
+)
 @pass_app
-def export_snapshot(app: Flask, environment: str, output: str | None) -> None:
+def export_snapshot(app: Flask, environment: str, output: str | None, spec: str) -> None:
     """Print an environment's SDK snapshot: a bootstrap file for the SDKs.
 
     The same JSON ``GET /sdk/v1/snapshot`` serves. Ship it with the application and pass
@@ -382,7 +390,8 @@ def export_snapshot(app: Flask, environment: str, output: str | None) -> None:
     it starts while the service cannot be reached.
     """
     state = _state(app)
-    body = state.snapshots.get(state.db.read, environment).encoded.body
+    encoded = state.snapshots.get(state.db.read, environment).encoded
+    body = spec1.body(encoded) if spec == "1" else encoded.body
     if output is None:
         click.echo(body.decode())
         return

@@ -342,6 +342,14 @@ def test_export_snapshot__output__written_whole_and_loadable(cli, tmp_path):
     assert load_snapshot(json.loads(target.read_bytes())).environment == "production"
 
 
+def test_export_snapshot__spec_1__for_sdk_1_0_bootstrap_files(cli):
+    cli("init")
+    result = cli("export-snapshot", "--environment", "staging", "--spec", "1")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["spec_version"] == 1 and load_snapshot(doc).environment == "staging"
+
+
 def test_export_snapshot__unknown_environment__exit_1_naming_it(cli):
     cli("init")
     result = CliRunner().invoke(
