@@ -355,13 +355,19 @@ class ClientCore(Listeners):
             self._background.updater.poke()  # fetch the new membership without waiting
         return ok
 
+    def _fetch_without_threads(self, timeout: float) -> bool:
+        """Where no thread of ours may run (a uWSGI master, ``_fork.py``): fetch the
+        snapshot once on the caller's thread, within the request timeout; whether one is
+        held. The master's workers inherit it, and follow changes by their own threads."""
+        if not self._closed and timeout > 0:
+            self._background.updater.refresh()
+        return self._current is not None
+
     def _wait_ready(self, timeout: float) -> bool:
         """Block until the first answer (see ``Client.wait_until_ready``)."""
         self._resume_after_fork()
         if not self._background.started:  # a uWSGI master: fetch here (see _fork.py)
-            if not self._closed and timeout > 0:
-                self._background.updater.refresh()
-            return self._current is not None
+            return self._fetch_without_threads(timeout)
         self._ready.wait(max(timeout, 0.0))
         return self._current is not None
 

@@ -58,6 +58,8 @@ class AsyncClient(ClientCore):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(timeout, 0.0)
         self._resume_after_fork()
+        if not self._background.started:  # a uWSGI master: no thread, not even to wait
+            return self._fetch_without_threads(timeout)  # (it serves no requests: see _fork)
         while not self._ready.is_set() and loop.time() < deadline:
             await asyncio.sleep(min(_READY_POLL_SECONDS, deadline - loop.time()))
         return self._current is not None
