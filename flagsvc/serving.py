@@ -38,6 +38,7 @@ from typing import NoReturn
 
 from flagsvc.config import load
 from flagsvc.config import refuse_bad_config
+from flagsvc.observability import gunicorn_errors
 from flagsvc.observability import workers as metrics_workers
 from flagsvc.observability.logging import gunicorn_logconfig
 
@@ -69,6 +70,8 @@ def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "on_starting": metrics_workers.on_starting,
         "child_exit": metrics_workers.child_exit,
         "on_exit": metrics_workers.on_exit,
+        # gunicorn's own 414 / 431 / 400 answers in the API's JSON error shape
+        "post_worker_init": gunicorn_errors.install,
         # one fixed control-socket path per user would collide between instances
         "control_socket_disable": True,
     }
@@ -120,4 +123,5 @@ logconfig_dict = _SETTINGS["logconfig_dict"]
 on_starting = _SETTINGS["on_starting"]
 child_exit = _SETTINGS["child_exit"]
 on_exit = _SETTINGS["on_exit"]
+post_worker_init = _SETTINGS["post_worker_init"]
 control_socket_disable = _SETTINGS["control_socket_disable"]

@@ -19,6 +19,7 @@ from flagsvc.api import cursors
 from flagsvc.api.auth import requires
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.csv_cells import safe_row
 from flagsvc.api.schemas import PageArgsSchema
 from flagsvc.api.schemas import page
 from flagsvc.api.schemas import page_schema
@@ -187,7 +188,7 @@ def _csv_lines(filters: audit.AuditQuery) -> Iterator[str]:
         for event in audit.stream(session, filters):
             row = _export_row(event)
             row["before"], row["after"] = json.dumps(row["before"]), json.dumps(row["after"])
-            writer.writerow(row)
+            writer.writerow(safe_row(row))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

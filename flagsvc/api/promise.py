@@ -21,6 +21,7 @@ from marshmallow import validate
 from flagsvc.api.auth import requires
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.csv_cells import safe_row
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.domain.roles import Permission
@@ -129,7 +130,7 @@ def csv_text(found: promise_board.Board) -> str:
             "readiness_total": readiness["total"],
             "ready": readiness["ready"],
         }
-        writer.writerow(row)
+        writer.writerow(safe_row(row))
     return buffer.getvalue()
 
 

@@ -22,6 +22,7 @@ from marshmallow import validate
 from flagsvc.api.auth import requires
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.csv_cells import safe_row
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.domain.roles import Permission
@@ -284,7 +285,7 @@ def _csv_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=ITEM_FIELDS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({f: "" if row[f] is None else row[f] for f in ITEM_FIELDS})
+        writer.writerow(safe_row({f: "" if row[f] is None else row[f] for f in ITEM_FIELDS}))
     yield buffer.getvalue()
 
 

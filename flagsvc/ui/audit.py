@@ -28,6 +28,7 @@ from flagsvc.api.audit import AuditArgsSchema
 from flagsvc.api.audit import AuditEventSchema
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.csv_cells import safe_row
 from flagsvc.api.cursors import encode_position
 from flagsvc.domain.actions import Action
 from flagsvc.domain.roles import Permission
@@ -165,7 +166,7 @@ def _csv_lines(query: audit.AuditQuery) -> Iterator[str]:
     writer.writeheader()
     with db().read() as session:
         for event in audit.stream(session, query):
-            writer.writerow(_csv_row(event))
+            writer.writerow(safe_row(_csv_row(event)))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()

@@ -181,6 +181,9 @@ def json_value(raw: str, name: str, problems: dict[str, list[str]]) -> Any:
     except json.JSONDecodeError as error:
         problems[name] = [f"This is not valid JSON ({error.msg} at line {error.lineno})."]
         return None
+    except ValueError as error:  # an integer past Python's 4,300 digits
+        problems[name] = [f"This JSON cannot be read ({str(error).split(';')[0]})."]
+        return None
 
 
 def lines(raw: str) -> list[str]:

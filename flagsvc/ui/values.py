@@ -42,6 +42,7 @@ from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import PAGE
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import bounded
 from flagsvc.ui.forms import json_value
 from flagsvc.ui.forms import number
 from flagsvc.ui.forms import plain
@@ -161,7 +162,7 @@ def read_editor(
         chosen = form.get(pointer, NO_OFF)
         if chosen == NO_OFF:
             fields[pointer] = None
-        elif chosen.isdigit() and int(chosen) in rows:
+        elif bounded(chosen, 2**31) in rows:
             fields[pointer] = sent[rows.index(int(chosen))]["key"]
         else:
             problems[pointer] = ["Choose a row that has a key."]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.api.test_bad_input import INT32_PAST
 from tests.api.test_bad_input import INT64_PAST
 from tests.api.test_bad_input import PERIODS
 from tests.api.test_bad_input import forged
+from tests.conftest import Caller
 from tests.conftest import create_flag
 from tests.ui.conftest import html
 
@@ -139,3 +141,46 @@ def test_sign_in__next_with_control_characters__safe_redirect(ui, secrets, targe
     assert "\r" not in location and "\n" not in location
     assert "evil" not in response.headers.get("Set-Cookie", "")
     assert location.startswith("/ui/")
+
+
+# --- the variation value (the UI's JSON payload field) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [('{"n": ' + HUGE_DIGITS + "}", "0"), ("[" + HUGE_DIGITS + "]", "0"), ("{}", "²")],
+)
+def test_new_flag__object_value_python_cannot_read__422_at_its_row(
+    ui_engineer, key_result, value, on
+):
+    data = {"key": "cfg", "name": "Cfg", "flow_item": "feature", "key_result_id": str(key_result),
+            "value_type": "object", "on_variation": on, "off_variation": "",
+            "variations-0-key": "a", "variations-0-value": value,
+            "variations-0-description": ""}  # fmt: skip
+    response = ui_engineer.post("/ui/flags", data)
+    assert response.status_code == 422
+
+
+# --- CSV exports: no formulas ------------------------------------------------------------
+
+FORMULAS = ('=HYPERLINK("https://evil.example")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1")
+
+
+def test_audit_exports__cells_starting_a_formula__neutralised(ui_engineer, admin):
+    """Token names are free text and the audit's ``actor``: each starts a cell."""
+    for n, formula in enumerate(FORMULAS):
+        made = admin.post("/api/v1/tokens", json={"name": formula, "role": "engineer"})
+        assert made.status_code == 201, made.json
+        actor = Caller(admin.client, made.json["token"])
+        assert actor.post("/api/v1/cohorts", json={"key": f"c{n}x", "name": "C",
+                                                   "rules": []}).status_code == 201  # fmt: skip
+    exports = (lambda: ui_engineer.get("/ui/audit/export.csv"),
+               lambda: admin.get("/api/v1/audit?format=csv"))  # fmt: skip
+    for export in exports:  # one at a time: each streams inside its request
+        response = export()
+        assert response.status_code == 200
+        rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+        actors = {row["actor"] for row in rows}
+        assert {"'" + formula for formula in FORMULAS} <= actors, actors
+        cells = [cell for row in rows for cell in row.values()]
+        assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
