@@ -130,3 +130,33 @@ def test_readiness_board__scheduled_launches_listed(people, site):
     assert re.search(r"SSO \(SAML\).*Production.*25 % of everyone", scheduled.inner_text(), re.S)
     assert when.strftime("%Y-%m-%d %H:%M") in scheduled.inner_text()
     marketer.inspect("readiness-scheduled")
+
+
+def test_cohort_rules__add_and_remove_rows_freely(people, site):
+    """Issue 15: a new cohort offered two rule rows and no way to add a third."""
+    engineer = people("engineer", site=site)
+    page = engineer.page
+    engineer.go("/ui/cohorts/new")
+    page.get_by_role("textbox", name="Key", exact=True).fill("pro-nl")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Pro users in NL")
+    page.get_by_label("Attribute of rule 1").fill("plan")
+    page.get_by_label("Condition of rule 1").select_option("in")
+    page.get_by_label("Values of rule 1").fill("pro")
+    page.get_by_role("button", name="Add a rule").click()
+    page.get_by_role("button", name="Add a rule").click()
+    assert page.evaluate("document.activeElement.id") == "cohort-rules-3-attribute"
+    page.get_by_role("button", name="Remove rule 2").click()
+    page.get_by_label("Attribute of rule 3").fill("country")
+    page.get_by_label("Condition of rule 3").select_option("in")
+    page.get_by_label("Values of rule 3").fill("NL")
+    engineer.inspect("cohort-rules-added")
+    page.get_by_role("button", name="Create cohort").click()
+    page.wait_for_url(re.compile(r".*/ui/cohorts/pro-nl$"))
+    request = urllib.request.Request(site.url + "/api/v1/cohorts/pro-nl")
+    request.add_header("Authorization", f"Bearer {site.tokens['engineer']}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        rules = json.loads(response.read())["rules"]
+    assert [(r["attribute"], r["values"]) for r in rules] == [
+        ("plan", ["pro"]),
+        ("country", ["NL"]),
+    ]

@@ -63,6 +63,63 @@
     follow();
   }
 
+  // Cohort rules: add and remove rows freely. Without JavaScript the editor offers blank
+  // rows (and two more after each save); rows left empty are ignored by the server.
+  var rules = document.querySelector("fieldset.rules");
+  var count = rules && rules.querySelector("input[name=rule_rows]");
+  var body = rules && rules.querySelector("tbody");
+  if (rules && count && body) {
+    var removeButton = function (row) {
+      var cell = row.lastElementChild;
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "subtle remove-rule";
+      remove.textContent = "Remove";
+      var attribute = row.querySelector("input");
+      remove.setAttribute("aria-label", "Remove rule " + (attribute ? attribute.id.split("-")[2] * 1 + 1 : ""));
+      remove.addEventListener("click", function () {
+        var next = row.nextElementSibling || row.previousElementSibling;
+        row.parentNode.removeChild(row);
+        var focus = next ? next.querySelector("input") : rules.querySelector(".add-rule");
+        if (focus) { focus.focus(); }
+      });
+      cell.appendChild(remove);
+    };
+    Array.prototype.forEach.call(body.querySelectorAll("tr"), removeButton);
+    var add = document.createElement("button");
+    add.type = "button";
+    add.className = "add-rule";
+    add.textContent = "Add a rule";
+    add.addEventListener("click", function () {
+      var template = body.querySelector("tr");
+      var index = parseInt(count.value, 10) || 0;
+      if (!template || index >= 50) { return; }
+      var row = template.cloneNode(true);
+      var old = row.querySelector(".remove-rule");
+      if (old) { old.parentNode.removeChild(old); }
+      Array.prototype.forEach.call(row.querySelectorAll("[id],[for],[name],[aria-describedby]"), function (el) {
+        ["id", "for", "name"].forEach(function (attr) {
+          var value = el.getAttribute(attr);
+          if (value) { el.setAttribute(attr, value.replace(/rules-\d+/, "rules-" + index)); }
+        });
+        el.removeAttribute("aria-describedby");
+        el.removeAttribute("aria-invalid");
+      });
+      Array.prototype.forEach.call(row.querySelectorAll("label.visually-hidden"), function (label) {
+        label.textContent = label.textContent.replace(/\d+$/, String(index + 1));
+      });
+      Array.prototype.forEach.call(row.querySelectorAll(".field-error"), function (el) { el.parentNode.removeChild(el); });
+      Array.prototype.forEach.call(row.querySelectorAll("input, textarea"), function (el) { el.value = ""; });
+      var select = row.querySelector("select");
+      if (select) { select.selectedIndex = 0; }
+      body.appendChild(row);
+      count.value = String(index + 1);
+      removeButton(row);
+      row.querySelector("input").focus();
+    });
+    rules.appendChild(add);
+  }
+
   // On a re-rendered form with errors, move focus to the error summary once.
   document.addEventListener("DOMContentLoaded", function () {
     var summary = document.querySelector("[data-autofocus]");
