@@ -233,8 +233,11 @@ def utc_text(raw: str) -> str:
 
     Text that is not a time at all stays as typed, for the schema to refuse in words.
     """
+    cleaned = raw.strip()
+    if cleaned.upper().endswith(" UTC"):  # as the pages show times: "2026-12-02 19:32 UTC"
+        cleaned = cleaned[:-4].rstrip()
     try:
-        parsed = datetime.fromisoformat(raw)
+        parsed = datetime.fromisoformat(cleaned)
     except ValueError:
         return raw
-    return raw if parsed.tzinfo else parsed.replace(tzinfo=UTC).isoformat()
+    return cleaned if parsed.tzinfo else parsed.replace(tzinfo=UTC).isoformat()

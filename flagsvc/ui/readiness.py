@@ -8,14 +8,17 @@ htmx a tick swaps only the checklist; without it the form posts and the page rel
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from flask import request
 from sqlalchemy.orm import Session
 
 from flagsvc.api.context import db
+from flagsvc.api.context import state as app_state
 from flagsvc.api.flag_states import FlagLaunchSchema
 from flagsvc.api.readiness import ReadinessChecklistSchema
 from flagsvc.api.readiness import ReadinessMarkSchema
@@ -123,6 +126,7 @@ def _render_checklist(
 
 def _checklist_context(session: Session, flag_key: str) -> dict[str, Any]:
     detail = flags.get_flag_detail(session, flag_key)
+    now = app_state().clock()
     envs = environments.list_environments(session)
     return {
         "section": "ui.readiness_board",
@@ -133,6 +137,9 @@ def _checklist_context(session: Session, flag_key: str) -> dict[str, Any]:
         "blank_rows": BLANK_ITEM_ROWS,
         "launch_ramps": LAUNCH_RAMPS,
         "waivers": readiness.waivers(session, flag_key),
+        "now_utc": _shown(now),
+        # tomorrow at the next full hour: a valid time to start from, in the pages' format
+        "suggested_launch": (now + timedelta(days=1, hours=1)).strftime("%Y-%m-%d %H:00"),
     }
 
 
@@ -183,14 +190,33 @@ def readiness_checklist(flag_key: str) -> Any:
 
 
 def _item_rows(form: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The editor's rows as the API's items; blank rows are left out."""
+    """The editor's rows as the API's items; rows without a label are left out.
+
+    The editor shows labels only (marketing never sees item keys): an item keeps its
+    key (a hidden field), a new one gets a key made from its label.
+    """
     count = bounded(form.get("rows"), 2**31) or 0
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index in range(min(count, MAX_ROWS)):
         key, label = text(form, f"items-{index}-key"), text(form, f"items-{index}-label")
-        if key or label:
-            rows.append({"key": key, "label": label, "required": f"items-{index}-required" in form})
+        if label:
+            required = f"items-{index}-required" in form
+            rows.append({"key": key, "label": label, "required": required})
+    taken = {row["key"] for row in rows if row["key"]}
+    for row in rows:
+        if not row["key"]:
+            row["key"] = _key_from_label(row["label"], taken)
+            taken.add(row["key"])
     return rows
+
+
+def _key_from_label(label: str, taken: set[str]) -> str:
+    """A readiness-item key made from its label ("Sales briefed" -> ``sales_briefed``)."""
+    base = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:60] or "item"
+    key, number = base, 2
+    while key in taken:
+        key, number = f"{base}_{number}", number + 1
+    return key
 
 
 @bp.post("/flags/<flag_key>/environments/<env>/launch")
@@ -208,13 +234,25 @@ def launch_schedule(flag_key: str, env: str) -> Any:
             launches.schedule_launch(session, change(), Where(flag_key, env), launch_at,
                                      rollout_percent=percent)  # fmt: skip
     except FormInvalidError as error:
-        return _refused(flag_key, Refusal(FormState(form_name, request.form, error.errors), 422))
+        errors = dict(error.errors)
+        if "launch_at" in errors:
+            example = _shown(app_state().clock())[:-4]
+            errors["launch_at"] = [f"Write the time as YYYY-MM-DD HH:MM in UTC, like {example}."]
+        return _refused(flag_key, Refusal(FormState(form_name, request.form, errors), 422))
     except DomainError as error:
-        errors = {"launch_at": [getattr(error, "reason", error.message)]}
-        state = FormState(form_name, request.form, errors)
-        return _refused(flag_key, Refusal(state, error_status(error), error.message))
+        reason = _launch_reason(error)
+        state = FormState(form_name, request.form, {"launch_at": [reason]})
+        return _refused(flag_key, Refusal(state, error_status(error), reason))
     return done(f"Launch in {env} scheduled for {_shown(launch_at)}: general rollout starts "
                 f"at {percent:g} %.", "ui.readiness_page", flag_key=flag_key)  # fmt: skip
+
+
+def _launch_reason(error: DomainError) -> str:
+    """The refusal in words: a past time says so and what time it is now (in UTC)."""
+    if getattr(error, "field", None) == "launch_at" and "future" in error.message:
+        now = _shown(app_state().clock())
+        return f"That time is already past: it is now {now}. Pick a later time."
+    return str(getattr(error, "reason", error.message))
 
 
 def _shown(value: datetime) -> str:

@@ -131,8 +131,17 @@ class Person:
         self.problems: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("dialog", lambda dialog: dialog.accept())
+        self.dialogs: list[str] = []  # confirm() questions asked, in order
+        self.accept_dialogs = True  # False: answer "Cancel"
+        self.page.on("dialog", self._dialog)
         self.role = role
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        if self.accept_dialogs:
+            dialog.accept()
+        else:
+            dialog.dismiss()
 
     def _console(self, message: Any) -> None:
         if message.type == "error" and "status of 4" not in message.text:

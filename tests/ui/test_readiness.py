@@ -191,7 +191,8 @@ def test_launch__in_the_past__422_keeps_the_time(ui_engineer, ui_marketing, cloc
     )
     assert response.status_code == 422
     page = html(response)
-    assert "must be in the future" in page and f'value="{when}"' in page
+    assert "That time is already past: it is now" in page and f'value="{when}"' in page
+    assert "must be in the future" not in page
 
 
 def test_launch__engineer__403(ui_engineer, clock, flag):
@@ -216,3 +217,17 @@ def test_board__waiting_on_us_lists_finished_features_held_for_readiness(
     assert "No ready flag is waiting for a launch date" in page  # staging is not gated
     ui_engineer.post("/ui/flags/one-click/environments/production/stage", {"stage": "early_access"})
     assert "One click" in html(ui_marketing.get("/ui/readiness")).split("Ready to launch")[1]
+
+
+def test_checklist_editor__new_row_by_label_only__key_made_from_it(ui_marketing, marketing, flag):
+    page = html(ui_marketing.get(flag))
+    assert 'name="items-0-key" value="docs"' in page and ">Key<" not in page
+    rows = {"rows": "2", "items-0-key": "docs", "items-0-label": "Docs live",
+            "items-0-required": "yes", "items-1-key": "", "items-1-label": "Press kit sent!",
+            "items-1-required": "yes"}  # fmt: skip
+    assert ui_marketing.post(flag, rows).status_code == 303
+    items = marketing.get("/api/v1/flags/one-click/readiness").json["items"]
+    assert [(i["key"], i["label"]) for i in items] == [
+        ("docs", "Docs live"),
+        ("press_kit_sent", "Press kit sent!"),
+    ]
