@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.ui.browser import Site
+from tests.ui.browser import api_post
 from tests.ui.browser import new_site
 
 
@@ -21,6 +22,22 @@ from tests.ui.browser import new_site
 def fresh(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
     """An install nobody has used yet (only ``flagsvc init``)."""
     site = new_site(tmp_path_factory.mktemp("fresh") / "flagsvc.db")
+    yield site
+    site.live.stop()
+
+
+@pytest.fixture(scope="module")
+def one_flag(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
+    """An install holding one flag made through the API, for tests that must not depend
+    on another test having made it (xdist may run them on another worker)."""
+    site = new_site(tmp_path_factory.mktemp("one-flag") / "flagsvc.db")
+    engineer = site.tokens["engineer"]
+    objective = {"title": "Checkout that converts", "period": "2026-Q4", "owner": "payments"}
+    made = api_post(site.url, engineer, "/api/v1/objectives", objective)
+    key_result = {"title": "Checkout conversion", "metric": "rate", "baseline": 31, "target": 36}
+    kr = api_post(site.url, engineer, f"/api/v1/objectives/{made['id']}/key-results", key_result)
+    flag = {"key": "one-click-checkout", "name": "One-click checkout", "flow_item": "feature"}
+    api_post(site.url, engineer, "/api/v1/flags", {**flag, "key_result_id": kr["id"]})
     yield site
     site.live.stop()
 
@@ -114,8 +131,8 @@ def test_history__audit_newest_first_in_words_paged_and_filtered(people, demo):
 # --- 3. the flag page offers only valid next steps ---------------------------------------
 
 
-def test_flag_page__gate_says_why_before_the_click_and_refusals_survive_reload(people, fresh):
-    engineer = people("engineer", site=fresh)
+def test_flag_page__gate_says_why_before_the_click_and_refusals_survive_reload(people, one_flag):
+    engineer = people("engineer", site=one_flag)
     page = engineer.page
     engineer.go("/ui/flags/one-click-checkout")
     production = engineer.env("production")
