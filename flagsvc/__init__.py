@@ -88,29 +88,35 @@ def _limiter(config: Config) -> AuthFailureLimiter:
 def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, SnapshotCache]:
     """The database, the change broker and the snapshot cache (Redis-backed with ``REDIS_URL``).
 
-    Every committed write session publishes its audit head to the broker (see
-    ``audit.on_commit``), so streams hear of changes from any code path; the broker
-    has the cache refresh watched environments once per version before streams wake.
+    Every committed write session announces its audit head (``Database.on_write_commit``
+    through ``audit.on_commit``) to this process's head tracker and to the broker, so
+    SDK polls and streams hear of changes from any code path; the broker tells the
+    tracker of other instances' heads and has the cache refresh watched environments
+    once per version before streams wake.
     """
     from flagsvc.services import audit
     from flagsvc.services import broker as brokers
     from flagsvc.services.evaluation import SnapshotCache
+    from flagsvc.services.heads import HeadTracker
     from flagsvc.services.snapshots import RedisCircuit
     from flagsvc.services.snapshots import RedisSnapshotStore
     from flagsvc.storage.db import Database
 
     database = Database(config.database_url)
     head_source, every = _head_reader(database), config.head_poll_seconds
+    heads = HeadTracker(head_source, max_age=every)
     if config.redis_url:
         circuit = RedisCircuit()
         redis_broker = brokers.RedisBroker(config.redis_url, head_source, every, circuit)
         store = RedisSnapshotStore(redis_broker.client, circuit)
         broker: brokers.ChangeBroker = redis_broker
-        cache = SnapshotCache(store)
+        cache = SnapshotCache(store, heads=heads)
     else:
-        broker, cache = brokers.InProcessBroker(head_source, every), SnapshotCache()
+        broker = brokers.InProcessBroker(head_source, every)
+        cache = SnapshotCache(heads=heads)
     broker.prepare = lambda version: cache.prepare(database.read, version)
-    audit.on_commit(database._write, broker.publish)  # the write sessionmaker: writes only
+    broker.heard = heads.heard
+    audit.on_commit(database, broker.publish)
     return database, broker, cache
 
 

@@ -68,6 +68,7 @@ def _sdk_key_actor(secret: str) -> Actor | None:
     """The SDK key's actor from the per-process cache; its use noted once a minute."""
     app_state = state()
     app_state.revocations.start()  # from the first SDK request on, hear revocations
+    app_state.broker.listen()  # ... and other instances' changes (the 304s' head)
     actor = app_state.sdk_keys.actor(secret, lambda: _lookup(secret))
     key_id = actor.sdk_key_id if actor is not None else None
     if key_id is not None and app_state.sdk_key_use.due(key_id):

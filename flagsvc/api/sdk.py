@@ -66,6 +66,8 @@ SPEC_HEADER = "Flagsvc-Spec"
 """The snapshot spec a client reads; SDKs from spec 2 on always send it."""
 SPEC1_ONLY_AGENT = "flagsvc-python-sdk/"
 """The User-Agent of Python SDKs; one that does not send ``SPEC_HEADER`` reads spec 1 only."""
+VARY = f"{SPEC_HEADER}, User-Agent, Accept-Encoding"
+"""What a snapshot answer depends on besides the URL and the key."""
 
 
 class ContextField(ma.fields.Dict):
@@ -257,20 +259,27 @@ class SnapshotView(MethodView):
         The spec is the one the client reads: header `Flagsvc-Spec: 2` (or 1); without
         it, flagsvc-sdk 1.0.0 and earlier (which read only spec 1 and never send it) get
         spec 1 with the flags spec 1 can say exactly, everyone else the current spec.
+        The current spec is sent gzip-compressed to callers that accept it (compressed
+        once per version); the ETag is the same for both codings: both decode to the
+        same snapshot.
         """
         spec = _wanted_spec()
         if isinstance(spec, Response):
             return spec
-        encoded = _snapshot().encoded
+        snapshot = _snapshot()
+        encoded = snapshot.encoded
         etag = spec1.etag(encoded) if spec == spec1.SPEC else encoded.etag
         if etag in request.if_none_match:
             response = Response(status=304)
+        elif spec == SPEC_VERSION and accepts_gzip(request.headers.get("Accept-Encoding")):
+            response = Response(snapshot.gzipped(), mimetype="application/json")
+            response.headers["Content-Encoding"] = "gzip"
         else:
             body = spec1.body(encoded) if spec == spec1.SPEC else encoded.body
             response = Response(body, mimetype="application/json")
         response.set_etag(etag)
         response.headers["Cache-Control"] = "no-cache"
-        response.headers["Vary"] = f"{SPEC_HEADER}, User-Agent"
+        response.headers["Vary"] = VARY
         return response
 
 
@@ -288,6 +297,28 @@ def _wanted_spec() -> int | Response:
         f"not {asked[:20]!r}",
         field=SPEC_HEADER,
     )
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` value accepts gzip (``gzip;q=0`` refuses it).
+
+    A small parser of our own: the fast path (``api.sdk_fast``) answers without
+    Flask's request object, and both must agree.
+    """
+    if not header:
+        return False
+    for item in header.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        name, _, value = params.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value) > 0
+            except ValueError:
+                return False
+        return True
+    return False
 
 
 @blp.route("/stream")

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -27,6 +26,7 @@ from flagsvc.domain import audit_chain
 from flagsvc.domain.actions import Action
 from flagsvc.observability import metrics
 from flagsvc.services.context import Change
+from flagsvc.storage.db import Database
 from flagsvc.storage.models import AuditEvent
 
 _AUDIT_LOCK_ID = 0x666C6167  # "flag": one advisory lock for the chain head
@@ -147,13 +147,12 @@ def _event(
     )
 
 
-def on_commit(sessions: Any, publish: Callable[[int], None]) -> None:
-    """When a transaction of ``sessions`` that recorded events commits: count them and
-    ``publish`` its newest ``seq`` (the change broker wakes the streams).
+def on_commit(database: Database, publish: Callable[[int], None]) -> None:
+    """When a write transaction that recorded events commits: count them and
+    ``publish`` its newest ``seq`` (the head tracker and the change broker hear of it).
 
     Done on commit, not in ``record``: a rolled-back transaction wrote nothing, so it
-    neither counts in ``flagsvc_audit_events_total`` nor announces a change. ``sessions``
-    is the write ``sessionmaker`` (typed loosely: SQLAlchemy's event API is untyped).
+    neither counts in ``flagsvc_audit_events_total`` nor announces a change.
     """
 
     def committed(session: Any) -> None:
@@ -170,8 +169,7 @@ def on_commit(sessions: Any, publish: Callable[[int], None]) -> None:
     def rolled_back(session: Any) -> None:
         session.info.pop(_PENDING, None)
 
-    sa_event.listen(sessions, "after_commit", committed)
-    sa_event.listen(sessions, "after_rollback", rolled_back)
+    database.on_write_commit(committed, rolled_back)
 
 
 def chained_content(event: AuditEvent) -> dict[str, Any]:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "flagsvc:changes"
 HeadSource = Callable[[], int]  # reads the committed audit head: the broker's safety net
 Prepare = Callable[[int], None]  # warms what streams will need for a version
+Heard = Callable[[int], None]  # told every version published here or heard from Redis
 
 
 class Subscription(Protocol):
@@ -64,11 +65,15 @@ class ChangeBroker(Protocol):
     """``publish`` after commit, never before; ``subscribe`` sees every later version;
     ``status`` is ``ok`` / ``down`` for Redis, None when there is nothing to check;
     ``subscriber_count`` is the open-stream gauge; ``prepare`` (optional) runs once per
-    new version, before any subscriber wakes, so 1,000 streams find the work done."""
+    new version, before any subscriber wakes, so 1,000 streams find the work done;
+    ``heard`` (optional) is told every version at once, before streams wake (the head
+    tracker that answers SDK polls without the database)."""
 
     prepare: Prepare | None
+    heard: Heard | None
 
     def publish(self, version: int, committed_at: float | None = None) -> None: ...
+    def listen(self) -> None: ...
     def subscribe(self) -> Subscription: ...
     def status(self) -> str | None: ...
     @property
@@ -283,6 +288,7 @@ class InProcessBroker:
     """The embedded default: publish wakes this process's streams directly."""
 
     def __init__(self, head_source: HeadSource, poll_seconds: float = 2.0) -> None:
+        self.heard: Heard | None = None
         self._fanout = _Fanout()
         self._announcer = _Announcer(self._fanout)
         self._threads = _Background()
@@ -299,13 +305,26 @@ class InProcessBroker:
 
     def publish(self, version: int, committed_at: float | None = None) -> None:
         """Wake local streams; ``committed_at`` defaults to now (publish follows commit)."""
+        self._tell(version)
         self._threads.start_once(self._targets())
         self._announcer.offer(version, committed_at or time.time())
+
+    def listen(self) -> None:
+        """Start hearing other instances' versions now (idempotent; cheap once started).
+
+        SDK polls call it: an instance that only answers polls publishes nothing and
+        holds no stream, yet must hear the others' changes to stop answering 304s.
+        """
+        self._threads.start_once(self._targets())
 
     def subscribe(self) -> Subscription:
         """A new subscription (starts the background threads on first use)."""
         self._threads.start_once(self._targets())
         return self._fanout.subscribe()
+
+    def _tell(self, version: int) -> None:
+        if self.heard is not None:
+            self.heard(version)
 
     def status(self) -> str | None:
         """Nothing external to check."""
@@ -353,6 +372,7 @@ class RedisBroker(InProcessBroker):
         could not be sent is published again as soon as the listener resubscribes.
         """
         committed_at = committed_at or time.time()
+        self._tell(version)
         self._threads.start_once(self._targets())
         self._announcer.offer(version, committed_at)
         if version > self._unsent:
@@ -421,9 +441,12 @@ class RedisBroker(InProcessBroker):
                 self.publish(self._unsent, self._unsent_at)
         elif message["type"] == "message":
             try:
-                self._announcer.offer(*parse_message(message["data"]))
+                version, committed_at = parse_message(message["data"])
             except ValueError:
                 log.warning("ignoring a malformed change message: %r", message["data"][:40])
+                return
+            self._tell(version)
+            self._announcer.offer(version, committed_at)
 
     def _resync(self) -> None:
         """Messages sent while we were away are lost: read the head instead."""

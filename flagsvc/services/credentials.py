@@ -259,6 +259,13 @@ class SdkKeyCache:
         self._remember(digest, actor, now)
         return actor
 
+    def fresh(self, secret: str) -> Actor | None:
+        """The actor behind ``secret`` if cached and fresh, else None (never a lookup)."""
+        entry = self._entries.get(hash_secret(secret))
+        if entry is not None and self._clock() < entry.fresh_until:
+            return entry.actor
+        return None
+
     def forget(self, key_id: int) -> None:
         """Drop revoked key ``key_id`` and never cache it again.
 
@@ -300,6 +307,11 @@ class KeyUseThrottle:
         self._clock = clock
         self._next: dict[int, float] = {}
         self._guard = threading.Lock()
+
+    def pending(self, key_id: int) -> bool:
+        """Whether ``due`` would answer True now (without taking the turn)."""
+        now = self._clock()
+        return now >= self._next.get(key_id, now)
 
     def due(self, key_id: int) -> bool:
         """True at most once per ``every`` seconds for ``key_id`` (the first use included)."""

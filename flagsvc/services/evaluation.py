@@ -2,9 +2,10 @@
 
 ``SnapshotCache`` keeps, per environment, the snapshot serialised once (the bytes
 ``GET /sdk/v1/snapshot`` sends) and compiled for the engine (what ``evaluate`` runs).
-A request costs one indexed ``max(seq)`` lookup to learn whether the audit head
-moved; a stream woken by the broker trusts the broker's version and costs nothing
-unless that version is new. A miss rebuilds under a per-environment lock, so a burst
+A request learns whether the audit head moved from the process's ``HeadTracker``
+(own commits and broker messages, confirmed by the database every few seconds: no
+query per request); a stream woken by the broker trusts the broker's version and
+costs nothing unless that version is new. A miss rebuilds under a per-environment lock, so a burst
 of requests or 1,000 streams waking together build once. With Redis, the encoded
 snapshot is shared through ``RedisSnapshotStore``: one instance builds, the others
 load its bytes.
@@ -15,6 +16,7 @@ content version whenever it changes, never for a change elsewhere.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import threading
@@ -25,6 +27,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from flagsvc_sdk.engine import EngineError
@@ -36,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from flagsvc.observability import metrics
 from flagsvc.services.broker import Subscription
+from flagsvc.services.heads import HeadTracker
 from flagsvc.services.snapshots import EncodedSnapshot
 from flagsvc.services.snapshots import RedisSnapshotStore
 from flagsvc.services.snapshots import audit_head
@@ -44,6 +48,9 @@ from flagsvc.services.snapshots import encode_snapshot
 from flagsvc.storage.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
+
+GZIP_LEVEL = 6
+"""zlib's default: 74 KB of snapshot JSON to about 8 KB in about a millisecond, once."""
 
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 """Opens a read session (``Database.read``); opened only when the database is needed."""
@@ -61,6 +68,8 @@ class CachedSnapshot:
     encoded: EncodedSnapshot
     compiled: Snapshot
     checked_for: int = -1
+    compressed: dict[str, bytes] = field(default_factory=dict, compare=False)
+    """Content-coding -> body, filled on first request and kept while the content is."""
 
     @property
     def version(self) -> int:
@@ -76,12 +85,32 @@ class CachedSnapshot:
         """Current for audit head ``head``."""
         return self.encoded.head >= head or self.checked_for == head
 
+    def gzipped(self) -> bytes:
+        """The body gzip-compressed, once per version (not per request).
+
+        ``mtime=0``: the same version always compresses to the same bytes, whichever
+        process or request did it. Two requests racing here may both compress once.
+        """
+        body = self.compressed.get("gzip")
+        if body is None:
+            body = self.compressed["gzip"] = gzip.compress(
+                self.encoded.body, compresslevel=GZIP_LEVEL, mtime=0
+            )
+        return body
+
 
 class SnapshotCache:
     """Per-process cache of each environment's newest snapshot, optionally shared by Redis."""
 
-    def __init__(self, store: RedisSnapshotStore | None = None, wait_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: RedisSnapshotStore | None = None,
+        wait_seconds: float = 5.0,
+        heads: HeadTracker | None = None,
+    ) -> None:
         self._entries: dict[str, CachedSnapshot] = {}
+        self.heads = heads
+        """Where the audit head comes from without a query (None: read it per request)."""
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._store = store
@@ -116,12 +145,30 @@ class SnapshotCache:
     ) -> CachedSnapshot:
         """The environment's snapshot, current for the audit head.
 
-        ``at_least`` None: read the head (one indexed query). Otherwise trust it (a
+        ``at_least`` None: the head ``heads`` knows (no query while it is confirmed),
+        or without a tracker the database's (one indexed query). Otherwise trust it (a
         broker's version) and touch the database only if the cache is older.
         """
-        entry = self._entries.get(environment_key)
         if at_least is None:
             return self._current_or_cached(sessions, environment_key)
+        return self._at_least(sessions, environment_key, at_least)
+
+    def ready(self, environment_key: str) -> CachedSnapshot | None:
+        """The environment's snapshot if it can be served with no work at all: the head
+        is confirmed (no read due) and the cached snapshot covers it. Else None: the
+        caller takes the full path (``get``). The SDK fast path's question."""
+        if self.heads is None:
+            return None
+        head = self.heads.known()
+        entry = self._entries.get(environment_key)
+        if head is None or entry is None or not entry.covers(head):
+            return None
+        return entry
+
+    def _at_least(
+        self, sessions: SessionFactory, environment_key: str, at_least: int
+    ) -> CachedSnapshot:
+        entry = self._entries.get(environment_key)
         if entry is not None and entry.covers(at_least):
             return entry
         with self._lock(environment_key):  # 1,000 woken streams: one builds, the rest wait here
@@ -138,6 +185,8 @@ class SnapshotCache:
         that start or poll during an outage answering with real flags, not defaults.
         """
         try:
+            if self.heads is not None:
+                return self._at_least(sessions, environment_key, self.heads.current())
             with sessions() as session:
                 return self._current(session, environment_key, audit_head(session))
         except UNAVAILABLE_ERRORS as error:
@@ -217,7 +266,13 @@ class SnapshotCache:
         self, encoded: EncodedSnapshot, compiled: Snapshot | None, needed: int
     ) -> CachedSnapshot:
         assert compiled is not None  # a locally built wire always compiles
-        entry = CachedSnapshot(encoded, compiled, needed if encoded.head < needed else -1)
+        local = self._entries.get(encoded.environment)
+        compressed: dict[str, bytes] = {}
+        same = (encoded.version, encoded.content_hash)
+        if local is not None and (local.version, local.encoded.content_hash) == same:
+            compressed = local.compressed  # same content, only the head moved
+        checked_for = needed if encoded.head < needed else -1
+        entry = CachedSnapshot(encoded, compiled, checked_for, compressed)
         self._entries[encoded.environment] = entry
         return entry
 

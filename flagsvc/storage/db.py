@@ -13,6 +13,7 @@ two round trips (BEGIN, ROLLBACK), and on the SDK path a request is one indexed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -66,6 +67,22 @@ class Database:
         every service call (the audit keys its events are sealed with).
         """
         self._write.configure(info=dict(info))
+
+    def on_write_commit(
+        self,
+        committed: Callable[[Session], None],
+        rolled_back: Callable[[Session], None] | None = None,
+    ) -> None:
+        """Call ``committed(session)`` after every write transaction commits (and
+        ``rolled_back(session)`` after one rolls back).
+
+        The public hook change delivery hangs on: a process learns of its own changes
+        the moment they are durable, so it never asks the database what it just wrote.
+        Read sessions never call it (they write nothing).
+        """
+        event.listen(self._write, "after_commit", committed)
+        if rolled_back is not None:
+            event.listen(self._write, "after_rollback", rolled_back)
 
     @property
     def dialect(self) -> str:

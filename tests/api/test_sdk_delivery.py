@@ -1,0 +1,223 @@
+"""The SDK read path's costs and encodings, in-process on SQLite and PostgreSQL.
+
+A 304 asks the database nothing while nothing changes (statements counted on the
+engines); a change reaches the 304 path at once on the instance that made it, and
+on another instance through the broker, or within the head-poll interval when the
+broker's message is lost; gzip is compressed once per version and negotiated by
+``Accept-Encoding`` with ``Vary``. Two live services: tests/api/test_delivery_live.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from flagsvc import create_app
+from flagsvc.api.sdk import accepts_gzip
+from flagsvc.state import AppState
+from tests.conftest import Caller
+from tests.conftest import create_flag
+
+FLAG = "delivery-flag"
+KILL = f"/api/v1/flags/{FLAG}/environments/production/kill"
+RESUME = f"/api/v1/flags/{FLAG}/environments/production/resume"
+
+
+def _state(app: Any) -> AppState:
+    return app.extensions["flagsvc"]  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _statements(state: AppState) -> Iterator[list[str]]:
+    """Every SQL statement the app's engines run inside the block."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engines = {id(e): e for e in (state.db.write_engine, state.db.read_engine)}
+    targets = [getattr(e, "engine", e) for e in engines.values()]
+    for engine in targets:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        for engine in targets:
+            event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    """The head re-read every 30 s: on a loaded machine 2 s can pass between two requests,
+    and a due re-read sends a poll to Flask (and the database) by design."""
+    return {"head_poll_seconds": 30.0}
+
+
+def _fetch(caller: Caller, etag: str | None = None, encoding: str | None = None) -> Any:
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if encoding:
+        headers["Accept-Encoding"] = encoding
+    return caller.get("/sdk/v1/snapshot", headers=headers)
+
+
+def test_snapshot_304__nothing_changed__no_database_statement(app, sdk, engineer):
+    create_flag(engineer, FLAG)
+    etag = _fetch(sdk).headers["ETag"]
+    with _statements(_state(app)) as statements:
+        answers = [_fetch(sdk, etag).status_code for _ in range(20)]
+    assert answers == [304] * 20
+    assert statements == []
+
+
+def test_snapshot__own_change__next_poll_200_without_waiting(sdk, engineer):
+    create_flag(engineer, FLAG)
+    etag = _fetch(sdk).headers["ETag"]
+    assert engineer.post(KILL).status_code == 200
+    response = _fetch(sdk, etag)
+    assert response.status_code == 200 and response.json["flags"][FLAG]["killed"] is True
+
+
+def test_snapshot__change_by_another_process_no_broker__seen_within_the_head_poll(
+    database_url, sdk, engineer, secrets
+):
+    """Without Redis, nobody tells B: the head's re-read (every 0.3 s here) bounds staleness."""
+    create_flag(engineer, FLAG)
+    config = {"database_url": database_url, "testing": True, "redis_url": None}
+    b = create_app({**config, "head_poll_seconds": 0.3})
+    try:
+        sdk_b = Caller(b.test_client(), secrets["sdk:production"])
+        etag = _fetch(sdk_b).headers["ETag"]
+        assert engineer.post(KILL).status_code == 200
+        _until_200(sdk_b, etag, within=0.3 + 0.5)
+    finally:
+        _close(b)
+
+
+def _instance(database_url: str, redis_url: str, poll: float) -> Any:
+    config = {"database_url": database_url, "testing": True, "redis_url": redis_url}
+    return create_app({**config, "head_poll_seconds": poll})
+
+
+def _close(*apps: Any) -> None:
+    for instance in apps:
+        _state(instance).broker.close()
+        _state(instance).db.dispose()
+
+
+def _until_200(caller: Caller, etag: str, within: float) -> float:
+    started = time.monotonic()
+    while _fetch(caller, etag).status_code == 304:
+        assert time.monotonic() - started < within, f"still 304 after {within} s"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_snapshot__change_on_a_with_redis__b_stops_304_within_a_second(
+    database_url, redis_url, secrets, engineer
+):
+    """The head poll is 30 s here: only the broker's message can make it in time."""
+    create_flag(engineer, FLAG)
+    a, b = _instance(database_url, redis_url, 30), _instance(database_url, redis_url, 30)
+    try:
+        sdk_b = Caller(b.test_client(), secrets["sdk:production"])
+        etag = _fetch(sdk_b).headers["ETag"]
+        _wait_subscribed(b)
+        Caller(a.test_client(), secrets["admin"]).post(KILL)
+        _until_200(sdk_b, etag, within=1.0)
+    finally:
+        _close(a, b)
+
+
+def test_snapshot__broker_message_lost__b_converges_within_the_head_poll(
+    database_url, redis_url, secrets, engineer
+):
+    create_flag(engineer, FLAG)
+    a, b = _instance(database_url, redis_url, 0.3), _instance(database_url, redis_url, 0.3)
+    try:
+        sdk_b = Caller(b.test_client(), secrets["sdk:production"])
+        etag = _fetch(sdk_b).headers["ETag"]
+        _wait_subscribed(b)
+        _state(b).broker.heard = None  # every pub/sub message to B's head is dropped
+        Caller(a.test_client(), secrets["admin"]).post(KILL)
+        _until_200(sdk_b, etag, within=0.3 + 0.5)
+    finally:
+        _close(a, b)
+
+
+def _wait_subscribed(instance: Any) -> None:
+    connected = _state(instance).broker.connected  # type: ignore[attr-defined]
+    assert connected.wait(5), "the Redis listener never subscribed"
+
+
+# --- gzip -------------------------------------------------------------------------------
+
+
+def test_snapshot_gzip__accepted__compressed_same_bytes_per_version_and_vary(sdk, engineer):
+    create_flag(engineer, FLAG)
+    plain = _fetch(sdk)
+    first, second = _fetch(sdk, encoding="gzip, br"), _fetch(sdk, encoding="gzip")
+    assert first.headers["Content-Encoding"] == "gzip"
+    assert first.headers["Vary"] == plain.headers["Vary"]
+    assert "Accept-Encoding" in first.headers["Vary"].split(", ")
+    assert first.get_data() == second.get_data()
+    assert gzip.decompress(first.get_data()) == plain.get_data()
+    assert first.headers["ETag"] == plain.headers["ETag"]
+    assert len(first.get_data()) < len(plain.get_data())
+
+
+def test_snapshot_gzip__compressed_once_per_version(app, sdk, engineer):
+    create_flag(engineer, FLAG)
+    entry = _state(app).snapshots.get(_state(app).db.read, "production")
+    _fetch(sdk, encoding="gzip")
+    cached = _state(app).snapshots.get(_state(app).db.read, "production").compressed["gzip"]
+    assert _fetch(sdk, encoding="gzip").get_data() == cached
+    assert entry.version == json.loads(gzip.decompress(cached))["version"]
+    engineer.post(KILL)
+    moved = json.loads(gzip.decompress(_fetch(sdk, encoding="gzip").get_data()))
+    assert moved["version"] > entry.version and moved["flags"][FLAG]["killed"] is True
+
+
+def test_snapshot_gzip__change_elsewhere__compressed_body_kept(app, sdk, engineer):
+    create_flag(engineer, FLAG)
+    before = _fetch(sdk, encoding="gzip").get_data()
+    cached = _state(app).snapshots.get(_state(app).db.read, "production").compressed["gzip"]
+    engineer.post(f"/api/v1/flags/{FLAG}/environments/staging/kill")
+    entry = _state(app).snapshots.get(_state(app).db.read, "production")
+    assert entry.compressed["gzip"] is cached and _fetch(sdk, encoding="gzip").get_data() == before
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        (None, False),
+        ("", False),
+        ("identity", False),
+        ("gzip", True),
+        ("GZIP", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0, identity", False),
+        ("*", True),
+        ("br;q=1.0, *;q=0", False),
+        ("gzip;q=bad", False),
+    ],
+)
+def test_accepts_gzip(header, accepted):
+    assert accepts_gzip(header) is accepted
+
+
+def test_snapshot_gzip__refused__identity(sdk, engineer):
+    create_flag(engineer, FLAG)
+    response = _fetch(sdk, encoding="gzip;q=0, identity")
+    assert "Content-Encoding" not in response.headers
+    assert json.loads(response.get_data())["flags"][FLAG]["key"] == FLAG
+
