@@ -26,6 +26,7 @@ from flagsvc.api import tokens
 from flagsvc.api.context import REQUEST_ID_HEADER
 from flagsvc.api.context import request_id
 from flagsvc.api.errors import register_error_handlers
+from flagsvc.api.sdk_fast import SnapshotFastPath
 from flagsvc.extensions import api
 
 BLUEPRINTS = (
@@ -71,6 +72,8 @@ def init_api(app: Flask) -> None:
     register_error_handlers(app)
     app.after_request(_tag_request_id)
     instrument.init_app(app, app.extensions["flagsvc"].config)
+    # SDK polls answered from memory in front of Flask (the rest falls through to it)
+    app.wsgi_app = SnapshotFastPath(app.wsgi_app, app.extensions["flagsvc"])  # type: ignore[method-assign]
 
 
 def _tag_request_id(response: Response) -> Response:

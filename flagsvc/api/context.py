@@ -33,8 +33,13 @@ def request_id() -> str:
     """The caller's ``X-Request-ID`` if it is sane, else one made for this request."""
     if "request_id" not in g:
         given = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = given if valid_request_id(given) else uuid.uuid4().hex
     return cast(str, g.request_id)
+
+
+def valid_request_id(given: str) -> bool:
+    """Whether a caller's ``X-Request-ID`` is kept (else one is made for the request)."""
+    return _REQUEST_ID.match(given) is not None
 
 
 def current_actor() -> Actor:

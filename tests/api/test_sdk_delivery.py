@@ -221,3 +221,82 @@ def test_snapshot_gzip__refused__identity(sdk, engineer):
     assert "Content-Encoding" not in response.headers
     assert json.loads(response.get_data())["flags"][FLAG]["key"] == FLAG
 
+
+# --- the fast path in front of Flask ----------------------------------------------------
+
+
+def _fast(app: Any) -> Any:
+    fast = app.wsgi_app
+    while not hasattr(fast, "answered"):
+        fast = fast.app  # under ProxyFix and the like
+    return fast
+
+
+def _same_answer(flask_answer: Any, fast_answer: Any) -> None:
+    def shown(response: Any) -> dict[str, str]:
+        return {k: v for k, v in response.headers.items() if k != "X-Request-ID"}
+
+    assert fast_answer.status_code == flask_answer.status_code
+    assert shown(fast_answer) == shown(flask_answer)
+    assert fast_answer.get_data() == flask_answer.get_data()
+    assert fast_answer.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_fast_path__cached_key_and_snapshot__same_answers_as_flask(
+    app, database_url, sdk, engineer, secrets, encoding
+):
+    create_flag(engineer, FLAG)
+    fresh = create_app({"database_url": database_url, "testing": True, "redis_url": None})
+    try:
+        fast = _fast(app)
+        by_flask = _fetch(sdk, encoding=encoding)  # the key's first request: Flask
+        assert fast.answered == 0
+        _same_answer(by_flask, _fetch(sdk, encoding=encoding))
+        etag = by_flask.headers["ETag"]
+        flask_304 = _fetch(Caller(fresh.test_client(), secrets["sdk:production"]), etag)
+        assert _fast(fresh).answered == 0
+        _same_answer(flask_304, _fetch(sdk, etag, encoding))
+        assert fast.answered == 2
+    finally:
+        _close(fresh)
+
+
+def test_fast_path__request_id_kept_when_sane(sdk, engineer):
+    create_flag(engineer, FLAG)
+    _fetch(sdk)
+    kept = sdk.get("/sdk/v1/snapshot", headers={"X-Request-ID": "poll-1"})
+    made = sdk.get("/sdk/v1/snapshot", headers={"X-Request-ID": "bad id!"})
+    assert kept.headers["X-Request-ID"] == "poll-1"
+    assert made.headers["X-Request-ID"] not in ("bad id!", "")
+
+
+def test_fast_path__change__falls_back_to_flask_then_answers_again(app, sdk, engineer):
+    create_flag(engineer, FLAG)
+    etag = _fetch(sdk).headers["ETag"]
+    fast = _fast(app)
+    assert _fetch(sdk, etag).status_code == 304 and fast.answered == 1
+    engineer.post(KILL)  # the cached snapshot no longer covers the head: Flask rebuilds
+    changed = _fetch(sdk, etag)
+    assert changed.status_code == 200 and fast.answered == 1
+    assert _fetch(sdk, changed.headers["ETag"]).status_code == 304 and fast.answered == 2
+
+
+def test_fast_path__revoked_key__401_at_once(app, admin, engineer, secrets):
+    create_flag(engineer, FLAG)
+    key_id = admin.get("/api/v1/environments/production/sdk-keys").json[0]["id"]
+    sdk = Caller(app.test_client(), secrets["sdk:production"])
+    etag = _fetch(sdk).headers["ETag"]
+    assert _fetch(sdk, etag).status_code == 304
+    deleted = admin.delete(f"/api/v1/environments/production/sdk-keys/{key_id}")
+    assert deleted.status_code == 200
+    assert _fetch(sdk, etag).status_code == 401
+
+
+def test_fast_path__other_paths_and_methods__untouched(app, sdk, engineer):
+    create_flag(engineer, FLAG)
+    _fetch(sdk)
+    fast = _fast(app)
+    assert sdk.post("/sdk/v1/snapshot").status_code == 405
+    assert sdk.get("/sdk/v1/snapshot/").status_code == 404
+    assert fast.answered == 0
