@@ -23,11 +23,13 @@ import json
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
 from flagsvc_sdk.engine import Counted
+from flagsvc_sdk.engine import Result
 from flagsvc_sdk.engine import is_keyless
 from flagsvc_sdk.engine import user_key_of
 from flagsvc_sdk.engine.wire import SPEC_VERSION
@@ -200,11 +202,38 @@ class Evaluate(MethodView):
         """Evaluate flags for a context on the server (for callers without a local SDK)"""
         snapshot = _snapshot()
         results = evaluate_flags(snapshot.compiled, data["context"], data.get("flags"))
-        return {
-            "environment": snapshot.environment,
-            "version": snapshot.version,
-            "results": results,
-        }
+        body = evaluation_json(snapshot.environment, snapshot.version, results)
+        return Response(body, mimetype="application/json")
+
+
+def evaluation_json(environment: str, version: int, results: Mapping[str, Result]) -> bytes:
+    """``EvaluateResultSchema``'s output, written directly.
+
+    The schema stays the documentation; dumping 200 results through it took three
+    quarters of the request (marshmallow walks nine fields per result). Every field
+    is already JSON-ready: enums are ``StrEnum``s, values came from JSON.
+    """
+    return json.dumps(
+        {
+            "environment": environment,
+            "version": version,
+            "results": {
+                key: {
+                    "variation": r.variation,
+                    "value": r.value,
+                    "enabled": r.enabled,
+                    "reason": r.reason,
+                    "error_code": r.error_code,
+                    "stage": r.stage,
+                    "matched_cohort": r.matched_cohort,
+                    "key_result": r.key_result,
+                    "flow_item": r.flow_item,
+                }
+                for key, r in results.items()
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 class _Additive(ma.Schema):

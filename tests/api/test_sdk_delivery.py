@@ -300,3 +300,56 @@ def test_fast_path__other_paths_and_methods__untouched(app, sdk, engineer):
     assert sdk.post("/sdk/v1/snapshot").status_code == 405
     assert sdk.get("/sdk/v1/snapshot/").status_code == 404
     assert fast.answered == 0
+
+
+# --- evaluate's answer, written without marshmallow -------------------------------------
+
+
+def test_evaluation_json__same_as_the_documented_schema():
+    from flagsvc_sdk.engine import ErrorCode
+    from flagsvc_sdk.engine import Reason
+    from flagsvc_sdk.engine import Result
+    from flagsvc_sdk.engine import Stage
+
+    from flagsvc.api.sdk import EvaluateResultSchema
+    from flagsvc.api.sdk import evaluation_json
+
+    results = {
+        "typed": Result(
+            {"a": [1, 2.5, None]},
+            True,
+            Reason.TARGETING_MATCH,
+            Stage.EARLY_ACCESS,
+            "beta",
+            None,
+            "blue",
+            7,
+            "feature",
+        ),
+        "missing": Result(None, False, Reason.ERROR, None, None, ErrorCode.FLAG_NOT_FOUND),
+        "plain": Result(False, False, Reason.DISABLED, Stage.OFF, variation="off"),
+    }
+    written = json.loads(evaluation_json("production", 12, results))
+    documented = EvaluateResultSchema().dump(
+        {"environment": "production", "version": 12, "results": results}
+    )
+    assert written == json.loads(json.dumps(documented))
+
+
+def test_evaluate__answer__json_with_every_field(sdk, engineer):
+    create_flag(engineer, FLAG)
+    response = sdk.post("/sdk/v1/evaluate", json={"context": {"key": "u-1"}})
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    result = response.json["results"][FLAG]
+    assert set(result) == {
+        "variation",
+        "value",
+        "enabled",
+        "reason",
+        "error_code",
+        "stage",
+        "matched_cohort",
+        "key_result",
+        "flow_item",
+    }
+    assert response.json["environment"] == "production"
