@@ -621,24 +621,28 @@ def measure(servers: list[Server], flagsvc: Flagsvc, args: argparse.Namespace) -
                 results[measure_name][server.name].append(
                     run_wrk(server, endpoint_of(server), args)
                 )
+    report_throughput(results, sizes, args)  # printed now: a failure below keeps these
     assert flagsvc.service is not None
+    if args.changes <= 0:
+        return
     progress(f"change to client: {args.changes} changes each")
     latency = {
         "flagsvc": flagsvc_change_latency(
             servers[0], flagsvc.service.url, flagsvc.sdk_key, args.changes
-        ),
-        "Unleash": unleash_change_latency(servers[1], args.changes),
+        )
     }
+    try:
+        latency["Unleash"] = unleash_change_latency(servers[1], args.changes)
+    except queue.Empty:
+        progress("Unleash: a change did not reach the polling client within 30 s")
     progress(f"flagsvc: {args.streams} streams, 10 changes")
     streams = many_streams(servers[0], flagsvc.service.port, flagsvc.sdk_key, args.streams, 10)
-    report(results, sizes, latency, streams, args)
+    report_latency(latency, streams, args)
 
 
-def report(
+def report_throughput(
     results: dict[str, dict[str, list[Run]]],
     sizes: dict[str, dict[str, str]],
-    latency: dict[str, list[float]],
-    streams: list[float],
     args: argparse.Namespace,
 ) -> None:
     print(
@@ -657,11 +661,18 @@ def report(
         rps = _median(ours, "rps") / _median(theirs, "rps")
         cpu = _median(theirs, "cpu_ms") / _median(ours, "cpu_ms")
         print(f"{'':22} {'ratio':8} req/s {rps:.2f}x, CPU per request {cpu:.2f}x (Unleash/flagsvc)")
+    sys.stdout.flush()
+
+
+def report_latency(
+    latency: dict[str, list[float]], streams: list[float], args: argparse.Namespace
+) -> None:
     print("\nchange to client (write start -> new state in the client's hands)")
     for name, values in latency.items():
         print(f"  {name:8} {_latency(values)}")
-    ratio = percentile(latency["Unleash"], 50) / percentile(latency["flagsvc"], 50)
-    print(f"  ratio p50 Unleash / flagsvc: {ratio:.1f}x")
+    if "Unleash" in latency:
+        ratio = percentile(latency["Unleash"], 50) / percentile(latency["flagsvc"], 50)
+        print(f"  ratio p50 Unleash / flagsvc: {ratio:.1f}x")
     print(f"  flagsvc, {args.streams} streams, event on each: {_latency(streams)}")
 
 

@@ -10,7 +10,8 @@ exports) is not included.
 
 The access line (logger ``flagsvc.access``) replaces gunicorn's: method, path (without
 the query string), status, duration, with the request id and actor every line written
-during a request carries. Probes and scrapes log at DEBUG. No header is ever logged.
+during a request carries. Probes, scrapes and SDK polls answered 304 log at DEBUG. No
+header is ever logged.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNMATCHED = "<unmatched>"
 """The ``endpoint`` label of a request no URL rule matched (a 404 or 405)."""
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+UNCHANGED_POLL = "/sdk/v1/snapshot"
+"""Its 304s ("nothing changed") log at DEBUG too: counted in the metrics, but a line for
+each would be most of the log (1,000 SDKs polling every 15 s: 67 lines a second)."""
 STREAM_MIMETYPE = "text/event-stream"
 _ACCESS_LOG = "flagsvc.access_log"
 
@@ -79,7 +83,8 @@ def _observe(response: Response) -> Response:
 
 
 def _log_access(status: int, elapsed: float) -> None:
-    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    quiet = request.path in QUIET_PATHS or (status == 304 and request.path == UNCHANGED_POLL)
+    level = logging.DEBUG if quiet else logging.INFO
     if not (current_app.extensions[_ACCESS_LOG] and access_log.isEnabledFor(level)):
         return
     fields = {

@@ -16,8 +16,8 @@ the duration histogram, the access line with request id and actor).
 from __future__ import annotations
 
 import logging
+import random
 import time
-import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
@@ -61,14 +61,15 @@ class SnapshotFastPath:
             return self.app(environ, start_response)
         status, headers, body, actor = answer
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        rid = given if valid_request_id(given) else uuid.uuid4().hex
+        rid = given if valid_request_id(given) else f"{random.getrandbits(128):032x}"
         headers.append((REQUEST_ID_HEADER, rid))
         start_response(_STATUS[status], headers)
         self.answered += 1
         elapsed = time.perf_counter() - started
         self.counted[status].inc()
         self.timed.observe(elapsed)
-        if self.access_log and access_log.isEnabledFor(logging.INFO):
+        level = logging.DEBUG if status == 304 else logging.INFO  # as instrument's
+        if self.access_log and access_log.isEnabledFor(level):
             fields = {
                 "method": "GET",
                 "path": PATH,
@@ -77,7 +78,7 @@ class SnapshotFastPath:
                 "request_id": rid,
                 "actor": actor,
             }
-            access_log.info("GET %s %s", PATH, status, extra=fields)
+            access_log.log(level, "GET %s %s", PATH, status, extra=fields)
         return [body]
 
     def _answer(
@@ -103,7 +104,9 @@ class SnapshotFastPath:
             ("Vary", "Accept-Encoding"),
         ]
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-        if if_none_match and encoded.etag in parse_etags(if_none_match):
+        if if_none_match and (
+            if_none_match == headers[0][1] or encoded.etag in parse_etags(if_none_match)
+        ):  # the SDK sends back exactly the ETag it got: no parsing needed then
             return 304, headers, b"", actor.name
         if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
             body = snapshot.gzipped()

@@ -52,6 +52,15 @@ log = logging.getLogger(__name__)
 GZIP_LEVEL = 6
 """zlib's default: 74 KB of snapshot JSON to about 8 KB in about a millisecond, once."""
 
+CLAIM_WAIT_SECONDS = 0.25
+"""How long to wait for another instance's claimed build before building it ourselves.
+
+A build takes milliseconds to a few hundred (200 flags on a loaded machine), so a
+claimant usually delivers well within it; a claimant that died (killed mid-build,
+its Redis connection gone) no longer stalls this instance's streams and polls for the
+claim's 10 s expiry (it was 5 s of waiting): after 0.25 s we build, at worst twice.
+"""
+
 SessionFactory = Callable[[], AbstractContextManager[Session]]
 """Opens a read session (``Database.read``); opened only when the database is needed."""
 
@@ -105,7 +114,7 @@ class SnapshotCache:
     def __init__(
         self,
         store: RedisSnapshotStore | None = None,
-        wait_seconds: float = 5.0,
+        wait_seconds: float = CLAIM_WAIT_SECONDS,
         heads: HeadTracker | None = None,
     ) -> None:
         self._entries: dict[str, CachedSnapshot] = {}

@@ -235,3 +235,17 @@ def test_access_log__request__json_with_request_id_actor_and_no_secret(
 def test_access_log__probe__debug_only(client, json_log):
     client.get("/healthz")
     assert _access_lines(json_log(), "GET", "/healthz") == []
+
+
+def test_access_log__sdk_poll__200_logged_304_debug_only_either_path(sdk, json_log):
+    first = sdk.get("/sdk/v1/snapshot", headers={"X-Request-ID": "poll-flask"})  # Flask
+    second = sdk.get("/sdk/v1/snapshot", headers={"X-Request-ID": "poll-fast"})  # fast path
+    etag = {"If-None-Match": first.headers["ETag"]}
+    assert sdk.get("/sdk/v1/snapshot", headers=etag).status_code == 304
+    assert (first.status_code, second.status_code) == (200, 200)
+    lines = _access_lines(json_log(), "GET", "/sdk/v1/snapshot")
+    assert [(x["request_id"], x["status"]) for x in lines] == [
+        ("poll-flask", 200),
+        ("poll-fast", 200),
+    ]  # the 304 ("nothing changed") is counted, not logged at INFO
+    assert lines[0]["actor"] == lines[1]["actor"] and lines[0]["actor"].startswith("sdk-key:")

@@ -353,3 +353,33 @@ def test_evaluate__answer__json_with_every_field(sdk, engineer):
         "flow_item",
     }
     assert response.json["environment"] == "production"
+
+
+def test_snapshot_cache__claimant_died__builds_itself_after_a_quarter_second(
+    database_url, redis_url, secrets, engineer
+):
+    """Another instance claimed this version's build and never delivered (it died):
+    we wait 0.25 s for it, not the claim's 10 s, then build ourselves."""
+    import redis as redis_lib
+
+    from flagsvc.services.snapshots import RedisSnapshotStore
+
+    create_flag(engineer, FLAG)
+    b = _instance(database_url, redis_url, 30)
+    try:
+        sdk_b = Caller(b.test_client(), secrets["sdk:production"])
+        etag = _fetch(sdk_b).headers["ETag"]
+        head = _state(b).snapshots.heads.current() + 1  # the version the kill will commit
+        claim = f"{RedisSnapshotStore.key('production')}:building:{head}"
+        client = redis_lib.Redis.from_url(redis_url)
+        client.set(claim, "1", px=10_000)  # claimed by an instance that then died
+        client.close()
+        builds = _state(b).snapshots.builds
+        engineer.post(KILL)
+        _state(b).snapshots.heads.heard(head)  # what B's own broker would tell it
+        started = time.monotonic()
+        assert _fetch(sdk_b, etag).status_code == 200
+        assert time.monotonic() - started < 2.0  # not the 10 s claim, nor the old 5 s wait
+        assert _state(b).snapshots.builds == builds + 1
+    finally:
+        _close(b)
