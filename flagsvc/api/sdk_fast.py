@@ -6,7 +6,8 @@ of the answer itself. This WSGI layer answers it directly when all it needs is k
 without the database or a decision: the SDK key is in the key cache and fresh, its
 last-use note is not due, the audit head is confirmed (``HeadTracker``) and the cached
 snapshot covers it. Anything else (first request of a key, an expired key cache, a
-rebuild due, a bad header, any other path or method) goes to Flask, which is the
+rebuild due, a bad header, a client reading spec 1, any other path or method) goes to
+Flask, which is the
 reference behaviour: this layer only short-cuts answers Flask would give the same way
 (status, body, ``ETag``, ``Cache-Control``, ``Vary``, ``Content-Encoding``,
 ``X-Request-ID``), and counts and logs them the same way (``flagsvc_http_requests_total``,
@@ -22,11 +23,14 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
 
+from flagsvc_sdk.engine.wire import SPEC_VERSION
 from werkzeug.http import parse_etags
 
 from flagsvc.api.context import REQUEST_ID_HEADER
 from flagsvc.api.context import valid_request_id
 from flagsvc.api.instrument import access_log
+from flagsvc.api.sdk import SPEC1_ONLY_AGENT
+from flagsvc.api.sdk import VARY
 from flagsvc.api.sdk import accepts_gzip
 from flagsvc.observability import metrics
 from flagsvc.services import credentials
@@ -36,6 +40,16 @@ PATH = "/sdk/v1/snapshot"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _STATUS = {200: "200 OK", 304: "304 NOT MODIFIED"}
+_CURRENT = str(SPEC_VERSION)
+
+
+def _current_spec(environ: dict[str, Any]) -> bool:
+    """Whether the caller reads the current spec, as ``sdk._wanted_spec`` decides it."""
+    asked: str | None = environ.get("HTTP_FLAGSVC_SPEC")
+    if asked is None:
+        agent: str = environ.get("HTTP_USER_AGENT", "")
+        return not agent.startswith(SPEC1_ONLY_AGENT)
+    return asked.strip() == _CURRENT
 
 
 class SnapshotFastPath:
@@ -84,6 +98,8 @@ class SnapshotFastPath:
     def _answer(
         self, environ: dict[str, Any]
     ) -> tuple[int, list[tuple[str, str]], bytes, str] | None:
+        if not _current_spec(environ):
+            return None  # spec 1 readers (and 406s) are Flask's
         scheme, _, secret = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret.startswith(credentials.SDK_KEY_PREFIX):
@@ -101,7 +117,7 @@ class SnapshotFastPath:
         headers = [
             ("ETag", f'"{encoded.etag}"'),
             ("Cache-Control", "no-cache"),
-            ("Vary", "Accept-Encoding"),
+            ("Vary", VARY),
         ]
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and (

@@ -383,3 +383,16 @@ def test_snapshot_cache__claimant_died__builds_itself_after_a_quarter_second(
         assert _state(b).snapshots.builds == builds + 1
     finally:
         _close(b)
+
+
+def test_fast_path__spec_1_readers_left_to_flask_spec_2_answered(app, sdk, engineer):
+    create_flag(engineer, FLAG)
+    _fetch(sdk)  # the key's first request: Flask
+    fast = _fast(app)
+    old = sdk.get("/sdk/v1/snapshot", headers={"User-Agent": "flagsvc-python-sdk/1.0.0"})
+    asked = sdk.get("/sdk/v1/snapshot", headers={"Flagsvc-Spec": "1"})
+    assert old.json["spec_version"] == asked.json["spec_version"] == 1
+    assert fast.answered == 0
+    assert sdk.get("/sdk/v1/snapshot", headers={"Flagsvc-Spec": "3"}).status_code == 406
+    current = sdk.get("/sdk/v1/snapshot", headers={"Flagsvc-Spec": "2"})
+    assert current.json["spec_version"] == 2 and fast.answered == 1
