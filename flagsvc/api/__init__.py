@@ -16,6 +16,7 @@ from flagsvc.api import environments
 from flagsvc.api import flag_states
 from flagsvc.api import flags
 from flagsvc.api import instrument
+from flagsvc.api import launches
 from flagsvc.api import okrs
 from flagsvc.api import ops
 from flagsvc.api import promise
@@ -23,6 +24,7 @@ from flagsvc.api import readiness
 from flagsvc.api import sdk
 from flagsvc.api import timing
 from flagsvc.api import tokens
+from flagsvc.api import value_streams
 from flagsvc.api.context import REQUEST_ID_HEADER
 from flagsvc.api.context import request_id
 from flagsvc.api.errors import register_error_handlers
@@ -40,6 +42,8 @@ BLUEPRINTS = (
     audit.blp,
     timing.blp,
     promise.blp,
+    launches.blp,
+    value_streams.blp,
     sdk.blp,
 )
 

@@ -50,11 +50,20 @@ def _number(**kwargs: Any) -> ma.fields.Float:
     return ma.fields.Float(allow_nan=False, validate=validate.Range(min=-1e15, max=1e15), **kwargs)
 
 
+def _value_stream(**kwargs: Any) -> ma.fields.String:
+    return key_field(
+        allow_none=True,
+        metadata={"description": "Key of the value stream it belongs to (its flags too)"},
+        **kwargs,
+    )
+
+
 class ObjectiveCreateSchema(PromiseFreeSchema):
     title = name_field(required=True)
     description = text_field(5000, load_default="")
     period = ma.fields.String(required=True, validate=PERIOD)
     owner = ma.fields.String(required=True, validate=validate.Length(min=1, max=100))
+    value_stream = _value_stream()
 
 
 class ObjectivePatchSchema(PromiseFreeSchema):
@@ -62,6 +71,7 @@ class ObjectivePatchSchema(PromiseFreeSchema):
     description = text_field(5000)
     period = ma.fields.String(validate=PERIOD)
     owner = ma.fields.String(validate=validate.Length(min=1, max=100))
+    value_stream = _value_stream()
 
 
 FLOW_ITEMS = ("feature", "defect", "risk", "debt")
@@ -89,6 +99,11 @@ class MeasureSchema(PromiseFreeSchema):
         validate=validate.OneOf(FLOW_ITEMS),
         metadata={"description": "flow_distribution only: the kind of work whose share"},
     )
+    value_stream = key_field(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Scope: this value stream's flags (not with objective_id)"},
+    )
     window_days = ma.fields.Integer(
         strict=True,
         load_default=measures.DEFAULT_WINDOW_DAYS,
@@ -102,7 +117,7 @@ class MeasureSchema(PromiseFreeSchema):
             measures.FlowMeasure(data["metric"]),
             data["environment"],
             data["objective_id"],
-            None,
+            data["value_stream"],
             data["flow_item"],
             data["window_days"],
         )
@@ -140,6 +155,7 @@ class MeasureOutSchema(ma.Schema):
     metric = ma.fields.String()
     environment = ma.fields.String()
     objective_id = ma.fields.Integer(allow_none=True)
+    value_stream = ma.fields.String(allow_none=True)
     flow_item = ma.fields.String(allow_none=True)
     window_days = ma.fields.Integer()
 
@@ -186,6 +202,9 @@ class ObjectiveSchema(ma.Schema):
     description = ma.fields.String(attribute="objective.description")
     period = ma.fields.String(attribute="objective.period")
     owner = ma.fields.String(attribute="objective.owner")
+    value_stream = ma.fields.String(
+        allow_none=True, metadata={"description": "Key of its value stream (null: none)"}
+    )
     key_results = ma.fields.List(ma.fields.Nested(KeyResultSchema))
     version = ma.fields.Integer(attribute="objective.version")
     created_at = ma.fields.DateTime(attribute="objective.created_at")
@@ -220,7 +239,7 @@ class Objectives(MethodView):
         with db().write() as session:
             objective = okrs.create_objective(session, change(), data)
             blp.set_etag(okrs.objective_etag(objective))
-            return measured.ObjectiveView(objective, [])
+            return _objective_view(session, objective)
 
 
 @blp.route("/objectives/<int:objective_id>")

@@ -132,6 +132,7 @@ class PeriodArgsSchema(StrictSchema):
 
 class FlowArgsSchema(PeriodArgsSchema):
     objective = ma.fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    value_stream = key_field(metadata={"description": "Only this value stream's flags"})
     format = ma.fields.String(
         load_default="json", validate=validate.OneOf(["json", "csv", "ndjson"])
     )
@@ -241,7 +242,11 @@ class FlowReportSchema(FlowMetricsSchema):
 def flow_query(args: Mapping[str, Any]) -> flow.FlowQuery:
     """The service query from parsed query arguments."""
     return flow.FlowQuery(
-        args["environment"], args.get("objective"), args.get("since"), args.get("until")
+        args["environment"],
+        args.get("objective"),
+        args.get("since"),
+        args.get("until"),
+        args.get("value_stream"),
     )
 
 

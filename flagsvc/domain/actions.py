@@ -44,6 +44,7 @@ class Action(StrEnum):
     OBJECTIVE_UPDATED = "objective.updated"
     KEY_RESULT_CREATED = "key_result.created"
     KEY_RESULT_UPDATED = "key_result.updated"
+    VALUE_STREAM_CREATED = "value_stream.created"
     ENVIRONMENT_CREATED = "environment.created"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"

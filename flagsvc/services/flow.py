@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from flagsvc.domain import flow
 from flagsvc.domain.errors import InvalidFieldError
+from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.flow import FLOW_ITEMS
 from flagsvc.domain.stages import Stage
 from flagsvc.services import environments
@@ -30,6 +31,8 @@ from flagsvc.services import okrs
 from flagsvc.services import timeline
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import KeyResult
+from flagsvc.storage.models import Objective
+from flagsvc.storage.models import ValueStream
 
 DEFAULT_PERIOD = timedelta(days=90)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,6 +73,7 @@ class FlowQuery:
     objective_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    value_stream: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,9 @@ def flow_report(session: Session, query: FlowQuery, now: datetime) -> FlowReport
     if query.objective_id is not None:
         okrs.get_objective(session, query.objective_id)
         keys = objective_flag_keys(query.objective_id)
+    if query.value_stream is not None:
+        stream = value_stream_flag_keys(session, query.value_stream)
+        keys = keys.where(Flag.key.in_(stream))
     candidates = timeline.active_flag_keys(environment.key, span.since, _event_bound(span))
     flows = load_flows(session, environment.key, keys.where(Flag.key.in_(candidates)), span)
     metrics = summarize(flows, span)
@@ -151,6 +158,22 @@ def objective_flag_keys(objective_id: int) -> Select[str]:
         select(Flag.key)
         .join(KeyResult, KeyResult.id == Flag.key_result_id)
         .where(KeyResult.objective_id == objective_id)
+    )
+
+
+def value_stream_flag_keys(session: Session, key: str) -> Select[str]:
+    """The keys of a value stream's flags (those serving its objectives' key results).
+
+    :raise NotFoundError: there is no such value stream.
+    """
+    stream_id = session.scalar(select(ValueStream.id).where(ValueStream.key == key))
+    if stream_id is None:
+        raise NotFoundError("value stream", key)
+    return (
+        select(Flag.key)
+        .join(KeyResult, KeyResult.id == Flag.key_result_id)
+        .join(Objective, Objective.id == KeyResult.objective_id)
+        .where(Objective.value_stream_id == stream_id)
     )
 
 

@@ -9,11 +9,13 @@ at (``launch_rollout_basis_points``); this module only stores them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
@@ -30,6 +32,8 @@ from flagsvc.services.context import no_precondition
 from flagsvc.services.flag_states import FlagStateDetail
 from flagsvc.services.flag_states import Located
 from flagsvc.services.flag_states import Where
+from flagsvc.storage.models import Environment
+from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagState
 
 FULL_ROLLOUT = Decimal(100)
@@ -123,3 +127,21 @@ def _check_launchable(locked: Located) -> None:
             f"flag {flag_key!r} is in stage {locked.state.stage} in {environment!r}; "
             "a launch can be scheduled only from early_access"
         )
+
+
+def scheduled(session: Session, environment: str | None = None) -> Sequence[FlagState]:
+    """Every scheduled launch (flag states with a ``launch_at``), soonest first.
+
+    Readiness pages list them apart: a flag with a launch scheduled is neither waiting
+    for readiness nor waiting for someone to schedule it.
+    """
+    stmt = (
+        select(FlagState)
+        .join(Environment, Environment.id == FlagState.environment_id)
+        .join(Flag, Flag.id == FlagState.flag_id)
+        .where(FlagState.launch_at.is_not(None), Flag.archived_at.is_(None))
+        .order_by(FlagState.launch_at, Flag.key, Environment.key)
+    )
+    if environment is not None:
+        stmt = stmt.where(Environment.key == environment)
+    return session.scalars(stmt).all()

@@ -105,6 +105,7 @@ class ObjectiveView:
 
     objective: Objective
     key_results: list[KeyResultView]
+    value_stream: str | None = None  # its key, read while the session is open
 
 
 def spec_of(key_result: KeyResult) -> measures.MeasureSpec | None:
@@ -128,6 +129,11 @@ def check_spec(
         raise InvalidFieldError("measure.environment", "no such environment") from error
     if spec.objective_id is not None and session.get(Objective, spec.objective_id) is None:
         raise InvalidFieldError("measure.objective_id", "no such objective")
+    if spec.value_stream is not None:
+        try:
+            flow.value_stream_flag_keys(session, spec.value_stream)
+        except NotFoundError as error:
+            raise InvalidFieldError("measure.value_stream", "no such value stream") from error
 
 
 def views(
@@ -147,7 +153,11 @@ def objective_views(
         session, [kr for objective in objectives for kr in objective.key_results], now, weeks
     )
     return [
-        ObjectiveView(o, [KeyResultView(kr, found.get(kr.id)) for kr in o.key_results])
+        ObjectiveView(
+            o,
+            [KeyResultView(kr, found.get(kr.id)) for kr in o.key_results],
+            o.value_stream.key if o.value_stream is not None else None,
+        )
         for o in objectives
     ]
 
@@ -207,7 +217,7 @@ class _ScopeFlows:
     def __init__(self, session: Session, scope: Scope, since: datetime, now: datetime) -> None:
         environment, objective_id, value_stream = scope
         env = environments.get_environment(session, environment)
-        keys = scope_keys(objective_id, value_stream)
+        keys = scope_keys(session, objective_id, value_stream)
         candidates = timeline.active_flag_keys(env.key, since, None)
         histories = timeline.flow_events(
             session, env.key, keys.where(Flag.key.in_(candidates)), None
@@ -231,11 +241,12 @@ class _ScopeFlows:
         return self.cache[moment]
 
 
-def scope_keys(objective_id: int | None, value_stream: str | None) -> Select[Any]:
-    """The keys of the flags a scope covers (every flag without an objective)."""
-    del value_stream  # value streams narrow the scope once they exist
+def scope_keys(session: Session, objective_id: int | None, value_stream: str | None) -> Select[Any]:
+    """The keys of the flags a scope covers (every flag without an objective or stream)."""
     if objective_id is not None:
         return flow.objective_flag_keys(objective_id)
+    if value_stream is not None:
+        return flow.value_stream_flag_keys(session, value_stream)
     return select(Flag.key)
 
 

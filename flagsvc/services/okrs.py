@@ -22,8 +22,9 @@ from flagsvc.services.context import etag_data
 from flagsvc.services.context import no_precondition
 from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
+from flagsvc.storage.models import ValueStream
 
-OBJECTIVE_FIELDS = ("title", "description", "period", "owner")
+OBJECTIVE_FIELDS = ("title", "description", "period", "owner", "value_stream_id")
 KEY_RESULT_FIELDS = ("title", "metric", "baseline", "target", "current", "unit", "measure")
 MEASURED_CURRENT = "is measured from the audit (see measure); remove the measure to type it in"
 
@@ -73,6 +74,7 @@ def get_key_result(session: Session, key_result_id: int, *, lock: bool = False) 
 
 def create_objective(session: Session, change: Change, fields: Mapping[str, Any]) -> Objective:
     """Create an objective; its key results are added one by one."""
+    fields = _with_stream(session, fields)
     values = {"description": "", **{f: fields[f] for f in OBJECTIVE_FIELDS if f in fields}}
     objective = Objective(**values, created_at=change.at, key_results=[])
     session.add(objective)
@@ -92,6 +94,7 @@ def update_objective(
     """Change an objective's fields (If-Match checked after the row is locked)."""
     objective = get_objective(session, objective_id, lock=True)
     precondition(objective_etag(objective))
+    fields = _with_stream(session, fields)
     _update(session, change, objective, fields, Action.OBJECTIVE_UPDATED, _subject(objective))
     return objective
 
@@ -156,6 +159,23 @@ def update_key_result(
         measured.check_spec(session, spec, baseline, target)
     _update(session, change, key_result, fields, Action.KEY_RESULT_UPDATED, _kr_subject(key_result))
     return key_result
+
+
+def _with_stream(session: Session, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``value_stream`` (a key, or None) as ``value_stream_id``.
+
+    :raise InvalidFieldError: no value stream has that key.
+    """
+    if "value_stream" not in fields:
+        return fields
+    rest = {name: value for name, value in fields.items() if name != "value_stream"}
+    key = fields["value_stream"]
+    if key is None:
+        return {**rest, "value_stream_id": None}
+    found = session.scalar(select(ValueStream.id).where(ValueStream.key == key))
+    if found is None:
+        raise InvalidFieldError("value_stream", "no such value stream")
+    return {**rest, "value_stream_id": found}
 
 
 def _measure(value: Any) -> measures.MeasureSpec | None:

@@ -134,6 +134,18 @@ class SdkKey(Base):
     environment: Mapped[Environment] = relationship(lazy="joined")
 
 
+class ValueStream(Versioned, Base):
+    """A team of teams delivering to customers (Flow Framework); objectives belong to one,
+    and a flag to its objective's (through the key result it serves)."""
+
+    __tablename__ = "value_streams"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
 class Objective(Versioned, Base):
     __tablename__ = "objectives"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -141,7 +153,11 @@ class Objective(Versioned, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     period: Mapped[str] = mapped_column(String(20), index=True)
     owner: Mapped[str] = mapped_column(String(100))
+    value_stream_id: Mapped[int | None] = mapped_column(
+        ForeignKey("value_streams.id"), index=True, nullable=True
+    )
     created_at: Mapped[datetime]
+    value_stream: Mapped[ValueStream | None] = relationship()  # lazy: objectives get FOR UPDATE
     key_results: Mapped[list[KeyResult]] = relationship(
         back_populates="objective", order_by="KeyResult.id", lazy="selectin"
     )

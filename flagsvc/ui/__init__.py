@@ -36,6 +36,7 @@ def init_ui(app: Flask) -> None:
     from flagsvc.ui import security
     from flagsvc.ui import stages  # noqa: F401
     from flagsvc.ui import timing  # noqa: F401
+    from flagsvc.ui import value_streams  # noqa: F401
     from flagsvc.ui import values  # noqa: F401
 
     security.init_app(app)

@@ -220,8 +220,10 @@ def _created_extra(action: str, after: Mapping[str, Any]) -> str:
         return f" ({after.get('period')}, {after.get('owner')})"
     if action == Action.KEY_RESULT_CREATED:
         unit = f" {after['unit']}" if after.get("unit") else ""
+        measure = after.get("measure")
+        measured = f", measured by {measure['metric']}" if isinstance(measure, dict) else ""
         return f" ({value_words('', after.get('baseline'))} → " \
-               f"{value_words('', after.get('target'))}{unit})"  # fmt: skip
+               f"{value_words('', after.get('target'))}{unit}{measured})"  # fmt: skip
     return ""
 
 
@@ -390,6 +392,7 @@ _SENTENCES: dict[str, Sentence] = {
     Action.OBJECTIVE_UPDATED: _updated,
     Action.KEY_RESULT_CREATED: _created,
     Action.KEY_RESULT_UPDATED: _updated,
+    Action.VALUE_STREAM_CREATED: _created,
     Action.ENVIRONMENT_CREATED: _created,
     Action.TOKEN_CREATED: _created,
     Action.TOKEN_REVOKED: _revoked,

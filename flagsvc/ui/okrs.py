@@ -31,6 +31,7 @@ from flagsvc.services import environments
 from flagsvc.services import flags
 from flagsvc.services import measured
 from flagsvc.services import okrs
+from flagsvc.services import value_streams
 from flagsvc.services.context import Change
 from flagsvc.storage.models import Objective
 from flagsvc.ui import bp
@@ -104,6 +105,7 @@ def _board(form: FormState, status: int, problem: str | None = None) -> Any:
             state().clock(),
         )
         envs = environments.list_environments(session)
+        streams = [(v.key, v.name) for v in value_streams.list_streams(session)]
         by_key_result: dict[int, list[flags.FlagDetail]] = defaultdict(list)
         for detail in flags.list_flags(session, flags.FlagQuery(), BOARD_LIMIT):
             by_key_result[detail.flag.key_result_id].append(detail)
@@ -111,7 +113,8 @@ def _board(form: FormState, status: int, problem: str | None = None) -> Any:
                       flags_by_kr=by_key_result, period=period,
                       period_error=period_error, form=form, problem=problem, measures=MEASURES,
                       environments=envs,
-                      environment_options=[(e.key, e.name) for e in envs])  # fmt: skip
+                      environment_options=[(e.key, e.name) for e in envs],
+                      stream_options=streams)  # fmt: skip
 
 
 def _valid_period(period: str) -> bool:
@@ -127,7 +130,7 @@ def _valid_period(period: str) -> bool:
 def objective_create() -> Any:
     """Create an objective (title, period, owner): what the work is for, not when."""
     form = request.form
-    data = {name: text(form, name) for name in ("title", "period", "owner")}
+    data = {name: text(form, name) for name in ("title", "period", "owner", "value_stream")}
     data["description"] = form.get("description", "")
     try:
         fields = validate(ObjectiveCreateSchema(), optional(data), {})

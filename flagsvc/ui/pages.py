@@ -37,6 +37,7 @@ NAVIGATION = (
     ("ui.promise_page", "Safe to promise", Permission.READ),
     ("ui.okr_board", "OKRs", Permission.READ),
     ("ui.flow", "Release timing", Permission.READ),
+    ("ui.value_streams_page", "Value streams", Permission.READ),
     ("ui.audit_log", "Audit", Permission.READ),
     ("ui.admin", "Admin", Permission.MANAGE_TOKENS),
 )

@@ -400,3 +400,22 @@ def test_state__every_change__exactly_one_event_with_flag_key_and_chain_valid(
     assert all(e["flag_key"] == "checkout" for e in events)
     assert viewer.get(PRODUCTION).json["version"] == 1 + len(state_events)
     assert viewer.get("/api/v1/audit/verify").json["valid"] is True
+
+
+def test_launches__listed_soonest_first_until_cancelled(flag, engineer, marketing, viewer, clock):
+    _moved(engineer, PRODUCTION, "early_access")
+    _ready(marketing)
+    at = (clock() + timedelta(days=3)).isoformat()
+    assert (
+        marketing.put(
+            f"{PRODUCTION}/launch", json={"launch_at": at, "rollout_percent": 25}
+        ).status_code
+        == 200
+    )
+    listed = viewer.get("/api/v1/launches").json["items"]
+    assert listed == [{"flag": "checkout", "name": "Checkout", "environment": "production",
+                       "stage": "early_access", "launch_at": at, "rollout_percent": 25.0}]  # fmt: skip
+    assert viewer.get("/api/v1/launches?environment=staging").json["items"] == []
+    assert viewer.get("/api/v1/launches?environment=Bad Key").status_code == 422
+    marketing.delete(f"{PRODUCTION}/launch")
+    assert viewer.get("/api/v1/launches").json["items"] == []

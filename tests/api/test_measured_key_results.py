@@ -38,7 +38,8 @@ def test_flow_time_p50__computed_from_the_audit__with_direction_and_weekly_histo
     assert body["unit"] == "days"
     assert body["measure"] == {
         "metric": "flow_time_p50", "environment": "production",
-        "objective_id": history["checkout"], "flow_item": None, "window_days": 28,
+        "objective_id": history["checkout"], "value_stream": None, "flow_item": None,
+        "window_days": 28,
     }  # fmt: skip
     points = body["history"]
     assert len(points) == 13 and points[-1]["value"] == 12.0

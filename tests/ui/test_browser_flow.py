@@ -31,3 +31,19 @@ def test_promise_board__marketing_reads_it(people, service):
     assert page.get_by_role("heading", name="Safe to promise", level=1).is_visible()
     assert "Nothing is safe to promise yet" in page.inner_text("main")
     marketer.inspect("promise-board-empty")
+
+
+def test_value_streams__engineer_creates_one_leader_compares(people, service):
+    engineer = people("engineer")
+    page = engineer.page
+    engineer.go("/ui/value-streams")
+    page.get_by_text("New value stream").click()
+    page.get_by_role("textbox", name="Key").fill("payments")
+    page.get_by_role("textbox", name="Name", exact=True).fill("Payments")
+    page.get_by_role("button", name="Create value stream").click()
+    page.wait_for_url("**/ui/value-streams")
+    assert page.locator("#stream-payments").is_visible()
+    leader = people("viewer")
+    leader.go("/ui/value-streams")
+    assert leader.page.locator("#stream-payments").is_visible()
+    leader.inspect("value-streams")
