@@ -25,6 +25,7 @@ from flagsvc.api.context import state
 from flagsvc.api.etags import optional_if_match
 from flagsvc.api.schemas import MAX_PAGE
 from flagsvc.api.schemas import PageArgsSchema
+from flagsvc.api.schemas import StrictBoolean
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import page
@@ -68,9 +69,7 @@ def _description(**kwargs: Any) -> ma.fields.String:
 
 
 def _opt_in(**kwargs: Any) -> ma.fields.Boolean:
-    return ma.fields.Boolean(
-        truthy={True},
-        falsy={False},
+    return StrictBoolean(
         metadata={"description": "Users may enrol themselves (SDK enroll / leave)"},
         **kwargs,
     )

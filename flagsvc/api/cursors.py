@@ -17,6 +17,8 @@ from collections.abc import Callable
 import marshmallow as ma
 from marshmallow import validate
 
+from flagsvc.api.patterns import Pattern
+
 INT32_MAX = 2**31 - 1
 """The largest id an ``integer`` primary key holds (every table's but the audit's)."""
 INT64_MAX = 2**63 - 1
@@ -33,7 +35,7 @@ def cursor_field(max_length: int, description: str) -> ma.fields.String:
     """The ``cursor`` query argument: its pattern and length in the document."""
     return ma.fields.String(
         load_default=None,
-        validate=[validate.Length(max=max_length), validate.Regexp(PATTERN, error=REFUSED)],
+        validate=[validate.Length(max=max_length), Pattern(PATTERN, error=REFUSED)],
         metadata={"description": description},
     )
 

@@ -12,6 +12,7 @@ from flagsvc.api.auth import requires
 from flagsvc.api.context import change
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.schemas import StrictBoolean
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import name_field
@@ -30,7 +31,7 @@ blp = Blueprint(
 class EnvironmentCreateSchema(StrictSchema):
     key = key_field(required=True)
     name = name_field(required=True)
-    gated = ma.fields.Boolean(
+    gated = StrictBoolean(
         load_default=False,
         metadata={"description": "General rollout here needs complete launch readiness"},
     )

@@ -23,6 +23,7 @@ from flagsvc.api.context import change
 from flagsvc.api.context import db
 from flagsvc.api.etags import optional_if_match
 from flagsvc.api.flags import no_nul
+from flagsvc.api.schemas import StrictDecimal
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.domain.roles import Permission
@@ -80,7 +81,7 @@ def _utc_representable(value: datetime) -> None:
 
 class FlagStageMoveSchema(StrictSchema):
     stage = ma.fields.String(required=True, validate=validate.OneOf([s.value for s in Stage]))
-    rollout_percent = ma.fields.Decimal(
+    rollout_percent = StrictDecimal(
         validate=_percent_rule,
         metadata={"description": "0–100, at most 2 decimals; only for the general stage"},
     )
@@ -119,7 +120,7 @@ class FlagLaunchSchema(StrictSchema):
         validate=_utc_representable,
         metadata={"description": "ISO 8601 with a UTC offset, in the future"},
     )
-    rollout_percent = ma.fields.Decimal(
+    rollout_percent = StrictDecimal(
         load_default=Decimal(100),
         validate=[_percent_rule, _above_zero],
         metadata={"description": "The general ramp the launch starts at: above 0, at most 100"},

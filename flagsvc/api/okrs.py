@@ -13,8 +13,10 @@ from flagsvc.api.auth import requires
 from flagsvc.api.context import change
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.patterns import Pattern
 from flagsvc.api.schemas import PageArgsSchema
 from flagsvc.api.schemas import PromiseFreeSchema
+from flagsvc.api.schemas import StrictFloat
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import name_field
@@ -40,14 +42,14 @@ blp = Blueprint(
     description="Objectives and key results that flags serve",
 )
 
-PERIOD = validate.Regexp(
+PERIOD = Pattern(
     r"^\d{4}(-(Q[1-4]|H[12]|0[1-9]|1[0-2]))?$",
     error="must be a period such as 2026, 2026-Q4, 2026-H2 or 2026-11",
 )
 
 
 def _number(**kwargs: Any) -> ma.fields.Float:
-    return ma.fields.Float(allow_nan=False, validate=validate.Range(min=-1e15, max=1e15), **kwargs)
+    return StrictFloat(allow_nan=False, validate=validate.Range(min=-1e15, max=1e15), **kwargs)
 
 
 def _value_stream(**kwargs: Any) -> ma.fields.String:

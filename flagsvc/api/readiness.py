@@ -16,6 +16,7 @@ from flagsvc.api.context import change
 from flagsvc.api.context import db
 from flagsvc.api.etags import optional_if_match
 from flagsvc.api.flags import nul_free
+from flagsvc.api.schemas import StrictBoolean
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
 from flagsvc.api.schemas import name_field
@@ -39,7 +40,7 @@ MAX_ITEMS = 30
 class ReadinessItemInputSchema(StrictSchema):
     key = key_field(required=True)
     label = nul_free(name_field(required=True))
-    required = ma.fields.Boolean(
+    required = StrictBoolean(
         load_default=True, metadata={"description": "Needed for the flag to be ready"}
     )
 
@@ -64,7 +65,7 @@ class ReadinessChecklistSchema(StrictSchema):
 
 
 class ReadinessMarkSchema(StrictSchema):
-    done = ma.fields.Boolean(required=True)
+    done = StrictBoolean(required=True)
     note = nul_free(text_field(2000, metadata={"description": "Left unchanged when omitted"}))
 
 

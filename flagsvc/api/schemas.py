@@ -12,6 +12,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from flagsvc.api import cursors
+from flagsvc.api.patterns import Pattern
 from flagsvc.domain.validation import RESOURCE_KEY
 from flagsvc.domain.validation import find_unstorable
 from flagsvc.domain.validation import reject_promised_dates
@@ -50,10 +51,37 @@ class PromiseFreeSchema(StrictSchema):
         return data
 
 
+class StrictBoolean(ma.fields.Boolean):
+    """``true`` or ``false`` only: marshmallow's Boolean also takes ``"yes"``, ``1``, ``"on"``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class StrictFloat(ma.fields.Float):
+    """A JSON number only: marshmallow's Float also takes the string ``"50"``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str | bool):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictDecimal(ma.fields.Decimal):
+    """A JSON number only, read exactly (``rollout_percent``); never the string ``"50"``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str | bool):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def key_field(**kwargs: Any) -> ma.fields.String:
     """A flag / cohort / environment / item key: ``^[a-z0-9][a-z0-9._-]{0,99}$``."""
     return ma.fields.String(
-        validate=validate.Regexp(
+        validate=Pattern(
             RESOURCE_KEY,
             error=KEY_RULE,
         ),

@@ -40,6 +40,7 @@ from flagsvc.ui.forms import PAGE
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
 from flagsvc.ui.forms import bounded
+from flagsvc.ui.forms import number
 from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import utc_text
@@ -55,6 +56,9 @@ LAUNCH_RAMPS = [("10", "10 %"), ("25", "25 %"), ("50", "50 %"), ("100", "100 % (
 BOARD_LIMIT = 500  # flags a board lists; beyond that, the flag list's filters help
 BLANK_ITEM_ROWS = 2
 MAX_ROWS = 100  # editor rows read from a form (the API allows 30 items)
+
+BOOLEANS = {"true": True, "false": False}
+"""Form text → the JSON boolean the API schema takes."""
 
 
 @bp.get("/readiness")
@@ -147,7 +151,8 @@ def _checklist_context(session: Session, flag_key: str) -> dict[str, Any]:
 @permission_required(Permission.MARK_READINESS)
 def readiness_mark(flag_key: str, item_key: str) -> Any:
     """Mark one item done or not done, with an optional note."""
-    data = {"done": text(request.form, "done"), "note": request.form.get("note", "")}
+    sent = text(request.form, "done")  # the API takes JSON booleans only
+    data = {"done": BOOLEANS.get(sent, sent), "note": request.form.get("note", "")}
     form_name = f"item-{item_key}"
     try:
         fields = validate(ReadinessMarkSchema(), data, {})
@@ -225,7 +230,10 @@ def launch_schedule(flag_key: str, env: str) -> Any:
     """Schedule general rollout of a ready flag already in early access (time in UTC)."""
     form_name, raw = f"launch-{env}", text(request.form, "launch_at")
     sent = optional(
-        {"launch_at": utc_text(raw), "rollout_percent": text(request.form, "rollout_percent")}
+        {
+            "launch_at": utc_text(raw),
+            "rollout_percent": number(text(request.form, "rollout_percent")),
+        }
     )
     try:
         launch = validate(FlagLaunchSchema(), sent, {})

@@ -39,6 +39,7 @@ from flagsvc.ui.forms import FormState
 from flagsvc.ui.forms import collapse
 from flagsvc.ui.forms import dedupe
 from flagsvc.ui.forms import lines
+from flagsvc.ui.forms import number
 from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
@@ -106,7 +107,7 @@ def stage_move(flag_key: str, env: str) -> Any:
     """Move to a stage or ramp general rollout (the same stage machine as the API)."""
     data = optional({"stage": text(request.form, "stage")})
     if data.get("stage") == Stage.GENERAL.value:  # one form, many buttons: only general ramps
-        data |= optional({"rollout_percent": text(request.form, "rollout_percent")})
+        data |= optional({"rollout_percent": number(text(request.form, "rollout_percent"))})
     try:
         move = validate(FlagStageMoveSchema(), data, {})
     except FormInvalidError as error:

@@ -12,8 +12,13 @@ import base64
 import threading
 from typing import Any
 
+import marshmallow as ma
 import pytest
+from marshmallow import validate
 
+from flagsvc.api.schemas import StrictBoolean
+from flagsvc.api.schemas import StrictDecimal
+from flagsvc.api.schemas import StrictFloat
 from flagsvc.storage.models import KeyResult
 from tests.conftest import Caller
 from tests.conftest import create_flag
@@ -220,3 +225,85 @@ def test_concurrent_creates_of_one_key__one_201_the_rest_409(client, secrets, pa
     for thread in threads:
         thread.join(timeout=120)
     assert sorted(codes) == [201] + [409] * (RACERS - 1)
+
+
+# --- strict numbers, booleans and whole-value patterns ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/api/v1/flags/f1/environments/staging/stage",
+         {"stage": "general", "rollout_percent": "50"}, "rollout_percent"),
+        ("PUT", "/api/v1/flags/f1/readiness/docs", {"done": "yes"}, "done"),
+        ("PUT", "/api/v1/flags/f1/readiness/docs", {"done": 1}, "done"),
+        ("POST", "/api/v1/cohorts", {"key": "c9", "name": "C", "opt_in": 0}, "opt_in"),
+        ("POST", "/api/v1/environments", {"key": "qa", "name": "QA", "gated": "true"}, "gated"),
+        ("POST", "/api/v1/objectives", {"title": "O", "period": "2026\n", "owner": "t"}, "period"),
+        ("POST", "/api/v1/cohorts", {"key": "c9\n", "name": "C"}, "key"),
+        ("POST", "/api/v1/flags", {"key": "f9\n", "name": "F", "key_result_id": 1}, "key"),
+    ],
+)  # fmt: skip
+def test_loose_types_and_trailing_newlines__422_naming_the_field(
+    listed, admin, method, path, body, field
+):
+    response = admin.request(method, path, json=body)
+    assert response.status_code == 422, response.json
+    assert field in response.json["errors"]["json"]
+
+
+def test_key_result_target_as_text__422(admin, objective):
+    body = {"title": "K", "metric": "m", "baseline": 0, "target": "1"}
+    response = admin.post(f"/api/v1/objectives/{objective}/key-results", json=body)
+    assert response.status_code == 422
+    assert "target" in response.json["errors"]["json"]
+
+
+def _body_schemas() -> list[tuple[str, Any]]:
+    from flagsvc import create_app
+
+    app = create_app({"database_url": "sqlite://", "testing": True, "redis_url": None})
+    found = []
+    for rule in app.url_map.iter_rules():
+        view = getattr(app.view_functions[rule.endpoint], "view_class", None)
+        for method in ("post", "put", "patch"):
+            doc = getattr(getattr(view, method, None), "_apidoc", {})
+            for parameter in doc.get("arguments", {}).get("parameters", []):
+                if parameter.get("in", parameter.get("location")) == "json":
+                    schema = parameter["schema"]
+                    found.append((f"{method.upper()} {rule.rule}", schema))
+    return found
+
+
+def _loose_fields(schema: Any, path: str = "") -> list[str]:
+    """Fields of a body schema that take text for a number or a boolean, or match
+    patterns with ``re.match`` (a trailing newline passes ``$``)."""
+    schema = schema() if isinstance(schema, type) else schema
+    loose = []
+    for name, field in schema.fields.items():
+        where = f"{path}{name}"
+        inner = field
+        while isinstance(inner, ma.fields.List | ma.fields.Dict):
+            inner = inner.inner if isinstance(inner, ma.fields.List) else inner.value_field
+            if inner is None:
+                break
+        if isinstance(inner, ma.fields.Nested):
+            loose += _loose_fields(inner.schema, where + ".")
+            continue
+        if isinstance(inner, ma.fields.Boolean) and not isinstance(inner, StrictBoolean):
+            loose.append(where)
+        if isinstance(inner, ma.fields.Integer) and not inner.strict:
+            loose.append(where)
+        if isinstance(inner, ma.fields.Float | ma.fields.Decimal) and not isinstance(
+            inner, StrictFloat | StrictDecimal
+        ):
+            loose.append(where)
+        validators = list(getattr(inner, "validators", []))
+        if any(type(v) is validate.Regexp for v in validators):
+            loose.append(where + " (pattern)")
+    return loose
+
+
+def test_every_body_field__numbers_booleans_and_patterns_strict():
+    loose = {name: _loose_fields(schema) for name, schema in _body_schemas()}
+    assert {name: fields for name, fields in loose.items() if fields} == {}
