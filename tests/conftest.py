@@ -58,7 +58,7 @@ def worker_index() -> int:
     return int(WORKER.removeprefix("gw")) if WORKER else 0
 
 
-def _worker_database(url: str) -> str:
+def worker_database(url: str) -> str:
     """``url`` with a database of this worker's own, created if it does not exist yet."""
     if not WORKER:
         return url
@@ -118,7 +118,7 @@ def postgres_migrated() -> str:
     if not PG_URL:
         service_missing("PostgreSQL", "TEST_DATABASE_URL is not set")
     try:
-        url = _worker_database(PG_URL)
+        url = worker_database(PG_URL)
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))

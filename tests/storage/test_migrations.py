@@ -13,6 +13,7 @@ from flagsvc.storage import migrate
 from flagsvc.storage.models import Base
 from tests.conftest import PG_URL
 from tests.conftest import service_missing
+from tests.conftest import worker_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -21,7 +22,7 @@ def empty_database(request, tmp_path):
         return f"sqlite:///{tmp_path / 'migrate.db'}"
     if not PG_URL:
         service_missing("PostgreSQL", "TEST_DATABASE_URL is not set")
-    url = PG_URL
+    url = worker_database(PG_URL)  # this xdist worker's own: two would race on one schema
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS migrations_test CASCADE"))
