@@ -348,6 +348,15 @@ class CohortByKey(MethodView):
             blp.set_etag(cohorts.cohort_etag(cohort))
             return _detail(session, cohort)
 
+    @requires(Permission.EDIT_COHORTS)
+    @blp.response(204)
+    @blp.alt_response(409, response="CONFLICT")
+    def delete(self, cohort_key: str) -> Any:
+        """Delete a cohort no flag uses, with its members (409 naming a flag that uses it)"""
+        with db().write() as session:
+            cohorts.delete_cohort(session, change(), cohort_key, optional_if_match(blp))
+        return None
+
 
 @blp.route("/<string:cohort_key>/members")
 class CohortMembers(MethodView):

@@ -36,6 +36,7 @@ class Action(StrEnum):
     READINESS_WAIVED = "readiness.waived"
     COHORT_CREATED = "cohort.created"
     COHORT_UPDATED = "cohort.updated"
+    COHORT_DELETED = "cohort.deleted"
     COHORT_MEMBERS_ADDED = "cohort.members_added"
     COHORT_MEMBERS_REMOVED = "cohort.members_removed"
     COHORT_MEMBER_ENROLLED = "cohort.member_enrolled"

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
+from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.errors import DuplicateKeyError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
@@ -191,6 +192,35 @@ def update_cohort(
         session, change, Action.COHORT_UPDATED, audit.Subject("cohort", key), before, after
     )
     return cohort
+
+
+def delete_cohort(
+    session: Session, change: Change, key: str, precondition: Precondition = no_precondition
+) -> None:
+    """Delete a cohort no flag uses, with its members; audited with what it was.
+
+    Locked ``FOR UPDATE`` (not the edits' ``NO KEY UPDATE``): a flag attaching it at the
+    same moment waits for this commit instead of slipping in before the delete.
+
+    :raise ConflictError: a flag state still lists it (naming how many and the first).
+    """
+    cohort = session.scalar(select(Cohort).where(Cohort.key == key).with_for_update())
+    if cohort is None:
+        raise NotFoundError("cohort", key)
+    precondition(cohort_etag(cohort))
+    uses = used_by(session, cohort.id)
+    if uses:
+        first = f"{uses[0]['flag']} in {uses[0]['environment']}"
+        more = f" and {len(uses) - 1} more" if len(uses) > 1 else ""
+        raise ConflictError(
+            f"cohort {key!r} is used by {len(uses)} flag state(s) ({first}{more}); "
+            "take it off those flags first"
+        )
+    before = {**cohort_summary(cohort), "members": member_count(session, cohort.id)}
+    session.execute(delete(CohortMember).where(CohortMember.cohort_id == cohort.id))
+    session.delete(cohort)
+    session.flush()
+    audit.record(session, change, Action.COHORT_DELETED, audit.Subject("cohort", key), before, None)
 
 
 def change_members(

@@ -234,6 +234,14 @@ def _revoked(event: AuditEvent, before: Mapping[str, Any], _after: Mapping[str, 
     return f"Revoked token {before.get('name', event.entity_key)}"
 
 
+def _deleted(event: AuditEvent, before: Mapping[str, Any], _after: Mapping[str, Any],
+             _labels: Labels) -> str:  # fmt: skip
+    name = before.get("name") or event.entity_key
+    count = before.get("members")
+    members = f" ({count} explicit member{'' if count == 1 else 's'})" if count is not None else ""
+    return f"Deleted {event.entity_type} {name}{members}"
+
+
 def _updated(event: AuditEvent, before: Mapping[str, Any], after: Mapping[str, Any],
              _labels: Labels) -> str:  # fmt: skip
     names = [change.field for change in field_changes(before, after)]
@@ -384,6 +392,7 @@ _SENTENCES: dict[str, Sentence] = {
     Action.READINESS_WAIVED: _waived,
     Action.COHORT_CREATED: _created,
     Action.COHORT_UPDATED: _updated,
+    Action.COHORT_DELETED: _deleted,
     Action.COHORT_MEMBERS_ADDED: _members,
     Action.COHORT_MEMBERS_REMOVED: _members,
     Action.COHORT_MEMBER_ENROLLED: _enrolment,

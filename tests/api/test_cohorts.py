@@ -712,3 +712,34 @@ def test_members__concurrent_overlapping_imports__exact_counts_valid_chain(engin
     assert added == len(union) + len(batches)
     assert engineer.get(f"{BASE}/early").json["member_count"] == len(union) + len(batches)
     assert engineer.get("/api/v1/audit/verify").json["valid"] is True
+
+
+# --- delete ---------------------------------------------------------------------------
+
+
+def test_delete_cohort__unused__204_members_gone_and_audited(engineer, app):
+    create(engineer, "old", rules=[{"attribute": "plan", "op": "in", "values": ["beta"]}])
+    members(engineer, "old", add=["u1", "u2"])
+    response = engineer.delete(f"{BASE}/old")
+    assert response.status_code == 204
+    assert engineer.get(f"{BASE}/old").status_code == 404
+    with app.extensions["flagsvc"].db.read() as session:
+        assert session.scalar(select(func.count()).select_from(CohortMember)) == 0
+    [event] = events(app, "cohort.deleted")
+    assert event.before["key"] == "old" and event.before["members"] == 2 and event.after is None
+
+
+def test_delete_cohort__used_by_a_flag__409_names_it_and_changes_nothing(engineer, app):
+    create(engineer)
+    _used_in_production(engineer)
+    response = engineer.delete(f"{BASE}/early")
+    assert response.status_code == 409
+    assert "opt-in-flag in production" in json.dumps(response.json)
+    assert engineer.get(f"{BASE}/early").status_code == 200
+    assert events(app, "cohort.deleted") == []
+
+
+def test_delete_cohort__unknown__404_and_viewer__403(engineer, viewer):
+    assert engineer.delete(f"{BASE}/nope").status_code == 404
+    create(engineer)
+    assert viewer.delete(f"{BASE}/early").status_code == 403
