@@ -25,6 +25,7 @@ from flagsvc.api import sdk
 from flagsvc.api import timing
 from flagsvc.api import tokens
 from flagsvc.api import value_streams
+from flagsvc.api.body_limits import LimitedRequest
 from flagsvc.api.context import REQUEST_ID_HEADER
 from flagsvc.api.context import request_id
 from flagsvc.api.errors import register_error_handlers
@@ -59,6 +60,7 @@ class BoundedIntConverter(IntegerConverter):
 def init_api(app: Flask) -> None:
     """Bind flask-smorest, the error handlers and every blueprint to ``app``."""
     app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
+    app.request_class = LimitedRequest  # form bodies limited before parsing
     app.config.update(
         API_TITLE="flagsvc",
         API_VERSION="v1",

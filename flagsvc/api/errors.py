@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import Flask
 from flask import Response
-from flask import current_app
 from flask import has_request_context
 from flask import jsonify
 from flask import request
@@ -21,6 +20,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from flagsvc.api.body_limits import TooManyFormFields
+from flagsvc.api.body_limits import body_limit
 from flagsvc.domain import errors as domain
 from flagsvc.storage.db import UNAVAILABLE_ERRORS
 
@@ -104,9 +105,13 @@ def _stale(_error: StaleDataError) -> Response:
     )
 
 
-def _body_too_large(_error: RequestEntityTooLarge) -> Response:
+def _body_too_large(error: RequestEntityTooLarge) -> Response:
     """The body limit (``FLAGSVC_MAX_BODY_BYTES``) in the common shape, not werkzeug's."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if isinstance(error, TooManyFormFields):
+        message = f"{error.description}; send JSON or fewer fields"
+        too_large = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+        return error_response(too_large, message, limit_fields=error.limit)
+    limit = body_limit(request)
     return error_response(
         HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
         f"the request body is larger than the limit of {limit} bytes; split it",

@@ -22,6 +22,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
+from flagsvc.api.body_limits import TooManyFormFields
+from flagsvc.api.body_limits import body_limit
 from flagsvc.api.errors import status_for
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Permission
@@ -121,9 +123,11 @@ def _http_error(error: HTTPException) -> tuple[str, int]:
 
 
 @bp.errorhandler(RequestEntityTooLarge)
-def _too_large(_error: RequestEntityTooLarge) -> tuple[str, int]:
+def _too_large(error: RequestEntityTooLarge) -> tuple[str, int]:
     """A form or upload over the body limit: say the limit and what to do instead."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if isinstance(error, TooManyFormFields):
+        return _error_page(413, "Too large", f"{error.description}.")
+    limit = body_limit(request) or current_app.config["MAX_CONTENT_LENGTH"]
     size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit / 2**10:g} KiB"
     message = (
         f"What you sent is larger than the {size} a form or upload may be. "
