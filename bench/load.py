@@ -88,6 +88,11 @@ DATABASE = os.environ.get("BENCH_LOAD_DATABASE", "flagsvc_bench_load")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 LUA = BENCH_DIR / "load.lua"
 QUIET = {"FLAGSVC_ACCESS_LOG": "0"}
+ONE_CLIENT_MANY_STREAMS = {
+    "FLAGSVC_MAX_STREAMS_PER_KEY": "100000",
+    "FLAGSVC_MAX_STREAMS_PER_ADDRESS": "100000",
+}
+"""Every stream comes from this machine with one SDK key: no fair share to keep here."""
 ENVIRONMENT = "production"
 FLAGS = 200
 BIG_COHORT = "early-adopters"
@@ -601,7 +606,7 @@ def instances_running(count: int, workers: int) -> Iterator[list[LiveService]]:
     """``count`` instances on a fresh database and Redis; their log files removed after."""
     database = fresh_database()
     serve = ("--workers", str(workers))
-    env = {**QUIET, "FLAGSVC_WORKERS": str(workers)}
+    env = {**QUIET, "FLAGSVC_WORKERS": str(workers), **ONE_CLIENT_MANY_STREAMS}
     with ExitStack() as stack:
         services = []
         for n in range(count):

@@ -272,6 +272,9 @@ def run_many(
         **QUIET,
         "FLAGSVC_WORKER_CLASS": worker_class,
         "FLAGSVC_MAX_STREAMS": str(args.streams + 100),
+        # one SDK key from one address holds them all: no fair share to keep here
+        "FLAGSVC_MAX_STREAMS_PER_KEY": str(args.streams + 100),
+        "FLAGSVC_MAX_STREAMS_PER_ADDRESS": str(args.streams + 100),
     }
     threads = ("--threads", str(args.streams + 100))  # gthread: one thread per stream
     with start_service(database, REDIS_URL, env=env, init=False, serve_args=threads) as b:

@@ -102,7 +102,7 @@ def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, Snaps
     from flagsvc.services.snapshots import RedisSnapshotStore
     from flagsvc.storage.db import Database
 
-    database = Database(config.database_url)
+    database = Database(config.database_url, config.db_pool_size, config.db_pool_timeout_seconds)
     head_source, every = _head_reader(database), config.head_poll_seconds
     heads = HeadTracker(head_source, max_age=every)
     if config.redis_url:

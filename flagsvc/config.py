@@ -99,6 +99,10 @@ class EnvironmentSchema(ma.Schema):
     audit_keys = _text("FLAGSVC_AUDIT_KEY", validate=_checked(checks.audit_key_problem))
     stream_keepalive_seconds = _seconds("FLAGSVC_STREAM_KEEPALIVE_SECONDS", 15.0)
     max_streams = _integer("FLAGSVC_MAX_STREAMS", 2000)
+    max_streams_per_key = _integer("FLAGSVC_MAX_STREAMS_PER_KEY", 1000)
+    max_streams_per_address = _integer("FLAGSVC_MAX_STREAMS_PER_ADDRESS", 200)
+    db_pool_size = _integer("FLAGSVC_DB_POOL_SIZE", 10)
+    db_pool_timeout_seconds = _seconds("FLAGSVC_DB_POOL_TIMEOUT_SECONDS", 30.0)
     head_poll_seconds = _seconds("FLAGSVC_HEAD_POLL_SECONDS", 2.0)
     proxy_hops = _integer("FLAGSVC_PROXY_HOPS", 0, validate.Range(min=0, error="must be 0 or more"))
     migrations = _text("FLAGSVC_MIGRATIONS", validate=_checked(checks.migrations_problem))
@@ -177,6 +181,10 @@ class Config:
     mode: str = DEVELOPMENT
     stream_keepalive_seconds: float = 15.0
     max_streams: int = 2000
+    max_streams_per_key: int = 1000
+    max_streams_per_address: int = 200
+    db_pool_size: int = 10
+    db_pool_timeout_seconds: float = 30.0
     head_poll_seconds: float = 2.0
     proxy_hops: int = 0
     migrations: str | None = None

@@ -17,6 +17,7 @@ from flagsvc.services.credentials import SdkKeyCache
 from flagsvc.services.evaluation import SnapshotCache
 from flagsvc.services.rate_limits import SharedCounter
 from flagsvc.services.revocations import KeyRevocations
+from flagsvc.services.stream_slots import StreamSlots
 from flagsvc.storage.db import Database
 
 Clock = Callable[[], datetime]
@@ -41,6 +42,7 @@ class AppState:
     sdk_key_use: KeyUseThrottle = field(default_factory=KeyUseThrottle)
     revocations: KeyRevocations = field(init=False)
     enrollments: SharedCounter = field(init=False)
+    streams: StreamSlots = field(init=False)
 
     @property
     def audit_keys(self) -> AuditKeys:
@@ -49,11 +51,15 @@ class AppState:
 
     def __post_init__(self) -> None:
         """Revocations reach this process's SDK-key cache, and the others' through Redis;
-        opt-in enrolments are counted per SDK key (``FLAGSVC_ENROLL_LIMIT``)."""
+        opt-in enrolments are counted per SDK key (``FLAGSVC_ENROLL_LIMIT``); stream slots
+        are shared per SDK key and client address (``FLAGSVC_MAX_STREAMS_PER_*``)."""
         self.revocations = KeyRevocations(self.sdk_keys, self.config.redis_url)
         self.enrollments = SharedCounter(
             self.config.enroll_limit,
             self.config.enroll_window_seconds,
             namespace="enrollments",
             redis_url=self.config.redis_url,
+        )
+        self.streams = StreamSlots(
+            self.config.max_streams_per_key, self.config.max_streams_per_address
         )

@@ -175,21 +175,19 @@ def _export_row(event: AuditEvent) -> dict[str, Any]:
 
 
 def _ndjson_lines(filters: audit.AuditQuery) -> Iterator[str]:
-    with db().read() as session:
-        for event in audit.stream(session, filters):
-            yield json.dumps(_export_row(event), separators=(",", ":")) + "\n"
+    for event in audit.stream(db().read, filters):
+        yield json.dumps(_export_row(event), separators=(",", ":")) + "\n"
 
 
 def _csv_lines(filters: audit.AuditQuery) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
-    with db().read() as session:
-        for event in audit.stream(session, filters):
-            row = _export_row(event)
-            row["before"], row["after"] = json.dumps(row["before"]), json.dumps(row["after"])
-            writer.writerow(safe_row(row))
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+    for event in audit.stream(db().read, filters):  # no connection held while it is read
+        row = _export_row(event)
+        row["before"], row["after"] = json.dumps(row["before"]), json.dumps(row["after"])
+        writer.writerow(safe_row(row))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
     yield buffer.getvalue()

@@ -56,6 +56,7 @@ from flagsvc.services import spec1
 from flagsvc.services.evaluation import CachedSnapshot
 from flagsvc.services.evaluation import EnvironmentWatch
 from flagsvc.services.evaluation import evaluate_flags
+from flagsvc.services.stream_slots import Share
 
 blp = Blueprint("sdk", __name__, url_prefix="/sdk/v1", description="SDK endpoints (SDK key auth)")
 
@@ -361,28 +362,51 @@ class StreamView(MethodView):
         success=True,
     )
     @blp.alt_response(503, description="This instance holds its maximum of streams; Retry-After")
+    @blp.alt_response(
+        429,
+        description="This SDK key or client address holds its share of the instance's "
+        "streams (FLAGSVC_MAX_STREAMS_PER_KEY / _PER_ADDRESS); Retry-After",
+    )
     def get(self) -> Response:
         """Server-Sent Events: a change event whenever the environment changes"""
         app_state = state()
         if app_state.broker.subscriber_count >= app_state.config.max_streams:
-            response = error_response(
+            return _no_stream(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 "this instance holds its maximum of open streams; retry or poll /sdk/v1/snapshot",
             )
-            response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
-            return response
+        key_id = current_actor().sdk_key_id
+        assert key_id is not None  # requires_sdk_key guarantees it
+        slot = app_state.streams.take(key_id, request.remote_addr or "")
+        if isinstance(slot, Share):
+            return _no_stream(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                f"{slot.what} holds its share of this instance's streams ({slot.limit}); "
+                "close one, retry later or poll /sdk/v1/snapshot",
+            )
         subscription = app_state.broker.subscribe()  # before hello: no change falls between
-        app_state.revocations.hold(current_actor().sdk_key_id, subscription)  # revoked: ends
+        app_state.revocations.hold(key_id, subscription)  # revoked: ends
         watch = EnvironmentWatch(app_state.snapshots, db().read, _environment(), subscription)
+
+        def close() -> None:
+            watch.close()
+            slot.release()
+
         try:
             hello = watch.hello()
         except BaseException:
-            watch.close()
+            close()
             raise
-        events = _events(watch, hello, app_state.config.stream_keepalive_seconds)
+        events = _events(watch, hello, app_state.config.stream_keepalive_seconds, close)
         response = Response(events, content_type="text/event-stream", headers=STREAM_HEADERS)
-        response.call_on_close(watch.close)  # also when the body never started
+        response.call_on_close(close)  # also when the body never started
         return response
+
+
+def _no_stream(status: HTTPStatus, message: str) -> Response:
+    response = error_response(status, message)
+    response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+    return response
 
 
 def _hello(environment: str, version: int, keepalive: float) -> bytes:
@@ -398,13 +422,16 @@ def _sse(event: str, environment: str, version: int) -> bytes:
     return f"event: {event}\ndata: {data}\n\n".encode()
 
 
-def _events(watch: EnvironmentWatch, hello: int, keepalive: float) -> Iterator[bytes]:
+def _events(
+    watch: EnvironmentWatch, hello: int, keepalive: float, close: Callable[[], None]
+) -> Iterator[bytes]:
     """The event stream; runs after the view returned (no request context here).
 
     A client that went away surfaces as a failed write, which closes this generator
-    (``GeneratorExit`` at the ``yield``): the ``finally`` frees its subscription. The
-    server resumes it only after writing what it yielded, so the propagation delay is
-    taken then: from the change's commit to its event written to this stream.
+    (``GeneratorExit`` at the ``yield``): the ``finally`` frees its subscription and its
+    slot (``close``). The server resumes it only after writing what it yielded, so the
+    propagation delay is taken then: from the change's commit to its event written to
+    this stream.
     """
     try:
         yield b"retry: 1000\n\n" + _hello(watch.environment, hello, keepalive)
@@ -418,7 +445,7 @@ def _events(watch: EnvironmentWatch, hello: int, keepalive: float) -> Iterator[b
             if committed_at is not None:
                 metrics.CHANGE_PROPAGATION.observe(max(0.0, time.time() - committed_at))
     finally:
-        watch.close()
+        close()
 
 
 @blp.route("/enroll")

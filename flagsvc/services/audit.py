@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
@@ -249,16 +250,34 @@ class AuditQuery:
     newest_first: bool = False
 
 
+EXPORT_PAGE = 500
+"""Events an export reads per session (about 1 MiB of rows at most)."""
+
+
 def query(session: Session, filters: AuditQuery, limit: int) -> Sequence[AuditEvent]:
     """Events matching ``filters`` in chain order, at most ``limit`` of them."""
     return session.scalars(_filtered(filters).limit(limit)).all()
 
 
-def stream(session: Session, filters: AuditQuery, batch: int = 1_000) -> Iterator[AuditEvent]:
-    """Every matching event, fetched in batches (exports of any size in flat memory)."""
+def stream(
+    sessions: Callable[[], AbstractContextManager[Session]],
+    filters: AuditQuery,
+    batch: int = EXPORT_PAGE,
+) -> Iterator[AuditEvent]:
+    """Every matching event, a page at a time (exports of any size in flat memory).
+
+    Each page is read in a session of its own, closed before its events are handed
+    out: the caller writes them to a client that may read slowly, and a connection
+    held meanwhile is one the pool cannot lend (enough slow readers of an export would
+    leave none for anyone else). The events come out detached, their columns loaded.
+    Pages follow ``seq``, so events appended meanwhile are exported too if they match,
+    and none is repeated or skipped.
+    """
     after = filters.after_seq
     while True:
-        rows = query(session, _with_cursor(filters, after), batch)
+        with sessions() as session:
+            rows = query(session, _with_cursor(filters, after), batch)
+            session.expunge_all()
         yield from rows
         if len(rows) < batch:
             return

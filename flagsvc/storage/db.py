@@ -45,7 +45,10 @@ nothing else: a programming error must still surface.
 class Database:
     """Owns the engines and hands out one session per unit of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> None:
+        """``pool_size`` connections kept open on PostgreSQL, up to twice as many more
+        under load; a unit of work waits ``pool_timeout`` seconds for one, then fails
+        (503). SQLite opens a connection per unit of work."""
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         if self.is_sqlite:
@@ -55,7 +58,9 @@ class Database:
             # No pre-ping: it costs a round trip per checkout on every SDK request.
             # A connection broken by a database restart fails one unit of work (a
             # 503 the caller retries) and SQLAlchemy then invalidates the whole pool.
-            self.write_engine = create_engine(url, pool_size=10, max_overflow=20)
+            self.write_engine = create_engine(
+                url, pool_size=pool_size, max_overflow=2 * pool_size, pool_timeout=pool_timeout
+            )
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)

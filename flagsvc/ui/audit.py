@@ -164,10 +164,9 @@ def _csv_lines(query: audit.AuditQuery) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
-    with db().read() as session:
-        for event in audit.stream(session, query):
-            writer.writerow(safe_row(_csv_row(event)))
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+    for event in audit.stream(db().read, query):  # no connection held while it is read
+        writer.writerow(safe_row(_csv_row(event)))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
     yield buffer.getvalue()
