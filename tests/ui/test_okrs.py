@@ -134,3 +134,16 @@ def test_measured_key_result__wrong_direction__422_names_the_field(
     assert "the target must be below the baseline" in html(refused)
     bad_window = ui_engineer.post(path, {**form, "target": "5", "measure-window_days": "3"})
     assert bad_window.status_code == 422
+
+
+def test_progress__says_the_direction_in_words(ui_engineer, engineer):
+    objective = engineer.post(
+        "/api/v1/objectives", json={"title": "Fewer errors", "period": "2026-Q4", "owner": "core"}
+    ).json
+    body = {"title": "Error rate", "metric": "errors", "baseline": 1.2, "target": 0.5,
+            "current": 0.8, "unit": "%"}  # fmt: skip
+    made = engineer.post(f"/api/v1/objectives/{objective['id']}/key-results", json=body)
+    assert made.status_code == 201, made.json
+    page = html(ui_engineer.get("/ui/okrs"))
+    assert "0.8 % now" in page and "aiming down to 0.5 % from 1.2 (lower is better)" in page
+    assert "of 0.5 (from 1.2" not in page
