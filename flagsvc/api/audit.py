@@ -110,7 +110,7 @@ class AuditLog(MethodView):
     @blp.response(
         200, AuditPageSchema, description="JSON page; format=csv or ndjson streams every match"
     )
-    @blp.doc(responses={"200": {"content": EXPORT_CONTENT}})
+    @blp.doc(responses={200: {"content": EXPORT_CONTENT}})  # int: merges into the response's
     def get(self, args: dict[str, Any]) -> Any:
         """Query the audit log"""
         filters = audit.AuditQuery(

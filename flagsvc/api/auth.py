@@ -25,10 +25,8 @@ from flagsvc.storage.db import UNAVAILABLE_ERRORS
 View = TypeVar("View", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
 
-_AUTH_DOC = {
-    "security": [{"bearerAuth": []}],
-    "responses": {"401": "UNAUTHORIZED", "403": "FORBIDDEN", "429": "TOO_MANY_REQUESTS"},
-}
+_AUTH_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+_AUTH_RESPONSES = {"401": "UNAUTHORIZED", "403": "FORBIDDEN", "429": "TOO_MANY_REQUESTS"}
 
 
 def bearer_secret() -> str:
@@ -135,6 +133,8 @@ def _document_auth(view: Any) -> None:
     """Tell the OpenAPI document that the operation needs a bearer token."""
     apidoc = dict(getattr(view, "_apidoc", {}))
     manual = dict(apidoc.get("manual_doc", {}))
-    manual.update(_AUTH_DOC)
+    # merged, not replaced: the view's own response docs (an export's content types) stay
+    manual["responses"] = {**_AUTH_RESPONSES, **manual.get("responses", {})}
+    manual["security"] = _AUTH_SECURITY
     apidoc["manual_doc"] = manual
     view._apidoc = apidoc

@@ -96,11 +96,18 @@ class PromiseBoardSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(PromiseSchema))
 
 
+_FEED_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/atom+xml": {"schema": {"type": "string"}},
+}
+
+
 @blp.route("/promise-board")
 class PromiseBoard(MethodView):
     @requires(Permission.READ)
     @blp.arguments(PromiseArgsSchema, location="query")
     @blp.response(200, PromiseBoardSchema, description="JSON; format=csv or atom: the same items")
+    @blp.doc(responses={200: {"content": _FEED_CONTENT}})  # int: merges into the response's
     def get(self, args: dict[str, Any]) -> Any:
         """Features safe to announce, with their evidence (nothing unfinished appears)"""
         query = promise_board.PromiseQuery(

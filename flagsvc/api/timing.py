@@ -250,11 +250,18 @@ def flow_query(args: Mapping[str, Any]) -> flow.FlowQuery:
     )
 
 
+_TEXT_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/x-ndjson": {"schema": {"type": "string"}},
+}
+
+
 @blp.route("/flow")
 class Flow(MethodView):
     @requires(Permission.READ)
     @blp.arguments(FlowArgsSchema, location="query")
     @blp.response(200, FlowReportSchema, description="JSON; format=csv or ndjson: per-flag rows")
+    @blp.doc(responses={200: {"content": _TEXT_CONTENT}})  # int: merges into the response's
     def get(self, args: dict[str, Any]) -> Any:
         """Flow metrics: flow time, readiness wait, efficiency, load, velocity, bottleneck"""
         with db().read() as session:
