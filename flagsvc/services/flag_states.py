@@ -373,7 +373,10 @@ def _cohort_keys(session: Session, state_id: int) -> list[str]:
 
 
 def _cohort_ids(session: Session, cohort_keys: Sequence[str]) -> dict[str, int]:
-    rows = session.execute(select(Cohort.key, Cohort.id).where(Cohort.key.in_(cohort_keys)))
+    """The cohorts' ids, share-locked: a racing delete (which locks the row for update)
+    either waits and then finds the cohort in use, or wins and this finds it gone."""
+    query = select(Cohort.key, Cohort.id).where(Cohort.key.in_(cohort_keys))
+    rows = session.execute(query.with_for_update(read=True, of=Cohort))
     found = {key: cohort_id for key, cohort_id in rows}
     unknown = [key for key in cohort_keys if key not in found]
     if unknown:

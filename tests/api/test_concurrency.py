@@ -119,3 +119,47 @@ def _events(viewer: Caller, action: str) -> list:
         cursor = body["next_cursor"]
         if not cursor:
             return events
+
+
+RACE_STATE = "/api/v1/flags/race-flag/environments/staging"
+
+
+def _attach_and_delete_at_once(engineer: Caller, key: str) -> dict[str, int]:
+    barrier = threading.Barrier(2)
+    results: dict[str, int] = {}
+    etag = engineer.get(RACE_STATE).headers["ETag"]
+
+    def attach() -> None:
+        barrier.wait()
+        response = engineer.put(
+            f"{RACE_STATE}/cohorts", json={"cohorts": [key]}, headers={"If-Match": etag}
+        )
+        results["attach"] = response.status_code
+
+    def remove() -> None:
+        barrier.wait()
+        results["delete"] = engineer.delete(f"/api/v1/cohorts/{key}").status_code
+
+    threads = [threading.Thread(target=attach), threading.Thread(target=remove)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_cohort_deleted_while_being_attached__never_a_500_never_both(engineer):
+    """Attaching reads the cohort under a share lock, so a delete either waits and finds it
+    in use (409) or wins and the attach finds no such cohort (422): never a foreign-key
+    error, and never an attachment to a cohort that is gone."""
+    create_flag(engineer, "race-flag", name="Race")
+    for n in range(6):
+        key = f"race-{n}"
+        body = {"key": key, "name": key, "rules": [], "opt_in": False}
+        assert engineer.post("/api/v1/cohorts", json=body).status_code == 201
+        results = _attach_and_delete_at_once(engineer, key)
+        assert results.get("attach") in (200, 422), results
+        assert results.get("delete") in (204, 409), results
+        assert (results["attach"], results["delete"]) != (200, 204), results
+        etag = engineer.get(RACE_STATE).headers["ETag"]
+        engineer.put(f"{RACE_STATE}/cohorts", json={"cohorts": []}, headers={"If-Match": etag})
