@@ -50,6 +50,8 @@ STORED_IN: dict[str, InstrumentedAttribute[object]] = {
     "MembersEditSchema.remove[]": models.CohortMember.user_key,
     "FlagExclusionsSchema.users[]": models.FlagExclusion.user_key,
     "EnvironmentCreateSchema.name": models.Environment.name,
+    "ValueStreamCreateSchema.name": models.ValueStream.name,
+    "ValueStreamCreateSchema.description": models.ValueStream.description,
     "TokenCreateSchema.name": models.ApiToken.name,
     "ReadinessItemInputSchema.label": models.ReadinessItem.label,
     "ReadinessMarkSchema.note": models.ReadinessItem.note,
