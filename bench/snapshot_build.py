@@ -8,7 +8,7 @@ created) is migrated and seeded with that many flags, each live in production (s
 ``general`` at 50 %) with its own 10-member cohort, so 200 flags means 200 cohorts.
 Then, in interleaved rounds (the order flips every round):
 
-- **service**: ``flagsvc.services.snapshots.build_snapshot`` (Core queries);
+- **service**: ``flagsvc.delivery.snapshots.build_snapshot`` (Core queries);
 - **ORM (baseline)**: the build as it was before issue 12, kept below verbatim in
   spirit: ``FlagState`` rows through the ORM (each joining its flag, each flag loading
   its readiness items), cohorts by a list of ids.
@@ -42,13 +42,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from flagsvc.delivery.snapshots import SPEC_VERSION
+from flagsvc.delivery.snapshots import audit_head
+from flagsvc.delivery.snapshots import build_snapshot
+from flagsvc.delivery.snapshots import encode_snapshot
 from flagsvc.domain.stages import Stage
 from flagsvc.domain.stages import to_percent
 from flagsvc.services.environments import get_environment
-from flagsvc.services.snapshots import SPEC_VERSION
-from flagsvc.services.snapshots import audit_head
-from flagsvc.services.snapshots import build_snapshot
-from flagsvc.services.snapshots import encode_snapshot
 from flagsvc.storage import models as m
 from flagsvc.storage.db import Database
 

@@ -11,7 +11,6 @@ library (psycopg picks its wait strategy at import time).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
@@ -20,9 +19,9 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from flagsvc.config import Config
+    from flagsvc.delivery.broker import ChangeBroker
+    from flagsvc.delivery.cache import SnapshotCache
     from flagsvc.services.auth_failures import AuthFailureLimiter
-    from flagsvc.services.broker import ChangeBroker
-    from flagsvc.services.evaluation import SnapshotCache
     from flagsvc.state import Clock
     from flagsvc.storage.db import Database
 
@@ -86,46 +85,10 @@ def _limiter(config: Config) -> AuthFailureLimiter:
 
 
 def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, SnapshotCache]:
-    """The database, the change broker and the snapshot cache (Redis-backed with ``REDIS_URL``).
-
-    Every committed write session announces its audit head (``Database.on_write_commit``
-    through ``audit.on_commit``) to this process's head tracker and to the broker, so
-    SDK polls and streams hear of changes from any code path; the broker tells the
-    tracker of other instances' heads and has the cache refresh watched environments
-    once per version before streams wake.
-    """
-    from flagsvc.services import audit
-    from flagsvc.services import broker as brokers
-    from flagsvc.services.evaluation import SnapshotCache
-    from flagsvc.services.heads import HeadTracker
-    from flagsvc.services.snapshots import RedisCircuit
-    from flagsvc.services.snapshots import RedisSnapshotStore
+    """The database, and change delivery hung on its commit hook (``flagsvc.delivery``)."""
+    from flagsvc.delivery.wiring import start_delivery
     from flagsvc.storage.db import Database
 
     database = Database(config.database_url, config.db_pool_size, config.db_pool_timeout_seconds)
-    head_source, every = _head_reader(database), config.head_poll_seconds
-    heads = HeadTracker(head_source, max_age=every)
-    if config.redis_url:
-        circuit = RedisCircuit()
-        redis_broker = brokers.RedisBroker(config.redis_url, head_source, every, circuit)
-        store = RedisSnapshotStore(redis_broker.client, circuit)
-        broker: brokers.ChangeBroker = redis_broker
-        cache = SnapshotCache(store, heads=heads)
-    else:
-        broker = brokers.InProcessBroker(head_source, every)
-        cache = SnapshotCache(heads=heads)
-    broker.prepare = lambda version: cache.prepare(database.read, version)
-    broker.heard = heads.heard
-    audit.on_commit(database, broker.publish)
-    return database, broker, cache
-
-
-def _head_reader(database: Database) -> Callable[[], int]:
-    """Reads the committed audit head (what brokers fall back on)."""
-    from flagsvc.services.snapshots import audit_head
-
-    def head() -> int:
-        with database.read() as session:
-            return audit_head(session)
-
-    return head
+    delivery = start_delivery(database, config.redis_url, config.head_poll_seconds)
+    return database, delivery.broker, delivery.cache

@@ -32,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 
 from flagsvc import config as configuration
 from flagsvc import create_app
+from flagsvc.delivery import spec1
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Role
 from flagsvc.observability import metrics as observed_metrics
@@ -42,7 +43,6 @@ from flagsvc.services import credentials
 from flagsvc.services import demo as demo_data
 from flagsvc.services import environments
 from flagsvc.services import scheduler
-from flagsvc.services import spec1
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
 from flagsvc.state import AppState

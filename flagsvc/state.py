@@ -9,15 +9,15 @@ from datetime import UTC
 from datetime import datetime
 
 from flagsvc.config import Config
+from flagsvc.delivery.broker import ChangeBroker
+from flagsvc.delivery.cache import SnapshotCache
+from flagsvc.delivery.stream_slots import StreamSlots
 from flagsvc.domain.audit_chain import AuditKeys
 from flagsvc.services.auth_failures import AuthFailureLimiter
-from flagsvc.services.broker import ChangeBroker
 from flagsvc.services.credentials import KeyUseThrottle
 from flagsvc.services.credentials import SdkKeyCache
-from flagsvc.services.evaluation import SnapshotCache
 from flagsvc.services.rate_limits import SharedCounter
 from flagsvc.services.revocations import KeyRevocations
-from flagsvc.services.stream_slots import StreamSlots
 from flagsvc.storage.db import Database
 
 Clock = Callable[[], datetime]

@@ -8,7 +8,7 @@ The stream protocol (Server-Sent Events) is a contract with every SDK:
   "keepalive": <seconds>}``: the keep-alive interval, so that SDKs know how long a
   silence means a dead stream (three intervals) whatever the operator set;
 - ``event: change`` with the same data whenever the environment's content version
-  moves (a change in another environment sends nothing: see ``services/snapshots``);
+  moves (a change in another environment sends nothing: see ``delivery/snapshots``);
   the SDK then fetches ``/sdk/v1/snapshot`` with ``If-None-Match``;
 - ``: keep-alive`` comments every ``stream_keepalive_seconds`` (15 s).
 
@@ -47,16 +47,16 @@ from flagsvc.api.context import state
 from flagsvc.api.errors import error_response
 from flagsvc.api.schemas import StrictSchema
 from flagsvc.api.schemas import key_field
+from flagsvc.delivery import spec1
+from flagsvc.delivery.cache import CachedSnapshot
+from flagsvc.delivery.cache import evaluate_flags
+from flagsvc.delivery.stream_slots import Share
+from flagsvc.delivery.watch import EnvironmentWatch
 from flagsvc.domain.errors import TooManyRequestsError
 from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.observability import metrics
 from flagsvc.services import cohorts
 from flagsvc.services import sdk_metrics
-from flagsvc.services import spec1
-from flagsvc.services.evaluation import CachedSnapshot
-from flagsvc.services.evaluation import EnvironmentWatch
-from flagsvc.services.evaluation import evaluate_flags
-from flagsvc.services.stream_slots import Share
 
 blp = Blueprint("sdk", __name__, url_prefix="/sdk/v1", description="SDK endpoints (SDK key auth)")
 

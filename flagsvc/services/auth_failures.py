@@ -29,7 +29,7 @@ from flagsvc.domain.errors import AuthenticationError
 from flagsvc.observability import metrics
 from flagsvc.services.credentials import hash_secret
 from flagsvc.services.rate_limits import SharedCounter
-from flagsvc.services.snapshots import RedisCircuit
+from flagsvc.storage.redis import RedisCircuit
 
 log = logging.getLogger(__name__)
 

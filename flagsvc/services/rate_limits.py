@@ -21,8 +21,8 @@ from limits.storage import MemoryStorage
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from flagsvc.services.snapshots import RedisCircuit
-from flagsvc.services.snapshots import redis_client
+from flagsvc.storage.redis import RedisCircuit
+from flagsvc.storage.redis import redis_client
 
 Result = TypeVar("Result")
 

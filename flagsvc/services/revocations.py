@@ -26,10 +26,10 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from flagsvc.services.broker import channel_for
 from flagsvc.services.credentials import SdkKeyCache
-from flagsvc.services.snapshots import RedisCircuit
-from flagsvc.services.snapshots import redis_client
+from flagsvc.storage.redis import RedisCircuit
+from flagsvc.storage.redis import channel_for
+from flagsvc.storage.redis import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class _RedisChannel:
 
     def __init__(self, url: str, heard: Any, circuit: RedisCircuit | None = None) -> None:
         self.url = url
-        self.channel = channel_for(url) + CHANNEL_SUFFIX
+        self.channel = channel_for(url, "flagsvc:changes") + CHANNEL_SUFFIX
         self.client = redis_client(url)
         self.circuit = circuit or RedisCircuit()
         self.connected = threading.Event()

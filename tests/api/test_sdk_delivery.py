@@ -362,7 +362,7 @@ def test_snapshot_cache__claimant_died__builds_itself_after_a_quarter_second(
     we wait 0.25 s for it, not the claim's 10 s, then build ourselves."""
     import redis as redis_lib
 
-    from flagsvc.services.snapshots import RedisSnapshotStore
+    from flagsvc.delivery.store import RedisSnapshotStore
 
     create_flag(engineer, FLAG)
     b = _instance(database_url, redis_url, 30)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flagsvc.services.evaluation import EnvironmentWatch
+from flagsvc.delivery.watch import EnvironmentWatch
 from tests import live_helpers
 from tests.conftest import create_flag
 from tests.live import LiveService

@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from flagsvc.services.broker import InProcessBroker
+from flagsvc.delivery.broker import InProcessBroker
 from flagsvc.services.context import Actor
 from flagsvc.services.credentials import SdkKeyCache
 from flagsvc.services.revocations import KeyRevocations

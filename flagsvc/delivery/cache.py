@@ -9,9 +9,6 @@ costs nothing unless that version is new. A miss rebuilds under a per-environmen
 of requests or 1,000 streams waking together build once. With Redis, the encoded
 snapshot is shared through ``RedisSnapshotStore``: one instance builds, the others
 load its bytes.
-
-``EnvironmentWatch`` is one SSE stream's logic: hello, then the environment's new
-content version whenever it changes, never for a change elsewhere.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ import gzip
 import json
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -37,14 +33,13 @@ from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
 from sqlalchemy.orm import Session
 
+from flagsvc.delivery.heads import HeadTracker
+from flagsvc.delivery.snapshots import EncodedSnapshot
+from flagsvc.delivery.snapshots import audit_head
+from flagsvc.delivery.snapshots import build_snapshot
+from flagsvc.delivery.snapshots import encode_snapshot
+from flagsvc.delivery.store import RedisSnapshotStore
 from flagsvc.observability import metrics
-from flagsvc.services.broker import Subscription
-from flagsvc.services.heads import HeadTracker
-from flagsvc.services.snapshots import EncodedSnapshot
-from flagsvc.services.snapshots import RedisSnapshotStore
-from flagsvc.services.snapshots import audit_head
-from flagsvc.services.snapshots import build_snapshot
-from flagsvc.services.snapshots import encode_snapshot
 from flagsvc.storage.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -289,63 +284,6 @@ class SnapshotCache:
 def _newest(*candidates: EncodedSnapshot | None) -> EncodedSnapshot | None:
     present = [c for c in candidates if c is not None]
     return max(present, key=lambda c: c.head) if present else None
-
-
-class EnvironmentWatch:
-    """What one SDK stream announces: its environment's content version, on change only.
-
-    Comparing content versions (not raw audit heads) is what keeps a change in
-    staging from sending every production SDK to re-download its snapshot.
-    """
-
-    def __init__(
-        self,
-        cache: SnapshotCache,
-        sessions: SessionFactory,
-        environment: str,
-        subscription: Subscription,
-    ) -> None:
-        self.cache = cache
-        self.sessions = sessions
-        self.environment = environment
-        self.subscription = subscription
-        self.sent: int | None = None
-        self._watching = False
-
-    def hello(self) -> int:
-        """The version to greet with (subscribe first, so nothing falls between)."""
-        self.sent = self.cache.get(self.sessions, self.environment).version
-        if not self._watching:
-            self._watching = True
-            self.cache.watch(self.environment, +1)
-        return self.sent
-
-    def close(self) -> None:
-        """End the subscription and the cache's interest in the environment; idempotent."""
-        self.subscription.close()
-        if self._watching:
-            self._watching = False
-            self.cache.watch(self.environment, -1)
-
-    def next_change(self, timeout: float) -> int | None:
-        """The environment's new version, or None after ``timeout`` (or when closed)."""
-        deadline = time.monotonic() + timeout
-        while (remaining := deadline - time.monotonic()) > 0 and not self.subscription.closed:
-            head = self.subscription.wait(remaining)
-            if head is None:
-                continue
-            version = self._version_at(head)
-            if version != self.sent:
-                self.sent = version
-                return version
-        return None
-
-    def _version_at(self, head: int) -> int:
-        try:
-            return self.cache.get(self.sessions, self.environment, at_least=head).version
-        except Exception as error:  # database down: announce, the SDK's fetch will tell
-            log.warning("stream for %s cannot check version %s: %s", self.environment, head, error)
-            return head
 
 
 def evaluate_flags(

@@ -28,14 +28,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 from typing import Protocol
-from urllib.parse import parse_qs
-from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
 
 from flagsvc.observability import metrics
-from flagsvc.services.snapshots import RedisCircuit
-from flagsvc.services.snapshots import redis_client
+from flagsvc.storage.redis import RedisCircuit
+from flagsvc.storage.redis import channel_for as redis_channel_for
+from flagsvc.storage.redis import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +81,8 @@ class ChangeBroker(Protocol):
 
 
 def channel_for(url: str) -> str:
-    """The pub/sub channel for the Redis database ``url`` names."""
-    parts = urlsplit(url)
-    db = parts.path.strip("/") or parse_qs(parts.query).get("db", ["0"])[0]
-    return CHANNEL if db in ("", "0") else f"{CHANNEL}:db{db}"
+    """The change channel for the Redis database ``url`` names."""
+    return redis_channel_for(url, CHANNEL)
 
 
 def parse_message(data: bytes | str) -> tuple[int, float | None]:

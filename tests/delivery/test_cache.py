@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from flagsvc.services.evaluation import SnapshotCache
+from flagsvc.delivery.cache import SnapshotCache
 from flagsvc.state import AppState
 
 # Nothing listens on port 1: connecting fails the way a stopped server does.

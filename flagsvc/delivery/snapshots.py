@@ -14,7 +14,7 @@ mid-build can leave a snapshot labelled with the older head yet holding part of 
 newer change. Its own commit moves the head, so the next build (milliseconds later,
 when the stream hears of it) corrects it.
 
-``RedisSnapshotStore`` shares encoded snapshots between instances
+``delivery.store.RedisSnapshotStore`` shares encoded snapshots between instances
 (``flagsvc:snapshot:<env>``), so N instances build each version once.
 """
 
@@ -22,18 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
 
-import redis
 from flagsvc_sdk.engine import SPEC_VERSION
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.retry import Retry
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,9 +43,6 @@ from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagExclusion
 from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
-
-log = logging.getLogger(__name__)
-
 
 _HEAD = select(func.coalesce(func.max(AuditEvent.seq), 0))
 
@@ -233,130 +224,3 @@ def encode_snapshot(wire: dict[str, Any], previous: EncodedSnapshot | None) -> E
         return replace(previous, head=max(head, previous.head))
     body = b'{"version":%d,' % head + text[1:]
     return EncodedSnapshot(wire["environment"], head, head, digest, body)
-
-
-_PUT_IF_NEWER = """
-local stored = tonumber(redis.call('HGET', KEYS[1], 'head') or '-1')
-if stored >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'head', ARGV[1], 'version', ARGV[2], 'hash', ARGV[3], 'body', ARGV[4])
-return 1
-"""
-
-
-class RedisCircuit:
-    """Redis reachability for one process: after a failure, skip Redis for a moment.
-
-    Shared by the broker and the snapshot store so an outage is logged once, and a
-    request never waits on a dead Redis more than once per ``cooldown``.
-    """
-
-    def __init__(self, cooldown: float = 1.0) -> None:
-        self.cooldown = cooldown
-        self.down = False
-        self._retry_at = 0.0
-
-    def available(self) -> bool:
-        """Worth trying Redis now."""
-        return not self.down or time.monotonic() >= self._retry_at
-
-    def failed(self, what: str, error: Exception) -> None:
-        """Record a failure; logs only the first of an outage."""
-        if not self.down:
-            log.warning("redis unavailable (%s): %s; serving without it", what, error)
-        self.down = True
-        self._retry_at = time.monotonic() + self.cooldown
-
-    def succeeded(self) -> None:
-        """Record a success; logs the end of an outage."""
-        if self.down:
-            log.warning("redis is back")
-        self.down = False
-
-
-def redis_client(url: str) -> redis.Redis:
-    """A client that fails fast (short timeouts, no internal retries): callers fall back."""
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=0.5,
-        socket_timeout=2.0,
-        socket_keepalive=True,
-        health_check_interval=10,
-        retry=Retry(NoBackoff(), 0),
-    )
-
-
-class RedisSnapshotStore:
-    """Encoded snapshots in Redis, shared by every instance; never required.
-
-    Every call degrades to "not there" while Redis is unreachable (the circuit makes
-    that cost one failed attempt per cooldown), so callers build locally instead.
-    Writes are compare-and-set on ``head``: a slow builder never overwrites a newer
-    snapshot. A build claim (``SET NX`` with expiry) lets one instance build while the
-    others wait for its result.
-    """
-
-    def __init__(
-        self, client: redis.Redis, circuit: RedisCircuit, lock_seconds: float = 10.0
-    ) -> None:
-        self.client = client
-        self.circuit = circuit
-        self.lock_seconds = lock_seconds
-        self._put = client.register_script(_PUT_IF_NEWER)
-
-    @staticmethod
-    def key(environment: str) -> str:
-        """The Redis key of an environment's snapshot."""
-        return f"flagsvc:snapshot:{environment}"
-
-    def get(self, environment: str) -> EncodedSnapshot | None:
-        """The shared snapshot, or None (absent, malformed or Redis down)."""
-        fields = self._call("read", lambda: self.client.hmget(self.key(environment), *_FIELDS))
-        if not fields or any(f is None for f in fields):
-            return None
-        head, version, digest, body = fields
-        try:
-            return EncodedSnapshot(environment, int(version), int(head), digest.decode(), body)
-        except (ValueError, UnicodeDecodeError):
-            return None
-
-    def put(self, snapshot: EncodedSnapshot) -> None:
-        """Share ``snapshot`` unless a newer one is there already."""
-        key = self.key(snapshot.environment)
-        args: list[str | int | bytes] = [snapshot.head, snapshot.version]
-        args += [snapshot.content_hash, snapshot.body]
-        self._call("write", lambda: self._put(keys=[key], args=args))
-
-    def claim_build(self, environment: str, head: int) -> bool:
-        """True if this caller should build ``head`` (it won the claim, or Redis is down).
-
-        One claim key per head, left to expire: no release round trip, and the next
-        version's claim never waits for this one's.
-        """
-        key = f"{self.key(environment)}:building:{head}"
-        expiry = int(self.lock_seconds * 1000)
-        claimed = self._call("lock", lambda: self.client.set(key, "1", nx=True, px=expiry))
-        return self.circuit.down or bool(claimed)  # SET NX answers None when taken
-
-    def wait_for(self, environment: str, head: int, timeout: float) -> EncodedSnapshot | None:
-        """Poll for another instance's build of at least ``head``; None after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.circuit.down:
-            shared = self.get(environment)
-            if shared is not None and shared.head >= head:
-                return shared
-            time.sleep(0.005)
-        return None
-
-    def _call(self, what: str, operation: Any) -> Any:
-        if not self.circuit.available():
-            return None
-        try:
-            result = operation()
-        except RedisError as error:
-            self.circuit.failed(f"snapshot {what}", error)
-            return None
-        self.circuit.succeeded()
-        return result
-
-
-_FIELDS = ("head", "version", "hash", "body")

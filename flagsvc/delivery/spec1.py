@@ -26,7 +26,7 @@ from collections import OrderedDict
 from threading import Lock
 from typing import Any
 
-from flagsvc.services.snapshots import EncodedSnapshot
+from flagsvc.delivery.snapshots import EncodedSnapshot
 
 SPEC = 1
 ETAG_SUFFIX = ".s1"  # a spec-1 body is another representation: never a 304 across specs

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flagsvc.services.stream_slots import Share
-from flagsvc.services.stream_slots import Slot
-from flagsvc.services.stream_slots import StreamSlots
+from flagsvc.delivery.stream_slots import Share
+from flagsvc.delivery.stream_slots import Slot
+from flagsvc.delivery.stream_slots import StreamSlots
 
 
 def test_take__over_the_keys_share__refused_naming_the_key_others_still_get_in():

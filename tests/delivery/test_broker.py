@@ -15,14 +15,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from flagsvc.delivery.broker import InProcessBroker
+from flagsvc.delivery.broker import RedisBroker
+from flagsvc.delivery.broker import channel_for
 from flagsvc.services import audit
-from flagsvc.services.broker import InProcessBroker
-from flagsvc.services.broker import RedisBroker
-from flagsvc.services.broker import RedisCircuit
-from flagsvc.services.broker import channel_for
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
 from flagsvc.state import AppState
+from flagsvc.storage.redis import RedisCircuit
 from tests.conftest import service_missing
 from tests.live import free_port
 
@@ -164,7 +164,7 @@ def test_audit_on_commit__committed_write__publishes_its_head(app):
     subscription = state.broker.subscribe()
     _audited_write(state, fail=False)
     with state.db.read() as session:
-        from flagsvc.services.snapshots import audit_head
+        from flagsvc.delivery.snapshots import audit_head
 
         head = audit_head(session)
     assert subscription.wait(1) == head

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flagsvc.services.heads import HeadTracker
+from flagsvc.delivery.heads import HeadTracker
 
 
 class Source:

@@ -1,0 +1,96 @@
+"""Encoded snapshots shared between instances through Redis, so N instances build once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from redis.exceptions import RedisError
+
+from flagsvc.delivery.snapshots import EncodedSnapshot
+from flagsvc.storage.redis import RedisCircuit
+
+_PUT_IF_NEWER = """
+local stored = tonumber(redis.call('HGET', KEYS[1], 'head') or '-1')
+if stored >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'head', ARGV[1], 'version', ARGV[2], 'hash', ARGV[3], 'body', ARGV[4])
+return 1
+"""
+
+
+class RedisSnapshotStore:
+    """Encoded snapshots in Redis, shared by every instance; never required.
+
+    Every call degrades to "not there" while Redis is unreachable (the circuit makes
+    that cost one failed attempt per cooldown), so callers build locally instead.
+    Writes are compare-and-set on ``head``: a slow builder never overwrites a newer
+    snapshot. A build claim (``SET NX`` with expiry) lets one instance build while the
+    others wait for its result.
+    """
+
+    def __init__(
+        self, client: redis.Redis, circuit: RedisCircuit, lock_seconds: float = 10.0
+    ) -> None:
+        self.client = client
+        self.circuit = circuit
+        self.lock_seconds = lock_seconds
+        self._put = client.register_script(_PUT_IF_NEWER)
+
+    @staticmethod
+    def key(environment: str) -> str:
+        """The Redis key of an environment's snapshot."""
+        return f"flagsvc:snapshot:{environment}"
+
+    def get(self, environment: str) -> EncodedSnapshot | None:
+        """The shared snapshot, or None (absent, malformed or Redis down)."""
+        fields = self._call("read", lambda: self.client.hmget(self.key(environment), *_FIELDS))
+        if not fields or any(f is None for f in fields):
+            return None
+        head, version, digest, body = fields
+        try:
+            return EncodedSnapshot(environment, int(version), int(head), digest.decode(), body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def put(self, snapshot: EncodedSnapshot) -> None:
+        """Share ``snapshot`` unless a newer one is there already."""
+        key = self.key(snapshot.environment)
+        args: list[str | int | bytes] = [snapshot.head, snapshot.version]
+        args += [snapshot.content_hash, snapshot.body]
+        self._call("write", lambda: self._put(keys=[key], args=args))
+
+    def claim_build(self, environment: str, head: int) -> bool:
+        """True if this caller should build ``head`` (it won the claim, or Redis is down).
+
+        One claim key per head, left to expire: no release round trip, and the next
+        version's claim never waits for this one's.
+        """
+        key = f"{self.key(environment)}:building:{head}"
+        expiry = int(self.lock_seconds * 1000)
+        claimed = self._call("lock", lambda: self.client.set(key, "1", nx=True, px=expiry))
+        return self.circuit.down or bool(claimed)  # SET NX answers None when taken
+
+    def wait_for(self, environment: str, head: int, timeout: float) -> EncodedSnapshot | None:
+        """Poll for another instance's build of at least ``head``; None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.circuit.down:
+            shared = self.get(environment)
+            if shared is not None and shared.head >= head:
+                return shared
+            time.sleep(0.005)
+        return None
+
+    def _call(self, what: str, operation: Any) -> Any:
+        if not self.circuit.available():
+            return None
+        try:
+            result = operation()
+        except RedisError as error:
+            self.circuit.failed(f"snapshot {what}", error)
+            return None
+        self.circuit.succeeded()
+        return result
+
+
+_FIELDS = ("head", "version", "hash", "body")
