@@ -15,6 +15,7 @@ from typing import Any
 from typing import Literal
 
 from sqlalchemy import Select
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -169,6 +170,41 @@ def list_flags(session: Session, query: FlagQuery, limit: int) -> list[FlagDetai
     rows = session.execute(stmt).all()
     states = _states_by_flag(session, [flag.id for flag, _ in rows])
     return [FlagDetail(flag, objective_id, states.get(flag.id, [])) for flag, objective_id in rows]
+
+
+FLAG_ORDERS = {  # how the UI's list sorts; every order ends on the id, so pages never overlap
+    "created": (Flag.id,),
+    "newest": (Flag.id.desc(),),
+    "name": (func.lower(Flag.name), Flag.id),
+    "key": (Flag.key,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FlagPage:
+    """One page of a sorted flag list, with how many flags match in all."""
+
+    rows: list[FlagDetail]
+    total: int
+
+
+def sorted_flags(
+    session: Session, query: FlagQuery, order: str, offset: int, limit: int
+) -> FlagPage:
+    """Flags matching ``query`` sorted by ``order`` (a key of ``FLAG_ORDERS``), one page.
+
+    Pages by position rather than by cursor: people jump back and forth between
+    numbered pages of a list that is hundreds long at most, sorted by any column.
+    """
+    filtered = _filtered(session, query)
+    total = session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
+    stmt = filtered.order_by(*FLAG_ORDERS[order]).offset(offset).limit(limit)
+    rows = session.execute(stmt).all()
+    states = _states_by_flag(session, [flag.id for flag, _ in rows])
+    details = [
+        FlagDetail(flag, objective_id, states.get(flag.id, [])) for flag, objective_id in rows
+    ]
+    return FlagPage(details, total)
 
 
 def create_flag(session: Session, change: Change, fields: Mapping[str, Any]) -> FlagDetail:

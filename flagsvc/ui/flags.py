@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import request
@@ -17,7 +18,6 @@ from werkzeug.wrappers import Response
 
 from flagsvc.api.context import db
 from flagsvc.api.context import state
-from flagsvc.api.cursors import encode_position
 from flagsvc.api.flags import FlagCreateSchema
 from flagsvc.api.flags import FlagListArgsSchema
 from flagsvc.api.flags import FlagPatchSchema
@@ -46,6 +46,7 @@ from flagsvc.ui.auth import permission_required
 from flagsvc.ui.forms import PAGE
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import bounded
 from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
@@ -64,7 +65,24 @@ from flagsvc.ui.refusals import Refusal
 from flagsvc.ui.snippets import snippets
 
 PAGE_SIZE = 50
-LIST_FILTERS = ("q", "stage", "environment", "objective_id", "flow_item", "archived", "cursor")
+LIST_FILTERS = (
+    "q",
+    "stage",
+    "environment",
+    "objective_id",
+    "flow_item",
+    "archived",
+    "sort",
+    "page",
+)
+SORT_OPTIONS = [
+    ("created", "Oldest first"),
+    ("newest", "Newest first"),
+    ("name", "Name (A to Z)"),
+    ("key", "Key (A to Z)"),
+]
+DEFAULT_SORT = "created"
+MAX_PAGE = 100_000
 FLOW_ITEM_OPTIONS = [(item, item.capitalize()) for item in FLOW_ITEMS]
 STAGE_OPTIONS = [(stage.value, stage.value.replace("_", " ")) for stage in Stage]
 MAX_OBJECTIVES = 500  # objectives shown in pickers; an OKR set is far smaller
@@ -76,35 +94,77 @@ NEW_KR_PREFIX = "new-"
 
 @bp.get("/flags")
 def flag_list() -> Any:
-    """List flags with their stage in every environment; search and filter them."""
+    """List flags with their stage in every environment; search, filter, sort and page them."""
     raw = {k: v.strip() for k, v in request.args.items() if k in LIST_FILTERS and v.strip()}
     with db().read() as session:
-        context = _list_context(session)
+        context = _list_context(session) | {"sort_options": SORT_OPTIONS, "sorted_by": _order(raw)}
         try:
-            rows = flags.list_flags(session, _flag_query(raw), PAGE_SIZE + 1)
-        except FormInvalidError as error:  # a forged cursor is the page's problem, shown on top
-            errors = {(PAGE if k == "cursor" else k): v for k, v in error.errors.items()}
-            refused = FormState("filters", raw, errors)
-            return render("flags/list.html", 422, **context, form=refused, rows=[])
+            page = _page_number(raw)
+            found = _flag_page(session, raw, page)
+        except FormInvalidError as error:  # a forged page number is the page's problem
+            refused = FormState("filters", raw, error.errors)
+            return render("flags/list.html", 422, **context, form=refused, rows=[], pages=None)
         except NotFoundError as error:  # an environment that does not exist
             refused = FormState("filters", raw, {"environment": [error.message]})
-            return render("flags/list.html", 422, **context, form=refused, rows=[])
+            return render("flags/list.html", 422, **context, form=refused, rows=[], pages=None)
         form = FormState("filters", raw)
-        guide = guide_context(session) if not rows and not raw else None
-        return render("flags/list.html", **context, form=form, guide=guide, **_paged(rows, raw))
+        guide = guide_context(session) if not found.total and not raw else None
+        return render("flags/list.html", **context, form=form, guide=guide, rows=found.rows,
+                      pages=Pages.of(found.total, page, raw))  # fmt: skip
 
 
 def _flag_query(raw: Mapping[str, str]) -> flags.FlagQuery:
     """The filters, checked by the API's list schema (same rules, same messages)."""
-    args = validate(FlagListArgsSchema(), {**raw, "limit": PAGE_SIZE}, {})
+    filters = {k: v for k, v in raw.items() if k not in ("sort", "page")}
+    args = validate(FlagListArgsSchema(), {**filters, "limit": PAGE_SIZE}, {})
     return flags.FlagQuery(**{k: v for k, v in args.items() if k != "limit"})
 
 
-def _paged(rows: list[flags.FlagDetail], raw: Mapping[str, str]) -> dict[str, Any]:
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    next_args = {**raw, "cursor": encode_position(rows[-1].flag.id)} if more and rows else None
-    return {"rows": rows, "next_args": next_args}
+def _order(raw: Mapping[str, str]) -> str:
+    """The sort asked for; an unknown one falls back to the default (it only orders)."""
+    order = raw.get("sort", DEFAULT_SORT)
+    return order if order in flags.FLAG_ORDERS else DEFAULT_SORT
+
+
+def _page_number(raw: Mapping[str, str]) -> int:
+    page = bounded(raw.get("page", "1"), MAX_PAGE)
+    if page is None or page < 1:
+        said = f"There is no page {raw.get('page')!r}: pages are numbered from 1 to {MAX_PAGE:,}."
+        raise FormInvalidError({PAGE: [said]})
+    return page
+
+
+def _flag_page(session: Session, raw: Mapping[str, str], page: int) -> flags.FlagPage:
+    """The page asked for; past the last one (flags archived since), the last one."""
+    query, order = _flag_query(raw), _order(raw)
+    found = flags.sorted_flags(session, query, order, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    last = Pages.count(found.total)
+    if page > last:
+        found = flags.sorted_flags(session, query, order, (last - 1) * PAGE_SIZE, PAGE_SIZE)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """Where a page of the flag list sits: its number, how many, links either way."""
+
+    number: int
+    count_pages: int
+    total: int
+    previous_args: dict[str, str] | None
+    next_args: dict[str, str] | None
+
+    @staticmethod
+    def count(total: int) -> int:
+        return max(1, -(-total // PAGE_SIZE))
+
+    @classmethod
+    def of(cls, total: int, page: int, raw: Mapping[str, str]) -> Pages:
+        last = cls.count(total)
+        number = min(page, last)
+        before = {**raw, "page": str(number - 1)} if number > 1 else None
+        after = {**raw, "page": str(number + 1)} if number < last else None
+        return cls(number, last, total, before, after)
 
 
 def _list_context(session: Session) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import pytest
 from flagsvc.storage.models import KeyResult
 from tests.api.test_bad_input import HUGE
 from tests.api.test_bad_input import HUGE_DIGITS
-from tests.api.test_bad_input import INT32_PAST
 from tests.api.test_bad_input import INT64_PAST
 from tests.api.test_bad_input import PERIODS
 from tests.api.test_bad_input import forged
@@ -29,7 +28,6 @@ def listed(admin):
 @pytest.mark.parametrize(
     ("path", "field"),
     [
-        ("/ui/flags?cursor={}", "cursor"),
         ("/ui/audit?older={}", "older"),
         ("/ui/audit?newer={}", "newer"),
     ],
@@ -39,11 +37,6 @@ def test_ui_cursor__forged__422_page(listed, ui_viewer, path, field, position):
     response = ui_viewer.get(path.format(forged(position)))
     assert response.status_code == 422
     assert "not a cursor this" in response.get_data(as_text=True).lower()
-
-
-def test_ui_flag_list__cursor_past_32_bits__422_page(listed, ui_viewer):
-    response = ui_viewer.get(f"/ui/flags?cursor={forged(INT32_PAST)}")
-    assert response.status_code == 422
 
 
 @pytest.mark.parametrize("seen", [str(INT64_PAST), "²", HUGE_DIGITS])

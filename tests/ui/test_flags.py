@@ -110,16 +110,54 @@ def test_flag_list__unknown_environment__422(ui_viewer):
     assert "does not exist" in html(response)
 
 
-def test_flag_list__pages_with_a_cursor(ui_engineer, key_result):
+def test_flag_list__pages_both_ways(ui_engineer, key_result):
     for n in range(52):
         _flag(ui_engineer, key_result, key=f"flag-{n:02d}")
     first = html(ui_engineer.get("/ui/flags"))
+    assert "/ui/flags/flag-49" in first and "/ui/flags/flag-50" not in first
     assert (
-        "/ui/flags/flag-49" in first and "/ui/flags/flag-50" not in first and "Next page" in first
+        "50 of 52 flags shown" in first and "Page 1 of 2" in first and "Previous page" not in first
     )
-    cursor = first.split("cursor=")[1].split('"')[0]
-    second = html(ui_engineer.get(f"/ui/flags?cursor={cursor}"))
+    second = html(ui_engineer.get("/ui/flags?page=2"))
     assert "/ui/flags/flag-51" in second and "/ui/flags/flag-00" not in second
+    assert "Previous page" in second and "Next page" not in second
+
+
+def test_flag_list__sorts_by_name_newest_and_key(ui_engineer, key_result):
+    for key, name in (("b-flag", "Zebra crossing"), ("a-flag", "apple pay"), ("c-flag", "Mango")):
+        _flag(ui_engineer, key_result, key=key, name=name)
+
+    def order(sort: str) -> list[str]:
+        page = html(ui_engineer.get(f"/ui/flags?sort={sort}"))
+        return sorted(("a-flag", "b-flag", "c-flag"), key=lambda k: page.index(f'/ui/flags/{k}"'))
+
+    assert order("name") == ["a-flag", "c-flag", "b-flag"]  # case does not matter
+    assert order("newest") == ["c-flag", "a-flag", "b-flag"]
+    assert order("key") == ["a-flag", "b-flag", "c-flag"]
+    assert order("nonsense") == ["b-flag", "a-flag", "c-flag"]  # the default: oldest first
+
+
+def test_flag_list__sort_and_filters_travel_with_the_pages(ui_engineer, key_result):
+    for n in range(51):
+        _flag(ui_engineer, key_result, key=f"flag-{n:02d}")
+    page = html(ui_engineer.get("/ui/flags?sort=newest&q=flag"))
+    link = re.search(r'href="([^"]+)">Next page', page)
+    assert link and {"sort=newest", "q=flag", "page=2"} <= set(
+        link.group(1).split("?")[1].split("&")
+    )
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "x", "²", "9" * 30])
+def test_flag_list__forged_page__422_saying_so(ui_viewer, page):
+    response = ui_viewer.get(f"/ui/flags?page={page}")
+    assert response.status_code == 422
+    assert "pages are numbered from 1" in html(response)
+
+
+def test_flag_list__page_past_the_end__the_last_page(ui_engineer, key_result):
+    _flag(ui_engineer, key_result, key="only-one")
+    response = ui_engineer.get("/ui/flags?page=7")
+    assert response.status_code == 200 and "/ui/flags/only-one" in html(response)
 
 
 def test_flag_page__unknown_flag__404_page(ui_viewer):

@@ -30,6 +30,16 @@
     if (alert) { alert.focus(); }
   });
 
+  // The menu folds behind "Menu" on small screens; wide ones show it through CSS
+  // (::details-content). Browsers without that selector get it opened here instead.
+  var menu = document.querySelector("details.menu");
+  if (menu && window.CSS && !CSS.supports("selector(::details-content)") && window.matchMedia) {
+    var wide = window.matchMedia("(min-width: 761px)");
+    var openWhenWide = function () { menu.open = wide.matches; };
+    if (wide.addEventListener) { wide.addEventListener("change", openWhenWide); }
+    openWhenWide();
+  }
+
   // Copy buttons: data-copy names the element whose value (input) or text (pre) to copy.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;
