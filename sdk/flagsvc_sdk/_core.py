@@ -16,6 +16,7 @@ at once when the child calls ``postfork()``.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -46,20 +47,27 @@ from ._fork import uwsgi_without_threads
 from ._listeners import Listeners
 from ._status import StatusBoard
 from ._store import Loaded
-from ._store import parse_snapshot
+from ._store import compile_document
+from ._store import parse_document
 from ._store import read_snapshot_file
 from ._store import write_atomic
 from ._sync import Hooks
+from ._transport import Fetched
 from ._transport import Transport
 from .engine import BUCKETS
 from .engine import FLAG_NOT_FOUND
 from .engine import Context
+from .engine import EngineError
 from .engine import Snapshot
 from .engine import ValueType
 from .engine import canonical_context
 from .engine import is_keyless
+from .engine.patches import apply_patches
+from .engine.patches import dump_snapshot
+from .engine.patches import is_patch_document
 from .errors import ConfigurationError
 from .errors import FetchError
+from .errors import PatchRefusedError
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
 from .evaluation import JsonObject
@@ -473,24 +481,48 @@ class ClientCore(Listeners):
             self._swap(max(candidates, key=lambda loaded: loaded.version))
             self._board.loaded_from_file()
 
-    def _install_download(self, raw: bytes, etag: str | None) -> None:
-        """Swap in a downloaded snapshot and save it; refuse a corrupt one, keep the old."""
+    def _install_download(self, fetched: Fetched) -> None:
+        """Swap in a download (a snapshot, or a patch to the one held) and save it;
+        refuse a corrupt one and keep the old.
+
+        :raise PatchRefusedError: for a patch that does not apply (the updater then fetches
+            the full snapshot).
+        """
+        assert fetched.raw is not None  # the updater installs only 200s
         try:
-            snapshot = parse_snapshot(raw, "service")
+            doc = parse_document(fetched.raw, "service")
+            patched = is_patch_document(doc)
+            snapshot = self._patched(doc) if patched else compile_document(doc, "service")
         except FetchError:
             self.stats.snapshots_rejected += 1
             raise
-        self._swap(self._compile(snapshot, "service", etag))
+        loaded = self._compile(snapshot, "service", fetched.etag, fetched.content_hash)
+        self._swap(loaded)
         if self._cache_path is not None:
+            raw = json.dumps(dump_snapshot(snapshot)).encode() if patched else fetched.raw
             try:
                 write_atomic(self._cache_path, raw)
             except OSError as exc:
                 log.warning("flagsvc: cannot write cache %s: %s", self._cache_path, exc)
 
-    def _compile(self, snapshot: Snapshot, source: str, etag: str | None) -> Loaded:
+    def _patched(self, doc: Mapping[str, object]) -> Snapshot:
+        """The snapshot held with a patch answer applied (strictly: see engine.patches)."""
+        held = self._current
+        if held is None or held.patch_base is None:
+            raise PatchRefusedError("service: a patch, but no snapshot from the service is held")
+        try:
+            snapshot = apply_patches(held.snapshot, doc)
+        except EngineError as exc:
+            raise PatchRefusedError(f"service: patch refused: {exc}") from exc
+        self.stats.patches_applied += 1
+        return snapshot
+
+    def _compile(
+        self, snapshot: Snapshot, source: str, etag: str | None, content_hash: str | None = None
+    ) -> Loaded:
         answers = Answers(snapshot.version, cached=source != "service")
         plans = compile_plans(snapshot, self._counters, answers)
-        return Loaded(snapshot, plans, answers, source, etag)
+        return Loaded(snapshot, plans, answers, source, etag, content_hash)
 
     def _invalid_context(self, context: object) -> None:
         """Warn once per client that product code passes invalid contexts (then debug)."""

@@ -28,7 +28,14 @@ from .engine import Snapshot
 from .engine import load_snapshot
 from .errors import FetchError
 
-__all__ = ["Loaded", "parse_snapshot", "read_snapshot_file", "write_atomic"]
+__all__ = [
+    "Loaded",
+    "compile_document",
+    "parse_document",
+    "parse_snapshot",
+    "read_snapshot_file",
+    "write_atomic",
+]
 
 log = logging.getLogger("flagsvc_sdk")
 
@@ -43,11 +50,24 @@ class Loaded:
     answers: Answers = field(repr=False)
     source: str
     etag: str | None = None
+    content_hash: str | None = None
+    """The service's hash of this content (header ``Flagsvc-Content-Hash``); None for files."""
 
     @property
     def version(self) -> int:
         """The snapshot's version (the service's change counter)."""
         return self.snapshot.version
+
+    @property
+    def patch_base(self) -> tuple[int, str] | None:
+        """``(version, content hash)`` to ask a patch from; None: only a full fetch will do.
+
+        Only a snapshot the service sent with its hash qualifies: the service patches
+        from content it knows the SDK holds, never from a file's.
+        """
+        if self.source != "service" or not self.content_hash:
+            return None
+        return self.version, self.content_hash
 
 
 def parse_snapshot(raw: bytes, source: str) -> Snapshot:
@@ -56,12 +76,31 @@ def parse_snapshot(raw: bytes, source: str) -> Snapshot:
     :raise FetchError: if ``raw`` is not JSON or not a valid snapshot (truncated, corrupt,
         wrong ``spec_version``); the message says which.
     """
+    return compile_document(parse_document(raw, source), source)
+
+
+def parse_document(raw: bytes, source: str) -> dict[str, object]:
+    """The JSON object in ``raw`` (a snapshot or a patch answer), not yet validated.
+
+    :raise FetchError: if ``raw`` is not JSON or not an object.
+    """
     try:
         doc = json.loads(raw)
-        if not isinstance(doc, dict):
-            raise FetchError(f"{source}: snapshot is not a JSON object")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise FetchError(f"{source}: rejected snapshot: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise FetchError(f"{source}: rejected snapshot: not a JSON object")
+    return doc
+
+
+def compile_document(doc: Mapping[str, object], source: str) -> Snapshot:
+    """Validate and compile a parsed snapshot document.
+
+    :raise FetchError: if it is not a valid snapshot; the message says why.
+    """
+    try:
         return load_snapshot(doc)
-    except (ValueError, EngineError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+    except (EngineError, RecursionError) as exc:
         raise FetchError(f"{source}: rejected snapshot: {exc}") from exc
 
 

@@ -37,8 +37,10 @@ from ._streaming import Signal
 from ._streaming import Silence
 from ._streaming import default_silence
 from ._streaming import interpret
+from ._transport import Fetched
 from ._transport import SdkApi
 from .errors import FetchError
+from .errors import PatchRefusedError
 from .stats import Stats
 
 MAX_RETRY_AFTER_SECONDS = 300.0
@@ -55,14 +57,16 @@ log = logging.getLogger("flagsvc_sdk")
 class Hooks:
     """How the updater reaches the client's state.
 
-    ``held`` returns the snapshot in use; ``install(raw, etag)`` parses, validates and
-    swaps in a download (raising ``FetchError`` to refuse it). The rest report what the
+    ``held`` returns the snapshot in use; ``install(fetched)`` parses, validates and
+    swaps in a download, a full snapshot or a patch to the one held (raising
+    ``FetchError`` to refuse it, :class:`~.errors.PatchRefusedError` for a patch that does
+    not apply: the updater then fetches the full snapshot). The rest report what the
     service said: ``fresh`` (it confirmed the snapshot held is current), ``failed`` (it
     could not be reached or answered an error), ``refused`` (it refused the key).
     """
 
     held: Callable[[], Loaded | None]
-    install: Callable[[bytes, str | None], None]
+    install: Callable[[Fetched], None]
     fresh: Callable[[], None]
     failed: Callable[[str], None]
     refused: Callable[[str], None]
@@ -138,11 +142,14 @@ class Updater:
             held = self._hooks.held()
             try:
                 self._stats.fetches += 1
-                fetched = self._api.fetch_snapshot(held.etag if held is not None else None)
+                fetched = self._api.fetch_snapshot(
+                    held.etag if held is not None else None,
+                    held.patch_base if held is not None else None,
+                )
                 if self._stopped.is_set():  # closed while the request was in flight
                     return False
                 if fetched.raw is not None:
-                    self._hooks.install(fetched.raw, fetched.etag)
+                    self._install(fetched)
             except Exception as exc:  # FetchError, httpx.HTTPError, or a custom transport's bug
                 if not self._stopped.is_set():
                     self._stats.fetch_failures += 1
@@ -150,6 +157,19 @@ class Updater:
                 return False
             self._succeeded()
             return True
+
+    def _install(self, fetched: Fetched) -> None:
+        """Install a download; a patch that does not apply (a gap in the versions, or
+        content that contradicts the snapshot held) is dropped for the full snapshot."""
+        try:
+            self._hooks.install(fetched)
+        except PatchRefusedError as refused:
+            self._stats.patches_refused += 1
+            log.info("flagsvc: %s; fetching the whole snapshot", refused)
+            self._stats.fetches += 1
+            full = self._api.fetch_snapshot(None)
+            if full.raw is not None and not self._stopped.is_set():
+                self._hooks.install(full)
 
     # --- the poller -----------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ from .engine.wire import SPEC_VERSION
 from .errors import FetchError
 
 __all__ = [
+    "DELTA_HEADER",
+    "HASH_HEADER",
     "USER_AGENT",
     "AsyncSdkApi",
     "Fetched",
@@ -68,12 +70,22 @@ class _TransportAdapter(httpx.BaseTransport):
             close()
 
 
+DELTA_HEADER = "Flagsvc-Delta"
+"""Sent as ``1`` on every request: this SDK applies patch answers (``?since=``)."""
+HASH_HEADER = "Flagsvc-Content-Hash"
+"""The service's hash of the content a snapshot or patch answer leaves the SDK holding."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """A snapshot download: ``raw`` is ``None`` when the service said 304 Not Modified."""
+    """A snapshot download: ``raw`` is ``None`` when the service said 304 Not Modified.
+
+    ``raw`` is a full snapshot or, when a patch was asked for, maybe a patch answer.
+    """
 
     raw: bytes | None
     etag: str | None
+    content_hash: str | None = None
 
 
 class SdkApi:
@@ -89,19 +101,24 @@ class SdkApi:
         self._stream_response: httpx.Response | None = None
         self._http = httpx.Client(transport=transport, **_options(url, sdk_key, timeout))
 
-    def fetch_snapshot(self, etag: str | None) -> Fetched:
-        """``GET /sdk/v1/snapshot`` with ``If-None-Match`` when an ETag is known.
+    def fetch_snapshot(self, etag: str | None, since: tuple[int, str] | None = None) -> Fetched:
+        """``GET /sdk/v1/snapshot`` with ``If-None-Match`` when an ETag is known, and
+        ``?since=<version>&base=<content hash>`` when ``since`` is given: the service then
+        answers a patch from that version, or the full snapshot when it has none.
 
         :raise FetchError: on any status but 200 and 304.
         :raise httpx.HTTPError: when the service cannot be reached.
         """
         headers = {"If-None-Match": etag} if etag else {}
-        response = self._http.get("/sdk/v1/snapshot", headers=headers)
+        params = {"since": str(since[0]), "base": since[1]} if since is not None else None
+        response = self._http.get("/sdk/v1/snapshot", headers=headers, params=params)
         if response.status_code == 304:
             return Fetched(None, etag)
         if response.status_code != 200:
             raise refusal("GET /sdk/v1/snapshot", response)
-        return Fetched(response.content, response.headers.get("ETag"))
+        return Fetched(
+            response.content, response.headers.get("ETag"), response.headers.get(HASH_HEADER)
+        )
 
     def post(self, path: str, body: object, timeout: float | None = None) -> bool:
         """POST JSON; ``True`` on a 2xx answer, else ``False`` with a warning logged.
@@ -195,6 +212,7 @@ def _options(url: str, sdk_key: str, timeout: float) -> dict[str, Any]:
             "Authorization": f"Bearer {sdk_key}",
             "User-Agent": USER_AGENT,
             "Flagsvc-Spec": str(SPEC_VERSION),  # the service serves spec 1 to SDKs without it
+            DELTA_HEADER: "1",  # without it the service never answers a patch
         },
         "timeout": timeout,
     }

@@ -8,12 +8,14 @@ default, return ``False`` or log. The tree::
     ├── ConfigurationError   a bad argument to Client(...): malformed url, empty key,
     │                        non-positive interval (also a ValueError)
     └── FetchError           a snapshot download failed or was rejected; raised and caught
-                             inside the background updater, logged, never seen by callers
+        │                    inside the background updater, logged, never seen by callers
+        └── PatchRefusedError  a patch answer did not apply to the snapshot held (a gap
+                               in the versions, a contradiction): it is fetched whole
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigurationError", "FetchError", "SdkError"]
+__all__ = ["ConfigurationError", "FetchError", "PatchRefusedError", "SdkError"]
 
 
 class SdkError(Exception):
@@ -43,3 +45,7 @@ class FetchError(SdkError):
     def key_refused(self) -> bool:
         """The service refused the SDK key (401, 403): retrying soon cannot help."""
         return self.status in (401, 403)
+
+
+class PatchRefusedError(FetchError):
+    """A patch answer that does not apply to the snapshot held; the full snapshot is next."""

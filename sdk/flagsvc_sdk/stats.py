@@ -24,6 +24,11 @@ class Stats:
     """Snapshot requests sent (200 and 304 alike)."""
     fetch_failures: int = 0
     """Snapshot requests that failed (unreachable service, bad status)."""
+    patches_applied: int = 0
+    """Patch answers applied to the snapshot held instead of downloading it whole."""
+    patches_refused: int = 0
+    """Patch answers that did not apply (a version gap, a contradiction): each was
+    followed by a full fetch."""
     stream_connects: int = 0
     """Streams that said hello."""
     stream_failures: int = 0

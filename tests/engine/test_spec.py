@@ -21,9 +21,12 @@ from flagsvc_sdk.engine import load_snapshot
 from flagsvc_sdk.engine import parse_rule
 from flagsvc_sdk.engine import threshold
 from flagsvc_sdk.engine import validate_rule
+from flagsvc_sdk.engine.patches import PatchError
+from flagsvc_sdk.engine.patches import apply_patches
+from flagsvc_sdk.engine.patches import dump_snapshot
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "spec"
-KINDS = {"bucketing", "evaluation", "rule", "rule_validation", "snapshot_validation"}
+KINDS = {"bucketing", "evaluation", "patch", "rule", "rule_validation", "snapshot_validation"}
 Doc = dict[str, Any]
 
 
@@ -126,3 +129,42 @@ def test_spec_snapshot_validation__case__loads_or_fails_as_expected(doc: Doc, ca
     else:
         with pytest.raises(SnapshotError):
             load_snapshot(case["snapshot"])
+
+
+@pytest.mark.parametrize(("doc", "case"), _cases("patch"))
+def test_spec_patch__case__applies_to_expected_or_refused(doc: Doc, case: Doc) -> None:
+    # Given
+    held = load_snapshot(doc["snapshots"][case["snapshot"]])
+    expected = case["expected"]
+    if "error" in expected:
+        # When / Then
+        with pytest.raises(SnapshotError) as refused:
+            apply_patches(held, case["patch"])
+        assert getattr(refused.value, "gap", False) is (expected["error"] == "gap")
+        return
+    # When
+    patched = apply_patches(held, case["patch"])
+    # Then
+    assert dump_snapshot(patched) == expected["snapshot"]
+    for check in case["evaluations"]:
+        result = evaluate(patched, check["flag"], check["context"])
+        assert (result.reason, result.enabled) == (check["reason"], check["enabled"]), check
+    assert load_snapshot(expected["snapshot"]).flag_keys is not None  # the expectation loads
+
+
+def test_apply_patches__untouched_flags_and_cohorts__reused_not_rebuilt() -> None:
+    # Given
+    doc = dict(_spec_files())["patches.json"]
+    held = load_snapshot(doc["snapshots"]["base"])
+    case = next(c for c in doc["cases"] if c["name"].startswith("one member added"))
+    # When
+    patched = apply_patches(held, case["patch"])
+    # Then
+    assert patched.flags["plain"] is held.flags["plain"]
+    assert patched.cohorts["nl"] is held.cohorts["nl"]
+    assert patched.flags["checkout"].cohorts[0] is patched.cohorts["beta"]
+
+
+def test_patch_error__gap__is_a_snapshot_error_saying_so() -> None:
+    assert issubclass(PatchError, SnapshotError)
+    assert PatchError("x", gap=True).gap and not PatchError("y").gap

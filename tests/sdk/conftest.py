@@ -62,6 +62,8 @@ class FakeService:
         self.doc: Doc = doc if doc is not None else eu_rollout_doc()
         self.down = False
         self.snapshot_body: bytes | None = None
+        self.patch: Doc | None = None
+        """Served instead of ``doc`` to a request with ``?since=`` (then set back to None)."""
         self.stream_status = 200
         self.stream_headers: dict[str, str] = {}
         self.post_status = 202
@@ -111,7 +113,11 @@ class FakeService:
         etag = self.etag
         if request.headers.get("If-None-Match") == etag:
             return httpx.Response(304, headers={"ETag": etag})
-        return httpx.Response(200, json=self.doc, headers={"ETag": etag})
+        headers = {"ETag": etag, "Flagsvc-Content-Hash": f"hash-{self.doc['version']}"}
+        if self.patch is not None and "since" in request.url.params:
+            patch, self.patch = self.patch, None
+            return httpx.Response(200, json=patch, headers=headers)
+        return httpx.Response(200, json=self.doc, headers=headers)
 
     def _post(self, request: httpx.Request) -> httpx.Response:
         with self._lock:

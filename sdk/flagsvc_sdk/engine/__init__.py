@@ -35,6 +35,13 @@ from .model import Rule
 from .model import Snapshot
 from .model import Stage
 from .operators import OPERATORS
+from .patches import PatchDoc
+from .patches import PatchError
+from .patches import PatchesDoc
+from .patches import apply_patch
+from .patches import apply_patches
+from .patches import dump_snapshot
+from .patches import is_patch_document
 from .rules import MAX_ATTRIBUTE_LENGTH
 from .rules import MAX_VALUES
 from .rules import compile_rule
@@ -74,6 +81,9 @@ __all__ = [
     "ErrorCode",
     "Flag",
     "FlagDoc",
+    "PatchDoc",
+    "PatchError",
+    "PatchesDoc",
     "Predicate",
     "Reason",
     "Result",
@@ -86,13 +96,17 @@ __all__ = [
     "Stage",
     "ValueType",
     "Variations",
+    "apply_patch",
+    "apply_patches",
     "bucket",
     "canonical_context",
     "compile_rule",
     "compile_rules",
+    "dump_snapshot",
     "evaluate",
     "evaluate_all",
     "is_keyless",
+    "is_patch_document",
     "is_unicode",
     "load_snapshot",
     "parse_rule",
