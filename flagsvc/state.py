@@ -11,6 +11,7 @@ from datetime import datetime
 from flagsvc.config import Config
 from flagsvc.delivery.broker import ChangeBroker
 from flagsvc.delivery.cache import SnapshotCache
+from flagsvc.delivery.hangups import HangupWatch
 from flagsvc.delivery.stream_slots import StreamSlots
 from flagsvc.domain.audit_chain import AuditKeys
 from flagsvc.services.auth_failures import AuthFailureLimiter
@@ -43,6 +44,7 @@ class AppState:
     revocations: KeyRevocations = field(init=False)
     enrollments: SharedCounter = field(init=False)
     streams: StreamSlots = field(init=False)
+    hangups: HangupWatch = field(default_factory=HangupWatch)
 
     @property
     def audit_keys(self) -> AuditKeys:

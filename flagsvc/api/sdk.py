@@ -388,7 +388,14 @@ class StreamView(MethodView):
         app_state.revocations.hold(key_id, subscription)  # revoked: ends
         watch = EnvironmentWatch(app_state.snapshots, db().read, _environment(), subscription)
 
+        def hang_up() -> None:  # the client is gone: its slot back now, the stream wakes
+            slot.release()
+            subscription.end()
+
+        forget = app_state.hangups.watch(request.environ.get("gunicorn.socket"), hang_up)
+
         def close() -> None:
+            forget()
             watch.close()
             slot.release()
 
@@ -427,11 +434,12 @@ def _events(
 ) -> Iterator[bytes]:
     """The event stream; runs after the view returned (no request context here).
 
-    A client that went away surfaces as a failed write, which closes this generator
-    (``GeneratorExit`` at the ``yield``): the ``finally`` frees its subscription and its
-    slot (``close``). The server resumes it only after writing what it yielded, so the
-    propagation delay is taken then: from the change's commit to its event written to
-    this stream.
+    A client that went away is found by the process's ``HangupWatch`` within a second
+    (its slot is freed there and the subscription ended, which wakes this loop), or
+    at the latest as a failed write, which closes this generator (``GeneratorExit`` at
+    the ``yield``): the ``finally`` frees its subscription and its slot (``close``).
+    The server resumes it only after writing what it yielded, so the propagation delay
+    is taken then: from the change's commit to its event written to this stream.
     """
     try:
         yield b"retry: 1000\n\n" + _hello(watch.environment, hello, keepalive)
