@@ -261,6 +261,30 @@ def list_members(
 
 
 @dataclass(frozen=True, slots=True)
+class MemberPage:
+    """One page of a cohort's members found by a search, and how many it found in all."""
+
+    members: Sequence[CohortMember]
+    found: int
+
+
+def search_members(
+    session: Session, cohort_key: str, text: str, offset: int, limit: int
+) -> MemberPage:
+    """Members whose user key contains ``text`` (all when empty), by user key, one page.
+
+    :raise NotFoundError: there is no such cohort.
+    """
+    cohort = get_cohort(session, cohort_key)
+    stmt = select(CohortMember).where(CohortMember.cohort_id == cohort.id)
+    if text:
+        stmt = stmt.where(CohortMember.user_key.icontains(text, autoescape=True))
+    found = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = stmt.order_by(CohortMember.user_key).offset(offset).limit(limit)
+    return MemberPage(session.scalars(page).all(), found)
+
+
+@dataclass(frozen=True, slots=True)
 class Membership:
     """Who joins or leaves which opt-in cohort, through an SDK key of ``environment``."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import request
@@ -51,6 +52,7 @@ from flagsvc.ui.refusals import Refusal
 
 LIST_LIMIT = 500
 MEMBERS_SHOWN = 100
+MAX_MEMBER_SEARCH = 256  # characters of a member search (a user key's most)
 PREVIEW_MEMBER_LIMIT = 20_000  # saved members the preview reads; bigger cohorts: rules only
 CSV_HEADERS = frozenset({"user_key", "key", "user", "user_id", "id"})
 
@@ -116,7 +118,7 @@ def cohort_create() -> Any:
     """Create a cohort, and import its first members in the same transaction."""
     form = request.form
     try:
-        spec = validate(CohortCreateSchema(), _definition(form) | {"key": text(form, "key")}, {})
+        spec = _checked(CohortCreateSchema(), form, {"key": text(form, "key")})
         members = _member_keys(form)
         with db().write() as session:
             cohort = cohorts.create_cohort(session, change(), cohorts.CohortSpec(**spec))
@@ -130,11 +132,29 @@ def cohort_create() -> Any:
     return done(f"Cohort {cohort.key} created.", "ui.cohort_page", cohort_key=cohort.key)
 
 
-def _definition(form: Mapping[str, str]) -> dict[str, Any]:
+def _checked(
+    schema: Any,
+    form: Mapping[str, str],
+    extra: Mapping[str, Any] | None = None,
+    only_rules: bool = False,
+) -> dict[str, Any]:
+    """The cohort form checked by the API's ``schema``; rule errors on the rows typed.
+
+    :raise FormInvalidError: with each rule's reasons at the form row it came from.
+    """
+    sent, rows = rules.sent_rules(form)
+    data = {"rules": sent} if only_rules else _definition(form, sent) | dict(extra or {})
+    try:
+        return dict(validate(schema, data, {}))
+    except FormInvalidError as error:
+        raise FormInvalidError(rules.placed_errors(error.errors, sent, rows)) from error
+
+
+def _definition(form: Mapping[str, str], sent: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "name": text(form, "name"),
         "description": form.get("description", ""),
-        "rules": rules.rule_rows(form),
+        "rules": sent,
         "opt_in": "opt_in" in form,
     }
 
@@ -208,10 +228,47 @@ def _cohort_context(session: Session, cohort_key: str) -> dict[str, Any]:
         "cohort": cohort,
         "seen": audit.chain_head(session).seq,
         "member_count": cohorts.member_count(session, cohort.id),
-        "members": cohorts.list_members(session, cohort_key, None, MEMBERS_SHOWN),
         "used_by": cohorts.used_by(session, cohort.id),
-        "members_shown": MEMBERS_SHOWN,
+        **_members_shown(session, cohort_key),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPages:
+    """Which page of a member search is shown, of how many, and the rows it spans."""
+
+    number: int
+    count_pages: int
+    total: int
+
+    @property
+    def first(self) -> int:
+        return (self.number - 1) * MEMBERS_SHOWN + 1
+
+    @property
+    def last(self) -> int:
+        return min(self.number * MEMBERS_SHOWN, self.total)
+
+
+def _members_shown(session: Session, cohort_key: str) -> dict[str, Any]:
+    """The page of members the address asks for (``member_q``, ``member_page``).
+
+    A page number that is not one, or past the last page, shows the nearest page:
+    these only choose what to show, and a search narrowing a list moves its end.
+    """
+    search = request.args.get("member_q", "").replace("\x00", "").strip()[:MAX_MEMBER_SEARCH]
+    asked = max(bounded(request.args.get("member_page"), 2**31) or 1, 1)
+    rows = cohorts.search_members(session, cohort_key, search, _offset(asked), MEMBERS_SHOWN)
+    count_pages = max(1, -(-rows.found // MEMBERS_SHOWN))
+    if asked > count_pages:
+        asked = count_pages
+        rows = cohorts.search_members(session, cohort_key, search, _offset(asked), MEMBERS_SHOWN)
+    pages = MemberPages(asked, count_pages, rows.found)
+    return {"members": rows.members, "member_q": search, "member_pages": pages}
+
+
+def _offset(page: int) -> int:
+    return (page - 1) * MEMBERS_SHOWN
 
 
 @bp.post("/cohorts/<cohort_key>")
@@ -221,7 +278,7 @@ def cohort_update(cohort_key: str) -> Any:
     form = request.form
     guard = version_guard("cohort", form.get("version"))
     try:
-        fields = validate(CohortPatchSchema(), _definition(form), {})
+        fields = _checked(CohortPatchSchema(), form)
         with db().write() as session:
             cohorts.update_cohort(session, change(), cohort_key, fields, precondition=guard)
     except FormInvalidError as error:
@@ -288,7 +345,7 @@ def cohort_preview() -> Any:
 
 def _preview(form: Mapping[str, str], cohort_key: str) -> rules.Preview:
     """Check the rules as the API would, then evaluate the context against them."""
-    definition = validate(CohortPatchSchema(), {"rules": rules.rule_rows(form)}, {})
+    definition = _checked(CohortPatchSchema(), form, only_rules=True)
     user_key = text(form, "preview_key")
     if not user_key:
         raise FormInvalidError({"preview_key": ["Enter a user key to check."]})

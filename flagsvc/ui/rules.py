@@ -12,6 +12,7 @@ from the form, so it answers exactly as product code would.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,14 +58,84 @@ PREVIEW_FLAG = "preview"
 
 def rule_rows(form: Mapping[str, str]) -> list[dict[str, Any]]:
     """The rule rows a form sent, typed for the API's schema; empty rows skipped."""
+    return sent_rules(form)[0]
+
+
+def sent_rules(form: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rules a form sent (empty rows skipped), and the form row each came from."""
     count = bounded(form.get("rule_rows"), 2**31) or 0
-    rules = []
+    rules, rows = [], []
     for index in range(min(count, MAX_RULE_ROWS)):
         attribute, op = text(form, f"rules-{index}-attribute"), text(form, f"rules-{index}-op")
         values = lines(form.get(f"rules-{index}-values", ""))
         if attribute or values:
             rules.append({"attribute": attribute, "op": op, "values": typed(op, values)})
-    return rules
+            rows.append(index)
+    return rules, rows
+
+
+RULE_ERROR = re.compile(r"rules-(\d+)(-(?:attribute|op|values|_page))?(?:-(\d+))?$")
+VALUE_REASON = re.compile(r"^[Vv]alues\[(\d+)\]: (.*)$")
+PLAIN_VALUE_REASONS: tuple[tuple[str, str], ...] = (  # the engine's words → people's
+    (r"must be a number", "{value} is not a number."),
+    (r"must be a semantic version", "{value} is not a version like 1.4.0."),
+    (r"must be a string", "{value} must be text."),
+    (r"must be a string, number or boolean", "{value} must be text, a number, true or false."),
+    (
+        r"must be an ISO-8601 datetime or epoch seconds",
+        "{value} is not a date and time; write one like 2026-12-02T19:32:00Z.",
+    ),
+    (r"must be at most (\d+) characters", "{value} is longer than {detail} characters."),
+    (r"invalid regular expression: (.*)", "{value} is not a valid pattern ({detail})."),
+    (r"unsafe regular expression: (.*)", "{value} could take too long to match: {detail}."),
+)
+
+
+def placed_errors(
+    errors: Mapping[str, list[str]], rules: Sequence[Mapping[str, Any]], rows: Sequence[int]
+) -> dict[str, list[str]]:
+    """The schema's errors on the rules, moved to the rows they were typed in, in words.
+
+    The schema numbers the rules it got, blank rows left out; the form numbers its
+    rows. ``rows[k]`` is the form row of the k-th rule. A value's reason names the
+    line and what was typed there ("Line 2, “1.x”, is not a version like 1.4.0.").
+    """
+    placed: dict[str, list[str]] = {}
+    for key, reasons in errors.items():
+        found = RULE_ERROR.match(key)
+        if found is None or int(found[1]) >= len(rows):
+            placed.setdefault(key, []).extend(reasons)
+            continue
+        index, field, value_index = int(found[1]), found[2] or "", found[3]
+        rule_values = list(rules[index].get("values") or [])
+        said = [_plain_rule_reason(r, rule_values, field, value_index) for r in reasons]
+        placed.setdefault(f"rules-{rows[index]}{field}", []).extend(said)
+    return placed
+
+
+def _plain_rule_reason(
+    reason: str, values: Sequence[Any], field: str, value_index: str | None
+) -> str:
+    found = VALUE_REASON.match(reason)
+    if found is not None:
+        value_index, reason = found[1], found[2]
+    count = re.fullmatch(
+        r"(?i)values: must be a list of 1 to (\d+) values|Enter 1 to (\d+) characters\.", reason
+    )
+    if value_index is None and field == "-values" and count is not None:
+        return f"Enter 1 to {count[1] or count[2]} values, one per line."
+    if value_index is None:
+        bare = re.sub(r"(?i)^(attribute|op|values): ", "", reason)
+        return bare[:1].upper() + bare[1:]
+    position = int(value_index)
+    shown = values[position] if position < len(values) else ""
+    value = f"Line {position + 1} (“{shown}”)"
+    for pattern, words in PLAIN_VALUE_REASONS:
+        found = re.fullmatch(pattern, reason)
+        if found is not None:
+            detail = found[1] if found.groups() else ""
+            return words.format(value=value, detail=detail.rstrip("."))
+    return f"{value}: {reason[:1].lower()}{reason[1:]}"
 
 
 def typed(op: str, values: Sequence[str]) -> list[Any]:

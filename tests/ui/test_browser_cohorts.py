@@ -81,3 +81,59 @@ def _put(service: Site, path: str, payload: dict[str, Any]) -> Any:
     request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def _crowd(service: Site) -> None:
+    admin = service.tokens["admin"]
+    api_post(service.url, admin, "/api/v1/cohorts", {"key": "crowd", "name": "Crowd", "rules": []})
+    keys = [f"user-{n:03d}" for n in range(230)] + ["vip-anna", "vip-bo"]
+    api_post(service.url, admin, "/api/v1/cohorts/crowd/members", {"add": keys})
+
+
+def test_cohort_members__search_as_you_type_and_page_both_ways(people, service):
+    _crowd(service)
+    viewer = people("viewer")
+    page = viewer.page
+    viewer.go("/ui/cohorts/crowd")
+    assert "232 explicit members, 1–100 shown" in page.locator("#member-list").inner_text()
+    page.get_by_role("link", name="Next →").click()
+    page.wait_for_url(re.compile(r".*member_page=2.*"))
+    assert "101–200 shown" in page.locator("#member-list").inner_text()
+    page.get_by_role("link", name="← Previous").click()
+    page.wait_for_url(re.compile(r".*member_page=1.*"))
+    page.get_by_label("Find a member").fill("vip")  # htmx: the list follows the typing
+    page.get_by_text("2 members with “vip” in the key").wait_for()
+    assert page.locator("table.members tbody tr").count() == 2
+    assert "member_q=vip" in page.url
+    viewer.inspect("cohort-members-search")
+
+
+def test_cohort_members__search_without_javascript(people, service):
+    viewer = people("viewer", javascript=False)
+    page = viewer.page
+    viewer.go("/ui/cohorts/crowd")
+    page.get_by_label("Find a member").fill("user-22")
+    page.get_by_role("button", name="Find").click()
+    page.wait_for_url(re.compile(r".*member_q=user-22.*"))
+    assert page.locator("table.members tbody tr").count() == 10
+
+
+def test_cohort_rules__error_lands_on_the_row_typed_in_plain_words(people, service):
+    engineer = people("engineer")
+    page = engineer.page
+    engineer.go("/ui/cohorts/new")
+    page.locator("#cohort-key").fill("versions")
+    page.locator("#cohort-name").fill("New versions")
+    page.get_by_label("Attribute of rule 1").fill("plan")
+    page.get_by_label("Values of rule 1").fill("pro")
+    page.get_by_role("button", name="Add a rule").click()  # row 3; row 2 stays blank
+    page.get_by_label("Attribute of rule 3").fill("app_version")
+    page.get_by_label("Condition of rule 3").select_option("semver_gte")
+    page.get_by_label("Values of rule 3").fill("2.1.0\nsoon")
+    page.get_by_role("button", name="Create cohort").click()
+    error = page.locator("#cohort-rules-2-values-error")
+    error.wait_for()
+    assert "Line 2 (“soon”) is not a version like 1.4.0." in error.inner_text()
+    assert page.locator("#cohort-rules-1-values-error").count() == 0
+    assert page.get_by_label("Values of rule 3").input_value() == "2.1.0\nsoon"
+    engineer.inspect("cohort-rule-error-row")

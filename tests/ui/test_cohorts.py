@@ -212,3 +212,91 @@ def test_catch_all_cohort__page_and_list_say_so(ui_engineer, engineer):
     assert "Catch-all." in page and "excludes only the values it lists" in page
     assert "Catch-all." not in html(ui_engineer.get("/ui/cohorts/vip"))
     assert html(ui_engineer.get("/ui/cohorts")).count('class="catch-all"') == 1
+
+
+# --- rule errors at the row typed, in words; members searched and paged (issue 15 item 7)
+
+
+def test_cohort_create__bad_rule_after_a_blank_row__error_on_that_row(ui_engineer):
+    response = ui_engineer.post(
+        "/ui/cohorts",
+        {"key": "gap", "name": "Gap", "rule_rows": "3",
+         "rules-0-attribute": "plan", "rules-0-op": "eq", "rules-0-values": "pro",
+         "rules-1-attribute": "", "rules-1-op": "eq", "rules-1-values": "",
+         "rules-2-attribute": "version", "rules-2-op": "semver_gte", "rules-2-values": "1.0.0\n1.x"},
+    )  # fmt: skip
+    assert response.status_code == 422
+    page = html(response)
+    assert 'id="cohort-rules-2-values-error"' in page
+    assert 'id="cohort-rules-1-values-error"' not in page
+    assert "Line 2 (“1.x”) is not a version like 1.4.0." in page
+    assert "Values[" not in page and "values[" not in page
+
+
+@pytest.mark.parametrize(
+    ("op", "typed", "said"),
+    [
+        ("matches", "([a-z]", "Line 1 (“([a-z]”) is not a valid pattern"),
+        ("matches", "(a+)+$", "Line 1 (“(a+)+$”) could take too long to match"),
+        ("gt", "ten", "Line 1 (“ten”) is not a number."),
+        ("before", "next tuesday", "Line 1 (“next tuesday”) is not a date and time"),
+    ],
+)
+def test_cohort_edit__rule_errors_in_plain_words(ui_engineer, engineer, op, typed, said):
+    engineer.post("/api/v1/cohorts", json={"key": "words", "name": "Words", "rules": []})
+    ui_engineer.get("/ui/cohorts/words")
+    response = ui_engineer.post(
+        "/ui/cohorts/words",
+        {"name": "Words", "version": "1", "rule_rows": "2", "rules-0-attribute": "",
+         "rules-0-op": "eq", "rules-0-values": "", "rules-1-attribute": "plan",
+         "rules-1-op": op, "rules-1-values": typed},
+    )  # fmt: skip
+    assert response.status_code == 422
+    page = html(response)
+    assert said in page and 'id="cohort-rules-1-values-error"' in page
+
+
+def test_cohort_create__rule_without_values__asks_for_one(ui_engineer):
+    response = ui_engineer.post(
+        "/ui/cohorts",
+        {"key": "novalues", "name": "No values", "rule_rows": "1",
+         "rules-0-attribute": "plan", "rules-0-op": "eq", "rules-0-values": ""},
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert "values, one per line." in html(response)
+
+
+@pytest.fixture
+def crowd(engineer):
+    keys = [f"user-{n:03d}" for n in range(250)] + ["vip-anna", "vip-bo"]
+    engineer.post("/api/v1/cohorts", json={"key": "crowd", "name": "Crowd", "rules": []})
+    engineer.post("/api/v1/cohorts/crowd/members", json={"add": keys})
+    return keys
+
+
+def test_cohort_members__paged_both_ways(ui_viewer, crowd):
+    first = html(ui_viewer.get("/ui/cohorts/crowd"))
+    assert "252 explicit members, 1–100 shown" in first and "Page 1 of 3" in first
+    assert "user-099" in first and "user-100" not in first and "← Previous" not in first
+    last = html(ui_viewer.get("/ui/cohorts/crowd?member_page=3"))
+    assert "201–252 shown" in last and "vip-bo" in last and "user-199" not in last
+    assert "member_page=2" in last and "Next →" not in last
+
+
+def test_cohort_members__search_finds_and_pages_within(ui_viewer, crowd):
+    page = html(ui_viewer.get("/ui/cohorts/crowd?member_q=vip"))
+    assert "2 members with “vip” in the key" in page
+    assert "vip-anna" in page and "user-000" not in page and "Page 1 of" not in page
+    none = html(ui_viewer.get("/ui/cohorts/crowd?member_q=nobody"))
+    assert "No member has “nobody” in their user key." in none
+
+
+@pytest.mark.parametrize("asked", ["0", "99", "x", "9" * 40])
+def test_cohort_members__odd_page_numbers__nearest_page(ui_viewer, crowd, asked):
+    response = ui_viewer.get(f"/ui/cohorts/crowd?member_page={asked}")
+    assert response.status_code == 200
+
+
+def test_cohort_members__search_with_wildcards_and_nul__literal(ui_viewer, crowd):
+    assert "No member has" in html(ui_viewer.get("/ui/cohorts/crowd?member_q=user_%25"))
+    assert ui_viewer.get("/ui/cohorts/crowd?member_q=a%00b").status_code == 200
