@@ -1,27 +1,30 @@
-"""Building one environment's SDK snapshot: the service's build vs the ORM build it replaced.
+"""Building one environment's SDK snapshot after a change: incremental vs full build.
 
-    .venv/bin/python bench/snapshot_build.py [--flags 200 5000] [--rounds 15]
+    .venv/bin/python bench/snapshot_build.py [--flags 200 5000] [--rounds 15] [--orm]
 
 For each size, a fresh PostgreSQL database (``flagsvc_bench_build`` on
 ``BENCH_PG_SERVER``, default ``postgresql://postgres@127.0.0.1:5432``; dropped and
 created) is migrated and seeded with that many flags, each live in production (stage
 ``general`` at 50 %) with its own 10-member cohort, so 200 flags means 200 cohorts.
-Then, in interleaved rounds (the order flips every round):
+Then, in rounds, three audited changes each followed by production's build as the
+cache does it (``delivery.parts.SnapshotBuilder``: head, events since, the parts they
+name, the body joined, SHA-256), timed from the head read to the encoded body:
 
-- **service**: ``flagsvc.delivery.snapshots.build_snapshot`` (Core queries);
-- **ORM (baseline)**: the build as it was before issue 12, kept below verbatim in
-  spirit: ``FlagState`` rows through the ORM (each joining its flag, each flag loading
-  its readiness items), cohorts by a list of ids.
+- **one flag**: one production flag killed or resumed;
+- **one member**: one member added to one cohort production uses;
+- **staging only**: a flag killed in staging (production re-reads nothing);
 
-Each figure is the median over ``--rounds`` of one build (queries and dict building; no
-serialisation), and ``encode`` is ``encode_snapshot`` (sorted JSON + SHA-256) once.
-Both builds must produce the same snapshot, checked first. The load average is printed
-with the figures: the machine is shared; compare ratios.
+and, in the same rounds, the **full build** as every change cost before
+(``build_snapshot``'s Core queries + ``encode_snapshot``). ``--orm`` also times the ORM
+build it replaced (issue 12's first slice). Figures are medians over ``--rounds``; the
+incremental body is checked equal to a full build's at the end. The load average is
+printed with the figures: the machine is shared; compare ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -36,18 +39,24 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from flagsvc_sdk.engine import SPEC_VERSION
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from flagsvc.delivery.snapshots import SPEC_VERSION
+from flagsvc.delivery.parts import SnapshotBuilder
+from flagsvc.delivery.snapshots import EncodedSnapshot
 from flagsvc.delivery.snapshots import audit_head
 from flagsvc.delivery.snapshots import build_snapshot
 from flagsvc.delivery.snapshots import encode_snapshot
 from flagsvc.domain.stages import Stage
 from flagsvc.domain.stages import to_percent
+from flagsvc.services import cohorts
+from flagsvc.services import flag_states
+from flagsvc.services.context import SYSTEM
+from flagsvc.services.context import Change
 from flagsvc.services.environments import get_environment
 from flagsvc.storage import models as m
 from flagsvc.storage.db import Database
@@ -149,6 +158,22 @@ def seed(database: Database, flags: int) -> None:
                 for f in flag_ids
             ],
         ).all()
+        staging = get_environment(session, "staging").id
+        session.execute(  # dark in staging: what the "staging only" change touches
+            insert(m.FlagState),
+            [
+                {
+                    "flag_id": f,
+                    "environment_id": staging,
+                    "stage": Stage.OFF.value,
+                    "rollout_basis_points": 0,
+                    "killed": False,
+                    "updated_at": now,
+                    "version": 1,
+                }
+                for f in flag_ids
+            ],
+        )
         session.execute(
             insert(m.FlagStateCohort),
             [
@@ -256,49 +281,106 @@ def _orm_cohorts(session: Session, keys: set[str]) -> dict[str, Any]:
 # --- the run ------------------------------------------------------------------------
 
 
-def timed(database: Database, build: Callable[[Session, str], dict[str, Any]]) -> float:
+def timed(database: Database, build: Callable[[Session, str], Any]) -> float:
     with database.read() as session:
         started = time.perf_counter()
         build(session, "production")
         return time.perf_counter() - started
 
 
-def measure(flags: int, rounds: int) -> None:
+def full_build(session: Session, environment: str) -> EncodedSnapshot:
+    """What the cache did on every change before builds were incremental."""
+    return encode_snapshot(build_snapshot(session, environment), None)
+
+
+def changes(database: Database, flags: int) -> dict[str, Callable[[int], None]]:
+    """One audited change of each kind the incremental build handles differently."""
+    change = Change(SYSTEM, datetime.now(UTC), "bench")
+
+    def kill(n: int) -> None:  # one flag's state in production
+        where = flag_states.Where(f"flag-{n % flags:05d}", "production")
+        with database.write() as session:
+            flag_states.set_killed(session, change, where, n % 2 == 0)
+
+    def member(n: int) -> None:  # one member added to one cohort production uses
+        with database.write() as session:
+            cohorts.change_members(session, change, f"cohort-{n % flags:05d}", [f"new-{n}"], [])
+
+    def elsewhere(n: int) -> None:  # a change production does not see
+        where = flag_states.Where(f"flag-{n % flags:05d}", "staging")
+        with database.write() as session:
+            flag_states.set_killed(session, change, where, n % 2 == 0)
+
+    return {"one flag": kill, "one member": member, "staging only": elsewhere}
+
+
+def measure(flags: int, rounds: int, with_orm: bool) -> None:
     database = Database(fresh_database())
     seed(database, flags)
     with database.write_engine.connect() as conn:  # what autovacuum would do by now
         conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    builder = SnapshotBuilder()
     with database.read() as session:
-        service, orm = build_snapshot(session, "production"), orm_build(session, "production")
+        service = build_snapshot(session, "production")
         count = session.scalar(select(func.count()).select_from(m.CohortMember))
-    assert service == orm, "the two builds disagree"
+        if with_orm:
+            assert service == orm_build(session, "production"), "the ORM build disagrees"
+        previous, _ = builder.build(session, "production", None)
     assert len(service["flags"]) == flags and len(service["cohorts"]) == flags
-    times: dict[str, list[float]] = {"service": [], "orm": []}
-    builds = {"service": build_snapshot, "orm": orm_build}
-    for n in range(rounds):
-        order = ["service", "orm"] if n % 2 == 0 else ["orm", "service"]
-        for name in order:
-            times[name].append(timed(database, builds[name]))
-    started = time.perf_counter()
-    encode_snapshot(service, None)
-    encode = time.perf_counter() - started
-    ours, base = statistics.median(times["service"]), statistics.median(times["orm"])
+    times = rounds_of(database, builder, previous, rounds, with_orm)
+    with database.read() as session:  # the parts are still exactly the full build
+        assert (
+            builder.build(session, "production", None)[0].body
+            == full_build(session, "production").body
+        ), "incremental and full builds disagree"
+    full = statistics.median(times["full"])
+    figures = [f"full build + encode {full * 1000:.1f} ms"]
+    for name in changes(database, flags):
+        median = statistics.median(times[name])
+        figures.append(f"{name} {median * 1000:.1f} ms ({full / median:.0f}x faster)")
+    if with_orm:
+        figures.append(f"ORM build (no encode) {statistics.median(times['orm']) * 1000:.1f} ms")
     print(
-        f"{flags} flags, {flags} cohorts ({count} members), load {loadavg()}: "
-        f"build {ours * 1000:.1f} ms (ORM baseline {base * 1000:.1f} ms, "
-        f"{base / ours:.1f}x faster); encode {encode * 1000:.1f} ms",
+        f"{flags} flags, {flags} cohorts ({count} members), load {loadavg()}, "
+        f"{len(previous.body) // 1024} KiB: " + "; ".join(figures),
         flush=True,
     )
     database.dispose()
+
+
+def rounds_of(
+    database: Database,
+    builder: SnapshotBuilder,
+    previous: EncodedSnapshot,
+    rounds: int,
+    with_orm: bool,
+) -> dict[str, list[float]]:
+    """Each round: every kind of change, each followed by a timed incremental build,
+    then a timed full build (and the ORM build)."""
+    flags = len(json.loads(previous.body)["flags"])
+    times: dict[str, list[float]] = defaultdict(list)
+    kinds = changes(database, flags)
+    for n in range(rounds):
+        for name, make in kinds.items():
+            make(n)
+            with database.read() as session:
+                started = time.perf_counter()
+                previous, _ = builder.build(session, "production", previous)
+                times[name].append(time.perf_counter() - started)
+        times["full"].append(timed(database, full_build))
+        if with_orm:
+            times["orm"].append(timed(database, orm_build))
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flags", type=int, nargs="+", default=[200, 5000])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--orm", action="store_true", help="also time the pre-issue-12 ORM build")
     args = parser.parse_args()
     for flags in args.flags:
-        measure(flags, args.rounds)
+        measure(flags, args.rounds, args.orm)
 
 
 if __name__ == "__main__":

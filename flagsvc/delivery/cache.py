@@ -34,10 +34,9 @@ from flagsvc_sdk.engine import load_snapshot
 from sqlalchemy.orm import Session
 
 from flagsvc.delivery.heads import HeadTracker
+from flagsvc.delivery.parts import SnapshotBuilder
 from flagsvc.delivery.snapshots import EncodedSnapshot
 from flagsvc.delivery.snapshots import audit_head
-from flagsvc.delivery.snapshots import build_snapshot
-from flagsvc.delivery.snapshots import encode_snapshot
 from flagsvc.delivery.store import RedisSnapshotStore
 from flagsvc.observability import metrics
 from flagsvc.storage.db import UNAVAILABLE_ERRORS
@@ -70,10 +69,26 @@ class CachedSnapshot:
     """
 
     encoded: EncodedSnapshot
-    compiled: Snapshot
+    source: dict[str, Any] | Snapshot
+    """The engine's form, or the wire it is compiled from on first use (``compiled``)."""
     checked_for: int = -1
     compressed: dict[str, bytes] = field(default_factory=dict, compare=False)
     """Content-coding -> body, filled on first request and kept while the content is."""
+    _engine: list[Snapshot] = field(default_factory=list, compare=False)
+
+    @property
+    def compiled(self) -> Snapshot:
+        """The snapshot compiled for the engine (``POST /sdk/v1/evaluate``).
+
+        Compiled on first use, not at build: serving and announcing a snapshot need
+        only its bytes, and compiling 5,000 flags takes longer than building them.
+        Two requests racing here may both compile once.
+        """
+        if isinstance(self.source, Snapshot):
+            return self.source
+        if not self._engine:
+            self._engine.append(load_snapshot(self.source))
+        return self._engine[0]
 
     @property
     def version(self) -> int:
@@ -120,6 +135,8 @@ class SnapshotCache:
         self._store = store
         self._wait_seconds = wait_seconds
         self._watched: Counter[str] = Counter()
+        self.builder = SnapshotBuilder()
+        """Keeps each environment's parts between builds (``delivery.parts``)."""
         self.builds = 0
         """Snapshots this process built from the database (tests and benchmarks read it)."""
 
@@ -242,24 +259,24 @@ class SnapshotCache:
         self, session: Session, environment_key: str, previous: EncodedSnapshot | None
     ) -> tuple[EncodedSnapshot, dict[str, Any]]:
         with metrics.SNAPSHOT_BUILD_DURATION.time():
-            wire = build_snapshot(session, environment_key)
+            encoded, wire = self.builder.build(session, environment_key, previous)
             self.builds += 1
-            encoded = encode_snapshot(wire, previous)
         if self._store is not None:
             self._store.put(encoded)
         return encoded, wire
 
     def _compiled(
         self, encoded: EncodedSnapshot, local: CachedSnapshot | None, wire: dict[str, Any] | None
-    ) -> Snapshot | None:
-        """The engine's form: reused when unchanged; None if shared bytes do not load."""
+    ) -> dict[str, Any] | Snapshot | None:
+        """The engine's form, or a local wire to compile on first use: reused when
+        unchanged; None if shared bytes do not load (checked now: they are not ours)."""
         if local is not None and (local.encoded.content_hash, local.version) == (
             encoded.content_hash,
             encoded.version,
         ):
-            return local.compiled
+            return local.source
         if wire is not None:
-            return load_snapshot({**wire, "version": encoded.version})
+            return {**wire, "version": encoded.version}
         try:
             return load_snapshot(json.loads(encoded.body))
         except (ValueError, EngineError) as error:
@@ -267,7 +284,7 @@ class SnapshotCache:
             return None
 
     def _install(
-        self, encoded: EncodedSnapshot, compiled: Snapshot | None, needed: int
+        self, encoded: EncodedSnapshot, compiled: dict[str, Any] | Snapshot | None, needed: int
     ) -> CachedSnapshot:
         assert compiled is not None  # a locally built wire always compiles
         local = self._entries.get(encoded.environment)
@@ -276,7 +293,8 @@ class SnapshotCache:
         if local is not None and (local.version, local.encoded.content_hash) == same:
             compressed = local.compressed  # same content, only the head moved
         checked_for = needed if encoded.head < needed else -1
-        entry = CachedSnapshot(encoded, compiled, checked_for, compressed)
+        engine = local._engine if local is not None and local.source is compiled else []
+        entry = CachedSnapshot(encoded, compiled, checked_for, compressed, engine)
         self._entries[encoded.environment] = entry
         return entry
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
@@ -57,20 +58,53 @@ def audit_head(session: Session) -> int:
 
 
 def build_snapshot(session: Session, environment_key: str) -> dict[str, Any]:
-    """The wire snapshot of one environment (retired flags are left out).
+    """The wire snapshot of one environment (retired flags are left out): the full build.
 
     Six Core queries and no ORM objects: loading 200 ``FlagState`` rows through the ORM
     (each joining its flag and environment, each flag pulling its readiness items) was
     most of a build. Cohorts, their members and exclusions are selected through the
-    environment's states (a join), not through a list of ids sent back.
+    environment's states (a join), not through a list of ids sent back. The cache
+    builds incrementally instead (``delivery.parts``); this is what that must equal.
     """
-    environment = session.execute(
-        select(Environment.id, Environment.key).where(Environment.key == environment_key)
-    ).first()
-    if environment is None:
-        raise NotFoundError("environment", environment_key)
+    environment_id = environment_row(session, environment_key)
     version = audit_head(session)
-    live = (FlagState.environment_id == environment.id) & (FlagState.stage != Stage.RETIRED.value)
+    return {
+        "spec_version": SPEC_VERSION,
+        "environment": environment_key,
+        "version": version,
+        "flags": read_flags(session, environment_id),
+        "cohorts": read_cohorts(session, used_cohorts(live_states(environment_id))),
+    }
+
+
+def environment_row(session: Session, environment_key: str) -> int:
+    """The environment's id.
+
+    :raise NotFoundError: no such environment.
+    """
+    environment_id = session.execute(
+        select(Environment.id).where(Environment.key == environment_key)
+    ).scalar()
+    if environment_id is None:
+        raise NotFoundError("environment", environment_key)
+    return int(environment_id)
+
+
+def live_states(environment_id: int) -> Any:
+    """The condition selecting an environment's states that are sent (not retired)."""
+    return (FlagState.environment_id == environment_id) & (FlagState.stage != Stage.RETIRED.value)
+
+
+def read_flags(
+    session: Session, environment_id: int, keys: Collection[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The wire of the environment's live flags (only those named by ``keys``, if given).
+
+    Three queries whatever the count: states with their flags, cohort lists, exclusions.
+    """
+    live = live_states(environment_id)
+    if keys is not None:
+        live = live & FlagState.flag_id.in_(select(Flag.id).where(Flag.key.in_(list(keys))))
     states = session.execute(
         select(
             FlagState.id,
@@ -90,19 +124,19 @@ def build_snapshot(session: Session, environment_key: str) -> dict[str, Any]:
         .where(live)
         .order_by(FlagState.id)
     ).all()
+    if not states:
+        return {}
     cohort_keys, own = _cohort_keys_by_state(session, live)
     exclusions = _exclusions_by_state(session, live)
-    flags = {
+    return {
         row.key: _flag_wire(row, cohort_keys[row.id], own[row.id], exclusions[row.id])
         for row in states
     }
-    return {
-        "spec_version": SPEC_VERSION,
-        "environment": environment.key,
-        "version": version,
-        "flags": flags,
-        "cohorts": _cohorts_wire(session, live),
-    }
+
+
+def cohort_ids(keys: Collection[str]) -> Any:
+    """The ids of the cohorts named by ``keys`` (a subquery for ``read_cohorts``)."""
+    return select(Cohort.id).where(Cohort.key.in_(list(keys))).scalar_subquery()
 
 
 def _flag_wire(
@@ -161,24 +195,28 @@ def _exclusions_by_state(session: Session, live: Any) -> dict[int, list[str]]:
     return grouped
 
 
-def _cohorts_wire(session: Session, live: Any) -> dict[str, Any]:
-    """The cohorts the environment's live states use, with their members."""
-    used = (
+def used_cohorts(live: Any) -> Any:
+    """The ids of the cohorts the ``live`` states use (a subquery)."""
+    return (
         select(FlagStateCohort.cohort_id)
         .join(FlagState, FlagState.id == FlagStateCohort.flag_state_id)
         .where(live)
         .distinct()
         .scalar_subquery()
     )
+
+
+def read_cohorts(session: Session, which: Any) -> dict[str, dict[str, Any]]:
+    """The wire of the cohorts whose ids ``which`` selects, with their members."""
     cohorts = session.execute(
-        select(Cohort.id, Cohort.key, Cohort.rules, Cohort.opt_in).where(Cohort.id.in_(used))
+        select(Cohort.id, Cohort.key, Cohort.rules, Cohort.opt_in).where(Cohort.id.in_(which))
     ).all()
     if not cohorts:
         return {}
     members: dict[int, list[str]] = defaultdict(list)
     member_rows = session.execute(
         select(CohortMember.cohort_id, CohortMember.user_key)
-        .where(CohortMember.cohort_id.in_(used))
+        .where(CohortMember.cohort_id.in_(which))
         .order_by(CohortMember.cohort_id, CohortMember.user_key)
     )
     for cohort_id, user_key in member_rows:
@@ -216,11 +254,21 @@ def encode_snapshot(wire: dict[str, Any], previous: EncodedSnapshot | None) -> E
     database is not guaranteed everywhere). Equal content keeps the previous version
     and body: only ``head`` moves.
     """
-    head = wire["version"]
     content = {k: v for k, v in wire.items() if k != "version"}
     text = json.dumps(content, separators=(",", ":"), sort_keys=True).encode()
+    return encode_content(wire["environment"], wire["version"], text, previous)
+
+
+def encode_content(
+    environment: str, head: int, text: bytes, previous: EncodedSnapshot | None
+) -> EncodedSnapshot:
+    """The snapshot whose content (everything but ``version``) serialises to ``text``.
+
+    ``text`` is a JSON object with sorted keys, as ``encode_snapshot`` writes it (the
+    incremental build assembles the same bytes from parts).
+    """
     digest = hashlib.sha256(text).hexdigest()
     if previous is not None and previous.content_hash == digest:
         return replace(previous, head=max(head, previous.head))
     body = b'{"version":%d,' % head + text[1:]
-    return EncodedSnapshot(wire["environment"], head, head, digest, body)
+    return EncodedSnapshot(environment, head, head, digest, body)
