@@ -13,6 +13,7 @@ from flagsvc.api.auth import requires
 from flagsvc.api.context import change
 from flagsvc.api.context import db
 from flagsvc.api.context import state
+from flagsvc.api.etags import optional_if_match
 from flagsvc.api.patterns import Pattern
 from flagsvc.api.schemas import PageArgsSchema
 from flagsvc.api.schemas import PromiseFreeSchema
@@ -269,6 +270,15 @@ class ObjectiveById(MethodView):
             blp.set_etag(okrs.objective_etag(objective))
             return _objective_view(session, objective)
 
+    @requires(Permission.EDIT_OKRS)
+    @blp.response(204)
+    @blp.alt_response(409, response="CONFLICT")
+    def delete(self, objective_id: int) -> Any:
+        """Delete an objective without key results (409 while it has some)"""
+        with db().write() as session:
+            okrs.delete_objective(session, change(), objective_id, optional_if_match(blp))
+        return None
+
 
 @blp.route("/objectives/<int:objective_id>/key-results")
 class KeyResults(MethodView):
@@ -324,6 +334,15 @@ class KeyResultById(MethodView):
             )
             blp.set_etag(okrs.key_result_etag(key_result))
             return _key_result_view(session, key_result)
+
+    @requires(Permission.EDIT_OKRS)
+    @blp.response(204)
+    @blp.alt_response(409, response="CONFLICT")
+    def delete(self, key_result_id: int) -> Any:
+        """Delete a key result no flag serves (409 naming a flag that does)"""
+        with db().write() as session:
+            okrs.delete_key_result(session, change(), key_result_id, optional_if_match(blp))
+        return None
 
 
 class ReportEnvironmentSchema(ma.Schema):

@@ -343,7 +343,8 @@ def _insert(session: Session, flag: Flag) -> None:
 
 
 def _key_result(session: Session, key_result_id: int) -> KeyResult:
-    key_result = session.get(KeyResult, key_result_id)
+    """The key result a flag names, share-locked: a delete of it waits for this commit."""
+    key_result = session.get(KeyResult, key_result_id, with_for_update={"read": True})
     if key_result is None:
         raise InvalidFieldError("key_result_id", f"key result {key_result_id} does not exist")
     return key_result

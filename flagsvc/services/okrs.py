@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
+from typing import Literal
 
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
 
 from flagsvc.domain import measures
 from flagsvc.domain.actions import Action
+from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.services import audit
@@ -20,6 +23,7 @@ from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import etag_data
 from flagsvc.services.context import no_precondition
+from flagsvc.storage.models import Flag
 from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
 from flagsvc.storage.models import ValueStream
@@ -50,12 +54,20 @@ def list_objectives(
     return session.scalars(stmt).all()
 
 
-def get_objective(session: Session, objective_id: int, *, lock: bool = False) -> Objective:
-    """The objective ``objective_id``.
+def periods_in_use(session: Session) -> set[str]:
+    """The planning periods objectives name (for the board's period picker)."""
+    return set(session.scalars(select(Objective.period).distinct()).all())
+
+
+def get_objective(
+    session: Session, objective_id: int, *, lock: bool | Literal["share"] = False
+) -> Objective:
+    """The objective ``objective_id`` (locked for update, or shared with ``"share"``).
 
     :raise NotFoundError: there is none.
     """
-    objective = session.get(Objective, objective_id, with_for_update=lock)
+    locking: bool | dict[str, bool] = {"read": True} if lock == "share" else bool(lock)
+    objective = session.get(Objective, objective_id, with_for_update=locking)
     if objective is None:
         raise NotFoundError("objective", objective_id)
     return objective
@@ -110,7 +122,7 @@ def create_key_result(
     :raise InvalidFieldError: a current value for a measured key result, or a measure
         that names what does not exist or aims the wrong way.
     """
-    objective = get_objective(session, objective_id)
+    objective = get_objective(session, objective_id, lock="share")  # waits for a delete
     values = {f: fields[f] for f in KEY_RESULT_FIELDS if f in fields}
     _check_span(values["baseline"], values["target"])
     spec = _measure(values.get("measure"))
@@ -159,6 +171,62 @@ def update_key_result(
         measured.check_spec(session, spec, baseline, target)
     _update(session, change, key_result, fields, Action.KEY_RESULT_UPDATED, _kr_subject(key_result))
     return key_result
+
+
+def delete_objective(
+    session: Session,
+    change: Change,
+    objective_id: int,
+    precondition: Precondition = no_precondition,
+) -> None:
+    """Delete an objective that has no key results left; audited with what it was.
+
+    Locked ``FOR UPDATE``: a key result added at the same moment (which share-locks its
+    objective) waits for this commit and then finds no objective.
+
+    :raise ConflictError: it still has key results (delete or move them first).
+    """
+    objective = get_objective(session, objective_id, lock=True)
+    precondition(objective_etag(objective))
+    count = session.scalar(select(func.count()).where(KeyResult.objective_id == objective.id))
+    if count:
+        raise ConflictError(
+            f"objective {objective_id} still has {count} key result(s); delete them first"
+        )
+    before = _summary(objective, OBJECTIVE_FIELDS)
+    session.delete(objective)
+    session.flush()
+    audit.record(session, change, Action.OBJECTIVE_DELETED, _subject(objective), before, None)
+
+
+def delete_key_result(
+    session: Session,
+    change: Change,
+    key_result_id: int,
+    precondition: Precondition = no_precondition,
+) -> None:
+    """Delete a key result no flag serves; audited with what it was.
+
+    Locked ``FOR UPDATE``: a flag naming it at the same moment (which share-locks it)
+    waits for this commit and then finds no key result (422), never a foreign-key error.
+
+    :raise ConflictError: a flag (archived ones included) still serves it, named.
+    """
+    key_result = get_key_result(session, key_result_id, lock=True)
+    precondition(key_result_etag(key_result))
+    serving = session.scalars(
+        select(Flag.key).where(Flag.key_result_id == key_result.id).order_by(Flag.key).limit(2)
+    ).all()
+    if serving:
+        more = " and others" if len(serving) > 1 else ""
+        raise ConflictError(
+            f"key result {key_result_id} is served by flag {serving[0]!r}{more}; "
+            "point those flags at another key result first"
+        )
+    before = {"objective_id": key_result.objective_id, **_summary(key_result, KEY_RESULT_FIELDS)}
+    session.delete(key_result)
+    session.flush()
+    audit.record(session, change, Action.KEY_RESULT_DELETED, _kr_subject(key_result), before, None)
 
 
 def _with_stream(session: Session, fields: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -29,6 +29,7 @@ def init_ui(app: Flask) -> None:
     from flagsvc.ui import cohorts  # noqa: F401
     from flagsvc.ui import flags  # noqa: F401
     from flagsvc.ui import home  # noqa: F401
+    from flagsvc.ui import okr_edits  # noqa: F401
     from flagsvc.ui import okrs  # noqa: F401
     from flagsvc.ui import pages  # noqa: F401
     from flagsvc.ui import promise  # noqa: F401

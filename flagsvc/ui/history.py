@@ -236,10 +236,10 @@ def _revoked(event: AuditEvent, before: Mapping[str, Any], _after: Mapping[str, 
 
 def _deleted(event: AuditEvent, before: Mapping[str, Any], _after: Mapping[str, Any],
              _labels: Labels) -> str:  # fmt: skip
-    name = before.get("name") or event.entity_key
+    name = before.get("name") or before.get("title") or event.entity_key
     count = before.get("members")
     members = f" ({count} explicit member{'' if count == 1 else 's'})" if count is not None else ""
-    return f"Deleted {event.entity_type} {name}{members}"
+    return f"Deleted {event.entity_type.replace('_', ' ')} {name}{members}"
 
 
 def _updated(event: AuditEvent, before: Mapping[str, Any], after: Mapping[str, Any],
@@ -399,8 +399,10 @@ _SENTENCES: dict[str, Sentence] = {
     Action.COHORT_MEMBER_LEFT: _enrolment,
     Action.OBJECTIVE_CREATED: _created,
     Action.OBJECTIVE_UPDATED: _updated,
+    Action.OBJECTIVE_DELETED: _deleted,
     Action.KEY_RESULT_CREATED: _created,
     Action.KEY_RESULT_UPDATED: _updated,
+    Action.KEY_RESULT_DELETED: _deleted,
     Action.VALUE_STREAM_CREATED: _created,
     Action.ENVIRONMENT_CREATED: _created,
     Action.TOKEN_CREATED: _created,

@@ -27,6 +27,7 @@ from flagsvc.api.okrs import ObjectiveCreateSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.roles import Permission
+from flagsvc.services import audit
 from flagsvc.services import environments
 from flagsvc.services import flags
 from flagsvc.services import measured
@@ -36,6 +37,7 @@ from flagsvc.services.context import Change
 from flagsvc.storage.models import Objective
 from flagsvc.ui import bp
 from flagsvc.ui import charts
+from flagsvc.ui import periods
 from flagsvc.ui import refusals
 from flagsvc.ui.auth import change
 from flagsvc.ui.auth import permission_required
@@ -84,7 +86,7 @@ def okr_board() -> Any:
     return _board(FormState(), 200)
 
 
-def _refused(refusal: Refusal, anchor: str | None = None) -> Any:
+def refused_on_board(refusal: Refusal, anchor: str | None = None) -> Any:
     """A refused OKR form back on the board, at its objective (post/redirect/get)."""
 
     def in_place(shown: Refusal) -> Any:
@@ -106,6 +108,8 @@ def _board(form: FormState, status: int, problem: str | None = None) -> Any:
         )
         envs = environments.list_environments(session)
         streams = [(v.key, v.name) for v in value_streams.list_streams(session)]
+        in_use = okrs.periods_in_use(session)
+        now = state().clock()
         by_key_result: dict[int, list[flags.FlagDetail]] = defaultdict(list)
         for detail in flags.list_flags(session, flags.FlagQuery(), BOARD_LIMIT):
             by_key_result[detail.flag.key_result_id].append(detail)
@@ -114,7 +118,19 @@ def _board(form: FormState, status: int, problem: str | None = None) -> Any:
                       period_error=period_error, form=form, problem=problem, measures=MEASURES,
                       environments=envs,
                       environment_options=[(e.key, e.name) for e in envs],
-                      stream_options=streams)  # fmt: skip
+                      stream_options=streams, seen=audit.chain_head(session).seq,
+                      period_filter=sorted(in_use | ({period} if period else set())),
+                      period_choices=periods.period_choices(now, in_use),
+                      this_quarter=periods.current_quarter(now),
+                      rollups={o.objective.id: rollup(o) for o in objectives})  # fmt: skip
+
+
+def rollup(view: measured.ObjectiveView) -> float | None:
+    """An objective's progress: the mean of its key results' shares of the way, each
+    held to 0-100 % (one overshooting key result does not hide a stalled one); None
+    while no key result has a value."""
+    shares = [min(max(kr.progress, 0.0), 1.0) for kr in view.key_results if kr.progress is not None]
+    return sum(shares) / len(shares) if shares else None
 
 
 def _valid_period(period: str) -> bool:
@@ -137,9 +153,9 @@ def objective_create() -> Any:
         with db().write() as session:
             objective = okrs.create_objective(session, change(), fields)
     except FormInvalidError as error:
-        return _refused(Refusal(FormState("objective", form, error.errors), 422))
+        return refused_on_board(Refusal(FormState("objective", form, error.errors), 422))
     except DomainError as error:
-        return _refused(
+        return refused_on_board(
             Refusal(FormState("objective", form, {}), error_status(error), error.message)
         )
     return done(f"Objective “{objective.title}” created.", "ui.okr_board",
@@ -240,12 +256,12 @@ def key_result_create(objective_id: int) -> Any:
         with db().write() as session:
             okrs.create_key_result(session, change(), objective_id, fields)
     except FormInvalidError as error:
-        return _refused(Refusal(FormState(form_name, form, error.errors), 422), form_name)
+        return refused_on_board(Refusal(FormState(form_name, form, error.errors), 422), form_name)
     except InvalidFieldError as error:
         errors = {error.field.replace(".", "-"): [error.reason]}
-        return _refused(Refusal(FormState(form_name, form, errors), 422), form_name)
+        return refused_on_board(Refusal(FormState(form_name, form, errors), 422), form_name)
     except DomainError as error:
-        return _refused(
+        return refused_on_board(
             Refusal(FormState(form_name, form, {}), error_status(error), error.message), form_name
         )
     return done("Key result added.", "ui.okr_board", _anchor=f"objective-{objective_id}")
@@ -262,9 +278,9 @@ def key_result_update(key_result_id: int) -> Any:
         with db().write() as session:
             key_result = okrs.update_key_result(session, change(), key_result_id, fields, guard)
     except FormInvalidError as error:
-        return _refused(Refusal(FormState(form_name, form, error.errors), 422), form_name)
+        return refused_on_board(Refusal(FormState(form_name, form, error.errors), 422), form_name)
     except DomainError as error:
-        return _refused(
+        return refused_on_board(
             Refusal(FormState(form_name, form, {}), error_status(error), error.message), form_name
         )
     return done("Progress recorded.", "ui.okr_board",
