@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -224,3 +225,67 @@ def start_service(
     if init:
         service.admin_token = service.cli("init") or None
     return service.start()
+
+
+NGINX_CONF = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
+
+
+class Balancer:
+    """The shipped ``deploy/nginx.conf`` in front of local instances, nginx as a child.
+
+    Only what Docker provides is replaced: the ``api`` service name (its DNS resolver)
+    by the instances' addresses, the listen port by a free one. Runs in the foreground
+    (``daemon off``) with a temporary prefix, so stopping it is killing a child.
+    """
+
+    def __init__(self, ports: Sequence[int], port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.prefix = Path(tempfile.mkdtemp(prefix="flagsvc-nginx-"))
+        servers = "".join(f"server 127.0.0.1:{p};\n        " for p in ports)
+        text = NGINX_CONF.read_text()
+        text = text.replace("resolver 127.0.0.11 valid=5s ipv6=off;", "")
+        text = text.replace("server api:8000 resolve;  # nginx >= 1.27.3", servers.rstrip())
+        text = text.replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
+        text = text.replace("access_log /dev/stdout;", "access_log off;")
+        text = text.replace("worker_processes auto;", "worker_processes 1;")
+        text = text.replace("worker_rlimit_nofile 65536;", "")
+        self.config = self.prefix / "nginx.conf"
+        self.config.write_text(text)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> Balancer:
+        """Start nginx and wait until it answers."""
+        nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+        if nginx is None:
+            raise RuntimeError("nginx is not installed (apt-get install nginx)")
+        pid = f"pid {self.prefix}/nginx.pid; daemon off;"
+        with (self.prefix / "nginx.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [nginx, "-c", str(self.config), "-p", str(self.prefix), "-g", pid],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 1),
+            ):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"nginx did not start: {(self.prefix / 'nginx.log').read_text()}")
+
+    def stop(self) -> None:
+        """Stop nginx (SIGQUIT would wait for every open stream: TERM ends them)."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def __enter__(self) -> Balancer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,4 +1,5 @@
-"""The shipped load balancer (``deploy/nginx.conf``) buffers request bodies.
+"""The shipped load balancer (``deploy/nginx.conf``): it buffers request bodies, and
+three instances behind it deliver every change to streams on all three.
 
 gunicorn holds a worker connection while a client trickles its body (4,100 such
 connections stopped even ``/healthz``), so the service runs behind a proxy that reads
@@ -9,12 +10,23 @@ directives, and with ``nginx -t`` where nginx is installed (the upstream's
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
+from flagsvc_sdk import Client
+
+from tests.live import Balancer
+from tests.live import LiveService
+from tests.live import start_service
+from tests.live_helpers import admin_client
+from tests.live_helpers import create_flag
+from tests.live_helpers import state_path
+from tests.live_helpers import wait_for_all
 
 CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
 SIZE = re.compile(r"^(\d+)([kKmM]?)$")
@@ -86,3 +98,60 @@ def test_nginx_conf__nginx_accepts_it(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def _streams_open(service: LiveService) -> float:
+    status, body = service.get("/metrics")
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith("flagsvc_sdk_streams_open "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_three_instances_behind_nginx__every_change_reaches_streams_on_all_three(
+    pg_url: str, redis_url: str
+) -> None:
+    if (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")) is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    env = {"FLAGSVC_WORKERS": "1", "FLAGSVC_ACCESS_LOG": "0"}
+    first = start_service(pg_url, redis_url, env=env)
+    services = [first]
+    clients: list[Client] = []
+    try:
+        services += [start_service(pg_url, redis_url, env=env, init=False) for _ in range(2)]
+        with Balancer([s.port for s in services]) as balancer, admin_client(first) as admin:
+            admin.base_url = httpx.URL(balancer.url)
+            create_flag(admin, "spread", environment="staging", stage="off")
+            sdk_key = first.sdk_key("staging")
+            # Given SDKs streaming through the balancer, on every instance
+            try:
+                clients = [
+                    Client(balancer.url, sdk_key, poll_interval=60, timeout=2, send_metrics=False)
+                    for _ in range(6)
+                ]
+                assert all(client.wait_until_ready(10) for client in clients)
+                wait_for_all(services, lambda service: _streams_open(service) >= 1, timeout=10)
+                # When changes are made through the balancer (landing on any instance)
+                for percent in (10, 20, 30, 40, 50, 60):
+                    move = {"stage": "general", "rollout_percent": percent}
+                    moved = admin.post(f"{state_path('spread', 'staging')}/stage", json=move)
+                    assert moved.status_code == 200, moved.text
+                # Then every stream, on all three, delivers the last (polls are a minute away)
+                final = json.loads(first.get("/sdk/v1/snapshot", sdk_key)[1])["version"]
+                wait_for_all(clients, lambda client: client.version == final, timeout=10)
+                assert all(client.stats.stream_connects >= 1 for client in clients)
+                # and a revalidation through the balancer is a 304 on any instance
+                etag = f'"staging.{final}"'
+                for _ in range(6):
+                    answer = httpx.get(
+                        f"{balancer.url}/sdk/v1/snapshot",
+                        headers={"Authorization": f"Bearer {sdk_key}", "If-None-Match": etag},
+                    )
+                    assert answer.status_code == 304, answer.text
+            finally:
+                for client in clients:
+                    client.close()
+    finally:
+        for service in services:
+            service.stop()
