@@ -12,6 +12,7 @@ members cannot be counted (rules are evaluated per request), so reach is a floor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,12 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.domain import flow as flow_rules
+from flagsvc.domain.errors import NotFoundError
 from flagsvc.services import flags
 from flagsvc.services import flow
 from flagsvc.services import measured
 from flagsvc.services import okrs
 from flagsvc.services.stale import ON_FOR_SOMEONE
 from flagsvc.storage.models import CohortMember
+from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagExclusion
 from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
@@ -145,3 +148,45 @@ def early_adopter_reach(session: Session, flag_ids: Sequence[int]) -> dict[int, 
         .group_by(FlagStateCohort.flag_state_id)
     )
     return {state_id: count for state_id, count in session.execute(stmt)}
+
+
+@dataclass(frozen=True, slots=True)
+class BoardFigures:
+    """What the OKR board shows beside progress: reach per flag state and, per
+    objective, its flags' flow in one environment over the default window."""
+
+    reach: dict[int, int]  # flag state id -> explicit early adopters reached
+    flows: dict[int, dict[str, Any]]  # objective id -> flow.summarize of its flags
+    environment: str
+    window: flow.Window | None
+
+
+def board_figures(
+    session: Session,
+    listed: Sequence[flags.FlagDetail],
+    objective_of: Callable[[flags.FlagDetail], int],
+    now: datetime,
+    environment: str = "production",
+) -> BoardFigures:
+    """Reach and flow for the board's flags in a few queries, whatever their number.
+
+    An install without ``environment`` gets reach only (no flow figures).
+    """
+    reach = early_adopter_reach(session, [detail.flag.id for detail in listed])
+    per_state = {
+        state.id: _reach_of(state, reach.get(state.id, 0))
+        for detail in listed
+        for state in detail.states
+    }
+    span = flow.window(flow.FlowQuery(environment=environment), now)
+    keys = select(Flag.key).where(Flag.id.in_([detail.flag.id for detail in listed]))
+    try:
+        flows = {f.flag_key: f for f in flow.load_flows(session, environment, keys, span)}
+    except NotFoundError:
+        return BoardFigures(per_state, {}, environment, None)
+    grouped: dict[int, list[flow_rules.FlagFlow]] = {}
+    for detail in listed:
+        if detail.flag.key in flows:
+            grouped.setdefault(objective_of(detail), []).append(flows[detail.flag.key])
+    summaries = {objective: flow.summarize(found, span) for objective, found in grouped.items()}
+    return BoardFigures(per_state, summaries, environment, span)

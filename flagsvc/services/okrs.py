@@ -23,6 +23,7 @@ from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import etag_data
 from flagsvc.services.context import no_precondition
+from flagsvc.storage.models import AuditEvent
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
@@ -298,3 +299,38 @@ def _subject(objective: Objective) -> audit.Subject:
 
 def _kr_subject(key_result: KeyResult) -> audit.Subject:
     return audit.Subject("key_result", str(key_result.id))
+
+
+HISTORY_ACTIONS = (Action.KEY_RESULT_CREATED.value, Action.KEY_RESULT_UPDATED.value)
+
+
+def key_result_history(
+    session: Session, key_result_ids: Sequence[int], per_key_result: int
+) -> dict[int, list[AuditEvent]]:
+    """The latest ``per_key_result`` changes of each key result, newest first, in one query."""
+    if not key_result_ids:
+        return {}
+    ranked = (
+        select(
+            AuditEvent.seq,
+            func.row_number()
+            .over(partition_by=AuditEvent.entity_key, order_by=AuditEvent.seq.desc())
+            .label("n"),
+        )
+        .where(
+            AuditEvent.action.in_(HISTORY_ACTIONS),
+            AuditEvent.entity_type == "key_result",
+            AuditEvent.entity_key.in_([str(i) for i in key_result_ids]),
+        )
+        .subquery()
+    )
+    stmt = (
+        select(AuditEvent)
+        .join(ranked, ranked.c.seq == AuditEvent.seq)
+        .where(ranked.c.n <= per_key_result)
+        .order_by(AuditEvent.seq.desc())
+    )
+    found: dict[int, list[AuditEvent]] = {}
+    for event in session.scalars(stmt):
+        found.setdefault(int(event.entity_key), []).append(event)
+    return found

@@ -31,6 +31,7 @@ from flagsvc.services import audit
 from flagsvc.services import environments
 from flagsvc.services import flags
 from flagsvc.services import measured
+from flagsvc.services import okr_report
 from flagsvc.services import okrs
 from flagsvc.services import value_streams
 from flagsvc.services.context import Change
@@ -49,6 +50,7 @@ from flagsvc.ui.forms import optional
 from flagsvc.ui.forms import text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.forms import version_guard
+from flagsvc.ui.history import describe
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import refuse
@@ -57,6 +59,7 @@ from flagsvc.ui.refusals import Refusal
 
 BOARD_LIMIT = 500
 KEY_RESULT_NUMBERS = ("baseline", "target", "current")
+HISTORY_SHOWN = 10  # changes of a key result the board lists; the audit holds them all
 
 
 @bp.app_template_global("measured_chart")
@@ -111,8 +114,15 @@ def _board(form: FormState, status: int, problem: str | None = None) -> Any:
         in_use = okrs.periods_in_use(session)
         now = state().clock()
         by_key_result: dict[int, list[flags.FlagDetail]] = defaultdict(list)
-        for detail in flags.list_flags(session, flags.FlagQuery(), BOARD_LIMIT):
+        listed = flags.list_flags(session, flags.FlagQuery(), BOARD_LIMIT)
+        for detail in listed:
             by_key_result[detail.flag.key_result_id].append(detail)
+        figures = okr_report.board_figures(
+            session, listed, lambda d: d.objective_id, state().clock()
+        )
+        key_result_ids = [kr.row.id for o in objectives for kr in o.key_results]
+        changes = okrs.key_result_history(session, key_result_ids, HISTORY_SHOWN)
+        kr_history = {kr: [(e, describe(e)) for e in events] for kr, events in changes.items()}
         return render("okrs/board.html", status, section="ui.okr_board", objectives=objectives,
                       flags_by_kr=by_key_result, period=period,
                       period_error=period_error, form=form, problem=problem, measures=MEASURES,
@@ -122,7 +132,8 @@ def _board(form: FormState, status: int, problem: str | None = None) -> Any:
                       period_filter=sorted(in_use | ({period} if period else set())),
                       period_choices=periods.period_choices(now, in_use),
                       this_quarter=periods.current_quarter(now),
-                      rollups={o.objective.id: rollup(o) for o in objectives})  # fmt: skip
+                      rollups={o.objective.id: rollup(o) for o in objectives},
+                      figures=figures, kr_history=kr_history)  # fmt: skip
 
 
 def rollup(view: measured.ObjectiveView) -> float | None:

@@ -36,6 +36,10 @@ def test_okrs__edit_delete_rollup_and_period_picker(people, service):
     engineer.go("/ui/okrs")
     card = page.locator(f"#objective-{objective_id}")
     assert "75% of the way, the mean of its 2 key results" in card.locator(".rollup").inner_text()
+    history = card.locator(".kr-history").first
+    history.get_by_text("History (1 change)").click()
+    assert "Created key result" in history.inner_text()
+    assert "days in production:" in card.locator(".flow-line").inner_text()
     engineer.inspect("okrs-board")
     card.get_by_text("Edit objective").click()
     page.locator(f"#obj-edit-{objective_id}-title").fill("Checkout in one step")

@@ -282,3 +282,26 @@ def test_rollup__mean_of_key_results_each_held_to_the_range(ui_engineer, enginee
     ui_engineer.post(f"/ui/okrs/key-results/{key_result}", {"version": "1", "current": "0.335"})
     page = html(ui_engineer.get("/ui/okrs"))
     assert "75%</strong> of the way, the mean of its 2 key results" in page
+
+
+# --- key-result history, reach and flow on the board (issue 15 item 8) -------------------
+
+
+def test_board__key_result_history_newest_first(ui_engineer, key_result):
+    ui_engineer.get("/ui/okrs")
+    ui_engineer.post(f"/ui/okrs/key-results/{key_result}", {"version": "1", "current": "0.33"})
+    ui_engineer.post(f"/ui/okrs/key-results/{key_result}", {"version": "2", "current": "0.335"})
+    page = html(ui_engineer.get("/ui/okrs"))
+    history = page.split('class="small kr-history"')[1].split("</details>")[0]
+    assert "History (3 changes)" in history
+    assert history.index("<ins>0.335</ins>") < history.index("<ins>0.33</ins>")
+    assert history.index("<ins>0.33</ins>") < history.index("Created")
+
+
+def test_board__reach_and_flow_from_the_report(ui_viewer, engineer, marketing, clock):
+    from tests.api import flow_history
+
+    flow_history.build(engineer, marketing, clock)
+    page = html(ui_viewer.get("/ui/okrs"))
+    assert "3 early adopters reached" in page  # the report's reach for flag-a in production
+    assert "days in production:" in page and "released" in page and "in flight" in page
