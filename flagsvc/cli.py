@@ -45,6 +45,9 @@ from flagsvc.services import environments
 from flagsvc.services import scheduler
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
+from flagsvc.services.webhooks import notices as webhook_notices
+from flagsvc.services.webhooks import worker as webhook_worker
+from flagsvc.services.webhooks.sender import Sender
 from flagsvc.state import AppState
 from flagsvc.storage import migrate
 from flagsvc.storage.models import ApiToken
@@ -277,6 +280,7 @@ def _serve_beside_scheduler(
     state = _state(app)
     configure_logging(state.config.log_format, state.config.log_level, default_format="json")
     stop = scheduler.start_in_background(state.db, state.clock)
+    stop_webhooks = _start_webhooks(state)
     child = subprocess.Popen(argv)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda number, _frame: child.send_signal(number))
@@ -291,7 +295,16 @@ def _serve_beside_scheduler(
         ).start()
     status = child.wait()
     stop.set()
+    stop_webhooks.set()
     return status
+
+
+def _start_webhooks(state: AppState) -> threading.Event:
+    """The webhook worker, in a daemon thread beside the scheduler (set the event to stop it)."""
+    config = state.config
+    return webhook_worker.start_in_background(
+        state.db, state.clock, config.webhook_timeout_seconds, config.webhook_allow_private
+    )
 
 
 def _welcome_when_listening(welcome: str, bind: tuple[str, int], alive: Callable[[], bool]) -> None:
@@ -323,13 +336,27 @@ def scheduler_command(app: Flask, once: bool, interval: float, metrics_port: int
         for outcome in outcomes:
             _say(outcome.sentence())
         _say(f"{len(outcomes)} launches handled")
+        _say(f"{_deliver_once(state)} webhook deliveries attempted")
         return
     configure_logging(state.config.log_format, state.config.log_level, default_format="json")
     if metrics_port is not None:
         observed_metrics.serve_exposition(metrics_port)
     _say(f"scheduler: looking for due launches every {interval:g} s (Ctrl-C stops)")
+    stop_webhooks = _start_webhooks(state)
     with contextlib.suppress(KeyboardInterrupt):
         scheduler.run_forever(state.db, state.clock, interval)
+    stop_webhooks.set()
+
+
+def _deliver_once(state: AppState) -> int:
+    """Attempt the webhook deliveries due now (``flagsvc scheduler --once``)."""
+    config = state.config
+    sender = Sender(config.webhook_timeout_seconds, config.webhook_allow_private)
+    try:
+        webhook_notices.find(state.db, state.clock())
+        return len(webhook_worker.run_due(state.db, sender, state.clock))
+    finally:
+        sender.close()
 
 
 @main.command()

@@ -120,6 +120,10 @@ class EnvironmentSchema(ma.Schema):
     worker_connections = _integer("FLAGSVC_WORKER_CONNECTIONS", 4000)
     threads = _integer("FLAGSVC_THREADS", 32)
     access_log = ma.fields.Boolean(data_key="FLAGSVC_ACCESS_LOG", load_default=True)
+    webhook_allow_private = ma.fields.Boolean(
+        data_key="FLAGSVC_WEBHOOK_ALLOW_PRIVATE", load_default=False
+    )
+    webhook_timeout_seconds = _seconds("FLAGSVC_WEBHOOK_TIMEOUT_SECONDS", 10.0)
     # Abuse limits (flagsvc.services.auth_failures, the members import, the body size).
     auth_failure_limit = _integer("FLAGSVC_AUTH_FAILURE_LIMIT", 10)
     auth_failure_window_seconds = _integer("FLAGSVC_AUTH_FAILURE_WINDOW_SECONDS", 60)
@@ -194,6 +198,8 @@ class Config:
     worker_connections: int = 4000
     threads: int = 32
     access_log: bool = True
+    webhook_allow_private: bool = False  # private/loopback receivers (inside the network, tests)
+    webhook_timeout_seconds: float = 10.0
     auth_failure_limit: int = 10
     auth_failure_window_seconds: int = 60
     enroll_limit: int = 600

@@ -25,6 +25,7 @@ from flagsvc.api import sdk
 from flagsvc.api import timing
 from flagsvc.api import tokens
 from flagsvc.api import value_streams
+from flagsvc.api import webhooks
 from flagsvc.api.body_limits import LimitedRequest
 from flagsvc.api.context import REQUEST_ID_HEADER
 from flagsvc.api.context import request_id
@@ -45,6 +46,7 @@ BLUEPRINTS = (
     promise.blp,
     launches.blp,
     value_streams.blp,
+    webhooks.blp,
     sdk.blp,
 )
 

@@ -24,6 +24,7 @@ class Permission(StrEnum):
     READ = "read"
     MANAGE_TOKENS = "manage_tokens"
     MANAGE_ENVIRONMENTS = "manage_environments"
+    MANAGE_WEBHOOKS = "manage_webhooks"  # admins only: a webhook sends data out of the network
     EDIT_OKRS = "edit_okrs"
     EDIT_FLAGS = "edit_flags"
     MOVE_STAGES = "move_stages"

@@ -94,6 +94,11 @@ SCHEDULER_LAUNCHES = Counter(
     "Due launches the scheduler handled, by outcome (ran, skipped, failed).",
     ["outcome"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "flagsvc_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome (delivered, retry, dead).",
+    ["outcome"],
+)
 AUTH_REFUSED = Counter(
     "flagsvc_auth_refused_total",
     "Authentication attempts refused by the auth-failure limit (429), by channel.",

@@ -27,6 +27,7 @@ from flagsvc.domain import audit_chain
 from flagsvc.domain.actions import Action
 from flagsvc.observability import metrics
 from flagsvc.services.context import Change
+from flagsvc.services.webhooks import outbox
 from flagsvc.storage.db import Database
 from flagsvc.storage.models import AuditEvent
 
@@ -74,6 +75,7 @@ def record(
     event.hash = audit_chain.event_hash(prev_hash, chained_content(event), keys.current)
     session.add(event)
     session.flush()
+    outbox.from_audit(session, event)  # its notifications commit or roll back with it
     pending = session.info.setdefault(_PENDING, _Pending())
     pending.head = seq
     pending.actions.append(action)

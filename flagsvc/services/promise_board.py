@@ -92,12 +92,25 @@ class Board:
     items: list[Promise]
 
 
-def board(session: Session, query: PromiseQuery, now: datetime) -> Board:
-    """Every feature safe to promise in ``query.environment``, newest safe first.
+def promise_for(
+    session: Session, query: PromiseQuery, flag_key: str, now: datetime
+) -> Promise | None:
+    """The flag's promise if the board of ``query.environment`` lists it now, else None
+    (what a webhook's "entered early access" notification says about it)."""
+    found = board(session, query, now, flag_key).items
+    return found[0] if found else None
+
+
+def board(
+    session: Session, query: PromiseQuery, now: datetime, flag_key: str | None = None
+) -> Board:
+    """Every feature safe to promise in ``query.environment``, newest safe first
+    (only ``flag_key``, when given).
 
     :raise NotFoundError: the environment does not exist.
     """
     env = environments.get_environment(session, query.environment)
+    only = () if flag_key is None else (Flag.key == flag_key,)
     rows = session.execute(
         select(FlagState, Objective.title, KeyResult.title)
         .join(Flag, Flag.id == FlagState.flag_id)
@@ -109,6 +122,7 @@ def board(session: Session, query: PromiseQuery, now: datetime) -> Board:
             FlagState.killed.is_(False),
             Flag.flow_item == "feature",
             Flag.archived_at.is_(None),
+            *only,
         )
     ).all()
     if not rows:

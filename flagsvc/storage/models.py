@@ -372,3 +372,84 @@ class FlagReachHour(Base):
     hour: Mapped[int] = mapped_column(BigInteger)  # hours since the Unix epoch (UTC)
     evaluation_count: Mapped[int] = mapped_column(BigInteger)
     cohort_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class Webhook(Versioned, Base):
+    """Where notifications go: a URL, the events it wants, its filters and signing secret.
+
+    The secret signs bodies, so it is kept as given (a hash could not sign); it is shown
+    once, when made, and never read back through the API or the UI.
+    """
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    value_streams: Mapped[list[Any]] = mapped_column(JSON)
+    environments: Mapped[list[Any]] = mapped_column(JSON)
+    format: Mapped[str] = mapped_column(String(20))
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """The outbox: one notification for one webhook, written in the transaction of the
+    change that caused it, and the state of its delivery.
+
+    ``status`` is ``pending`` until a receiver answers 2xx (``delivered``) or the retries
+    run out (``dead``). ``leased_until`` is set by the worker that claimed it (``FOR
+    UPDATE SKIP LOCKED``) for the length of one attempt, so no other worker sends it then.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(60))
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)
+    flag_key: Mapped[str | None] = mapped_column(String(100))
+    environment: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None]
+    leased_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class WebhookAttempt(Base):
+    """One try at a delivery: when, the receiver's status code, how long, what failed."""
+
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class WebhookNotice(Base):
+    """A notification no change causes (a flag turned stale, a feature became safe to
+    promise), remembered so the worker that finds it sends it once per occurrence."""
+
+    __tablename__ = "webhook_notices"
+    __table_args__ = (UniqueConstraint("event_type", "flag_key", "environment", "since"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(60))
+    flag_key: Mapped[str] = mapped_column(String(100))
+    environment: Mapped[str] = mapped_column(String(100))  # "" when about every environment
+    since: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]

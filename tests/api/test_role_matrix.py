@@ -88,6 +88,12 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/tokens", Permission.MANAGE_TOKENS),
     Endpoint("POST", "/api/v1/tokens", Permission.MANAGE_TOKENS, {"name": "n", "role": "viewer"}),
     Endpoint("DELETE", "/api/v1/tokens/{spare_token}", Permission.MANAGE_TOKENS),
+    Endpoint("GET", "/api/v1/webhooks", Permission.MANAGE_WEBHOOKS),
+    Endpoint("POST", "/api/v1/webhooks", Permission.MANAGE_WEBHOOKS, {"name": "w2", "url": "https://example.com/w2"}),
+    Endpoint("GET", "/api/v1/webhooks/{webhook}", Permission.MANAGE_WEBHOOKS),
+    Endpoint("PATCH", "/api/v1/webhooks/{webhook}", Permission.MANAGE_WEBHOOKS, {"active": False}),
+    Endpoint("GET", "/api/v1/webhooks/{webhook}/deliveries", Permission.MANAGE_WEBHOOKS),
+    Endpoint("DELETE", "/api/v1/webhooks/{webhook}", Permission.MANAGE_WEBHOOKS),
 ]  # fmt: skip
 
 
@@ -112,7 +118,9 @@ def _world(admin: Caller) -> dict[str, Any]:
     assert used.status_code == 200
     spare = admin.post("/api/v1/tokens", json={"name": "spare", "role": "viewer"}).json
     spare_key = admin.post("/api/v1/environments/development/sdk-keys").json
+    hook = admin.post("/api/v1/webhooks", json={"name": "w", "url": "https://example.com/w"}).json
     return {
+        "webhook": hook["id"],
         "objective": objective["id"],
         "key_result": kr["id"],
         "spare_token": spare["id"],

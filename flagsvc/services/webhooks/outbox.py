@@ -1,0 +1,138 @@
+"""The outbox: a notification is a row written in the transaction of its change.
+
+``audit.record`` calls :func:`from_audit` for every event it appends, in the same
+session: if the change commits, its notifications are committed with it and the worker
+delivers them later however long the receiver is away; if it rolls back, they vanish
+with it and nothing is ever sent about a change that did not happen. Events whose
+action can never notify return before any query, and a webhook-free install pays one
+indexed read per notifying change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flagsvc.domain.webhooks import events
+from flagsvc.domain.webhooks import messages
+from flagsvc.domain.webhooks.events import EventType
+from flagsvc.services import promise_board
+from flagsvc.storage.models import AuditEvent
+from flagsvc.storage.models import Flag
+from flagsvc.storage.models import KeyResult
+from flagsvc.storage.models import Objective
+from flagsvc.storage.models import ValueStream
+from flagsvc.storage.models import Webhook
+from flagsvc.storage.models import WebhookDelivery
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One event to tell subscribers about, before it is addressed to any webhook."""
+
+    event: EventType
+    at: datetime
+    flag_key: str | None
+    environment: str | None
+    data: Mapping[str, Any]
+    audit_seq: int | None = None
+
+
+def from_audit(session: Session, event: AuditEvent) -> int:
+    """Write the notification ``event`` causes, if any webhook wants it; return how many
+    deliveries were written (0 for most events)."""
+    kind = events.event_for(event.action, event.before, event.after)
+    if kind is None:
+        return 0
+    hooks = _active(session, kind)
+    if not hooks:
+        return 0
+    data: dict[str, Any] = {
+        "actor": event.actor,
+        "audit_seq": event.seq,
+        "before": event.before,
+        "after": event.after,
+    }
+    if kind is EventType.READINESS_ITEM_DONE:
+        data["item"] = event.entity_key.partition("/")[2]
+    if kind is EventType.EARLY_ACCESS_ENTERED and event.flag_key and event.environment:
+        data.update(_promise(session, event.flag_key, event.environment, event.occurred_at))
+    found = Notification(
+        kind, event.occurred_at, event.flag_key, event.environment, data, event.seq
+    )
+    return write(session, found, hooks)
+
+
+def write(session: Session, found: Notification, hooks: Sequence[Webhook] | None = None) -> int:
+    """Address ``found`` to every active webhook that wants it; return how many."""
+    hooks = _active(session, found.event) if hooks is None else hooks
+    flag = _flag_context(session, found.flag_key)
+    wanted = events.Subscription(found.event, flag.get("value_stream"), found.environment)
+    chosen = [hook for hook in hooks if _filters(hook).wants(wanted)]
+    if not chosen:
+        return 0
+    event_id = "evt_" + uuid.uuid4().hex
+    data = {**flag, "environment": found.environment, **found.data}
+    message = messages.envelope(event_id, found.event, found.at.isoformat(), data)
+    for hook in chosen:
+        session.add(
+            WebhookDelivery(
+                webhook_id=hook.id,
+                event_id=event_id,
+                event_type=found.event.value,
+                audit_seq=found.audit_seq,
+                flag_key=found.flag_key,
+                environment=found.environment,
+                body=messages.body(hook.format, message).decode(),
+                created_at=found.at,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=found.at,
+            )
+        )
+    return len(chosen)
+
+
+def _active(session: Session, kind: EventType) -> list[Webhook]:
+    hooks = session.scalars(select(Webhook).where(Webhook.active.is_(True))).all()
+    return [hook for hook in hooks if kind.value in hook.events]
+
+
+def _filters(hook: Webhook) -> events.Filters:
+    return events.Filters(hook.events, hook.value_streams, hook.environments)
+
+
+def _flag_context(session: Session, flag_key: str | None) -> dict[str, Any]:
+    """The flag's name, kind of work and value stream (the filters and the message need them)."""
+    if flag_key is None:
+        return {"flag": None, "value_stream": None}
+    row = session.execute(
+        select(Flag.name, Flag.flow_item, ValueStream.key)
+        .select_from(Flag)
+        .join(KeyResult, KeyResult.id == Flag.key_result_id, isouter=True)
+        .join(Objective, Objective.id == KeyResult.objective_id, isouter=True)
+        .join(ValueStream, ValueStream.id == Objective.value_stream_id, isouter=True)
+        .where(Flag.key == flag_key)
+    ).first()
+    if row is None:
+        return {"flag": flag_key, "value_stream": None}
+    return {"flag": flag_key, "flag_name": row[0], "flow_item": row[1], "value_stream": row[2]}
+
+
+def _promise(session: Session, flag_key: str, environment: str, now: datetime) -> dict[str, Any]:
+    """Whether the promise board lists the flag in ``environment`` now, and since when."""
+    query = promise_board.PromiseQuery(environment=environment)
+    found = promise_board.promise_for(session, query, flag_key, now)
+    return {
+        "safe_to_promise": found is not None,
+        "safe_since": None if found is None else found.safe_since.isoformat(),
+    }
