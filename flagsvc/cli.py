@@ -329,7 +329,8 @@ def _welcome_when_listening(welcome: str, bind: tuple[str, int], alive: Callable
 )
 @pass_app
 def scheduler_command(app: Flask, once: bool, interval: float, metrics_port: int | None) -> None:
-    """Run scheduled launches when due: exactly once, however many schedulers run."""
+    """Run scheduled launches when due (exactly once, however many schedulers run) and
+    deliver webhooks."""
     state = _state(app)
     if once:
         outcomes = scheduler.run_due_launches(state.db, state.clock)

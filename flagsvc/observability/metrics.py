@@ -96,7 +96,7 @@ SCHEDULER_LAUNCHES = Counter(
 )
 WEBHOOK_ATTEMPTS = Counter(
     "flagsvc_webhook_attempts_total",
-    "Webhook delivery attempts, by outcome (delivered, retry, dead).",
+    "Webhook delivery attempts, by outcome (delivered, retry, dead; gone: webhook deleted).",
     ["outcome"],
 )
 AUTH_REFUSED = Counter(

@@ -39,6 +39,7 @@ def init_ui(app: Flask) -> None:
     from flagsvc.ui import timing  # noqa: F401
     from flagsvc.ui import value_streams  # noqa: F401
     from flagsvc.ui import values  # noqa: F401
+    from flagsvc.ui import webhooks  # noqa: F401
 
     security.init_app(app)
     app.register_blueprint(bp)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0013_webhooks"
 down_revision = "0012_value_streams"
 branch_labels = None

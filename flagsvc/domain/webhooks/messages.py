@@ -59,10 +59,16 @@ def sentence(event: str, data: Mapping[str, Any]) -> str:
     return line
 
 
+def slack_escaped(text: str) -> str:
+    """``text`` with Slack's control characters escaped: a flag named ``<!channel>``
+    must not ping a whole channel, nor ``<https://evil|docs>`` hide a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def body(fmt: str, message: Mapping[str, Any]) -> bytes:
     """The bytes sent for ``message`` (an :func:`envelope`) in format ``fmt``."""
     if fmt == Format.SLACK:
-        text = sentence(message["type"], message["data"])
+        text = slack_escaped(sentence(message["type"], message["data"]))
         content: Mapping[str, Any] = {"text": text}  # the event id travels in a header
     else:
         content = message

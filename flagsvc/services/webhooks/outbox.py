@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flagsvc.domain.stages import Stage
 from flagsvc.domain.webhooks import events
 from flagsvc.domain.webhooks import messages
 from flagsvc.domain.webhooks.events import EventType
@@ -64,8 +65,8 @@ def from_audit(session: Session, event: AuditEvent) -> int:
     }
     if kind is EventType.READINESS_ITEM_DONE:
         data["item"] = event.entity_key.partition("/")[2]
-    if kind is EventType.EARLY_ACCESS_ENTERED and event.flag_key and event.environment:
-        data.update(_promise(session, event.flag_key, event.environment, event.occurred_at))
+    if kind is EventType.EARLY_ACCESS_ENTERED:
+        data.update(_promise(session, event, event.before))
     found = Notification(
         kind, event.occurred_at, event.flag_key, event.environment, data, event.seq
     )
@@ -128,10 +129,19 @@ def _flag_context(session: Session, flag_key: str | None) -> dict[str, Any]:
     return {"flag": flag_key, "flag_name": row[0], "flow_item": row[1], "value_stream": row[2]}
 
 
-def _promise(session: Session, flag_key: str, environment: str, now: datetime) -> dict[str, Any]:
-    """Whether the promise board lists the flag in ``environment`` now, and since when."""
-    query = promise_board.PromiseQuery(environment=environment)
-    found = promise_board.promise_for(session, query, flag_key, now)
+def _promise(session: Session, event: AuditEvent, before: Any) -> dict[str, Any]:
+    """Whether the promise board lists the flag in the event's environment now, and since when.
+
+    Only a flag coming back from general rollout can be: the board wants an unbroken
+    stretch in early access or general of ``min_days`` (7), so a flag entering early
+    access from anywhere else starts that stretch now (the board is not asked: this
+    runs inside the write, and the board's evidence costs several queries).
+    """
+    came_from = before.get("stage") if isinstance(before, dict) else None
+    if came_from != Stage.GENERAL or not event.flag_key or not event.environment:
+        return {"safe_to_promise": False, "safe_since": None}
+    query = promise_board.PromiseQuery(environment=event.environment)
+    found = promise_board.promise_for(session, query, event.flag_key, event.occurred_at)
     return {
         "safe_to_promise": found is not None,
         "safe_since": None if found is None else found.safe_since.isoformat(),

@@ -49,6 +49,8 @@ NOTICE_INTERVAL = 300.0
 """Seconds between two looks for stale flags and features newly safe to promise."""
 MAX_PER_RUN = 200
 LEASE_MARGIN = timedelta(seconds=30)
+GONE = "gone"
+"""What :func:`settle` answers when the webhook was deleted during the attempt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ def settle(
     with database.write() as session:
         delivery = session.get(WebhookDelivery, claimed.id, with_for_update=True)
         if delivery is None:  # its webhook was deleted meanwhile
-            return DEAD
+            return GONE
         delivery.attempts += 1
         delivery.leased_until = None
         delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error

@@ -33,3 +33,20 @@ def test_signature__is_hmac_sha256_of_timestamp_dot_body():
 def test_new_secret__prefixed_and_random():
     first, second = signing.new_secret(), signing.new_secret()
     assert first.startswith("whsec_") and first != second and len(first) > 40
+
+
+def test_docs_snippet__verifies_what_flagsvc_signs():
+    import re
+    import time
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "webhooks.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", docs, flags=re.S)
+    assert snippet is not None
+    scope: dict[str, object] = {}
+    exec(snippet.group(1), scope)  # the receiver's code exactly as documented
+    verify = scope["verify"]
+    now = int(time.time())
+    assert verify(SECRET, signing.header(SECRET, now, BODY), BODY)  # type: ignore[operator]
+    assert not verify(SECRET, signing.header(SECRET, now - 600, BODY), BODY)  # type: ignore[operator]
+    assert not verify("whsec_other", signing.header(SECRET, now, BODY), BODY)  # type: ignore[operator]

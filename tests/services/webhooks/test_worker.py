@@ -251,3 +251,21 @@ def test_inactive_webhook__writes_nothing_new(
 
     assert worker.run_due(state.db, sender, state.clock) == []
     assert _log(admin, hook) == []
+
+
+def test_early_access__back_from_a_proven_general_rollout__says_safe_to_promise(
+    admin: Caller, state: AppState, receiver: Receiver, sender: Sender, clock: MutableClock
+):
+    _hook(admin, receiver.url, events=["flag.early_access_entered"])
+    create_flag(admin, "proven")
+    _early_access(admin, "proven")
+    clock.advance(days=8)
+    assert admin.post(STAGE.format("proven"), json={"stage": "general"}).status_code == 200
+    _early_access(admin, "proven")  # rolled back: the unbroken stretch goes on
+
+    worker.run_due(state.db, sender, state.clock)
+
+    first, second = sorted(receiver.received, key=lambda r: r.json["data"]["audit_seq"])
+    assert first.json["data"]["safe_to_promise"] is False
+    assert second.json["data"]["safe_to_promise"] is True
+    assert second.json["data"]["safe_since"].startswith("2026-10-08")
