@@ -14,9 +14,10 @@ name, the body joined, SHA-256), timed from the head read to the encoded body:
 - **one member**: one member added to one cohort production uses;
 - **staging only**: a flag killed in staging (production re-reads nothing);
 
-and, in the same rounds, the **full build** as every change cost before
-(``build_snapshot``'s Core queries + ``encode_snapshot``). ``--orm`` also times the ORM
-build it replaced (issue 12's first slice). Figures are medians over ``--rounds``; the
+and, in the same rounds, a ``SELECT 1`` (the round-trip floor at the machine's load) and
+the **full build** as every change cost before (``build_snapshot``'s Core queries +
+``encode_snapshot``). ``--orm`` also times the ORM build it replaced (issue 12's first
+slice). Figures are medians over ``--rounds``; the
 incremental body is checked equal to a full build's at the end. The load average is
 printed with the figures: the machine is shared; compare ratios.
 """
@@ -40,9 +41,11 @@ from typing import Any
 
 import psycopg
 from flagsvc_sdk.engine import SPEC_VERSION
+from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -288,6 +291,11 @@ def timed(database: Database, build: Callable[[Session, str], Any]) -> float:
         return time.perf_counter() - started
 
 
+def select_one(session: Session, _environment: str) -> None:
+    """The floor: one round trip to the database at the machine's load."""
+    session.execute(text("SELECT 1"))
+
+
 def full_build(session: Session, environment: str) -> EncodedSnapshot:
     """What the cache did on every change before builds were incremental."""
     return encode_snapshot(build_snapshot(session, environment), None)
@@ -334,10 +342,17 @@ def measure(flags: int, rounds: int, with_orm: bool) -> None:
             == full_build(session, "production").body
         ), "incremental and full builds disagree"
     full = statistics.median(times["full"])
-    figures = [f"full build + encode {full * 1000:.1f} ms"]
+    trip = statistics.median(times["round trip"])
+    figures = [
+        f"SELECT 1 round trip {trip * 1000:.1f} ms",
+        f"full build + encode {full * 1000:.1f} ms",
+    ]
     for name in changes(database, flags):
         median = statistics.median(times[name])
-        figures.append(f"{name} {median * 1000:.1f} ms ({full / median:.0f}x faster)")
+        trips = max(times[f"{name} statements"])
+        figures.append(
+            f"{name} {median * 1000:.1f} ms, {trips:.0f} statements ({full / median:.0f}x faster)"
+        )
     if with_orm:
         figures.append(f"ORM build (no encode) {statistics.median(times['orm']) * 1000:.1f} ms")
     print(
@@ -360,13 +375,20 @@ def rounds_of(
     flags = len(json.loads(previous.body)["flags"])
     times: dict[str, list[float]] = defaultdict(list)
     kinds = changes(database, flags)
+    statements: list[str] = []
+    event.listen(database.write_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     for n in range(rounds):
         for name, make in kinds.items():
             make(n)
             with database.read() as session:
+                del statements[:]
                 started = time.perf_counter()
                 previous, _ = builder.build(session, "production", previous)
                 times[name].append(time.perf_counter() - started)
+                times[f"{name} statements"].append(len(statements))
+        times["round trip"].append(
+            timed(database, lambda session, _: session.execute(text("SELECT 1")))
+        )
         times["full"].append(timed(database, full_build))
         if with_orm:
             times["orm"].append(timed(database, orm_build))

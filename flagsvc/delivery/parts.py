@@ -22,16 +22,19 @@ event (by hand in SQL) is served within that time, as before.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
 from flagsvc_sdk.engine import SPEC_VERSION
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -66,22 +69,43 @@ def _text(value: Any) -> str:
 
 @dataclass(slots=True)
 class _Section:
-    """One keyed section of the snapshot (``flags`` or ``cohorts``): wire and text per key."""
+    """One keyed section of the snapshot (``flags`` or ``cohorts``): wire and text per key.
+
+    The key order and the joined text are kept until a part changes (the order until a
+    key comes or goes), so a build that changed one flag re-serialises only that flag.
+    """
 
     wire: dict[str, dict[str, Any]] = field(default_factory=dict)
     text: dict[str, str] = field(default_factory=dict)
     """Key -> ``"<key>":<wire>``, ready to join."""
+    changes: int = 0
+    _order: list[str] | None = None
+    _joined: str | None = None
 
     def put(self, key: str, wire: dict[str, Any]) -> None:
+        if key not in self.text:
+            self._order = None
         self.wire[key] = wire
         self.text[key] = f"{_text(key)}:{_text(wire)}"
+        self._changed()
 
     def drop(self, key: str) -> None:
+        if key in self.text:
+            self._order = None
+            self._changed()
         self.wire.pop(key, None)
         self.text.pop(key, None)
 
+    def _changed(self) -> None:
+        self._joined = None
+        self.changes += 1
+
     def joined(self) -> str:
-        return "{" + ",".join(self.text[key] for key in sorted(self.text)) + "}"
+        if self._joined is None:
+            if self._order is None:
+                self._order = sorted(self.text)
+            self._joined = "{" + ",".join([self.text[key] for key in self._order]) + "}"
+        return self._joined
 
 
 @dataclass(slots=True)
@@ -97,24 +121,39 @@ class _Parts:
     uses: Counter[str] = field(default_factory=Counter)
     """Cohort key -> how many of the live flags name it (a cohort is sent while used)."""
 
+    named: set[str] = field(default_factory=set)
+    """Cohorts whose use changed since the last build: to fetch or to drop."""
+
     def put_flag(self, key: str, wire: dict[str, Any]) -> None:
         self.drop_flag(key)
         self.flags.put(key, wire)
         self.uses.update(wire["cohorts"])
+        self.named.update(wire["cohorts"])
 
     def drop_flag(self, key: str) -> None:
         old = self.flags.wire.get(key)
         if old is not None:
-            self.uses.subtract(old["cohorts"])
-            self.uses += Counter()  # forget cohorts no flag names any more
+            for cohort in old["cohorts"]:
+                self.uses[cohort] -= 1
+                if self.uses[cohort] <= 0:
+                    del self.uses[cohort]  # no flag names it any more
+            self.named.update(old["cohorts"])
             self.flags.drop(key)
 
-    def content(self) -> bytes:
-        """The sorted-keys JSON of everything but ``version``, as a full build's."""
-        top = {"environment": self.environment, "spec_version": SPEC_VERSION}
-        sections = {"flags": self.flags.joined(), "cohorts": self.cohorts.joined()}
-        items = [(key, _text(value)) for key, value in top.items()] + list(sections.items())
-        return ("{" + ",".join(f"{_text(k)}:{v}" for k, v in sorted(items)) + "}").encode()
+    _content: tuple[tuple[int, int], bytes, str] | None = None
+
+    def content(self) -> tuple[bytes, str]:
+        """The sorted-keys JSON of everything but ``version``, as a full build's, and its
+        SHA-256 (both kept until a part changes)."""
+        changes = (self.flags.changes, self.cohorts.changes)
+        if self._content is None or self._content[0] != changes:
+            top = {"environment": self.environment, "spec_version": SPEC_VERSION}
+            sections = {"flags": self.flags.joined(), "cohorts": self.cohorts.joined()}
+            items = [(key, _text(value)) for key, value in top.items()] + list(sections.items())
+            text = "{" + ",".join(f"{_text(k)}:{v}" for k, v in sorted(items)) + "}"
+            body = text.encode()
+            self._content = (changes, body, hashlib.sha256(body).hexdigest())
+        return self._content[1], self._content[2]
 
     def wire(self) -> dict[str, Any]:
         """The wire snapshot (what ``build_snapshot`` returns), sharing the part dicts."""
@@ -183,14 +222,17 @@ class SnapshotBuilder:
         """The environment's snapshot at the audit head now, encoded (reusing
         ``previous`` when the content is the same), and its wire."""
         parts = self._parts.get(environment)
-        head = audit_head(session)
         if parts is None or self._clock() - parts.full_at >= self.full_every:
+            head = audit_head(session)
             parts = self._full(session, environment, head)
-        elif head != parts.head:
-            parts = self._advance(session, parts, head)
         else:
-            self.stats["nothing"] += 1
-        encoded = encode_content(environment, head, parts.content(), previous)
+            head, events = self._since(session, parts.head)
+            if head != parts.head:
+                parts = self._advance(session, parts, head, events)
+            else:
+                self.stats["nothing"] += 1
+        text, digest = parts.content()
+        encoded = encode_content(environment, head, text, previous, digest)
         return encoded, {**parts.wire(), "version": encoded.version}
 
     def forget(self, environment: str) -> None:
@@ -204,12 +246,15 @@ class SnapshotBuilder:
             parts.put_flag(key, wire)
         for key, wire in read_cohorts(session, used_cohorts(live_states(environment_id))).items():
             parts.cohorts.put(key, wire)
+        parts.named.clear()
         self._parts[environment] = parts
         self.stats["full"] += 1
         return parts
 
-    def _advance(self, session: Session, parts: _Parts, head: int) -> _Parts:
-        dirty = self._dirty(session, parts, head)
+    def _advance(self, session: Session, parts: _Parts, head: int, events: Sequence[Any]) -> _Parts:
+        if len(events) > MAX_EVENTS or head < parts.head:  # many changes, or a reset database
+            return self._full(session, parts.environment, head)
+        dirty = touched(events, parts.environment)
         if dirty.everything:
             return self._full(session, parts.environment, head)
         if dirty.flags:
@@ -225,27 +270,33 @@ class SnapshotBuilder:
         parts.head = head
         return parts
 
-    def _dirty(self, session: Session, parts: _Parts, head: int) -> Dirty:
+    @staticmethod
+    def _since(session: Session, since: int) -> tuple[int, Sequence[Any]]:
+        """The audit head now and the events after ``since`` up to it, in one round trip
+        (at most ``MAX_EVENTS`` + 1 of them: more means a full build anyway)."""
+        head = select(func.coalesce(func.max(AuditEvent.seq), 0).label("head")).subquery()
         rows = session.execute(
             select(
+                head.c.head,
                 AuditEvent.entity_type,
                 AuditEvent.entity_key,
                 AuditEvent.flag_key,
                 AuditEvent.environment,
             )
-            .where(AuditEvent.seq > parts.head, AuditEvent.seq <= head)
+            .select_from(head)
+            .outerjoin(AuditEvent, (AuditEvent.seq > since) & (AuditEvent.seq <= head.c.head))
             .limit(MAX_EVENTS + 1)
         ).all()
-        if len(rows) > MAX_EVENTS or head < parts.head:  # many changes, or a reset database
-            return Dirty(everything=True)
-        return touched(rows, parts.environment)
+        return int(rows[0].head), [row for row in rows if row.entity_type is not None]
 
     def _refresh_cohorts(self, session: Session, parts: _Parts, dirty: frozenset[str]) -> None:
         """Re-read the used cohorts an event named or no part holds yet; drop unused ones."""
-        used = {key for key, count in parts.uses.items() if count > 0}
-        for key in set(parts.cohorts.wire) - used:
-            parts.cohorts.drop(key)
-        wanted = (dirty & used) | (used - set(parts.cohorts.wire))
+        named, parts.named = parts.named, set()
+        for key in named:
+            if key not in parts.uses:
+                parts.cohorts.drop(key)
+        wanted = {key for key in dirty | named if key in parts.uses}
+        wanted = {key for key in wanted if key in dirty or key not in parts.cohorts.wire}
         if not wanted:
             return
         fresh = read_cohorts(session, cohort_ids(wanted))

@@ -260,14 +260,19 @@ def encode_snapshot(wire: dict[str, Any], previous: EncodedSnapshot | None) -> E
 
 
 def encode_content(
-    environment: str, head: int, text: bytes, previous: EncodedSnapshot | None
+    environment: str,
+    head: int,
+    text: bytes,
+    previous: EncodedSnapshot | None,
+    digest: str | None = None,
 ) -> EncodedSnapshot:
     """The snapshot whose content (everything but ``version``) serialises to ``text``.
 
     ``text`` is a JSON object with sorted keys, as ``encode_snapshot`` writes it (the
-    incremental build assembles the same bytes from parts).
+    incremental build assembles the same bytes from parts, and passes their SHA-256
+    ``digest`` when it has it already).
     """
-    digest = hashlib.sha256(text).hexdigest()
+    digest = digest or hashlib.sha256(text).hexdigest()
     if previous is not None and previous.content_hash == digest:
         return replace(previous, head=max(head, previous.head))
     body = b'{"version":%d,' % head + text[1:]
