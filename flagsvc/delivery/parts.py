@@ -56,7 +56,16 @@ FULL_EVERY_SECONDS = 600.0
 """A full build at least this often (on a change): what bounds an unaudited edit."""
 
 UNSEEN = frozenset(
-    {"objective", "key_result", "value_stream", "token", "sdk_key", "audit", "environment"}
+    {
+        "objective",
+        "key_result",
+        "value_stream",
+        "token",
+        "sdk_key",
+        "audit",
+        "environment",
+        "webhook",
+    }
 )
 """Event entities that never appear in a snapshot. (A new environment is built in full
 on its first request; its event changes no other environment.)"""

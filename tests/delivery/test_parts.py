@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
+import flagsvc
+from flagsvc.delivery.parts import UNSEEN
 from flagsvc.delivery.parts import SnapshotBuilder
 from flagsvc.delivery.parts import touched
 from flagsvc.delivery.snapshots import build_snapshot
@@ -31,6 +35,7 @@ ENVIRONMENTS = ("development", "staging", "production")
 FLAGS = [f"f{n}" for n in range(6)]
 COHORTS = [f"c{n}" for n in range(5)]
 USERS = [f"u{n}" for n in range(8)]
+SUBJECT = re.compile(r'Subject\(\s*"([a-z_]+)"')
 
 
 def assert_same_as_full(database: Database, builder: SnapshotBuilder) -> None:
@@ -222,3 +227,14 @@ def test_full_every__forces_a_full_build(database: Database) -> None:
         now[0] = 11
         builder.build(session, "production", None)
     assert builder.stats["full"] == 2
+
+
+def test_every_audited_entity__placed_or_known_unseen() -> None:
+    """A new kind of audit subject must be placed here (or it costs a full build each time)."""
+    sources = Path(flagsvc.__file__).parent.rglob("*.py")
+    kinds = {
+        match for path in sources for match in SUBJECT.findall(path.read_text(encoding="utf-8"))
+    }
+    placed = {"flag", "cohort", "readiness", "readiness_item"}  # flag_key or cohort events
+    assert {"flag", "cohort", "webhook"} <= kinds  # the scan finds them
+    assert kinds - placed - UNSEEN == set()
