@@ -21,6 +21,8 @@ makes in its hottest loops, so when a snapshot is loaded every flag gets a :clas
   OpenFeature provider's boolean path), through the engine otherwise.
 - ``value``: what the typed getters (``get_string`` …) run: the value served, or
   ``None`` for the caller's default; the set shape's values prebuilt, in one call.
+  The getters run the set shape inline, like ``is_enabled`` (``Plan.hit``, ``on``,
+  ``missed``), and call ``value`` for every other flag and context.
 
 Counts: every plan, check and resolver carries its flag's :class:`Tally`: every
 evaluation adds to ``count``, an answer "on" through an early-access cohort also to
@@ -162,7 +164,10 @@ class Plan:
     """Everything ``Client.is_enabled`` and ``Client.evaluate`` run for one flag.
 
     ``kind`` is ``dict`` when the flag has the set shape with a rollout (then
-    ``attribute``, ``values``, ``prefix`` and ``cutoff`` describe it), ``None``
+    ``attribute``, ``values``, ``prefix`` and ``cutoff`` describe it, and ``hit``,
+    ``on`` and ``missed`` are the values it serves a cohort hit, a user inside the
+    ramp and anyone else, ``hit_details`` … their shared answers; ``served`` is
+    ``dict`` too when none of them is ``None``, the caller's default), ``None``
     otherwise: one ``type(context) is plan.kind`` both picks the inline path and checks
     the context is a plain dict (the only type its ``context["key"]`` and ``.get`` are
     exact for). Read-only after construction.
@@ -172,14 +177,25 @@ class Plan:
         "attribute",
         "check",
         "cutoff",
+        "hit",
+        "hit_details",
         "kind",
+        "missed",
+        "missed_details",
+        "on",
+        "on_details",
         "prefix",
         "resolve",
+        "served",
         "tally",
         "value",
         "value_type",
         "values",
     )
+
+    hit_details: Evaluation[Any]
+    on_details: Evaluation[Any]
+    missed_details: Evaluation[Any]
 
     def __init__(  # noqa: PLR0913 - the compiled pieces, each read by one hot path
         self,
@@ -190,10 +206,16 @@ class Plan:
         value_type: ValueType,
         kind: type[dict[str, object]] | None = None,
         shape: SetShape = ("", _NOBODY, "", 0),
+        served: tuple[object, object, object] = (None, None, None),
+        details: tuple[Evaluation[Any], Evaluation[Any], Evaluation[Any]] | None = None,
     ) -> None:
         self.tally, self.check, self.resolve, self.kind = tally, check, resolve, kind
         self.value, self.value_type = value, value_type
         self.attribute, self.values, self.prefix, self.cutoff = shape
+        self.hit, self.on, self.missed = served  # the set shape's values: the typed getters
+        self.served = kind if None not in served else None  # ... when none is the default
+        if details is not None:  # their answers (read only where ``served`` is dict)
+            self.hit_details, self.on_details, self.missed_details = details
 
 
 def compile_plan(snapshot: Snapshot, flag: Flag, tally: Tally, answers: Answers) -> Plan:
@@ -208,7 +230,10 @@ def compile_plan(snapshot: Snapshot, flag: Flag, tally: Tally, answers: Answers)
     shape = set_shape(flag)
     if shape is None or not shape[3]:
         return Plan(tally, check, resolve, value, value_type)
-    return Plan(tally, check, resolve, value, value_type, dict, shape)
+    hit, on, missed = _set_results(flag, shape)
+    served = (hit.value, on.value, missed.value)
+    details = (answers.of(hit), answers.of(on), answers.of(missed))
+    return Plan(tally, check, resolve, value, value_type, dict, shape, served, details)
 
 
 def compile_plans(snapshot: Snapshot, counters: Counters, answers: Answers) -> dict[str, Plan]:

@@ -21,9 +21,11 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Callable
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
 from typing import cast
@@ -85,6 +87,72 @@ _INVALID = ErrorCode.INVALID_CONTEXT
 _BOOLEAN, _STRING, _INTEGER = ValueType.BOOLEAN, ValueType.STRING, ValueType.INTEGER
 _FLOAT, _OBJECT = ValueType.FLOAT, ValueType.OBJECT
 V = TypeVar("V")
+
+
+def _value_getter(value_type: ValueType, name: str, doc: str) -> Callable[..., Any]:
+    """The typed getter of ``value_type`` (``get_string`` …): ``is_enabled``'s shape.
+
+    A plain dict context with a plain key on a set-shape flag (``Plan.kind``) is
+    answered right here from the plan's prebuilt values; anything else goes to
+    ``ClientCore._value`` (counted once, here), an unknown flag or another type to
+    ``_evaluate``, which says which error it is.
+    """
+
+    def getter(self: ClientCore, key: str, context: Context, default: Any) -> Any:
+        try:
+            plan = self._plans[key]
+        except Exception:  # no such flag (or not yet, or forked): the slow path says which
+            return self._evaluate(key, context, default, value_type).value
+        if plan.value_type is not value_type:
+            return self._evaluate(key, context, default, value_type).value
+        plan.tally.count += 1.0  # a float, the cheapest exact count (checks.Tally)
+        try:  # nothing below raises once a count or a value is decided
+            if type(context) is plan.served:  # dict: a set shape serving three values
+                user_key = context["key"]
+                if type(user_key) is str and user_key and user_key.isascii():  # plain key
+                    if context.get(plan.attribute) in plan.values:
+                        plan.tally.cohort += 1.0  # on through the cohort: early-access reach
+                        return plan.hit
+                    in_ramp = _hash(plan.prefix + user_key, 0, False) % BUCKETS < plan.cutoff
+                    return plan.on if in_ramp else plan.missed
+        except Exception:  # no "key" (keyless), an unhashable value: the plan decides
+            pass
+        return self._value(plan, context, default)
+
+    getter.__name__ = getter.__qualname__ = name
+    getter.__doc__ = doc
+    return getter
+
+
+def _details_getter(value_type: ValueType, name: str, of: str) -> Callable[..., Any]:
+    """The ``*_details`` getter of ``value_type``: ``of`` with the variation, reason, error
+    code and metadata. The flag's shared answer; the set shape inline (its prebuilt
+    answers serve values, so the default changes nothing)."""
+
+    def getter(self: ClientCore, key: str, context: Context, default: Any) -> Evaluation[Any]:
+        try:
+            plan = self._plans[key]
+        except Exception:  # no such flag (or not yet, or forked): the slow path says which
+            return self._evaluate(key, context, default, value_type)
+        if plan.value_type is not value_type:
+            return self._evaluate(key, context, default, value_type)
+        plan.tally.count += 1.0
+        try:  # the set shape inline, as in the value getters
+            if type(context) is plan.served:  # its answers all serve a value: no default
+                user_key = context["key"]
+                if type(user_key) is str and user_key and user_key.isascii():  # plain key
+                    if context.get(plan.attribute) in plan.values:
+                        plan.tally.cohort += 1.0
+                        return plan.hit_details
+                    in_ramp = _hash(plan.prefix + user_key, 0, False) % BUCKETS < plan.cutoff
+                    return plan.on_details if in_ramp else plan.missed_details
+        except Exception:  # no "key" (keyless), an unhashable value: the plan decides
+            pass
+        return self._details(plan, context, default)
+
+    getter.__name__ = getter.__qualname__ = name
+    getter.__doc__ = f":meth:`{of}` with the variation, reason, error code and metadata."
+    return getter
 
 
 Parked = tuple[Loaded | None, Mapping[str, Plan]]
@@ -223,61 +291,69 @@ class ClientCore(Listeners):
         return self._evaluate(key, context, default, None)
 
     # --- typed getters: the flag's declared type or the default, never raise ---------
+    # Each getter is made by ``_value_getter`` / ``_details_getter`` (below the class):
+    # one body runs the set shape inline like ``is_enabled`` (a call per getter, not
+    # three), and the five types share it. The stubs give type checkers the signatures.
 
-    def get_boolean(self, key: str, context: Context, default: bool) -> bool:
-        """The boolean flag's value for ``context``; ``default`` on any error, for a flag
-        of another type too (``get_boolean_details`` says which)."""
-        return self._value(key, context, default, _BOOLEAN)
+    if TYPE_CHECKING:
 
-    def get_string(self, key: str, context: Context, default: str) -> str:
-        """The string flag's value for ``context``; ``default`` on any error."""
-        return self._value(key, context, default, _STRING)
+        def get_boolean(self, key: str, context: Context, default: bool) -> bool: ...
+        def get_string(self, key: str, context: Context, default: str) -> str: ...
+        def get_integer(self, key: str, context: Context, default: int) -> int: ...
+        def get_float(self, key: str, context: Context, default: float) -> float: ...
+        def get_object(self, key: str, context: Context, default: JsonObject) -> JsonObject: ...
+        def get_boolean_details(
+            self, key: str, context: Context, default: bool
+        ) -> Evaluation[bool]: ...
+        def get_string_details(
+            self, key: str, context: Context, default: str
+        ) -> Evaluation[str]: ...
+        def get_integer_details(
+            self, key: str, context: Context, default: int
+        ) -> Evaluation[int]: ...
+        def get_float_details(
+            self, key: str, context: Context, default: float
+        ) -> Evaluation[float]: ...
+        def get_object_details(
+            self, key: str, context: Context, default: JsonObject
+        ) -> Evaluation[JsonObject]: ...
 
-    def get_integer(self, key: str, context: Context, default: int) -> int:
-        """The integer flag's value for ``context``; ``default`` on any error."""
-        return self._value(key, context, default, _INTEGER)
+    else:
+        get_boolean = _value_getter(
+            _BOOLEAN,
+            "get_boolean",
+            """The boolean flag's value for ``context``; ``default`` on any error, for a
+            flag of another type too (``get_boolean_details`` says which).""",
+        )
+        get_string = _value_getter(
+            _STRING,
+            "get_string",
+            "The string flag's value for ``context``; ``default`` on any error.",
+        )
+        get_integer = _value_getter(
+            _INTEGER,
+            "get_integer",
+            "The integer flag's value for ``context``; ``default`` on any error.",
+        )
+        get_float = _value_getter(
+            _FLOAT, "get_float", "The float flag's value for ``context``; ``default`` on any error."
+        )
+        get_object = _value_getter(
+            _OBJECT,
+            "get_object",
+            """The object flag's value (a JSON object or array; treat it as read-only);
+            ``default`` on any error.""",
+        )
+        get_boolean_details = _details_getter(_BOOLEAN, "get_boolean_details", "get_boolean")
+        get_string_details = _details_getter(_STRING, "get_string_details", "get_string")
+        get_integer_details = _details_getter(_INTEGER, "get_integer_details", "get_integer")
+        get_float_details = _details_getter(_FLOAT, "get_float_details", "get_float")
+        get_object_details = _details_getter(_OBJECT, "get_object_details", "get_object")
 
-    def get_float(self, key: str, context: Context, default: float) -> float:
-        """The float flag's value for ``context``; ``default`` on any error."""
-        return self._value(key, context, default, _FLOAT)
-
-    def get_object(self, key: str, context: Context, default: JsonObject) -> JsonObject:
-        """The object flag's value (a JSON object or array; treat it as read-only);
-        ``default`` on any error."""
-        return self._value(key, context, default, _OBJECT)
-
-    def get_boolean_details(self, key: str, context: Context, default: bool) -> Evaluation[bool]:
-        """:meth:`get_boolean` with the variation, reason, error code and metadata."""
-        return self._evaluate(key, context, default, _BOOLEAN)
-
-    def get_string_details(self, key: str, context: Context, default: str) -> Evaluation[str]:
-        """:meth:`get_string` with the variation, reason, error code and metadata."""
-        return self._evaluate(key, context, default, _STRING)
-
-    def get_integer_details(self, key: str, context: Context, default: int) -> Evaluation[int]:
-        """:meth:`get_integer` with the variation, reason, error code and metadata."""
-        return self._evaluate(key, context, default, _INTEGER)
-
-    def get_float_details(self, key: str, context: Context, default: float) -> Evaluation[float]:
-        """:meth:`get_float` with the variation, reason, error code and metadata."""
-        return self._evaluate(key, context, default, _FLOAT)
-
-    def get_object_details(
-        self, key: str, context: Context, default: JsonObject
-    ) -> Evaluation[JsonObject]:
-        """:meth:`get_object` with the variation, reason, error code and metadata."""
-        return self._evaluate(key, context, default, _OBJECT)
-
-    def _value(self, key: str, context: Context, default: V, value_type: ValueType) -> V:
-        """The typed getters' hot path: the plan's compiled value, or ``default``."""
+    def _value(self, plan: Plan, context: Context, default: V) -> V:
+        """A typed getter past the inline set shape (the plan's type is the one asked,
+        the evaluation counted): the plan's compiled value, or ``default``."""
         try:
-            plan = self._plans[key]
-        except Exception:  # no such flag (or not yet, or forked): the slow path says which
-            return cast(V, self._evaluate(key, context, default, value_type).value)
-        if plan.value_type is not value_type:
-            return cast(V, self._evaluate(key, context, default, value_type).value)
-        try:
-            plan.tally.count += 1.0
             value = plan.value(context)
             if value is not None:
                 return cast(V, value)  # the plan's type is value_type: so is its value
@@ -286,6 +362,18 @@ class ClientCore(Listeners):
         except Exception:  # the contract: never raise
             pass
         return default
+
+    def _details(self, plan: Plan, context: Context, default: object) -> Evaluation[Any]:
+        """A ``*_details`` getter's answer (the plan's type is the one asked, the
+        evaluation counted): the shared answer, with the caller's default applied."""
+        try:
+            evaluation = plan.resolve(context)  # one path; the default is applied after
+            if evaluation.error_code is _INVALID:
+                self._invalid_context(context)
+            return evaluation if default is None else with_default(evaluation, default)
+        except Exception:  # the contract: never raise
+            current = self._current
+            return general_error(default, None if current is None else current.version)
 
     def _evaluate(
         self, key: str, context: Context, default: Any, value_type: ValueType | None

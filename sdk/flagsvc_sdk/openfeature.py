@@ -145,27 +145,33 @@ class FlagsvcProvider(AbstractProvider):
     ) -> FlagResolutionDetails[bool]:
         """The boolean flag's value; ``default_value`` on any error."""
         context = _context(evaluation_context)
-        return self._details(
-            flag_key, self._client.get_boolean_details(flag_key, context, default_value)
-        )
+        evaluation = self._client.get_boolean_details(flag_key, context, default_value)
+        built = self._built.get(id(evaluation))  # (_details, inline: a call per evaluation)
+        if built is not None and built[0] is evaluation:
+            return built[1]
+        return self._details(flag_key, evaluation)
 
     def resolve_string_details(
         self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[str]:
         """The string flag's value; ``default_value`` on any error."""
         context = _context(evaluation_context)
-        return self._details(
-            flag_key, self._client.get_string_details(flag_key, context, default_value)
-        )
+        evaluation = self._client.get_string_details(flag_key, context, default_value)
+        built = self._built.get(id(evaluation))  # (_details, inline: a call per evaluation)
+        if built is not None and built[0] is evaluation:
+            return built[1]
+        return self._details(flag_key, evaluation)
 
     def resolve_integer_details(
         self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[int]:
         """The integer flag's value; ``default_value`` on any error."""
         context = _context(evaluation_context)
-        return self._details(
-            flag_key, self._client.get_integer_details(flag_key, context, default_value)
-        )
+        evaluation = self._client.get_integer_details(flag_key, context, default_value)
+        built = self._built.get(id(evaluation))  # (_details, inline: a call per evaluation)
+        if built is not None and built[0] is evaluation:
+            return built[1]
+        return self._details(flag_key, evaluation)
 
     def resolve_float_details(
         self,
@@ -175,9 +181,11 @@ class FlagsvcProvider(AbstractProvider):
     ) -> FlagResolutionDetails[float]:
         """The float flag's value; ``default_value`` on any error."""
         context = _context(evaluation_context)
-        return self._details(
-            flag_key, self._client.get_float_details(flag_key, context, default_value)
-        )
+        evaluation = self._client.get_float_details(flag_key, context, default_value)
+        built = self._built.get(id(evaluation))  # (_details, inline: a call per evaluation)
+        if built is not None and built[0] is evaluation:
+            return built[1]
+        return self._details(flag_key, evaluation)
 
     def resolve_object_details(
         self,
@@ -188,13 +196,14 @@ class FlagsvcProvider(AbstractProvider):
         """The object flag's value (a JSON object or array); ``default_value`` on any error."""
         context = _context(evaluation_context)
         evaluation = self._client.get_object_details(flag_key, context, default_value)
+        built = self._built.get(id(evaluation))  # (_details, inline: a call per evaluation)
+        if built is not None and built[0] is evaluation:
+            return built[1]
         return self._details(flag_key, evaluation)
 
     def _details(self, flag_key: str, evaluation: Evaluation[T]) -> FlagResolutionDetails[T]:
-        """The OpenFeature answer of ``evaluation``: built once per shared answer."""
-        built = self._built.get(id(evaluation))
-        if built is not None and built[0] is evaluation:
-            return built[1]
+        """The OpenFeature answer of ``evaluation``, built once per shared answer (the
+        resolvers look it up in ``_built`` themselves, and call this when it is not)."""
         details = _resolution(flag_key, evaluation)
         if evaluation.error_code is None:  # shared per outcome; errors name the flag
             if len(self._built) > _MAX_CACHED:

@@ -236,6 +236,82 @@ def test_typed_getters__generated__the_engines_value_or_the_default(
 
 @settings(max_examples=300, deadline=None)
 @given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+def test_typed_getters__generated__the_answer_of_evaluate_counted_once_cohorts_like_the_engine(
+    doc: dict[str, Any], contexts: list[Any]
+) -> None:
+    # The getters run the set shape inline: same answer (reason, cohort, version, the
+    # shared object itself) as the general path, each call counted once.
+    snapshot = load_snapshot(doc)
+    value_type = snapshot.index["f"].values.type
+    getter, details = (f"get_{value_type.value}", f"get_{value_type.value}_details")
+    default = "dflt" if value_type.value == "string" else True
+    with _client(doc) as client:
+        for context in contexts:
+            expected = client.evaluate("f", context, default)
+            assert getattr(client, getter)("f", context, default) == expected.value, context
+            answer = getattr(client, details)("f", context, default)
+            assert answer == expected, (context, answer, expected)
+            if expected.variation is not None and expected.error_code is None:
+                assert answer is expected  # the shared answer, not a copy
+        taken = client._counters.take().get("f")
+        assert taken is not None and taken.evaluations == 3 * len(contexts)
+        assert taken.cohort == 3 * _cohort_hits(snapshot, contexts)
+
+
+TYPED = {  # type: (variations a / b / c, the caller's default); booleans: on / off implied
+    "boolean": ({}, False),
+    "integer": ({"a": 10, "b": 50, "c": 100}, -1),
+    "float": ({"a": 0.1, "b": 0.5, "c": 0.9}, -1.0),
+    "object": ({"a": {"v": 1}, "b": [2], "c": {"v": 3}}, {}),
+    "string": ({"a": "A", "b": "B", "c": "C"}, "dflt"),
+}
+
+
+@pytest.mark.parametrize("value_type", sorted(TYPED))
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"key": "u1", "country": "NL"},
+        {"key": "u2", "country": "US"},
+        {"key": "u7", "country": "US"},
+        {"key": "ü", "country": "NL"},
+        {"key": 7, "country": "US"},
+        {"country": "NL"},
+        {"country": "US"},
+        {"key": "u1", "country": ["NL"]},
+        {"key": ""},
+        MappingProxyType({"key": "u1", "country": "NL"}),
+    ],
+    ids=repr,
+)
+def test_typed_getters__set_shape_every_type__the_engines_answer(
+    value_type: str, context: Any
+) -> None:
+    variations, default = TYPED[value_type]
+    doc = eu_rollout_doc()
+    typed = {"type": value_type, "variations": variations, "on": "b", "off": "a",
+             "cohort_variations": {"eu": "c"}} if variations else {}  # fmt: skip
+    doc["flags"]["f"] = doc["flags"].pop("new-checkout") | {"key": "f", **typed}
+    snapshot = load_snapshot(doc)
+    result = evaluate(snapshot, "f", context)
+    served = result.value if result.error_code is None else default
+    with _client(doc) as client:
+        assert client._plans["f"].served is dict  # the inline path runs
+        assert getattr(client, f"get_{value_type}")("f", context, default) == served
+        details = getattr(client, f"get_{value_type}_details")("f", context, default)
+        assert (details.value, details.reason, details.variation, details.error_code) == (
+            served,
+            result.reason,
+            result.variation,
+            result.error_code,
+        )
+        other = "string" if value_type != "string" else "integer"
+        mismatch = getattr(client, f"get_{other}_details")("f", context, TYPED[other][1])
+        assert (mismatch.value, mismatch.error_code) == (TYPED[other][1], "TYPE_MISMATCH")
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
 def test_check_and_resolver__generated__count_cohort_answers_like_the_engine(
     doc: dict[str, Any], contexts: list[Any]
 ) -> None:
