@@ -366,7 +366,7 @@ def demo(app: Flask) -> None:
     """Load a realistic quarter of demo data (refused, changing nothing, if it exists)."""
     state = _state(app)
     migrate.upgrade(state.config.database_url)
-    summary = demo_data.load(state.db, state.clock())
+    summary = demo_data.load(state.db, state.clock(), state.early_adopters)
     if summary is None:
         _say("demo data already loaded; nothing changed")
         return

@@ -17,6 +17,7 @@ from flagsvc.domain.audit_chain import AuditKeys
 from flagsvc.services.auth_failures import AuthFailureLimiter
 from flagsvc.services.credentials import KeyUseThrottle
 from flagsvc.services.credentials import SdkKeyCache
+from flagsvc.services.early_adopters import Sketches
 from flagsvc.services.rate_limits import SharedCounter
 from flagsvc.services.revocations import KeyRevocations
 from flagsvc.storage.db import Database
@@ -45,6 +46,7 @@ class AppState:
     enrollments: SharedCounter = field(init=False)
     streams: StreamSlots = field(init=False)
     hangups: HangupWatch = field(default_factory=HangupWatch)
+    early_adopters: Sketches = field(init=False)
 
     @property
     def audit_keys(self) -> AuditKeys:
@@ -62,6 +64,7 @@ class AppState:
             namespace="enrollments",
             redis_url=self.config.redis_url,
         )
+        self.early_adopters = Sketches(self.config.redis_url)
         self.streams = StreamSlots(
             self.config.max_streams_per_key, self.config.max_streams_per_address
         )

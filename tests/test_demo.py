@@ -32,6 +32,7 @@ def test_demo__loaded__tells_the_quarter_through_every_report(app, viewer, clock
     _history_by_the_right_actors(viewer)
     _okr_report_and_stale_flags(viewer)
     _audit_times_follow_the_chain_order(viewer)
+    _streams_measured_key_results_and_the_promise_board(viewer, summary)
 
 
 def _flow_report_names_a_bottleneck(viewer, summary):
@@ -67,7 +68,7 @@ def _history_by_the_right_actors(viewer):
 def _okr_report_and_stale_flags(viewer):
     objectives = viewer.get("/api/v1/objectives").json["items"]
     assert 3 <= len(objectives) <= 4
-    assert all(2 <= len(o["key_results"]) <= 3 for o in objectives)
+    assert all(2 <= len(o["key_results"]) <= 4 for o in objectives)
     report = viewer.get(f"/api/v1/objectives/{objectives[0]['id']}/report").json
     reach = [
         f["early_adopter_reach"]["production"] for kr in report["key_results"] for f in kr["flags"]
@@ -75,6 +76,34 @@ def _okr_report_and_stale_flags(viewer):
     assert max(reach) > 0
     stale = {item["flag"] for item in viewer.get("/api/v1/stale-flags").json["items"]}
     assert stale >= demo.QUIET
+
+
+def _streams_measured_key_results_and_the_promise_board(viewer, summary):
+    """Issue 14's story: streams compared, one holding delivery back at a named step;
+    key results measured from the audit with a weekly history; features safe to promise
+    with distinct early adopters the SDKs saw."""
+    streams = viewer.get("/api/v1/flow/value-streams").json
+    keys = [s["value_stream"] for s in streams["value_streams"]]
+    assert keys == sorted(key for key, *_ in demo.VALUE_STREAMS)  # every flag has a stream
+    held = streams["holds_back"]
+    assert held["value_stream"] in keys and held["median_days"] > 0
+    assert summary.holds_back and held["value_stream"] in summary.holds_back
+    steps = {s["value_stream"]: s["bottleneck"]["step"] for s in streams["value_streams"]}
+    assert steps[held["value_stream"]] == held["step"]
+    measured = [
+        kr
+        for o in viewer.get("/api/v1/objectives").json["items"]
+        for kr in o["key_results"]
+        if kr.get("measure")
+    ]
+    assert len(measured) == len(demo.MEASURED) == summary.measured_key_results
+    assert {kr["measure"]["value_stream"] for kr in measured} == set(keys)
+    assert all(len(kr["history"]) >= 12 for kr in measured)
+    assert any(p["value"] is not None for kr in measured for p in kr["history"])
+    board = viewer.get("/api/v1/promise-board").json["items"]
+    assert len(board) == summary.safe_to_promise >= 2
+    assert all(item["early_adopters_seen"] > 100 for item in board)
+    assert all(0 < item["early_access_evaluations"] < item["evaluations"] for item in board)
 
 
 def test_demo__second_load__refused_and_nothing_written(app, viewer, clock):

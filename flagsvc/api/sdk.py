@@ -56,11 +56,14 @@ from flagsvc.domain.errors import TooManyRequestsError
 from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.observability import metrics
 from flagsvc.services import cohorts
+from flagsvc.services import early_adopters
 from flagsvc.services import sdk_metrics
 
 blp = Blueprint("sdk", __name__, url_prefix="/sdk/v1", description="SDK endpoints (SDK key auth)")
 
 MAX_CONTEXT_ATTRIBUTES = 100
+ADOPTER_HASH = r"^[0-9a-f]{16}$"
+"""An SDK's hashed user key (``flagsvc_sdk._metrics.adopter_hash``)."""
 REPORTED_REASONS = (Counted.COHORT.value,)
 """Reasons an SDK's metrics batch may break its counts down by (reach needs COHORT)."""
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -160,6 +163,16 @@ class EvaluationCountSchema(StrictSchema):
         metadata={
             "description": "How many of the count had each reason; COHORT: answered on "
             "through an early-access cohort (the flag's early-access reach)"
+        },
+    )
+
+    early_adopters = ma.fields.List(
+        ma.fields.String(validate=validate.Regexp(ADOPTER_HASH)),
+        validate=validate.Length(max=early_adopters.MAX_ADOPTERS_PER_ENTRY),
+        metadata={
+            "description": "Hashed keys (16 hex digits, never the raw key) of users the "
+            "flag was on for through an early-access cohort since the last batch; counted "
+            "as distinct early adopters (HyperLogLog, standard error 0.81 %)"
         },
     )
 
@@ -503,12 +516,13 @@ class Metrics(MethodView):
                 e["count"],
                 e["last_evaluated_at"],
                 e.get("reasons", {}).get(Counted.COHORT.value, 0),
+                tuple(e.get("early_adopters", ())),
             )
             for e in data["evaluations"]
         ]
         with db().write() as session:
             recorded = sdk_metrics.record_evaluations(
-                session, _environment(), counts, now=state().clock()
+                session, _environment(), counts, state().clock(), state().early_adopters
             )
         metrics.SDK_EVALUATIONS.labels(_environment()).inc(recorded.evaluations)  # committed
         return {"accepted": recorded.accepted, "ignored": recorded.ignored}

@@ -13,6 +13,7 @@ Each simulated day is one transaction; the scheduler runs due launches at 09:05.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,12 +35,15 @@ from flagsvc.services import flags
 from flagsvc.services import flow
 from flagsvc.services import launches
 from flagsvc.services import okrs
+from flagsvc.services import promise_board
 from flagsvc.services import readiness
 from flagsvc.services import scheduler
 from flagsvc.services import sdk_metrics
+from flagsvc.services import value_streams
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
+from flagsvc.services.early_adopters import Sketches
 from flagsvc.services.flag_states import Where
 from flagsvc.storage.db import Database
 from flagsvc.storage.models import AuditEvent
@@ -71,6 +75,20 @@ OBJECTIVES = (
         ("SSO adoption", "enterprise accounts on SSO", 20, 70, 35, "%"),
     )),
 )  # fmt: skip
+VALUE_STREAMS = (  # key, name, description; each objective's owner names its stream
+    ("payments", "Checkout & payments", "Everything between the cart and the receipt."),
+    ("growth", "Onboarding & growth", "First visit to activated account."),
+    ("platform", "Platform", "Reliability, performance and the public API."),
+    ("enterprise", "Enterprise", "What design partners and large accounts need."),
+)
+MEASURED = (  # objective index, title, metric, value stream, baseline, target: from the audit
+    (0, "Checkout flow time", "flow_time_p50", "payments", 30, 14),
+    (1, "Onboarding work waiting for marketing", "wait_for_readiness_p50", "growth", 20, 5),
+    (2, "Platform work in flight", "flow_load", "platform", 6, 3),
+    (3, "Enterprise flow time (p85)", "flow_time_p85", "enterprise", 45, 21),
+)
+"""Measured key results, one per stream, added after the typed ones (``FLAGS`` name key
+results by their index in creation order)."""
 COHORTS = (  # key, name, rule (attribute, op, values), member pattern and count, opt-in
     ("beta-testers", "Beta testers", ("plan", "eq", ["beta"]), "beta-user-{:04d}", 300, True),
     ("internal-staff", "Internal staff", ("email", "ends_with", ["@example.com"]),
@@ -221,16 +239,30 @@ class Summary:
     events: int
     launches_ran: int
     bottleneck: str | None
+    value_streams: int = 0
+    holds_back: str | None = None
+    measured_key_results: int = 0
+    safe_to_promise: int = 0
 
     def lines(self) -> list[str]:
         """Human-readable lines for stderr."""
         return [
-            f"demo quarter loaded: {self.objectives} objectives, {self.flags} flags, "
-            f"{self.cohorts} cohorts, {self.events} audit events",
+            f"demo quarter loaded: {self.value_streams} value streams, {self.objectives} "
+            f"objectives, {self.flags} flags, {self.cohorts} cohorts, {self.events} audit events",
             f"scheduled launches run: {self.launches_ran}",
             f"production bottleneck over the last 90 days: {self.bottleneck or 'none'}",
-            "try: GET /api/v1/flow, GET /api/v1/objectives/1/report, GET /api/v1/stale-flags",
+            f"the stream and step holding delivery back: {self.holds_back or 'none'}",
+            f"measured key results (weekly history from the audit): {self.measured_key_results}",
+            f"features safe to promise in production: {self.safe_to_promise}",
+            "try: /ui/value-streams, /ui/okrs, /ui/promise-board; GET /api/v1/flow/value-streams,"
+            " GET /api/v1/promise-board, GET /api/v1/stale-flags",
+            *self.webhook_lines(),
         ]
+
+    def webhook_lines(self) -> list[str]:
+        """Hook point for the webhook delivery log (issue 14 item 4 lands separately):
+        the demo's webhook story adds its lines here once webhooks exist."""
+        return []
 
 
 def already_loaded(session: Session) -> bool:
@@ -239,7 +271,7 @@ def already_loaded(session: Session) -> bool:
     return session.scalar(select(Flag.id).where(Flag.key.in_(keys)).limit(1)) is not None
 
 
-def load(database: Database, now: datetime) -> Summary | None:
+def load(database: Database, now: datetime, sketches: Sketches | None = None) -> Summary | None:
     """Play the quarter ending at ``now``; None (and nothing written) if it was loaded.
 
     The audit is a chain in time order, so the quarter can only be written after the
@@ -270,8 +302,9 @@ def load(database: Database, now: datetime) -> Summary | None:
             for at, actor, step in sorted(days.get(day, []), key=lambda s: s[0]):
                 if at <= now:
                     step(session, Change(actor, at, f"demo-{day}"))
-    _report_evaluations(database, now)
-    return _summary(database, now, ran)
+    counted = sketches or Sketches()
+    _report_evaluations(database, now, counted)
+    return _summary(database, now, ran, counted)
 
 
 def _fixed(at: datetime) -> Callable[[], datetime]:
@@ -343,13 +376,23 @@ def _stage_steps(
 
 def _create_okrs_and_cohorts(session: Session, change: Change) -> None:
     period = f"{change.at.year}-Q{(change.at.month - 1) // 3 + 1}"
+    for key, name, description in VALUE_STREAMS:
+        fields = {"key": key, "name": name, "description": description}
+        value_streams.create_stream(session, change, fields)
+    made = []
     for title, owner, key_results in OBJECTIVES:
-        fields = {"title": title, "period": period, "owner": owner}
+        fields = {"title": title, "period": period, "owner": owner, "value_stream": owner}
         objective = okrs.create_objective(session, change, fields)
+        made.append(objective.id)
         for kr_title, metric, baseline, target, current, unit in key_results:
             kr = {"title": kr_title, "metric": metric, "baseline": baseline, "target": target}
             kr |= {"current": current, "unit": unit}
             okrs.create_key_result(session, change, objective.id, kr)
+    for index, title, metric, stream, baseline, target in MEASURED:
+        measure = {"metric": metric, "environment": "production", "value_stream": stream}
+        measured_kr: dict[str, object] = {"title": title, "metric": metric.replace("_", " ")}
+        measured_kr |= {"baseline": baseline, "target": target, "measure": measure}
+        okrs.create_key_result(session, change, made[index], measured_kr)
     for key, name, (attribute, op, values), member, count, opt_in in COHORTS:
         rules = [{"attribute": attribute, "op": op, "values": values}]
         spec = cohorts.CohortSpec(key, name, rules=rules, opt_in=opt_in)
@@ -417,27 +460,51 @@ def _switch(key: str, *, killed: bool) -> Step:
     return flip
 
 
-def _report_evaluations(database: Database, now: datetime) -> None:
-    """SDK counts where flags are on; the quiet ones last spoke 35 days ago."""
+def _report_evaluations(database: Database, now: datetime, sketches: Sketches) -> None:
+    """SDK counts where flags are on (the quiet ones last spoke 35 days ago); flags in
+    early access or ramping report a third of them through a cohort, for a few hundred
+    distinct (hashed) early adopters each."""
     on = ("early_access", "general", "released")
     with database.write() as session:
         for environment in ("development", "staging", "production"):
-            counts = [
-                sdk_metrics.EvaluationCount(key, 1_000 * (n + 1), now - _silence(key))
-                for n, (key, *_rest) in enumerate(FLAGS)
-                if flag_states.locate(session, Where(key, environment)).state.stage in on
-            ]
-            sdk_metrics.record_evaluations(session, environment, counts, now)
+            counts = []
+            for n, (key, *_rest) in enumerate(FLAGS):
+                stage = flag_states.locate(session, Where(key, environment)).state.stage
+                if stage in on:
+                    counts.append(_evaluations(key, n, stage, now))
+            sdk_metrics.record_evaluations(session, environment, counts, now, sketches)
+
+
+def _evaluations(key: str, n: int, stage: str, now: datetime) -> sdk_metrics.EvaluationCount:
+    total = 1_000 * (n + 1)
+    if stage == "released":
+        return sdk_metrics.EvaluationCount(key, total, now - _silence(key))
+    users = 120 + 37 * (n % 9)
+    adopters = tuple(
+        hashlib.blake2b(f"{key}\0user-{u}".encode(), digest_size=8).hexdigest()
+        for u in range(users)
+    )
+    return sdk_metrics.EvaluationCount(key, total, now - _silence(key), total // 3, adopters)
 
 
 def _silence(key: str) -> timedelta:
     return timedelta(days=35) if key in QUIET else timedelta(hours=1)
 
 
-def _summary(database: Database, now: datetime, ran: int) -> Summary:
+def _summary(database: Database, now: datetime, ran: int, sketches: Sketches) -> Summary:
     with database.read() as session:
         report = flow.flow_report(session, flow.FlowQuery(), now)
         events = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+        streams = value_streams.compare(session, flow.FlowQuery(), now).holds_back
+        board = promise_board.board(session, promise_board.PromiseQuery(), now, sketches)
     found = report.metrics["bottleneck"]
     named = None if found is None else f"{found['stage']} (median {found['median_days']} days)"
-    return Summary(len(OBJECTIVES), len(FLAGS), len(COHORTS), events, ran, named)
+    held = None
+    if streams is not None:
+        held = (
+            f"{streams['value_stream']}, {streams['step']} (median {streams['median_days']} days)"
+        )
+    return Summary(
+        len(OBJECTIVES), len(FLAGS), len(COHORTS), events, ran, named,
+        len(VALUE_STREAMS), held, len(MEASURED), len(board.items),
+    )  # fmt: skip

@@ -12,13 +12,15 @@ hold, read from the flag state and the audit (never from a date someone typed):
 
 ``safe_since`` is when the last of these became true (the Atom feed's ``updated``).
 The evidence beside each: days in early access, early adopters reached (explicit
-cohort members the flag is on for, exclusions left out), SDK-reported evaluations
-(all time, and the last 24 hours with how many came through an early-access cohort),
-the last kill, and the readiness checklist's progress.
+cohort members the flag is on for, exclusions left out; and the distinct users the
+SDKs saw it on for through early access, ``services.early_adopters``, within 0.81 %),
+SDK-reported evaluations (all time, with how many came through an early-access cohort,
+and the last 24 hours likewise), the last kill, and the readiness checklist's progress.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +34,7 @@ from sqlalchemy.orm import Session
 from flagsvc.domain import flow as flow_rules
 from flagsvc.domain.actions import Action
 from flagsvc.domain.stages import Stage
+from flagsvc.services import early_adopters
 from flagsvc.services import environments
 from flagsvc.services import flags
 from flagsvc.services import okr_report
@@ -79,6 +82,8 @@ class Promise:
     early_access_evaluations_24h: int
     last_killed_at: datetime | None
     readiness: dict[str, Any]
+    early_adopters_seen: int = 0
+    early_access_evaluations: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,16 +101,22 @@ def promise_for(
     session: Session, query: PromiseQuery, flag_key: str, now: datetime
 ) -> Promise | None:
     """The flag's promise if the board of ``query.environment`` lists it now, else None
-    (what a webhook's "entered early access" notification says about it)."""
-    found = board(session, query, now, flag_key).items
+    (what a webhook's "entered early access" notification says about it; without the
+    distinct early adopters, which live in Redis or a sketch read apart)."""
+    found = board(session, query, now, flag_key=flag_key).items
     return found[0] if found else None
 
 
 def board(
-    session: Session, query: PromiseQuery, now: datetime, flag_key: str | None = None
+    session: Session,
+    query: PromiseQuery,
+    now: datetime,
+    sketches: early_adopters.Sketches | None = None,
+    flag_key: str | None = None,
 ) -> Board:
     """Every feature safe to promise in ``query.environment``, newest safe first
-    (only ``flag_key``, when given).
+    (only ``flag_key``, when given). Distinct early adopters are counted in
+    ``sketches`` (None: not counted, 0).
 
     :raise NotFoundError: the environment does not exist.
     """
@@ -132,6 +143,7 @@ def board(
     histories = timeline.flow_events(session, env.key, keys, None)
     members = okr_report.early_adopter_reach(session, [s.flag_id for s in states])
     counts = _evaluations(session, env.id, [s.flag_id for s in states], now)
+    seen = early_adopters.evidence(session, env.id, [s.flag_id for s in states], sketches)
     items = []
     for state, objective, key_result in rows:
         history = histories.get(state.flag.key)
@@ -140,7 +152,13 @@ def board(
         found = _promise(state, objective, key_result, history.events, query, now)
         if found is not None:
             total, day, cohort = counts.get(state.flag_id, (0, 0, 0))
-            items.append(_with_counts(found, members.get(state.id, 0), total, day, cohort))
+            evidence = seen.get(state.flag_id, early_adopters.NONE)
+            counted = _with_counts(found, members.get(state.id, 0), total, day, cohort)
+            items.append(dataclasses.replace(
+                counted,
+                early_adopters_seen=evidence.early_adopters,
+                early_access_evaluations=evidence.early_access_evaluations,
+            ))  # fmt: skip
     items.sort(key=lambda p: (p.safe_since, p.flag), reverse=True)
     return Board(env.key, now, query.min_days, query.quiet_days, items)
 

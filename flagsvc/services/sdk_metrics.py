@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from flagsvc.services import early_adopters
 from flagsvc.services import reach
 from flagsvc.services.environments import get_environment
 from flagsvc.storage.models import Environment
@@ -37,12 +38,14 @@ _TABLE = FlagEvaluation.metadata.tables[FlagEvaluation.__tablename__]
 @dataclass(frozen=True, slots=True)
 class EvaluationCount:
     """One SDK report: ``count`` evaluations of ``flag_key``, the last at ``last_evaluated_at``,
-    ``cohort`` of them answered on through an early-access cohort."""
+    ``cohort`` of them answered on through an early-access cohort, for the users whose
+    hashed keys are ``adopters``."""
 
     flag_key: str
     count: int
     last_evaluated_at: datetime
     cohort: int = 0
+    adopters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +59,15 @@ class MetricsRecorded:
 
 
 def record_evaluations(
-    session: Session, environment_key: str, counts: Sequence[EvaluationCount], now: datetime
+    session: Session,
+    environment_key: str,
+    counts: Sequence[EvaluationCount],
+    now: datetime,
+    sketches: early_adopters.Sketches,
 ) -> MetricsRecorded:
-    """Add ``counts`` to the environment's totals and to this hour's early-access reach
-    (``services.reach``); unknown flag keys are skipped.
+    """Add ``counts`` to the environment's totals, to this hour's early-access reach
+    (``services.reach``) and to the early-adopter evidence (``services.early_adopters``,
+    distinct users counted in ``sketches``); unknown flag keys are skipped.
 
     A ``last_evaluated_at`` in the future (an SDK host with a fast clock) is stored
     as ``now``, so no flag ever looks evaluated later than it could have been.
@@ -72,6 +80,10 @@ def record_evaluations(
         session.execute(_upsert(session, rows))
     hours = (reach.HourCount(flag_ids[c.flag_key], c.count, c.cohort) for c in known)
     reach.record(session, environment.id, hours, now)
+    reports = (
+        early_adopters.EarlyAccessReport(flag_ids[c.flag_key], c.cohort, c.adopters) for c in known
+    )
+    early_adopters.record(session, environment.id, reports, sketches)
     evaluations = sum(c.count for c in known)
     return MetricsRecorded(len(known), len(counts) - len(known), evaluations)
 

@@ -19,6 +19,7 @@ from sqlalchemy import Float
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
 from sqlalchemy import MetaData
 from sqlalchemy import String
 from sqlalchemy import Text
@@ -354,6 +355,19 @@ class FlagEvaluation(Base):
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"), primary_key=True)
     evaluation_count: Mapped[int] = mapped_column(BigInteger)
     last_evaluated_at: Mapped[datetime]
+
+
+class FlagEarlyAdopters(Base):
+    """Per flag and environment: evaluations answered on through an early-access cohort
+    (all time), and, without Redis, the HyperLogLog sketch of the distinct early adopters
+    (``flagsvc.domain.hyperloglog``; with Redis the sketch lives there and this is null).
+    """
+
+    __tablename__ = "flag_early_adopters"
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"), primary_key=True)
+    early_access_evaluations: Mapped[int] = mapped_column(BigInteger)
+    sketch: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class FlagReachHour(Base):

@@ -29,12 +29,14 @@ from flagsvc.domain.roles import Permission
 from flagsvc.domain.stages import Stage
 from flagsvc.services import audit
 from flagsvc.services import cohorts
+from flagsvc.services import early_adopters
 from flagsvc.services import environments
 from flagsvc.services import flag_states
 from flagsvc.services import flags
 from flagsvc.services import measured
 from flagsvc.services import okrs
 from flagsvc.services import readiness
+from flagsvc.services import sdk_metrics
 from flagsvc.ui import bp
 from flagsvc.ui import history
 from flagsvc.ui import next_steps
@@ -335,8 +337,21 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
         "history_limit": HISTORY_LIMIT,
         "timeline": timing.flag_timeline(session, flag_key),
         "snippets": snippets(request.url_root, flag_key, detail.flag.value_type),
+        "evidence": _evidence(session, detail.flag, envs),
         **_values_context(detail.flag, states),
     }
+
+
+def _evidence(session: Session, flag: Any, envs: Any) -> list[tuple[Any, Any, int]]:
+    """Per environment the SDKs reported from: early-adopter evidence and all evaluations."""
+    totals = sdk_metrics.evaluation_stats(session, flag.key)
+    rows = []
+    for env in envs:
+        found = early_adopters.evidence(session, env.id, [flag.id], state().early_adopters)
+        evaluations = totals.get(env.key, {}).get("count", 0)
+        if evaluations:
+            rows.append((env, found[flag.id], evaluations))
+    return rows
 
 
 def _values_context(flag: Any, states: list[flag_states.FlagStateDetail]) -> dict[str, Any]:

@@ -43,10 +43,12 @@ def promise_page() -> Any:
     with db().read() as session:
         envs = environments.list_environments(session)
         try:
-            found = promise_board.board(session, query, state().clock())
+            found = promise_board.board(session, query, state().clock(), state().early_adopters)
         except NotFoundError as error:
             errors = {"environment": [error.message]}
-            found = promise_board.board(session, promise_board.PromiseQuery(), state().clock())
+            found = promise_board.board(
+                session, promise_board.PromiseQuery(), state().clock(), state().early_adopters
+            )
         form = FormState("promise", request.args, errors)
         options = [(e.key, e.name) for e in envs]
         return render("promise/board.html", 422 if errors else 200, section="ui.promise_page",
@@ -60,7 +62,7 @@ def promise_export(fmt: str) -> Any:
     if fmt not in ("csv", "atom") or errors:
         return Response("unknown format or bad filter\n", status=404, mimetype="text/plain")
     with db().read() as session:
-        found = promise_board.board(session, query, state().clock())
+        found = promise_board.board(session, query, state().clock(), state().early_adopters)
     if fmt == "csv":
         return Response(csv_text(found), mimetype="text/csv")
     feed = atom_text(found, "urn:flagsvc:promise-board")

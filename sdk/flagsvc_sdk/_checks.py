@@ -53,6 +53,7 @@ from .engine import Snapshot
 from .engine import Stage
 from .engine import ValueType
 from .engine import evaluate
+from .engine import user_key_of
 from .evaluation import Evaluation
 
 __all__ = [
@@ -82,6 +83,9 @@ SetShape = tuple[str, frozenset[object], str, int]
 or ``cutoff > 0`` and the user's bucket is below ``cutoff``."""
 
 _hash = mmh3.hash
+NOTED_PER_TAKE = 10_000
+"""Cohort answers per flag whose user is noted between two takes (one batch): the
+metrics thread sends at most this many hashed keys per flag and batch."""
 _SET_OPS = frozenset({"in", "eq"})
 _TARGETED = frozenset({Stage.EARLY_ACCESS, Stage.GENERAL})
 _NOBODY: frozenset[object] = frozenset()
@@ -91,7 +95,8 @@ class Tally:
     """One flag's evaluation count, a plain attribute the hot path adds ``1.0`` to.
 
     ``cohort`` counts the answers "on" through an early-access cohort (reason
-    ``COHORT``), added to on those branches only.
+    ``COHORT``), added to on those branches only, which also note the user key in
+    ``adopters`` (the service's distinct early adopters).
 
     Cheaper than any call (an ``itertools.count`` tick cost a tenth of an evaluation),
     and a ``float`` because CPython adds two floats without a ``malloc`` (a free list)
@@ -106,18 +111,30 @@ class Tally:
     what matters, so that is accepted rather than paying for a lock or an atomic.
     """
 
-    __slots__ = ("cohort", "count")
+    __slots__ = ("adopters", "cohort", "count", "note_until")
 
     def __init__(self) -> None:
         self.count = 0.0
         self.cohort = 0.0
+        self.adopters: dict[str, None] = {}
+        """User keys the cohort branches answered on for since the last take, as dict
+        keys (one ``STORE_SUBSCR``, no call; the same user again costs nothing more).
+        Raw keys stay in this process: :meth:`Counters.take` hands them to the metrics
+        thread, which hashes them before anything is sent."""
+        self.note_until = float(NOTED_PER_TAKE)
+        """Cohort answers note their user only up to this ``cohort`` count, moved on by
+        :meth:`Counters.take`: at most :data:`NOTED_PER_TAKE` per batch, so the dict stays
+        small and in cache (a dict growing by a new user on every answer made the cohort
+        branch several times slower) and past that the branch pays one comparison."""
 
 
 class Taken(NamedTuple):
-    """One flag's evaluations since the previous take, and how many were on by a cohort."""
+    """One flag's evaluations since the previous take, how many were on by a cohort, and
+    for which user keys (raw: hashed by the reporter, off the hot path)."""
 
     evaluations: int
     cohort: int = 0
+    adopters: tuple[str, ...] = ()
 
 
 class Counters:
@@ -145,15 +162,29 @@ class Counters:
             taken = self._taken.get(flag_key, Taken(0))
             if seen.evaluations > taken.evaluations:
                 counts[flag_key] = Taken(
-                    seen.evaluations - taken.evaluations, seen.cohort - taken.cohort
+                    seen.evaluations - taken.evaluations,
+                    seen.cohort - taken.cohort,
+                    _drain(tally.adopters),
                 )
                 self._taken[flag_key] = seen
+            tally.note_until = seen.cohort + float(NOTED_PER_TAKE)
         return counts
 
     def forget(self) -> None:
         """Count as reported everything counted so far (a forked child: the parent
         reports its own evaluations; the child must not report them again)."""
         self._taken = {key: _seen(tally) for key, tally in list(self.tallies.items())}
+        for tally in list(self.tallies.values()):
+            _drain(tally.adopters)
+
+
+def _drain(adopters: dict[str, None]) -> tuple[str, ...]:
+    """Remove and return the keys noted so far; a key noted meanwhile stays for next time
+    (each is popped by itself, so no clear() can drop one added between two steps)."""
+    keys = tuple(list(adopters))
+    for key in keys:
+        adopters.pop(key, None)
+    return keys
 
 
 def _seen(tally: Tally) -> Taken:
@@ -308,6 +339,8 @@ def _set_only(attribute: str, values: frozenset[object], tally: Tally) -> Check:
         try:
             if context.get(attribute) in values:
                 tally.cohort += 1.0
+                if tally.cohort <= tally.note_until:
+                    tally.adopters[user_key] = None
                 return True
         except TypeError:
             pass
@@ -332,6 +365,8 @@ def _targeted(flag: Flag, tally: Tally) -> Check:
             return False
         if (members and user_key in members) or (match is not None and match(context)):
             tally.cohort += 1.0
+            if tally.cohort <= tally.note_until:
+                tally.adopters[user_key] = None
             return True
         return cutoff > 0 and _hash(prefix + user_key, 0, False) % BUCKETS < cutoff
 
@@ -410,6 +445,9 @@ def compile_resolver(snapshot: Snapshot, flag: Flag, answers: Answers, tally: Ta
         result = evaluate(snapshot, flag.key, context)
         if result.matched_cohort is not None:
             tally.cohort += 1.0
+            user_key = user_key_of(context)
+            if user_key is not None and tally.cohort <= tally.note_until:
+                tally.adopters[user_key] = None
         return answer(result)
 
     shape = set_shape(flag)
@@ -448,6 +486,8 @@ def _set_resolver(
         try:
             if context.get(attribute) in values:
                 tally.cohort += 1.0
+                if tally.cohort <= tally.note_until:
+                    tally.adopters[user_key] = None
                 return hit
         except TypeError:  # an unhashable value: a mismatch, as in the engine
             pass

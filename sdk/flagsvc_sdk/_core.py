@@ -240,7 +240,10 @@ class ClientCore(Listeners):
                 user_key = context["key"]
                 if type(user_key) is str and user_key and user_key.isascii():  # plain key
                     if context.get(plan.attribute) in plan.values:
-                        plan.tally.cohort += 1.0  # on through the cohort: early-access reach
+                        tally = plan.tally
+                        tally.cohort += 1.0  # on through the cohort: early-access reach
+                        if tally.cohort <= tally.note_until:  # the first users of the batch
+                            tally.adopters[user_key] = None  # hashed later, off this path
                         return True
                     return _hash(plan.prefix + user_key, 0, False) % BUCKETS < plan.cutoff
             return self._decide(plan, context, default)

@@ -8,15 +8,19 @@ the counts since the last batch (:class:`~flagsvc_sdk._checks.Counters`) and POS
 ``{"evaluations": [{"flag", "count", "last_evaluated_at"}]}`` to
 ``/sdk/v1/metrics``, each entry with ``"reasons": {"COHORT": n}`` when ``n`` of its
 evaluations were answered on through an early-access cohort (the service measures
-early-access reach from it). ``last_evaluated_at`` is the end of the batch window (the take
-time), so it is late by at most ``interval``: reading a clock per evaluation would cost
-more than the count. A failed POST is logged and the batch dropped: metrics never
-queue up, retry or block. While the service refuses the SDK key nothing is sent (the
-counts are kept for when it accepts the key again).
+early-access reach from it), and ``"early_adopters"``: the users they were for, each
+key hashed here, in the metrics thread (:func:`adopter_hash`): raw user keys never
+leave the process, and the hot path only notes a key in a dict (``Tally.adopters``).
+``last_evaluated_at`` is the end of the batch window (the take time), so it is late
+by at most ``interval``: reading a clock per evaluation would cost more than the count.
+A failed POST is logged and the batch dropped: metrics never queue up, retry or block.
+While the service refuses the SDK key nothing is sent (the counts are kept for when it
+accepts the key again).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -29,7 +33,14 @@ from ._transport import SdkApi
 from .engine import Counted
 from .stats import Stats
 
-__all__ = ["MAX_BATCH", "MAX_COUNT", "MetricsReporter", "batch_body"]
+__all__ = [
+    "MAX_ADOPTERS",
+    "MAX_BATCH",
+    "MAX_COUNT",
+    "MetricsReporter",
+    "adopter_hash",
+    "batch_body",
+]
 
 log = logging.getLogger("flagsvc_sdk")
 
@@ -37,27 +48,43 @@ MAX_BATCH = 1_000
 """Most flags in one POST (``flagsvc.services.sdk_metrics.MAX_BATCH``)."""
 MAX_COUNT = 1_000_000_000
 """Largest count the service accepts for one flag in one batch."""
+MAX_ADOPTERS = 10_000
+"""Most hashed early-adopter keys one entry carries (the service's limit); more in one
+batch are left out (``Stats.adopters_dropped``): the distinct count is then a floor."""
+
+
+def adopter_hash(flag_key: str, user_key: str) -> str:
+    """What the service learns of an early adopter: 64 bits of BLAKE2b over the flag and
+    user keys, 16 hex digits. Enough to count distinct users (a collision among a
+    billion is unlikely), not the key itself; salted by the flag, so one user's hashes
+    on two flags cannot be matched. A guessable key (an email) can still be confirmed
+    by whoever knows the flag key: the service keeps only HyperLogLog registers."""
+    return hashlib.blake2b(f"{flag_key}\0{user_key}".encode(), digest_size=8).hexdigest()
+
 
 Take = Callable[[], dict[str, Taken]]
 """Return the evaluations per flag since the previous call."""
 
 
-def batch_body(counts: dict[str, Taken], at: datetime) -> dict[str, object]:
+def batch_body(
+    counts: dict[str, Taken], at: datetime, stats: Stats | None = None
+) -> dict[str, object]:
     """Build the JSON body of ``POST /sdk/v1/metrics`` (flags sorted, for stable output).
 
-    A count above :data:`MAX_COUNT` (the service's limit) is clamped to it.
+    A count above :data:`MAX_COUNT` (the service's limit) is clamped to it; early
+    adopters beyond :data:`MAX_ADOPTERS` per flag are counted in ``stats`` and left out.
     """
     stamp = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return {
         "evaluations": [
-            _entry(flag_key, taken, stamp)
+            _entry(flag_key, taken, stamp, stats)
             for flag_key, taken in sorted(counts.items())
             if taken.evaluations > 0
         ]
     }
 
 
-def _entry(flag_key: str, taken: Taken, stamp: str) -> dict[str, object]:
+def _entry(flag_key: str, taken: Taken, stamp: str, stats: Stats | None) -> dict[str, object]:
     entry: dict[str, object] = {
         "flag": flag_key,
         "count": min(taken.evaluations, MAX_COUNT),
@@ -65,6 +92,11 @@ def _entry(flag_key: str, taken: Taken, stamp: str) -> dict[str, object]:
     }
     if taken.cohort > 0:
         entry["reasons"] = {Counted.COHORT.value: min(taken.cohort, taken.evaluations, MAX_COUNT)}
+    if taken.adopters:
+        kept = taken.adopters[:MAX_ADOPTERS]
+        entry["early_adopters"] = [adopter_hash(flag_key, user_key) for user_key in kept]
+        if stats is not None:
+            stats.adopters_dropped += len(taken.adopters) - len(kept)
     return entry
 
 
@@ -122,7 +154,7 @@ class MetricsReporter:
         stamp = self._clock()
         ok = True
         for start in range(0, len(counts), MAX_BATCH):
-            body = batch_body(dict(counts[start : start + MAX_BATCH]), stamp)
+            body = batch_body(dict(counts[start : start + MAX_BATCH]), stamp, self._stats)
             sent = self._api.post("/sdk/v1/metrics", body, timeout=timeout)
             self._stats.metrics_sent += sent
             self._stats.metrics_dropped += not sent

@@ -37,6 +37,8 @@ class Stats:
     """Metrics batches the service accepted."""
     metrics_dropped: int = 0
     """Metrics batches dropped after a failed POST."""
+    adopters_dropped: int = 0
+    """Early-adopter keys left unreported: above ``MAX_ADOPTERS`` for one flag in one batch."""
 
     def as_dict(self) -> dict[str, int]:
         """A copy of the counters, for logs and tests."""

@@ -462,7 +462,9 @@ def _record_batches(state: AppState, batch, times: int, errors: list) -> None:
     try:
         for _ in range(times):
             with state.db.write() as session:
-                sdk_metrics.record_evaluations(session, "production", batch, state.clock())
+                sdk_metrics.record_evaluations(
+                    session, "production", batch, state.clock(), state.early_adopters
+                )
     except BaseException as error:
         errors.append(error)
 

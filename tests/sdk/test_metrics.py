@@ -11,8 +11,11 @@ from datetime import datetime
 from flagsvc_sdk import Client
 from flagsvc_sdk._checks import Counters
 from flagsvc_sdk._checks import Taken
+from flagsvc_sdk._metrics import MAX_ADOPTERS
 from flagsvc_sdk._metrics import MAX_BATCH
+from flagsvc_sdk._metrics import adopter_hash
 from flagsvc_sdk._metrics import batch_body
+from flagsvc_sdk.stats import Stats
 
 from .conftest import FakeService
 from .conftest import flag_doc
@@ -183,6 +186,7 @@ def test_metrics__close__flushes_what_is_left(
             "count": 7,
             "last_evaluated_at": _metrics(service)[0]["last_evaluated_at"],
             "reasons": {"COHORT": 7},  # NL users are in the cohort eu
+            "early_adopters": [adopter_hash("new-checkout", NL["key"])],  # one user, hashed
         }
     ]
 
@@ -241,3 +245,45 @@ def test_metrics__disabled__no_thread_no_posts(
     client.is_enabled("new-checkout", NL)
     client.close()
     assert _metrics(service) == []
+
+
+def test_metrics__every_evaluation_path__early_adopters_hashed_once_each(
+    service: FakeService, make_client: MakeClient
+) -> None:
+    # Given the set-shape flag (cohort eu: NL, DE) evaluated on every path
+    client = make_client(send_metrics=True, metrics_interval=3600)
+    client.wait_until_ready(5)
+    nl_too = {"key": "user-3", "country": "NL"}
+    for context in (NL, US, nl_too, NL):
+        client.is_enabled("new-checkout", context)
+        client.evaluate("new-checkout", context)
+    client.close()
+    # Then the two NL users go out once each, hashed (never the raw key), US not at all
+    (entry,) = [e for e in _metrics(service) if e["flag"] == "new-checkout"]
+    assert sorted(entry["early_adopters"]) == sorted(  # type: ignore[call-overload]
+        [adopter_hash("new-checkout", "user-1"), adopter_hash("new-checkout", "user-3")]
+    )
+    assert "user-1" not in str(service.posts)
+
+
+def test_counters__take__drains_adopters_and_keeps_late_ones() -> None:
+    counters = Counters()
+    tally = counters.tally("a")
+    tally.count += 2.0
+    tally.cohort += 2.0
+    tally.adopters["u1"] = None
+    tally.adopters["u2"] = None
+    assert counters.take() == {"a": Taken(2, 2, ("u1", "u2"))}
+    tally.count += 1.0
+    tally.cohort += 1.0
+    tally.adopters["u1"] = None  # the same user again, in a later batch: reported again
+    assert counters.take() == {"a": Taken(1, 1, ("u1",))}
+    assert tally.adopters == {}
+
+
+def test_batch_body__adopters_above_the_limit__left_out_and_counted() -> None:
+    stats = Stats()
+    keys = tuple(f"u{n}" for n in range(MAX_ADOPTERS + 5))
+    body = batch_body({"a": Taken(len(keys), len(keys), keys)}, datetime.now(UTC), stats)
+    (entry,) = body["evaluations"]  # type: ignore[misc]
+    assert len(entry["early_adopters"]) == MAX_ADOPTERS and stats.adopters_dropped == 5

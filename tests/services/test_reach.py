@@ -65,7 +65,9 @@ def test_reach__batch_for_an_hour_already_overwritten__kept_out(app, flag, sdk, 
     _report(sdk, clock, 5)  # day_ago's slot now holds this hour
     late = [sdk_metrics.EvaluationCount(FLAG, 7, day_ago, 7)]
     with app.extensions["flagsvc"].db.write() as session:  # an instance a day behind
-        sdk_metrics.record_evaluations(session, "production", late, now=day_ago)
+        sdk_metrics.record_evaluations(
+            session, "production", late, day_ago, app.extensions["flagsvc"].early_adopters
+        )
     assert _reach(app, clock)["production"] == Reach(5, 0)
 
 
@@ -84,7 +86,9 @@ def _record(state, batch, times: int, errors: list) -> None:
     try:
         for _ in range(times):
             with state.db.write() as session:
-                sdk_metrics.record_evaluations(session, "production", batch, state.clock())
+                sdk_metrics.record_evaluations(
+                    session, "production", batch, state.clock(), state.early_adopters
+                )
     except BaseException as error:
         errors.append(error)
 
