@@ -10,6 +10,7 @@ table beside every chart with the same numbers, so nothing is only visible as sh
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ STAGE_COLOURS = {
 PART_COLOURS = {"active": "#2f6fde", "readiness wait": "#c26a00", "blocked": "#b3141b"}
 HIGHLIGHT = "#c26a00"
 PLAIN = "#2f6fde"
+ITEM_COLOURS = {"feature": "#2f6fde", "defect": "#b3141b", "risk": "#c26a00", "debt": "#6d3fc4"}
 _ids = itertools.count(1)
 Place = Callable[[datetime], float]
 
@@ -68,6 +70,7 @@ class Bar:
     label: str
     value: float
     highlight: bool = False
+    colour: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +81,21 @@ class StackedBar:
     parts: Sequence[tuple[str, float]]
 
 
+def empty(words: str) -> Markup:
+    """What a chart without data shows instead of empty axes."""
+    return Markup('<p class="empty chart-empty">{}</p>').format(words)
+
+
 def _svg(title: str, desc: str, height: int, body: str) -> Markup:
-    """Wrap ``body`` in an accessible, scalable SVG element."""
+    """Wrap ``body`` in an accessible, scalable SVG element, in a box that scrolls
+    sideways on a phone (focusable, so the keyboard can scroll it too)."""
     n = next(_ids)
     return Markup(
+        f'<div class="chart-scroll" tabindex="0" role="group" aria-label="{escape(title)}">'
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-labelledby="chart-{n}-title chart-{n}-desc" font-family="system-ui, sans-serif" '
         f'font-size="13"><title id="chart-{n}-title">{escape(title)}</title>'
-        f'<desc id="chart-{n}-desc">{escape(desc)}</desc>{body}</svg>'
+        f'<desc id="chart-{n}-desc">{escape(desc)}</desc>{body}</svg></div>'
     )
 
 
@@ -121,6 +131,9 @@ def timeline_chart(
     title: str, desc: str, rows: Sequence[TimelineRow], start: datetime, end: datetime
 ) -> Markup:
     """Stage bars over a shared time axis, one row per flag or environment."""
+    if not rows:
+        return empty(f"{title}: nothing to draw yet, no flag has a history here.")
+    end = max(end, start + MIN_TIMELINE)
     span = max((end - start).total_seconds(), 1.0)
     plot = WIDTH - LABEL_WIDTH - 10
 
@@ -162,15 +175,20 @@ def _clip(label: str, limit: int = 22) -> str:
 
 
 def _time_axis(start: datetime, end: datetime, place: Place, bottom: float) -> str:
-    """Vertical grid lines with time labels under the rows."""
+    """Vertical grid lines with time labels under the rows; a label equal to the one
+    before it is left out (a flag minutes old would print one time six times)."""
     fmt = _tick_format(end - start)
-    parts = []
+    parts, shown = [], None
     for step in range(6):
         at = start + (end - start) * step / 5
         x = place(at)
-        anchor = "end" if step == 5 else "middle"  # the last label must not overflow
         parts.append(_line(x, TOP, x, bottom))
-        parts.append(_text(x, bottom + 16, at.strftime(fmt), anchor, MUTED))
+        label = at.strftime(fmt)
+        if label == shown:
+            continue
+        anchor = "end" if step == 5 else "start" if step == 0 else "middle"
+        parts.append(_text(x, bottom + 16, label, anchor, MUTED))
+        shown = label
     return "".join(parts)
 
 
@@ -179,7 +197,10 @@ def _tick_format(span: timedelta) -> str:
         return "%b %d"
     if span >= timedelta(hours=2):
         return "%d %H:%M"
-    return "%H:%M:%S"
+    return "%H:%M"
+
+
+MIN_TIMELINE = timedelta(hours=1)  # a new flag's axis still spans an hour: bars stay visible
 
 
 def _legend(stages: Sequence[str], top: float) -> str:
@@ -197,14 +218,17 @@ def _legend(stages: Sequence[str], top: float) -> str:
 
 
 def bar_chart(title: str, desc: str, bars: Sequence[Bar], unit: str) -> Markup:
-    """Horizontal bars on a common scale; the highlighted one (the bottleneck) in amber."""
+    """Horizontal bars on a common scale; the highlighted one (the bottleneck) in amber,
+    else each in its own colour when the bar says which (``Bar.colour``)."""
+    if not any(bar.value > 0 for bar in bars):
+        return empty(f"{title}: no data in this period yet.")
     top_value = max((bar.value for bar in bars), default=0.0) or 1.0
     plot = WIDTH - LABEL_WIDTH - 90
     parts = []
     for index, bar in enumerate(bars):
         y = index * ROW_HEIGHT
         width = plot * bar.value / top_value
-        colour = HIGHLIGHT if bar.highlight else PLAIN
+        colour = HIGHLIGHT if bar.highlight else bar.colour or PLAIN
         shown = f"{number(bar.value)} {unit}".strip()
         parts.append(_text(LABEL_WIDTH - 8, y + ROW_HEIGHT / 2 + 4, _clip(bar.label), "end"))
         parts.append(_rect(LABEL_WIDTH, y + 6, width, BAR_HEIGHT, colour, f"{bar.label}: {shown}"))
@@ -214,6 +238,8 @@ def bar_chart(title: str, desc: str, bars: Sequence[Bar], unit: str) -> Markup:
 
 def stacked_chart(title: str, desc: str, bars: Sequence[StackedBar], unit: str) -> Markup:
     """Horizontal bars split into coloured parts, with a legend of the parts."""
+    if not bars:
+        return empty(f"{title}: no flag in this period yet.")
     totals = [sum(value for _, value in bar.parts) for bar in bars]
     top_value = max(totals, default=0.0) or 1.0
     plot = WIDTH - LABEL_WIDTH - 90
@@ -243,15 +269,19 @@ def _parts_legend(top: float) -> str:
 
 
 def column_chart(title: str, desc: str, columns: Sequence[Bar], unit: str) -> Markup:
-    """Vertical columns over time (weekly series), labelled every few weeks."""
+    """Vertical columns over time (weekly series), labelled every few weeks, on a grid
+    of round values (0, 2, 4, 6…) so a column can be read against a line."""
+    if not any(column.value > 0 for column in columns):
+        return empty(f"{title}: nothing in this period yet, every week is 0.")
     height, base, left = 200, 170, 40
-    top_value = max((c.value for c in columns), default=0.0) or 1.0
+    ticks = nice_ticks(max(c.value for c in columns))
+    top_value = ticks[-1]
     slot = (WIDTH - left - 10) / max(len(columns), 1)
-    parts = [_line(left, base, WIDTH - 10, base, MUTED)]
-    parts += [
-        _text(left - 6, 14, f"{top_value:g}", "end", MUTED),
-        _text(left - 6, base, "0", "end", MUTED),
-    ]
+    parts = []
+    for tick in ticks:
+        y = base - (base - 10) * tick / top_value
+        parts.append(_line(left, y, WIDTH - 10, y, MUTED if tick == 0 else GRID))
+        parts.append(_text(left - 6, y + 4, f"{tick:g}", "end", MUTED))
     every = max(1, -(-len(columns) // 7))  # at most 7 labels: they never overlap
     for index, column in enumerate(columns):
         x = left + index * slot + slot * 0.15
@@ -262,3 +292,15 @@ def column_chart(title: str, desc: str, columns: Sequence[Bar], unit: str) -> Ma
         if index % every == 0:
             parts.append(_text(x + slot * 0.35, base + 16, column.label, "middle", MUTED))
     return _svg(title, desc, height, "".join(parts))
+
+
+def nice_ticks(top: float, most: int = 5) -> list[float]:
+    """Round grid values from 0 past ``top``: steps of 1, 2 or 5 times a power of ten,
+    at most ``most`` steps (``nice_ticks(7)`` → 0, 2, 4, 6, 8)."""
+    if top <= 0:
+        return [0.0, 1.0]
+    rough = top / most
+    power = 10 ** math.floor(math.log10(rough))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
+    count = math.ceil(top / step - 1e-9)
+    return [round(step * n, 10) for n in range(count + 1)]

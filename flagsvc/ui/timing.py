@@ -41,6 +41,7 @@ from flagsvc.ui.pages import render
 FILTERS = ("environment", "objective", "since", "until")
 STAGE_WORDS = {"off": "off (dark)", "early_access": "early access", "general": "general rollout"}
 STALE_DAYS = 30
+MIN_SAMPLE = 3  # flags in scope before a bottleneck is named
 OBJECTIVE_FLAGS = 200  # flags one objective's timeline draws
 
 
@@ -175,7 +176,9 @@ def _report_context(session: Session, report: flow.FlowReport) -> dict[str, Any]
         "report": report,
         "metrics": metrics,
         "rows": [flow.item_row(item) for item in report.items],
-        "bottleneck": metrics["bottleneck"],
+        "bottleneck": named_bottleneck(metrics, len(report.items)),
+        "min_sample": MIN_SAMPLE,
+        "in_scope": len(report.items),
         "stage_words": STAGE_WORDS,
         "charts": _flow_charts(report),
         "objective_timeline": _objective_timeline(session, report),
@@ -187,7 +190,7 @@ def _report_context(session: Session, report: flow.FlowReport) -> dict[str, Any]
 def _flow_charts(report: flow.FlowReport) -> dict[str, Any]:
     metrics, where = report.metrics, f"in {report.environment}"
     return {
-        "bottleneck": _bottleneck_chart(metrics, where),
+        "bottleneck": _bottleneck_chart(metrics, where, len(report.items)),
         "time": _time_chart(report, where),
         "load": _weekly_chart(metrics["flow_load"]["weekly"], "in_flight", "Flow load", where),
         "velocity": _weekly_chart(
@@ -197,13 +200,23 @@ def _flow_charts(report: flow.FlowReport) -> dict[str, Any]:
     }
 
 
-def _bottleneck_chart(metrics: Mapping[str, Any], where: str) -> Any:
-    medians, worst = metrics["stage_median_days"], metrics["bottleneck"]
+def named_bottleneck(metrics: Mapping[str, Any], in_scope: int) -> dict[str, Any] | None:
+    """The bottleneck worth naming: none below ``MIN_SAMPLE`` flags in scope, nor when
+    every median is under a tenth of a day (one flag clicked through in minutes is
+    not a finding)."""
+    worst = metrics["bottleneck"]
+    if worst is None or in_scope < MIN_SAMPLE or (worst["median_days"] or 0) < 0.1:
+        return None
+    return dict(worst)
+
+
+def _bottleneck_chart(metrics: Mapping[str, Any], where: str, in_scope: int) -> Any:
+    medians, worst = metrics["stage_median_days"], named_bottleneck(metrics, in_scope)
     bars = [
         charts.Bar(STAGE_WORDS[stage], _rounded(days), bool(worst and worst["stage"] == stage))
         for stage, days in medians.items()
     ]
-    named = STAGE_WORDS[worst["stage"]] if worst else "none yet"
+    named = STAGE_WORDS[worst["stage"]] if worst else f"not named (fewer than {MIN_SAMPLE} flags)"
     desc = f"Median days per flag spent in each stage {where}; the longest is {named}."
     return charts.bar_chart("Median dwell per stage", desc, bars, "days")
 
@@ -215,7 +228,7 @@ def _time_chart(report: flow.FlowReport, where: str) -> Any:
             ("readiness wait", _rounded(flow_rules.days(item.readiness_wait))),
             ("blocked", _rounded(flow_rules.days(item.blocked))),
         ])
-        for item in report.items
+        for item in sorted(report.items, key=lambda i: (-i.flow_time, i.flag_key))
     ]  # fmt: skip
     desc = (
         f"Flow time of each flag in scope {where}, split into active time, waiting for "
@@ -241,10 +254,11 @@ def _weekly_chart(series: Sequence[Mapping[str, Any]], field: str, title: str, w
 
 def _distribution_chart(shares: Mapping[str, Mapping[str, Any]], where: str) -> Any:
     bars = [
-        charts.Bar(f"{item} ({group.replace('_', ' ')})", round(100 * share["share"], 1))
+        charts.Bar(f"{item} ({group.replace('_', ' ')})", round(100 * share["share"], 1),
+                   colour=charts.ITEM_COLOURS.get(item))
         for group in ("released", "in_flight")
-        for item, share in shares[group].items()
-    ]
+        for item, share in sorted(shares[group].items(), key=lambda pair: -pair[1]["share"])
+    ]  # fmt: skip
     desc = f"Share of each kind of work among flags released in the period and in flight {where}."
     return charts.bar_chart("Flow distribution", desc, bars, "%")
 

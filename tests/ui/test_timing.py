@@ -11,28 +11,38 @@ from tests.ui.conftest import html
 ITEMS = ("docs", "announcement", "support_enablement", "sales_briefing")
 
 
-@pytest.fixture
-def history(ui_engineer, ui_marketing, clock, key_result):
+def _ship(ui_engineer, ui_marketing, clock, key_result, key="one-click"):
     """A flag that waited four days for readiness in early access, then shipped."""
-    ui_engineer.post("/ui/flags", {"key": "one-click", "name": "One click", "flow_item": "feature",
+    ui_engineer.post("/ui/flags", {"key": key, "name": "One click", "flow_item": "feature",
                                    "key_result_id": str(key_result)})  # fmt: skip
     clock.advance(days=2)
-    ui_engineer.post("/ui/flags/one-click/environments/production/stage", {"stage": "early_access"})
+    ui_engineer.post(f"/ui/flags/{key}/environments/production/stage", {"stage": "early_access"})
     clock.advance(days=4)
     for item in ITEMS:
-        ui_marketing.post(f"/ui/flags/one-click/readiness/{item}", {"done": "true"})
+        ui_marketing.post(f"/ui/flags/{key}/readiness/{item}", {"done": "true"})
     clock.advance(days=1)
     ui_engineer.post(
-        "/ui/flags/one-click/environments/production/stage",
+        f"/ui/flags/{key}/environments/production/stage",
         {"stage": "general", "rollout_percent": "50"},
     )
     clock.advance(days=1)
-    ui_engineer.post("/ui/flags/one-click/environments/production/kill")
+    ui_engineer.post(f"/ui/flags/{key}/environments/production/kill")
     clock.advance(hours=12)
-    ui_engineer.post("/ui/flags/one-click/environments/production/resume")
-    ui_engineer.post("/ui/flags/one-click/environments/production/stage", {"stage": "released"})
+    ui_engineer.post(f"/ui/flags/{key}/environments/production/resume")
+    ui_engineer.post(f"/ui/flags/{key}/environments/production/stage", {"stage": "released"})
     clock.advance(days=1)
-    return "one-click"
+    return key
+
+
+@pytest.fixture
+def history(ui_engineer, ui_marketing, clock, key_result):
+    return _ship(ui_engineer, ui_marketing, clock, key_result)
+
+
+@pytest.fixture
+def three(ui_engineer, ui_marketing, clock, key_result):
+    """Three flags shipped the same way: enough to name a bottleneck."""
+    return [_ship(ui_engineer, ui_marketing, clock, key_result, k) for k in ("a-1", "a-2", "a-3")]
 
 
 def _svgs(page):
@@ -48,14 +58,26 @@ def test_flag_page__timeline_chart_and_table(ui_viewer, history):
     assert "killed by engineer-token" in page  # the kill-switch marker's tooltip
 
 
-def test_flow__bottleneck_named_with_charts_and_tables(ui_viewer, history):
+def test_flow__bottleneck_named_with_charts_and_tables(ui_viewer, three):
     page = html(ui_viewer.get("/ui/timing?environment=production"))
     assert "Releases spend longest in" in page and "early access" in page
     assert len(_svgs(page)) >= 5  # dwell, time, load, velocity, distribution
     for caption in ("Median days per flag in each stage", "Days per flag", "Kinds of work"):
         assert caption in page
-    assert "readiness wait" in page and "/ui/flags/one-click" in page
+    assert "readiness wait" in page and "/ui/flags/a-1" in page
     assert "style=" not in page
+
+
+def test_flow__one_flag__too_few_to_name_a_bottleneck(ui_viewer, history):
+    page = html(ui_viewer.get("/ui/timing?environment=production"))
+    assert "Releases spend longest in" not in page and "(bottleneck)" not in page
+    assert "Too few flags to name one: 1 in scope, and a bottleneck needs at least 3." in page
+
+
+def test_flow__nothing_yet__charts_say_so_not_empty_axes(ui_viewer, key_result):
+    page = html(ui_viewer.get("/ui/timing?environment=production"))
+    assert "no data in this period yet." in page or "nothing in this period yet" in page
+    assert not _svgs(page)
 
 
 def test_flow__objective__shows_its_timeline(ui_viewer, engineer, history):
