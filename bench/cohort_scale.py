@@ -1,6 +1,7 @@
 """A 1,000,000-member cohort: snapshot download and load time, SDK memory, evaluation speed.
 
     .venv/bin/python bench/cohort_scale.py [--members 1000000] [--evaluations 300000] [--rounds 7]
+    .venv/bin/python bench/cohort_scale.py --deltas [--members 1000000] [--rounds 5]
 
 The snapshot JSON is built in-process and served over real HTTP by a small local
 server (127.0.0.1), so the timing covers what a client does at start: download, parse,
@@ -25,6 +26,18 @@ lookups cost more whatever calls them; the honest target is that ``is_enabled`` 
 down by the same nanoseconds as the bare lookup, i.e. that the SDK adds nothing that
 grows with the cohort. Rounds are interleaved (order flipped every round) and figures
 are medians.
+
+``--deltas``: what one change costs each SDK with that cohort, live. A real service
+(gunicorn, PostgreSQL, Redis: ``BENCH_PG_SERVER``, default
+``postgresql://postgres@127.0.0.1:5432``, whose database ``flagsvc_bench_deltas`` is
+dropped and created; ``BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/15``,
+flushed) holds a flag in early access on a ``--members`` cohort (seeded in SQL). Two SDK
+clients follow it on the stream: one applies patches (the SDK as shipped), the other
+is made to fetch the full snapshot on every change (its requests lose ``since`` and
+``Flagsvc-Delta``: what every SDK did before), the baseline in the same run. Each round
+adds one member through the API; per client: bytes on the wire for that change (gzip
+counted compressed, as sent) and the time from the request until the client answers
+on for the new member. Medians over ``--rounds``.
 """
 
 from __future__ import annotations
@@ -34,8 +47,10 @@ import bisect
 import gc
 import itertools
 import json
+import os
 import random
 import statistics
+import sys
 import threading
 import time
 import tracemalloc
@@ -46,8 +61,19 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
+import psycopg
+import redis
 from flagsvc_sdk import Client
 from flagsvc_sdk.engine import load_snapshot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests import live_helpers
+from tests.live import LiveService
+from tests.live import start_service
+from tests.live_helpers import admin_client
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 Contexts = list[dict[str, str]]
 Ids = list[int]
@@ -227,8 +253,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--evaluations", type=int, default=300_000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--deltas", action="store_true", help="bytes and time per change")
     args = parser.parse_args()
+    if args.deltas:
+        deltas(args.members, args.rounds or 5)
+        return
+    args.rounds = args.rounds or 7
     body = snapshot_json(args.members)
     with serving(body) as url:
         gc.collect()
@@ -272,6 +303,133 @@ def report_speeds(table: Table, rounds: int) -> None:
         "\nextra ns = what the 1M cohort adds per call; when the SDK's extra matches the bare"
         "\nlookup's, the slowdown is the memory hierarchy (the set's cache misses), not the SDK."
     )
+
+
+# --- --deltas: one change, patch vs full snapshot, live --------------------------------
+
+DELTA_FLAG, DELTA_COHORT = "delta-flag", "delta-big"
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """Counts snapshot bytes as they came over the socket; ``whole`` strips the patch ask."""
+
+    def __init__(self, whole: bool) -> None:
+        super().__init__()
+        self.whole = whole
+        self.bytes = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.whole and request.url.path.endswith("/snapshot"):
+            request.url = request.url.copy_with(query=None)
+            del request.headers["Flagsvc-Delta"]
+        response = super().handle_request(request)
+        if not request.url.path.endswith("/snapshot"):
+            return response
+        raw = b"".join(response.stream)  # type: ignore[union-attr]  # still encoded
+        response.close()
+        self.bytes += len(raw)
+        return httpx.Response(response.status_code, headers=response.headers, content=raw)
+
+
+def _fresh_database(server: str) -> str:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS flagsvc_bench_deltas WITH (FORCE)")
+        conn.execute("CREATE DATABASE flagsvc_bench_deltas")
+    return f"{server}/flagsvc_bench_deltas"
+
+
+def _seed(service: LiveService, database: str, members: int) -> None:
+    with admin_client(service) as admin:
+        live_helpers.create_cohort(admin, DELTA_COHORT)
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(
+                "insert into cohort_members (cohort_id, user_key, source, added_at) "
+                "select c.id, 'user-' || n, 'import', now() "
+                "from cohorts c, generate_series(1, %s) n where c.key = %s",
+                (members, DELTA_COHORT),
+            )
+        live_helpers.create_flag(admin, DELTA_FLAG, environment="production", stage="off")
+        live_helpers.set_cohorts(admin, DELTA_FLAG, "production", [DELTA_COHORT])
+        path = f"{live_helpers.state_path(DELTA_FLAG, 'production')}/stage"
+        assert admin.post(path, json={"stage": "early_access"}).status_code == 200
+
+
+def deltas(members: int, rounds: int) -> None:
+    """Bytes and time per change for a patching SDK and a full-fetching one, same run."""
+    database = _fresh_database(os.environ.get("BENCH_PG_SERVER", PG_SERVER))
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {"FLAGSVC_ACCESS_LOG": "0"}
+    with start_service(database, redis_url, env=env) as service:
+        _seed(service, database, members)
+        key = service.sdk_key("production")
+        transports = {"patch": CountingTransport(False), "full": CountingTransport(True)}
+        clients = {
+            name: Client(service.url, key, transport=t, send_metrics=False, timeout=120)
+            for name, t in transports.items()
+        }
+        try:
+            for client in clients.values():
+                assert client.wait_until_ready(300), "the snapshot did not load"
+            first = {name: t.bytes for name, t in transports.items()}
+            table = _change_rounds(service, clients, transports, rounds)
+            applied = clients["patch"].stats.patches_applied
+        finally:
+            for client in clients.values():
+                client.close()
+    _report_deltas(members, rounds, first, table, applied)
+
+
+Rounds = dict[str, dict[str, list[float]]]
+
+
+def _change_rounds(
+    service: LiveService,
+    clients: dict[str, Client],
+    transports: dict[str, CountingTransport],
+    rounds: int,
+) -> Rounds:
+    table: Rounds = {name: {"bytes": [], "seconds": []} for name in clients}
+    with admin_client(service) as admin:
+        for index in range(rounds):
+            time.sleep(1.0)  # both clients idle: nothing of the last round in flight
+            user = {"key": f"late-{index}"}
+            before = {name: t.bytes for name, t in transports.items()}
+            started = time.perf_counter()
+            added = admin.post(
+                f"/api/v1/cohorts/{DELTA_COHORT}/members", json={"add": [user["key"]]}
+            )
+            assert added.status_code == 200, added.text
+            waiting = set(clients)
+            while waiting:
+                for name in list(waiting):
+                    if clients[name].is_enabled(DELTA_FLAG, user):
+                        table[name]["seconds"].append(time.perf_counter() - started)
+                        waiting.discard(name)
+                time.sleep(0.001)
+                if time.perf_counter() - started > 300:
+                    raise RuntimeError(f"no change seen by {waiting} in 300 s")
+            time.sleep(0.5)  # a 304 or a late retry still counts for this round
+            for name, transport in transports.items():
+                table[name]["bytes"].append(transport.bytes - before[name])
+    return table
+
+
+def _report_deltas(
+    members: int, rounds: int, first: dict[str, int], table: Rounds, applied: int
+) -> None:
+    mib = 1024 * 1024
+    patch, full = table["patch"], table["full"]
+    print(f"one member added to a cohort of {members:,}; medians of {rounds} changes, live")
+    print(f"first download (each client, gzip): {first['full'] / mib:.2f} MiB")
+    for name, label in (("patch", "patching SDK"), ("full", "full snapshot (before)")):
+        nbytes = statistics.median(table[name]["bytes"])
+        seconds = statistics.median(table[name]["seconds"])
+        print(f"  {label:24} {nbytes:>12,.0f} bytes  {seconds * 1000:8.0f} ms to answer on")
+    ratio_bytes = statistics.median(full["bytes"]) / max(1.0, statistics.median(patch["bytes"]))
+    ratio_time = statistics.median(full["seconds"]) / statistics.median(patch["seconds"])
+    print(f"  full / patch: {ratio_bytes:,.0f}x the bytes, {ratio_time:.1f}x the time")
+    print(f"  patches applied: {applied} of {rounds}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ def init_api(app: Flask) -> None:
     )
     api.init_app(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.components.schema("PatchWire", schema=sdk.PatchWireSchema)  # a 200 may be one
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(ops.bp)

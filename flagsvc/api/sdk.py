@@ -72,7 +72,12 @@ SPEC_HEADER = "Flagsvc-Spec"
 """The snapshot spec a client reads; SDKs from spec 2 on always send it."""
 SPEC1_ONLY_AGENT = "flagsvc-python-sdk/"
 """The User-Agent of Python SDKs; one that does not send ``SPEC_HEADER`` reads spec 1 only."""
-VARY = f"{SPEC_HEADER}, User-Agent, Accept-Encoding"
+DELTA_HEADER = "Flagsvc-Delta"
+"""``1``: the client applies patch answers (``?since=``); without it, full snapshots only."""
+HASH_HEADER = "Flagsvc-Content-Hash"
+"""On every 200 of the current spec: the hash of the content the answer leaves the
+client holding, which it sends back as ``base`` to ask for a patch."""
+VARY = f"{SPEC_HEADER}, User-Agent, Accept-Encoding, {DELTA_HEADER}"
 """What a snapshot answer depends on besides the URL and the key."""
 
 
@@ -289,14 +294,67 @@ class SnapshotWireSchema(_Additive):
     cohorts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(CohortWireSchema))
 
 
+class PatchStepWireSchema(_Additive):
+    from_version = ma.fields.Integer()
+    to_version = ma.fields.Integer()
+    flags_upserted = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Nested(FlagWireSchema)
+    )
+    flags_removed = ma.fields.List(ma.fields.String())
+    cohorts_upserted = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Nested(CohortWireSchema),
+        metadata={"description": "New cohorts, or cohorts whose rules changed: whole"},
+    )
+    cohorts_removed = ma.fields.List(ma.fields.String())
+    members_added = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.List(ma.fields.String())
+    )
+    members_removed = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.List(ma.fields.String())
+    )
+
+
+class PatchWireSchema(_Additive):
+    spec_version = ma.fields.Integer()
+    environment = ma.fields.String()
+    from_version = ma.fields.Integer(metadata={"description": "The since asked for"})
+    version = ma.fields.Integer(metadata={"description": "The version it leaves the SDK at"})
+    patches = ma.fields.List(
+        ma.fields.Nested(PatchStepWireSchema), metadata={"description": "Applied in order"}
+    )
+
+
+class SnapshotQuerySchema(ma.Schema):
+    """``since`` / ``base``: what the SDK holds (other query parameters are ignored)."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    since = ma.fields.Integer(
+        strict=False,
+        validate=validate.Range(min=0, max=2**63 - 1),
+        metadata={"description": "The version held: answer a patch from it if possible"},
+    )
+    base = ma.fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": f"The {HASH_HEADER} of the content held at since"},
+    )
+
+
 @blp.route("/snapshot")
 class SnapshotView(MethodView):
     @requires_sdk_key
+    @blp.arguments(SnapshotQuerySchema, location="query", as_kwargs=True)
     @blp.alt_response(
-        200, schema=SnapshotWireSchema, description="The environment's snapshot", success=True
+        200,
+        schema=SnapshotWireSchema,
+        description=f"The environment's snapshot; or, to a client sending {DELTA_HEADER}: 1 "
+        "with since, maybe a patch from that version (schema PatchWire)",
+        success=True,
     )
     @blp.alt_response(304, description="Unchanged since the If-None-Match ETag", success=True)
-    def get(self) -> Response:
+    def get(self, since: int | None = None, base: str | None = None) -> Response:
         """Everything one environment needs for local evaluation (ETag / If-None-Match)
 
         The spec is the one the client reads: header `Flagsvc-Spec: 2` (or 1); without
@@ -305,6 +363,11 @@ class SnapshotView(MethodView):
         The current spec is sent gzip-compressed to callers that accept it (compressed
         once per version); the ETag is the same for both codings: both decode to the
         same snapshot.
+
+        Deltas: a client that sends `Flagsvc-Delta: 1` and `?since=<version held>`
+        (with `&base=<its Flagsvc-Content-Hash>`) gets a patch answer from that version
+        when this instance holds the steps and they weigh less than the snapshot;
+        otherwise the full snapshot. Either way the ETag is the current version's.
         """
         spec = _wanted_spec()
         if isinstance(spec, Response):
@@ -314,16 +377,31 @@ class SnapshotView(MethodView):
         etag = spec1.etag(encoded) if spec == spec1.SPEC else encoded.etag
         if etag in request.if_none_match:
             response = Response(status=304)
-        elif spec == SPEC_VERSION and accepts_gzip(request.headers.get("Accept-Encoding")):
-            response = Response(snapshot.gzipped(), mimetype="application/json")
-            response.headers["Content-Encoding"] = "gzip"
+        elif spec == spec1.SPEC:
+            response = Response(spec1.body(encoded), mimetype="application/json")
         else:
-            body = spec1.body(encoded) if spec == spec1.SPEC else encoded.body
-            response = Response(body, mimetype="application/json")
+            response = _current_spec_answer(snapshot, since, base)
         response.set_etag(etag)
         response.headers["Cache-Control"] = "no-cache"
         response.headers["Vary"] = VARY
         return response
+
+
+def _current_spec_answer(snapshot: CachedSnapshot, since: int | None, base: str | None) -> Response:
+    """A 200 of the current spec: a patch when asked and worth it, else the snapshot."""
+    gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
+    full = snapshot.gzipped() if gzipped else snapshot.encoded.body
+    patch = None
+    if since is not None and request.headers.get(DELTA_HEADER, "").strip() == "1":
+        patch = state().snapshots.patch_since(snapshot, since, base)
+    if patch is not None and len(patch) < len(full):
+        response = Response(patch, mimetype="application/json")
+    else:
+        response = Response(full, mimetype="application/json")
+        if gzipped:
+            response.headers["Content-Encoding"] = "gzip"
+    response.headers[HASH_HEADER] = snapshot.encoded.content_hash
+    return response
 
 
 def _wanted_spec() -> int | Response:

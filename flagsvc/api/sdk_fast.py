@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from flagsvc_sdk.engine.wire import SPEC_VERSION
 from werkzeug.http import parse_etags
@@ -29,6 +31,7 @@ from werkzeug.http import parse_etags
 from flagsvc.api.context import REQUEST_ID_HEADER
 from flagsvc.api.context import valid_request_id
 from flagsvc.api.instrument import access_log
+from flagsvc.api.sdk import HASH_HEADER
 from flagsvc.api.sdk import SPEC1_ONLY_AGENT
 from flagsvc.api.sdk import VARY
 from flagsvc.api.sdk import accepts_gzip
@@ -120,10 +123,16 @@ class SnapshotFastPath:
             ("Vary", VARY),
         ]
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        query = environ.get("QUERY_STRING")
+        if query and not _plain_query(query):
+            return None  # Flask's: maybe a 422 naming since or base
         if if_none_match and (
             if_none_match == headers[0][1] or encoded.etag in parse_etags(if_none_match)
         ):  # the SDK sends back exactly the ETag it got: no parsing needed then
             return 304, headers, b"", actor.name
+        if query and environ.get("HTTP_FLAGSVC_DELTA"):
+            return None  # maybe a patch: Flask's
+        headers.append((HASH_HEADER, encoded.content_hash))
         if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
             body = snapshot.gzipped()
             headers.append(("Content-Encoding", "gzip"))
@@ -132,3 +141,22 @@ class SnapshotFastPath:
         headers.append(("Content-Type", "application/json"))
         headers.append(("Content-Length", str(len(body))))
         return 200, headers, body, actor.name
+
+
+_SINCE = re.compile(r"[0-9]{1,18}")
+
+
+def _plain_query(query: str) -> bool:
+    """Whether ``since`` and ``base`` (if there) are ones Flask accepts as they are.
+
+    Anything else (a malformed or repeated value) goes to Flask, which answers the 422:
+    a 304 from here must be one Flask would give too.
+    """
+    fields = parse_qs(query, keep_blank_values=True)
+    since, base = fields.get("since", ["0"]), fields.get("base", ["x"])
+    return (
+        len(since) == 1
+        and len(base) == 1
+        and _SINCE.fullmatch(since[0]) is not None
+        and 1 <= len(base[0]) <= 128
+    )

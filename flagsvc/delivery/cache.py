@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from flagsvc_sdk.engine import SPEC_VERSION
 from flagsvc_sdk.engine import EngineError
 from flagsvc_sdk.engine import Result
 from flagsvc_sdk.engine import Snapshot
@@ -35,6 +36,11 @@ from sqlalchemy.orm import Session
 
 from flagsvc.delivery.heads import HeadTracker
 from flagsvc.delivery.parts import SnapshotBuilder
+from flagsvc.delivery.patches import PatchHistory
+from flagsvc.delivery.patches import Step
+from flagsvc.delivery.patches import Wire
+from flagsvc.delivery.patches import patch_answer
+from flagsvc.delivery.patches import step_of
 from flagsvc.delivery.snapshots import EncodedSnapshot
 from flagsvc.delivery.snapshots import audit_head
 from flagsvc.delivery.store import RedisSnapshotStore
@@ -75,6 +81,9 @@ class CachedSnapshot:
     compressed: dict[str, bytes] = field(default_factory=dict, compare=False)
     """Content-coding -> body, filled on first request and kept while the content is."""
     _engine: list[Snapshot] = field(default_factory=list, compare=False)
+    wire: Wire | None = field(default=None, compare=False, repr=False)
+    """The content as a wire document (its ``version`` may be the build's head): what
+    the next version is diffed against for patches (``delivery.patches``)."""
 
     @property
     def compiled(self) -> Snapshot:
@@ -139,6 +148,8 @@ class SnapshotCache:
         """Keeps each environment's parts between builds (``delivery.parts``)."""
         self.builds = 0
         """Snapshots this process built from the database (tests and benchmarks read it)."""
+        self.patches = PatchHistory()
+        """The steps between the versions this process held (``delivery.patches``)."""
 
     def watch(self, environment_key: str, delta: int) -> None:
         """Count an open stream on (``+1``) or off (``-1``) an environment."""
@@ -243,6 +254,21 @@ class SnapshotCache:
         encoded, wire = self._build(session, environment_key, previous)
         return self._install(encoded, self._compiled(encoded, local, wire), needed)
 
+    def patch_since(self, entry: CachedSnapshot, since: int, base: str | None) -> bytes | None:
+        """The patch answer from ``since`` (content hash ``base``, when given) to
+        ``entry``, or None when this process cannot say it (the full snapshot then)."""
+        current = (entry.version, entry.encoded.content_hash)
+        if since == entry.version:
+            steps: list[Step] = []
+            if base is not None and base != entry.encoded.content_hash:
+                return None
+        else:
+            steps = self.patches.steps_since(entry.environment, since, base)
+            if not steps or (steps[-1].to_version, steps[-1].to_hash) != current:
+                return None
+        spec = SPEC_VERSION
+        return patch_answer(spec, entry.environment, since, entry.version, steps)
+
     def _from_store(self, environment_key: str, needed: int) -> EncodedSnapshot | None:
         """The shared snapshot, maybe older than ``needed``: then we build it ourselves,
         unless another instance claimed that build first (we wait for its result)."""
@@ -267,36 +293,62 @@ class SnapshotCache:
 
     def _compiled(
         self, encoded: EncodedSnapshot, local: CachedSnapshot | None, wire: dict[str, Any] | None
-    ) -> dict[str, Any] | Snapshot | None:
-        """The engine's form, or a local wire to compile on first use: reused when
-        unchanged; None if shared bytes do not load (checked now: they are not ours)."""
+    ) -> tuple[dict[str, Any] | Snapshot, Wire | None] | None:
+        """The engine's form (or a local wire to compile on first use) and the wire
+        document: reused when unchanged; None if shared bytes do not load (checked now:
+        they are not ours)."""
         if local is not None and (local.encoded.content_hash, local.version) == (
             encoded.content_hash,
             encoded.version,
         ):
-            return local.source
+            return local.source, local.wire
         if wire is not None:
-            return {**wire, "version": encoded.version}
+            return {**wire, "version": encoded.version}, wire
         try:
-            return load_snapshot(json.loads(encoded.body))
+            shared = json.loads(encoded.body)
+            return load_snapshot(shared), shared
         except (ValueError, EngineError) as error:
             log.warning("ignoring a shared snapshot that does not load: %s", error)
             return None
 
     def _install(
-        self, encoded: EncodedSnapshot, compiled: dict[str, Any] | Snapshot | None, needed: int
+        self,
+        encoded: EncodedSnapshot,
+        compiled: tuple[dict[str, Any] | Snapshot, Wire | None] | None,
+        needed: int,
     ) -> CachedSnapshot:
         assert compiled is not None  # a locally built wire always compiles
+        source, wire = compiled
         local = self._entries.get(encoded.environment)
         compressed: dict[str, bytes] = {}
         same = (encoded.version, encoded.content_hash)
         if local is not None and (local.version, local.encoded.content_hash) == same:
             compressed = local.compressed  # same content, only the head moved
+        elif local is not None:
+            self._record_step(local, encoded, wire)
         checked_for = needed if encoded.head < needed else -1
-        engine = local._engine if local is not None and local.source is compiled else []
-        entry = CachedSnapshot(encoded, compiled, checked_for, compressed, engine)
+        engine = local._engine if local is not None and local.source is source else []
+        entry = CachedSnapshot(encoded, source, checked_for, compressed, engine, wire)
         self._entries[encoded.environment] = entry
         return entry
+
+    def _record_step(
+        self, local: CachedSnapshot, encoded: EncodedSnapshot, wire: Wire | None
+    ) -> None:
+        """Keep the step from the version held to the new one (for ``?since=``)."""
+        if local.wire is None or wire is None or encoded.version <= local.version:
+            return
+        try:
+            step = step_of(
+                {**local.wire, "version": local.version},
+                local.encoded.content_hash,
+                {**wire, "version": encoded.version},
+                encoded.content_hash,
+            )
+        except (KeyError, TypeError, ValueError) as error:  # a malformed shared snapshot
+            log.warning("no patch from %s to %s: %s", local.version, encoded.version, error)
+            return
+        self.patches.record(encoded.environment, step)
 
 
 def _newest(*candidates: EncodedSnapshot | None) -> EncodedSnapshot | None:

@@ -1,0 +1,99 @@
+"""The server's side of the golden patch cases (``spec/patches.json``): the steps it
+computes are the minimal ones written there, and the history answers only contiguous
+chains from the content an SDK holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flagsvc_sdk.engine import apply_patches
+from flagsvc_sdk.engine import dump_snapshot
+from flagsvc_sdk.engine import load_snapshot
+
+from flagsvc.delivery.patches import PatchHistory
+from flagsvc.delivery.patches import Step
+from flagsvc.delivery.patches import diff_wires
+from flagsvc.delivery.patches import patch_answer
+from flagsvc.delivery.patches import step_of
+
+SPEC = json.loads(
+    (Path(__file__).resolve().parents[2] / "spec" / "patches.json").read_text(encoding="utf-8")
+)
+Doc = dict[str, Any]
+MINIMAL = [pytest.param(c, id=c["name"]) for c in SPEC["cases"] if c.get("minimal")]
+
+
+def _sorted_lists(step: Doc) -> Doc:
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in step.items()}
+
+
+@pytest.mark.parametrize("case", MINIMAL)
+def test_diff_wires__golden_case__the_minimal_step_written_there(case: Doc) -> None:
+    # Given the case's snapshot and the document the patch must give
+    base = SPEC["snapshots"][case["snapshot"]]
+    expected = case["expected"]["snapshot"]
+    # When the server diffs them
+    step = diff_wires(base, expected)
+    # Then it found the step the case holds, and that step gives the document
+    assert _sorted_lists(step) == _sorted_lists(case["patch"]["patches"][0])
+    answer = patch_answer(
+        2, "production", base["version"], expected["version"], [step_of(base, "h0", expected, "h1")]
+    )
+    patched = apply_patches(load_snapshot(base), json.loads(answer))
+    assert dump_snapshot(patched) == expected
+
+
+def test_diff_wires__most_members_replaced__cohort_sent_whole() -> None:
+    # Given a cohort whose members were all replaced
+    base = SPEC["snapshots"]["base"]
+    new = json.loads(json.dumps(base)) | {"version": 11}
+    new["cohorts"]["beta"]["members"] = ["x1", "x2"]
+    # When
+    step = diff_wires(base, new)
+    # Then sending it whole is smaller than every change
+    assert step["cohorts_upserted"] == {"beta": new["cohorts"]["beta"]}
+    assert step["members_added"] == {} and step["members_removed"] == {}
+
+
+def _step(start: int, end: int, start_hash: str = "", end_hash: str = "") -> Step:
+    return Step(start, start_hash or f"h{start}", end, end_hash or f"h{end}", b"{}")
+
+
+def test_history__chain__steps_from_the_version_asked_to_the_newest() -> None:
+    history = PatchHistory()
+    for start in range(1, 5):
+        history.record("production", _step(start, start + 1))
+    assert [s.from_version for s in history.steps_since("production", 2, "h2")] == [2, 3, 4]
+    assert history.steps_since("production", 2, None)[0].from_version == 2
+
+
+def test_history__other_content_at_that_version__no_steps() -> None:
+    # Given steps from version 2 with content h2
+    history = PatchHistory()
+    history.record("production", _step(2, 3))
+    # Then an SDK holding other content labelled 2 gets no patch (a full snapshot)
+    assert history.steps_since("production", 2, "another-build-of-2") == []
+    assert history.steps_since("production", 1, "h1") == []
+    assert history.steps_since("staging", 2, "h2") == []
+
+
+def test_history__a_step_that_does_not_continue__restarts_the_chain() -> None:
+    # Given steps 1 -> 2 -> 3, then this process skipped to 5 from other content
+    history = PatchHistory()
+    history.record("production", _step(1, 2))
+    history.record("production", _step(2, 3))
+    history.record("production", _step(4, 5))
+    # Then nothing older than the break can be patched any more
+    assert history.steps_since("production", 1, "h1") == []
+    assert [s.to_version for s in history.steps_since("production", 4, "h4")] == [5]
+
+
+def test_history__bounded__oldest_steps_dropped() -> None:
+    history = PatchHistory(max_steps=3)
+    for start in range(10):
+        history.record("production", _step(start, start + 1))
+    assert history.steps_since("production", 6, "h6") == []
+    assert len(history.steps_since("production", 7, "h7")) == 3
