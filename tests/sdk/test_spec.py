@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 from flagsvc_sdk import Client
 from flagsvc_sdk import Evaluation
+from flagsvc_sdk.engine import dump_snapshot
 
 from .conftest import FakeService
 from .conftest import cohort_doc
 from .conftest import flag_doc
 from .conftest import snapshot_doc
+from .conftest import wait_for
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "spec"
 Doc = dict[str, Any]
@@ -136,3 +138,46 @@ def test_spec_snapshot_validation__served__loaded_or_rejected(case: Doc) -> None
     ) as client:
         assert client.wait_until_ready(0.5 if not case["valid"] else 5) is case["valid"]
         assert client.stats.snapshots_rejected == (0 if case["valid"] else 1)
+
+
+def _patch_cases() -> list[Any]:
+    return [
+        case
+        for case in _cases("patches.json")
+        if case.values[0]["snapshot"] == "base"
+        and case.values[0]["patch"]["version"] != case.values[0]["patch"]["from_version"]
+    ]
+
+
+@pytest.mark.parametrize("case", _patch_cases())
+def test_spec_patch__through_client__applied_or_whole_snapshot_fetched(case: Doc) -> None:
+    # Given a client holding the case's snapshot, from a service that sent its hash
+    base = _spec("patches.json")["snapshots"]["base"]
+    expected = case["expected"]
+    service = FakeService(base)
+    with Client(
+        "http://flags.test", "k", transport=service.transport, stream=False, poll_interval=0.02,
+        send_metrics=False,
+    ) as client:  # fmt: skip
+        assert client.wait_until_ready(5)
+        # When the service answers the next poll with the case's patch; its full snapshot
+        # is the expected document, or (for a patch to refuse) another version entirely
+        whole = expected.get("snapshot") or {**base, "version": 99}
+        service.patch = case["patch"]
+        service.doc = whole
+        wait_for(lambda: client.version == whole["version"])
+        # Then a valid patch was applied (no full download), a bad one refused for it
+        assert client.stats.patches_applied == (0 if "error" in expected else 1)
+        assert client.stats.patches_refused == (1 if "error" in expected else 0)
+        assert dump_snapshot(client._current.snapshot) == _canonical(whole)  # type: ignore[union-attr]
+        for check in case.get("evaluations", []):
+            evaluation = client.evaluate(check["flag"], check["context"])
+            assert (evaluation.reason, evaluation.enabled) == (check["reason"], check["enabled"])
+
+
+def _canonical(doc: Doc) -> Doc:
+    doc = json.loads(json.dumps(doc))
+    for flag in doc["flags"].values():
+        flag.setdefault("key_result", None)
+        flag.setdefault("flow_item", None)
+    return doc
