@@ -111,7 +111,10 @@ def _value_getter(value_type: ValueType, name: str, doc: str) -> Callable[..., A
                 user_key = context["key"]
                 if type(user_key) is str and user_key and user_key.isascii():  # plain key
                     if context.get(plan.attribute) in plan.values:
-                        plan.tally.cohort += 1.0  # on through the cohort: early-access reach
+                        tally = plan.tally
+                        tally.cohort += 1.0  # on through the cohort: early-access reach
+                        if tally.cohort <= tally.note_until:  # the first users of the batch
+                            tally.adopters[user_key] = None  # hashed later, off this path
                         return plan.hit
                     in_ramp = _hash(plan.prefix + user_key, 0, False) % BUCKETS < plan.cutoff
                     return plan.on if in_ramp else plan.missed
@@ -142,7 +145,10 @@ def _details_getter(value_type: ValueType, name: str, of: str) -> Callable[..., 
                 user_key = context["key"]
                 if type(user_key) is str and user_key and user_key.isascii():  # plain key
                     if context.get(plan.attribute) in plan.values:
-                        plan.tally.cohort += 1.0
+                        tally = plan.tally
+                        tally.cohort += 1.0
+                        if tally.cohort <= tally.note_until:
+                            tally.adopters[user_key] = None
                         return plan.hit_details
                     in_ramp = _hash(plan.prefix + user_key, 0, False) % BUCKETS < plan.cutoff
                     return plan.on_details if in_ramp else plan.missed_details

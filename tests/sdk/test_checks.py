@@ -24,6 +24,7 @@ from flagsvc_sdk.engine import canonical_context
 from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import is_keyless
 from flagsvc_sdk.engine import load_snapshot
+from flagsvc_sdk.engine import user_key_of
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -201,6 +202,12 @@ def _cohort_hits(snapshot: Snapshot, contexts: list[Any]) -> int:
     return sum(evaluate(snapshot, "f", c).matched_cohort is not None for c in contexts)
 
 
+def _adopters(snapshot: Snapshot, contexts: list[Any]) -> set[str]:
+    """The user keys (canonical) answered on through a cohort: what every path notes."""
+    hits = [c for c in contexts if evaluate(snapshot, "f", c).matched_cohort is not None]
+    return {key for key in map(user_key_of, hits) if key is not None}
+
+
 @settings(max_examples=600, deadline=None)
 @given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
 def test_value__generated_flags_and_contexts__agrees_with_engine(
@@ -256,6 +263,7 @@ def test_typed_getters__generated__the_answer_of_evaluate_counted_once_cohorts_l
         taken = client._counters.take().get("f")
         assert taken is not None and taken.evaluations == 3 * len(contexts)
         assert taken.cohort == 3 * _cohort_hits(snapshot, contexts)
+        assert set(taken.adopters) == _adopters(snapshot, contexts)
 
 
 TYPED = {  # type: (variations a / b / c, the caller's default); booleans: on / off implied
@@ -305,6 +313,8 @@ def test_typed_getters__set_shape_every_type__the_engines_answer(
             result.variation,
             result.error_code,
         )
+        taken = client._counters.take().get("f")  # both getters noted the early adopter
+        assert set(taken.adopters if taken else ()) == _adopters(snapshot, [context])
         other = "string" if value_type != "string" else "integer"
         mismatch = getattr(client, f"get_{other}_details")("f", context, TYPED[other][1])
         assert (mismatch.value, mismatch.error_code) == (TYPED[other][1], "TYPE_MISMATCH")
@@ -341,6 +351,7 @@ def test_is_enabled__generated_flags_and_contexts__agrees_with_engine(
                 assert client.is_enabled("f", context, default) is expected, (context, result)
         taken = client._counters.take().get("f")
         assert (taken.cohort if taken else 0) == 2 * _cohort_hits(snapshot, contexts)
+        assert set(taken.adopters if taken else ()) == _adopters(snapshot, contexts)
 
 
 RULE = {"attribute": "country", "op": "in", "values": ["NL", "DE"]}
