@@ -1,8 +1,8 @@
 """The webhook worker: claims due deliveries, sends them, retries, gives up.
 
-A delivery is claimed in a short transaction of its own with ``SELECT … FOR UPDATE SKIP
-LOCKED`` (another worker skips the row instead of waiting for it) that sets a lease,
-``leased_until``, long enough for one attempt; the lease is committed before the HTTP
+Deliveries are claimed a few at a time in a short transaction with ``SELECT … FOR UPDATE
+SKIP LOCKED`` (another worker skips the rows instead of waiting for them) that sets a
+lease, ``leased_until``, long enough for their attempts; the lease is committed before the HTTP
 request, so no connection is held while a receiver thinks, and no other worker claims
 the delivery while the lease lasts. The result is written in a second transaction.
 A worker that dies mid-attempt leaves a lease that runs out; the delivery is then sent
@@ -49,6 +49,8 @@ NOTICE_INTERVAL = 300.0
 """Seconds between two looks for stale flags and features newly safe to promise."""
 MAX_PER_RUN = 200
 LEASE_MARGIN = timedelta(seconds=30)
+CLAIM_BATCH = 5
+"""Deliveries claimed per transaction (fewer claims; a longer lease if the worker dies)."""
 GONE = "gone"
 """What :func:`settle` answers when the webhook was deleted during the attempt."""
 
@@ -74,13 +76,20 @@ class Attempted:
     status: str
 
 
-def lease_for(sender: Sender) -> timedelta:
-    """How long a claim keeps other workers off a delivery: past any attempt's end."""
-    return timedelta(seconds=3 * sender.timeout) + LEASE_MARGIN
+def lease_for(sender: Sender, batch: int = 1) -> timedelta:
+    """How long a claim of ``batch`` deliveries keeps other workers off them: past the
+    end of every attempt of the batch, sent one after the other."""
+    return timedelta(seconds=3 * sender.timeout * batch) + LEASE_MARGIN
 
 
 def claim_next(database: Database, now: datetime, lease: timedelta) -> Claimed | None:
     """Lease the delivery due soonest that nobody holds (None: nothing is due)."""
+    claimed = claim(database, now, lease, 1)
+    return claimed[0] if claimed else None
+
+
+def claim(database: Database, now: datetime, lease: timedelta, most: int) -> list[Claimed]:
+    """Lease up to ``most`` deliveries due soonest that nobody holds, in one transaction."""
     due = (
         WebhookDelivery.status == PENDING,
         WebhookDelivery.next_attempt_at <= now,
@@ -92,18 +101,19 @@ def claim_next(database: Database, now: datetime, lease: timedelta) -> Claimed |
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
         .where(*due)
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(1)
+        .limit(most)
         .with_for_update(skip_locked=True, of=WebhookDelivery)
     )
     with database.write() as session:
-        row = session.execute(stmt).first()
-        if row is None:
-            return None
-        delivery, url, secret = row
-        delivery.leased_until = now + lease
-        return Claimed(
-            delivery.id, url, secret, delivery.body, delivery.event_id, delivery.event_type
-        )
+        found = []
+        for delivery, url, secret in session.execute(stmt).all():
+            delivery.leased_until = now + lease
+            found.append(
+                Claimed(
+                    delivery.id, url, secret, delivery.body, delivery.event_id, delivery.event_type
+                )
+            )
+        return found
 
 
 def attempt(sender: Sender, claimed: Claimed) -> Outcome:
@@ -154,19 +164,21 @@ def run_due(
     clock: Callable[[], datetime],
     limit: int = MAX_PER_RUN,
 ) -> list[Attempted]:
-    """Attempt every delivery due now, one claim at a time; return what happened."""
+    """Attempt every delivery due now, ``CLAIM_BATCH`` claimed at a time; return what
+    happened (each attempt is logged in its own transaction as soon as it ends)."""
     done: list[Attempted] = []
-    lease = lease_for(sender)
+    lease = lease_for(sender, CLAIM_BATCH)
     while len(done) < limit:
-        claimed = claim_next(database, clock(), lease)
-        if claimed is None:
+        batch = claim(database, clock(), lease, min(CLAIM_BATCH, limit - len(done)))
+        if not batch:
             break
-        outcome = attempt(sender, claimed)
-        status = settle(database, claimed, outcome, clock())
-        metrics.WEBHOOK_ATTEMPTS.labels("retry" if status == PENDING else status).inc()
-        if status == DEAD:
-            log.warning("Webhook delivery %s is dead: %s", claimed.event_id, outcome.error)
-        done.append(Attempted(claimed.event_id, outcome, status))
+        for claimed in batch:
+            outcome = attempt(sender, claimed)
+            status = settle(database, claimed, outcome, clock())
+            metrics.WEBHOOK_ATTEMPTS.labels("retry" if status == PENDING else status).inc()
+            if status == DEAD:
+                log.warning("Webhook delivery %s is dead: %s", claimed.event_id, outcome.error)
+            done.append(Attempted(claimed.event_id, outcome, status))
     return done
 
 
