@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -163,3 +164,62 @@ def test_cohort_deleted_while_being_attached__never_a_500_never_both(engineer):
         assert (results["attach"], results["delete"]) != (200, 204), results
         etag = engineer.get(RACE_STATE).headers["ETag"]
         engineer.put(f"{RACE_STATE}/cohorts", json={"cohorts": []}, headers={"If-Match": etag})
+
+
+def _at_once(*calls: Callable[[], int]) -> list[int]:
+    """Run ``calls`` together (a barrier releases them at once); their statuses in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[int] = [0] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_key_result_deleted_while_a_flag_names_it__never_a_500_never_both(engineer):
+    """A flag being created share-locks its key result, so a delete either waits and finds
+    it served (409) or wins and the flag finds no such key result (422)."""
+    objective = engineer.post(
+        "/api/v1/objectives", json={"title": "O", "period": "2026-Q4", "owner": "team"}
+    ).json
+    for n in range(6):
+        kr = engineer.post(
+            f"/api/v1/objectives/{objective['id']}/key-results",
+            json={"title": f"K{n}", "metric": "m", "baseline": 0, "target": 1},
+        ).json
+        flag = {
+            "key": f"kr-race-{n}",
+            "name": "R",
+            "flow_item": "feature",
+            "key_result_id": kr["id"],
+        }
+        made, deleted = _at_once(
+            lambda flag=flag: engineer.post("/api/v1/flags", json=flag).status_code,
+            lambda kr=kr: engineer.delete(f"/api/v1/key-results/{kr['id']}").status_code,
+        )
+        assert made in (201, 422) and deleted in (204, 409), (made, deleted)
+        assert (made, deleted) != (201, 204)
+
+
+KEY_RESULT = {"title": "K", "metric": "m", "baseline": 0, "target": 1}
+
+
+def test_objective_deleted_while_a_key_result_is_added__never_a_500_never_both(engineer):
+    for n in range(6):
+        objective = engineer.post(
+            "/api/v1/objectives", json={"title": f"O{n}", "period": "2026-Q4", "owner": "team"}
+        ).json
+        path = f"/api/v1/objectives/{objective['id']}"
+        added, deleted = _at_once(
+            lambda path=path: engineer.post(f"{path}/key-results", json=KEY_RESULT).status_code,
+            lambda path=path: engineer.delete(path).status_code,
+        )
+        assert added in (201, 404) and deleted in (204, 409), (added, deleted)
+        assert (added, deleted) != (201, 204)
