@@ -31,8 +31,8 @@ def _create_okr(engineer: Person) -> None:
     engineer.go("/ui/okrs")
     assert page.locator("details", has=page.locator("#objective-title")).get_attribute("open") == ""
     page.get_by_label("Title").first.fill("Faster checkout")  # open: the board is empty
-    page.get_by_label("Period").last.fill("2026-Q4")
-    page.get_by_label("Owner team").fill("payments")
+    page.locator("#objective-period").select_option("2026-Q4")  # picked, not typed
+    page.locator("#objective-owner").fill("payments")
     page.get_by_role("button", name="Create objective").click()
     objective = page.locator("section.objective", has_text="Faster checkout")
     objective.get_by_text("Add a key result").click()
@@ -226,8 +226,8 @@ def test_csrf__tampered_token__400_page_and_nothing_created(people):
         "document.querySelectorAll('input[name=csrf_token]').forEach(i => i.value = 'tampered')"
     )
     engineer.page.get_by_label("Title").first.fill("Forged objective")
-    engineer.page.get_by_label("Period").last.fill("2026")
-    engineer.page.get_by_label("Owner team").fill("x")
+    engineer.page.locator("#objective-period").select_option("2026")
+    engineer.page.locator("#objective-owner").fill("x")
     with engineer.page.expect_response(lambda r: r.request.method == "POST") as answer:
         engineer.page.get_by_role("button", name="Create objective").click()
     assert answer.value.status == 400
