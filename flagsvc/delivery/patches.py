@@ -87,8 +87,38 @@ def _besides_members(cohort: Wire) -> dict[str, Any]:
 
 
 def _member_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[str], list[str]]:
-    before, after = set(old), set(new)
+    """Members added and removed. Both lists come in the database's order, so one member
+    more or less leaves a long common prefix and suffix: only the window between them is
+    hashed (building two sets of 1,000,000 members took seconds on a loaded machine)."""
+    start = _common_prefix(old, new)
+    end = _common_suffix(old, new, start)
+    before, after = set(old[start : len(old) - end]), set(new[start : len(new) - end])
     return sorted(after - before), sorted(before - after)
+
+
+def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common prefix: a binary search comparing slices (at C speed,
+    each element compared about once over all the steps)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:  # a[:low] == b[:low]
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_suffix(a: Sequence[str], b: Sequence[str], prefix: int) -> int:
+    """Length of the longest common suffix that does not overlap ``prefix``."""
+    low, high = 0, min(len(a), len(b)) - prefix
+    while low < high:  # a[len(a) - low:] == b[len(b) - low:]
+        middle = (low + high + 1) // 2
+        if a[len(a) - middle : len(a) - low] == b[len(b) - middle : len(b) - low]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 @dataclass(frozen=True, slots=True)

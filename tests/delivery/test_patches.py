@@ -5,6 +5,7 @@ chains from the content an SDK holds."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from flagsvc_sdk.engine import load_snapshot
 
 from flagsvc.delivery.patches import PatchHistory
 from flagsvc.delivery.patches import Step
+from flagsvc.delivery.patches import _member_changes
 from flagsvc.delivery.patches import diff_wires
 from flagsvc.delivery.patches import patch_answer
 from flagsvc.delivery.patches import step_of
@@ -97,3 +99,17 @@ def test_history__bounded__oldest_steps_dropped() -> None:
         history.record("production", _step(start, start + 1))
     assert history.steps_since("production", 6, "h6") == []
     assert len(history.steps_since("production", 7, "h7")) == 3
+
+
+def test_member_changes__any_two_lists__the_set_differences() -> None:
+    # Given random member lists (sorted, as the database sends them, and shuffled)
+    rng = random.Random(7)
+    for _ in range(2000):
+        old = sorted({rng.choice("abcdefghij") for _ in range(rng.randrange(8))})
+        new = sorted({rng.choice("abcdefghij") for _ in range(rng.randrange(8))})
+        expected = (sorted(set(new) - set(old)), sorted(set(old) - set(new)))
+        # Then only the window between common prefix and suffix decides, and rightly
+        assert _member_changes(old, new) == expected
+        rng.shuffle(old)
+        rng.shuffle(new)
+        assert _member_changes(old, new) == expected
