@@ -26,12 +26,12 @@ from flagsvc.api import timing
 from flagsvc.api import tokens
 from flagsvc.api import value_streams
 from flagsvc.api import webhooks
-from flagsvc.api.body_limits import LimitedRequest
-from flagsvc.api.context import REQUEST_ID_HEADER
-from flagsvc.api.context import request_id
-from flagsvc.api.errors import register_error_handlers
 from flagsvc.api.sdk_fast import SnapshotFastPath
 from flagsvc.extensions import api
+from flagsvc.web.body_limits import LimitedRequest
+from flagsvc.web.context import REQUEST_ID_HEADER
+from flagsvc.web.context import request_id
+from flagsvc.web.errors import register_error_handlers
 
 BLUEPRINTS = (
     tokens.blp,

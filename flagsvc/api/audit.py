@@ -13,71 +13,30 @@ from flask import Response
 from flask import stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import validate
 
-from flagsvc.api import cursors
 from flagsvc.api.auth import requires
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.csv_cells import safe_row
-from flagsvc.api.schemas import PageArgsSchema
-from flagsvc.api.schemas import page
-from flagsvc.api.schemas import page_schema
 from flagsvc.domain.roles import Permission
 from flagsvc.services import audit
 from flagsvc.services import audit_verification
-from flagsvc.storage.models import AuditEvent
+from flagsvc.services.records import AuditEvent
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.csv_cells import safe_row
+from flagsvc.web.schemas import page
+from flagsvc.web.schemas import page_schema
+from flagsvc.web.shapes.audit import EXPORT_FIELDS
+from flagsvc.web.shapes.audit import AuditArgsSchema
+from flagsvc.web.shapes.audit import AuditEventSchema
 
 blp = Blueprint(
     "audit", __name__, url_prefix="/api/v1/audit", description="Append-only, hash-chained audit log"
 )
-
-EXPORT_FIELDS = (
-    "seq", "occurred_at", "actor", "actor_role", "action", "entity_type", "entity_key",
-    "flag_key", "environment", "before", "after", "request_id", "prev_hash", "hash",
-)  # fmt: skip
 
 
 EXPORT_CONTENT = {
     "text/csv": {"schema": {"type": "string"}},
     "application/x-ndjson": {"schema": {"type": "string"}},
 }
-
-
-class AuditArgsSchema(PageArgsSchema):
-    MAX_POSITION = cursors.INT64_MAX  # sequence numbers are bigint
-    flag = ma.fields.String(validate=validate.Length(min=1, max=100))
-    actor = ma.fields.String(validate=validate.Length(min=1, max=100))
-    action = ma.fields.String(validate=validate.Length(min=1, max=60))
-    since = ma.fields.AwareDateTime(
-        default_timezone=None, metadata={"description": "ISO 8601 with offset"}
-    )
-    until = ma.fields.AwareDateTime(default_timezone=None)
-    format = ma.fields.String(
-        load_default="json", validate=validate.OneOf(["json", "csv", "ndjson"])
-    )
-
-    @ma.validates_schema
-    def _period_in_order(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            raise ma.ValidationError("must be later than since", field_name="until")
-
-
-class AuditEventSchema(ma.Schema):
-    seq = ma.fields.Integer()
-    occurred_at = ma.fields.DateTime()
-    actor = ma.fields.String()
-    actor_role = ma.fields.String()
-    action = ma.fields.String()
-    entity_type = ma.fields.String()
-    entity_key = ma.fields.String()
-    flag_key = ma.fields.String(allow_none=True)
-    environment = ma.fields.String(allow_none=True)
-    before = ma.fields.Raw(allow_none=True)
-    after = ma.fields.Raw(allow_none=True)
-    request_id = ma.fields.String()
-    prev_hash = ma.fields.String()
-    hash = ma.fields.String()
 
 
 AuditPageSchema = page_schema(AuditEventSchema, "AuditPage")

@@ -11,16 +11,15 @@ from typing import TypeVar
 from flask import g
 from flask import request
 
-from flagsvc.api import ratelimit
-from flagsvc.api.context import db
-from flagsvc.api.context import state
 from flagsvc.domain.errors import AuthenticationError
 from flagsvc.domain.errors import PermissionDeniedError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import allows
 from flagsvc.services import credentials
 from flagsvc.services.context import Actor
-from flagsvc.storage.db import UNAVAILABLE_ERRORS
+from flagsvc.web import ratelimit
+from flagsvc.web.context import db
+from flagsvc.web.context import state
 
 View = TypeVar("View", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -70,17 +69,8 @@ def _sdk_key_actor(secret: str) -> Actor | None:
     actor = app_state.sdk_keys.actor(secret, lambda: _lookup(secret))
     key_id = actor.sdk_key_id if actor is not None else None
     if key_id is not None and app_state.sdk_key_use.due(key_id):
-        _note_use(key_id)
+        credentials.note_sdk_key_use(db(), key_id, app_state.clock())
     return actor
-
-
-def _note_use(key_id: int) -> None:
-    """Write the key's ``last_used_at``; a failure here never fails the SDK's request."""
-    try:
-        with db().write() as session:
-            credentials.record_sdk_key_use(session, key_id, state().clock())
-    except UNAVAILABLE_ERRORS as error:
-        log.info("could not note the use of SDK key %s: %s", key_id, error)
 
 
 def _limited_authenticate(channel: str) -> Actor:

@@ -9,16 +9,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from flagsvc.api.auth import requires
-from flagsvc.api.context import change
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.schemas import StrictBoolean
-from flagsvc.api.schemas import StrictSchema
-from flagsvc.api.schemas import key_field
-from flagsvc.api.schemas import name_field
 from flagsvc.domain.roles import Permission
 from flagsvc.services import credentials
 from flagsvc.services import environments
+from flagsvc.web.context import change
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.shapes.environments import EnvironmentCreateSchema
 
 blp = Blueprint(
     "environments",
@@ -26,15 +23,6 @@ blp = Blueprint(
     url_prefix="/api/v1/environments",
     description="Environments and SDK keys",
 )
-
-
-class EnvironmentCreateSchema(StrictSchema):
-    key = key_field(required=True)
-    name = name_field(required=True)
-    gated = StrictBoolean(
-        load_default=False,
-        metadata={"description": "General rollout here needs complete launch readiness"},
-    )
 
 
 class EnvironmentSchema(ma.Schema):

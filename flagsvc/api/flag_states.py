@@ -7,32 +7,26 @@ replaced whole, so they require If-Match like any other whole-resource PUT.
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import validate
 
 from flagsvc.api.auth import requires
-from flagsvc.api.context import change
-from flagsvc.api.context import db
 from flagsvc.api.etags import optional_if_match
-from flagsvc.api.flags import no_nul
-from flagsvc.api.schemas import StrictDecimal
-from flagsvc.api.schemas import StrictSchema
-from flagsvc.api.schemas import key_field
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.stages import Stage
-from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.services import flag_states
 from flagsvc.services import launches
 from flagsvc.services.flag_states import FlagStateDetail
 from flagsvc.services.flag_states import Where
+from flagsvc.web.context import change
+from flagsvc.web.context import db
+from flagsvc.web.shapes.flag_states import FlagCohortsSchema
+from flagsvc.web.shapes.flag_states import FlagExclusionsSchema
+from flagsvc.web.shapes.flag_states import FlagLaunchSchema
+from flagsvc.web.shapes.flag_states import FlagStageMoveSchema
 
 blp = Blueprint(
     "flag-states",
@@ -42,89 +36,6 @@ blp = Blueprint(
 )
 
 STATE = "/<string:flag_key>/environments/<string:env>"
-MAX_COHORTS = 50
-MAX_EXCLUSIONS = 10_000
-HUNDREDTH = Decimal("0.01")
-
-
-def _percent_rule(value: Decimal) -> None:
-    """0–100 with at most two decimals: the ramp is stored in basis points."""
-    if not Decimal(0) <= value <= Decimal(100):
-        raise ma.ValidationError("must be between 0 and 100")
-    if value != value.quantize(HUNDREDTH):
-        raise ma.ValidationError("must have at most 2 decimals")
-
-
-def _above_zero(value: Decimal) -> None:
-    """A launch that starts at 0 % would launch nothing.
-
-    (A plain function, not ``validate.Range``: apispec writes a Decimal bound as a
-    string, which makes the OpenAPI document invalid.)
-    """
-    if value <= 0:
-        raise ma.ValidationError("must be above 0")
-
-
-def _unique(values: list[str]) -> None:
-    repeated = sorted(value for value, count in Counter(values).items() if count > 1)
-    if repeated:
-        raise ma.ValidationError(f"listed more than once: {', '.join(repeated)}")
-
-
-def _utc_representable(value: datetime) -> None:
-    """Refuse times that overflow when converted to UTC (year 1 or 9999 edges)."""
-    try:
-        value.astimezone(UTC)
-    except OverflowError as error:
-        raise ma.ValidationError("is out of range") from error
-
-
-class FlagStageMoveSchema(StrictSchema):
-    stage = ma.fields.String(required=True, validate=validate.OneOf([s.value for s in Stage]))
-    rollout_percent = StrictDecimal(
-        validate=_percent_rule,
-        metadata={"description": "0–100, at most 2 decimals; only for the general stage"},
-    )
-
-
-class FlagCohortsSchema(StrictSchema):
-    cohorts = ma.fields.List(
-        key_field(),
-        required=True,
-        validate=[validate.Length(max=MAX_COHORTS), _unique],
-        metadata={"description": "Early-access cohort keys, in order"},
-    )
-    variations = ma.fields.Dict(
-        keys=key_field(),
-        values=key_field(),
-        load_default=dict,
-        metadata={
-            "description": "Typed flags: the variation a listed cohort serves (cohort -> "
-            "variation key); cohorts not named here serve the on variation"
-        },
-    )
-
-
-class FlagExclusionsSchema(StrictSchema):
-    users = ma.fields.List(
-        ma.fields.String(validate=[validate.Length(min=1, max=USER_KEY_MAX), no_nul]),
-        required=True,
-        validate=validate.Length(max=MAX_EXCLUSIONS),
-        metadata={"description": "User keys that never get the flag here"},
-    )
-
-
-class FlagLaunchSchema(StrictSchema):
-    launch_at = ma.fields.AwareDateTime(
-        required=True,
-        validate=_utc_representable,
-        metadata={"description": "ISO 8601 with a UTC offset, in the future"},
-    )
-    rollout_percent = StrictDecimal(
-        load_default=Decimal(100),
-        validate=[_percent_rule, _above_zero],
-        metadata={"description": "The general ramp the launch starts at: above 0, at most 100"},
-    )
 
 
 class FlagStateReadinessSchema(ma.Schema):

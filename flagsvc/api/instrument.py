@@ -27,10 +27,10 @@ from flask import g
 from flask import has_request_context
 from flask import request
 
-from flagsvc.api.context import request_id
 from flagsvc.config import Config
 from flagsvc.observability import metrics
 from flagsvc.observability.logging import add_context_provider
+from flagsvc.web.context import request_id
 
 access_log = logging.getLogger("flagsvc.access")
 

@@ -9,11 +9,11 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from flagsvc.api.auth import requires
-from flagsvc.api.context import db
-from flagsvc.api.schemas import StrictSchema
-from flagsvc.api.schemas import key_field
 from flagsvc.domain.roles import Permission
 from flagsvc.services import launches
+from flagsvc.web.context import db
+from flagsvc.web.schemas import StrictSchema
+from flagsvc.web.schemas import key_field
 
 blp = Blueprint(
     "launches", __name__, url_prefix="/api/v1", description="Scheduled launches, soonest first"

@@ -12,10 +12,10 @@ from flask import jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from flagsvc.api.context import db
-from flagsvc.api.context import state
 from flagsvc.observability import metrics as observed
 from flagsvc.services import audit
+from flagsvc.web.context import db
+from flagsvc.web.context import state
 
 bp = Blueprint("ops", __name__)
 

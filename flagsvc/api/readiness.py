@@ -8,24 +8,19 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import validate
 from sqlalchemy.orm import Session
 
 from flagsvc.api.auth import requires
-from flagsvc.api.context import change
-from flagsvc.api.context import db
 from flagsvc.api.etags import optional_if_match
-from flagsvc.api.flags import nul_free
-from flagsvc.api.schemas import StrictBoolean
-from flagsvc.api.schemas import StrictSchema
-from flagsvc.api.schemas import key_field
-from flagsvc.api.schemas import name_field
-from flagsvc.api.schemas import text_field
 from flagsvc.domain.readiness import is_ready
 from flagsvc.domain.roles import Permission
 from flagsvc.services import flags
 from flagsvc.services import readiness
-from flagsvc.storage.models import Flag
+from flagsvc.services.records import Flag
+from flagsvc.web.context import change
+from flagsvc.web.context import db
+from flagsvc.web.shapes.readiness import ReadinessChecklistSchema
+from flagsvc.web.shapes.readiness import ReadinessMarkSchema
 
 blp = Blueprint(
     "readiness",
@@ -33,40 +28,6 @@ blp = Blueprint(
     url_prefix="/api/v1/flags",
     description="Launch-readiness checklist per flag",
 )
-
-MAX_ITEMS = 30
-
-
-class ReadinessItemInputSchema(StrictSchema):
-    key = key_field(required=True)
-    label = nul_free(name_field(required=True))
-    required = StrictBoolean(
-        load_default=True, metadata={"description": "Needed for the flag to be ready"}
-    )
-
-
-class ReadinessChecklistSchema(StrictSchema):
-    items = ma.fields.List(
-        ma.fields.Nested(ReadinessItemInputSchema),
-        required=True,
-        validate=validate.Length(min=1, max=MAX_ITEMS),
-    )
-
-    @ma.validates_schema
-    def _keys_unique(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        seen: set[str] = set()
-        errors: dict[int, dict[str, list[str]]] = {}
-        for index, item in enumerate(data.get("items", [])):
-            if item["key"] in seen:
-                errors[index] = {"key": [f"duplicate key {item['key']!r}"]}
-            seen.add(item["key"])
-        if errors:
-            raise ma.ValidationError(errors, field_name="items")
-
-
-class ReadinessMarkSchema(StrictSchema):
-    done = StrictBoolean(required=True)
-    note = nul_free(text_field(2000, metadata={"description": "Left unchanged when omitted"}))
 
 
 class ReadinessItemSchema(ma.Schema):

@@ -40,13 +40,6 @@ from flask_smorest import Blueprint
 from marshmallow import validate
 
 from flagsvc.api.auth import requires_sdk_key
-from flagsvc.api.context import change
-from flagsvc.api.context import current_actor
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.errors import error_response
-from flagsvc.api.schemas import StrictSchema
-from flagsvc.api.schemas import key_field
 from flagsvc.delivery import spec1
 from flagsvc.delivery.cache import CachedSnapshot
 from flagsvc.delivery.cache import evaluate_flags
@@ -58,6 +51,13 @@ from flagsvc.observability import metrics
 from flagsvc.services import cohorts
 from flagsvc.services import early_adopters
 from flagsvc.services import sdk_metrics
+from flagsvc.web.context import change
+from flagsvc.web.context import current_actor
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.errors import error_response
+from flagsvc.web.schemas import StrictSchema
+from flagsvc.web.schemas import key_field
 
 blp = Blueprint("sdk", __name__, url_prefix="/sdk/v1", description="SDK endpoints (SDK key auth)")
 

@@ -28,8 +28,6 @@ from urllib.parse import parse_qs
 from flagsvc_sdk.engine.wire import SPEC_VERSION
 from werkzeug.http import parse_etags
 
-from flagsvc.api.context import REQUEST_ID_HEADER
-from flagsvc.api.context import valid_request_id
 from flagsvc.api.instrument import access_log
 from flagsvc.api.sdk import HASH_HEADER
 from flagsvc.api.sdk import SPEC1_ONLY_AGENT
@@ -38,6 +36,8 @@ from flagsvc.api.sdk import accepts_gzip
 from flagsvc.observability import metrics
 from flagsvc.services import credentials
 from flagsvc.state import AppState
+from flagsvc.web.context import REQUEST_ID_HEADER
+from flagsvc.web.context import valid_request_id
 
 PATH = "/sdk/v1/snapshot"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

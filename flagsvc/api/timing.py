@@ -17,18 +17,17 @@ import marshmallow as ma
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import validate
 
 from flagsvc.api.auth import requires
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.csv_cells import safe_row
-from flagsvc.api.schemas import StrictSchema
-from flagsvc.api.schemas import key_field
 from flagsvc.domain.roles import Permission
 from flagsvc.services import flow
 from flagsvc.services import stale
 from flagsvc.services import timeline
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.csv_cells import safe_row
+from flagsvc.web.shapes.timing import FlowArgsSchema
+from flagsvc.web.shapes.timing import StaleArgsSchema
 
 blp = Blueprint(
     "timing",
@@ -112,30 +111,6 @@ class FlagTimeline(MethodView):
 
 
 # --- flow metrics ---------------------------------------------------------------------
-
-
-class PeriodArgsSchema(StrictSchema):
-    environment = key_field(load_default="production")
-    since = ma.fields.AwareDateTime(
-        default_timezone=None,
-        metadata={"description": "ISO 8601 with offset; default: 90 days ago"},
-    )
-    until = ma.fields.AwareDateTime(
-        default_timezone=None, metadata={"description": "ISO 8601 with offset; default: now"}
-    )
-
-    @ma.validates_schema
-    def _period_in_order(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
-            raise ma.ValidationError("must be later than since", field_name="until")
-
-
-class FlowArgsSchema(PeriodArgsSchema):
-    objective = ma.fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
-    value_stream = key_field(metadata={"description": "Only this value stream's flags"})
-    format = ma.fields.String(
-        load_default="json", validate=validate.OneOf(["json", "csv", "ndjson"])
-    )
 
 
 class StatsSchema(ma.Schema):
@@ -302,15 +277,6 @@ def _csv_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
 
 
 # --- stale flags ----------------------------------------------------------------------
-
-
-class StaleArgsSchema(StrictSchema):
-    released_days = ma.fields.Integer(
-        strict=False, load_default=30, validate=validate.Range(min=0, max=3650)
-    )
-    unevaluated_days = ma.fields.Integer(
-        strict=False, load_default=30, validate=validate.Range(min=0, max=3650)
-    )
 
 
 class StaleReasonSchema(ma.Schema):

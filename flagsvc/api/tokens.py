@@ -7,28 +7,18 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import validate
 
 from flagsvc.api.auth import requires
-from flagsvc.api.context import change
-from flagsvc.api.context import db
-from flagsvc.api.schemas import StrictSchema
-from flagsvc.api.schemas import name_field
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import Role
-from flagsvc.domain.validation import TOKEN_NAME_MAX
 from flagsvc.services import credentials
+from flagsvc.web.context import change
+from flagsvc.web.context import db
+from flagsvc.web.shapes.tokens import TokenCreateSchema
 
 blp = Blueprint(
     "tokens", __name__, url_prefix="/api/v1/tokens", description="Admin-API tokens and their roles"
 )
-
-
-class TokenCreateSchema(StrictSchema):
-    name = name_field(
-        TOKEN_NAME_MAX, required=True, metadata={"description": "Unique; the audit's actor"}
-    )
-    role = ma.fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
 
 
 class TokenSchema(ma.Schema):

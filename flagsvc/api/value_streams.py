@@ -13,19 +13,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from flagsvc.api.auth import requires
-from flagsvc.api.context import change
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.schemas import PromiseFreeSchema
-from flagsvc.api.schemas import key_field
-from flagsvc.api.schemas import name_field
-from flagsvc.api.schemas import text_field
 from flagsvc.api.timing import FlowMetricsSchema
-from flagsvc.api.timing import PeriodArgsSchema
 from flagsvc.api.timing import PeriodSchema
 from flagsvc.domain.roles import Permission
 from flagsvc.services import flow
 from flagsvc.services import value_streams
+from flagsvc.web.context import change
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.shapes.timing import PeriodArgsSchema
+from flagsvc.web.shapes.value_streams import ValueStreamCreateSchema
 
 blp = Blueprint(
     "value_streams",
@@ -33,12 +30,6 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="Value streams (Flow Framework) and their flow side by side",
 )
-
-
-class ValueStreamCreateSchema(PromiseFreeSchema):
-    key = key_field(required=True)
-    name = name_field(required=True)
-    description = text_field(5000, load_default="")
 
 
 class ValueStreamSchema(ma.Schema):

@@ -12,22 +12,22 @@ from flask_smorest import Blueprint
 from marshmallow import validate
 
 from flagsvc.api.auth import requires
-from flagsvc.api.context import change
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.schemas import PageArgsSchema
-from flagsvc.api.schemas import StrictBoolean
-from flagsvc.api.schemas import StrictSchema
-from flagsvc.api.schemas import key_field
-from flagsvc.api.schemas import name_field
-from flagsvc.api.schemas import page
-from flagsvc.api.schemas import page_schema
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.webhooks.events import ALL_EVENTS
 from flagsvc.domain.webhooks.messages import Format
+from flagsvc.services.records import Webhook
+from flagsvc.services.records import WebhookDelivery
 from flagsvc.services.webhooks import registry
-from flagsvc.storage.models import Webhook
-from flagsvc.storage.models import WebhookDelivery
+from flagsvc.web.context import change
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.schemas import PageArgsSchema
+from flagsvc.web.schemas import StrictBoolean
+from flagsvc.web.schemas import StrictSchema
+from flagsvc.web.schemas import key_field
+from flagsvc.web.schemas import name_field
+from flagsvc.web.schemas import page
+from flagsvc.web.schemas import page_schema
 
 blp = Blueprint(
     "webhooks",

@@ -1,4 +1,4 @@
-"""Domain errors. They carry no HTTP: ``flagsvc.api.errors`` maps them to status codes.
+"""Domain errors. They carry no HTTP: ``flagsvc.web.errors`` maps them to status codes.
 
 ::
 

@@ -9,6 +9,7 @@ needed for values nobody can guess); the plain value is returned once, at creati
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -34,9 +35,12 @@ from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
 from flagsvc.services.environments import get_environment
 from flagsvc.storage.db import UNAVAILABLE_ERRORS
+from flagsvc.storage.db import Database
 from flagsvc.storage.models import ApiToken
 from flagsvc.storage.models import Environment
 from flagsvc.storage.models import SdkKey
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "fst_"
 SDK_KEY_PREFIX = "fss_"
@@ -180,6 +184,19 @@ def record_sdk_key_use(session: Session, key_id: int, at: datetime) -> None:
         .where(or_(SdkKey.last_used_at.is_(None), SdkKey.last_used_at < at))
         .values(last_used_at=at)
     )
+
+
+def note_sdk_key_use(database: Database, key_id: int, at: datetime) -> None:
+    """Write the key's ``last_used_at`` in its own transaction.
+
+    A database that cannot take the write never fails the SDK's request: the use is noted
+    again a minute later.
+    """
+    try:
+        with database.write() as session:
+            record_sdk_key_use(session, key_id, at)
+    except UNAVAILABLE_ERRORS as error:
+        log.info("could not note the use of SDK key %s: %s", key_id, error)
 
 
 def authenticate(session: Session, secret: str) -> Actor | None:

@@ -19,10 +19,6 @@ from flask import request
 from flask import url_for
 from werkzeug.wrappers import Response
 
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.environments import EnvironmentCreateSchema
-from flagsvc.api.tokens import TokenCreateSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import Role
@@ -42,6 +38,10 @@ from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
 from flagsvc.ui.refusals import Refusal
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.shapes.environments import EnvironmentCreateSchema
+from flagsvc.web.shapes.tokens import TokenCreateSchema
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,18 +23,11 @@ from flask import abort
 from flask import request
 from flask import stream_with_context
 
-from flagsvc.api.audit import EXPORT_FIELDS
-from flagsvc.api.audit import AuditArgsSchema
-from flagsvc.api.audit import AuditEventSchema
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.csv_cells import safe_row
-from flagsvc.api.cursors import encode_position
 from flagsvc.domain.actions import Action
 from flagsvc.domain.roles import Permission
 from flagsvc.services import audit
 from flagsvc.services import audit_verification
-from flagsvc.storage.models import AuditEvent
+from flagsvc.services.records import AuditEvent
 from flagsvc.ui import bp
 from flagsvc.ui import history
 from flagsvc.ui.auth import current_user
@@ -44,6 +37,13 @@ from flagsvc.ui.forms import FormState
 from flagsvc.ui.forms import utc_text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.pages import render
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.csv_cells import safe_row
+from flagsvc.web.cursors import encode_position
+from flagsvc.web.shapes.audit import EXPORT_FIELDS
+from flagsvc.web.shapes.audit import AuditArgsSchema
+from flagsvc.web.shapes.audit import AuditEventSchema
 
 PAGE_SIZE = 100
 FILTERS = ("flag", "actor", "action", "since", "until")

@@ -27,11 +27,6 @@ from flask import session
 from flask import url_for
 from werkzeug.wrappers import Response
 
-from flagsvc.api.context import db
-from flagsvc.api.context import request_id
-from flagsvc.api.context import state
-from flagsvc.api.ratelimit import client_address
-from flagsvc.api.ratelimit import limiter
 from flagsvc.domain.errors import AuthenticationError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import Role
@@ -44,6 +39,11 @@ from flagsvc.services.context import Change
 from flagsvc.state import system_clock
 from flagsvc.ui import bp
 from flagsvc.ui.pages import render
+from flagsvc.web.context import db
+from flagsvc.web.context import request_id
+from flagsvc.web.context import state
+from flagsvc.web.ratelimit import client_address
+from flagsvc.web.ratelimit import limiter
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC_ENDPOINTS = frozenset({"ui.sign_in", "ui.static"})

@@ -17,10 +17,6 @@ from typing import Any
 from flask import request
 from sqlalchemy.orm import Session
 
-from flagsvc.api.cohorts import CohortCreateSchema
-from flagsvc.api.cohorts import CohortPatchSchema
-from flagsvc.api.cohorts import MembersEditSchema
-from flagsvc.api.context import db
 from flagsvc.domain.catch_all import catch_all_reason
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import StaleVersionError
@@ -49,6 +45,10 @@ from flagsvc.ui.pages import is_htmx
 from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
 from flagsvc.ui.refusals import Refusal
+from flagsvc.web.context import db
+from flagsvc.web.shapes.cohorts import CohortCreateSchema
+from flagsvc.web.shapes.cohorts import CohortPatchSchema
+from flagsvc.web.shapes.cohorts import MembersEditSchema
 
 LIST_LIMIT = 500
 MEMBERS_SHOWN = 100

@@ -16,11 +16,6 @@ from flask import request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.flags import FlagCreateSchema
-from flagsvc.api.flags import FlagListArgsSchema
-from flagsvc.api.flags import FlagPatchSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.errors import StaleVersionError
@@ -65,6 +60,11 @@ from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
 from flagsvc.ui.refusals import Refusal
 from flagsvc.ui.snippets import snippets
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.shapes.flags import FlagCreateSchema
+from flagsvc.web.shapes.flags import FlagListArgsSchema
+from flagsvc.web.shapes.flags import FlagPatchSchema
 
 PAGE_SIZE = 50
 LIST_FILTERS = (

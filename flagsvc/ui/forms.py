@@ -23,9 +23,9 @@ from typing import Any
 
 import marshmallow as ma
 
-from flagsvc.api.schemas import KEY_RULE
 from flagsvc.domain.errors import StaleVersionError
 from flagsvc.services.context import Precondition
+from flagsvc.web.schemas import KEY_RULE
 
 PAGE = "_page"
 """Error key for problems that belong to the whole form, not one field."""

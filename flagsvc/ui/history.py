@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flagsvc.api.context import db
 from flagsvc.domain.actions import Action
 from flagsvc.services import audit
-from flagsvc.storage.models import AuditEvent
+from flagsvc.services.records import AuditEvent
 from flagsvc.ui.forms import bounded
+from flagsvc.web.context import db
 
 STAGE_WORDS = {
     "off": "off",

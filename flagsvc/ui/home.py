@@ -15,13 +15,13 @@ from flask import url_for
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from flagsvc.api.context import db
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.roles import Role
 from flagsvc.services import getting_started
 from flagsvc.ui import bp
 from flagsvc.ui.auth import current_user
 from flagsvc.ui.pages import render
+from flagsvc.web.context import db
 
 LANDING = {Role.MARKETING: "ui.readiness_board", Role.VIEWER: "ui.okr_board"}
 

@@ -14,9 +14,6 @@ from typing import Any
 
 from flask import request
 
-from flagsvc.api.context import db
-from flagsvc.api.okrs import KeyResultPatchSchema
-from flagsvc.api.okrs import ObjectivePatchSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import StaleVersionError
 from flagsvc.domain.roles import Permission
@@ -37,6 +34,9 @@ from flagsvc.ui.okrs import refused_on_board
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
 from flagsvc.ui.refusals import Refusal
+from flagsvc.web.context import db
+from flagsvc.web.shapes.okrs import KeyResultPatchSchema
+from flagsvc.web.shapes.okrs import ObjectivePatchSchema
 
 OBJECTIVE_TEXTS = ("title", "period", "owner")
 KEY_RESULT_TEXTS = ("title", "metric", "unit")

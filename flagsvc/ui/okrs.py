@@ -18,12 +18,6 @@ from flask import request
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.okrs import PERIOD
-from flagsvc.api.okrs import KeyResultCreateSchema
-from flagsvc.api.okrs import KeyResultPatchSchema
-from flagsvc.api.okrs import ObjectiveCreateSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.roles import Permission
@@ -35,7 +29,7 @@ from flagsvc.services import okr_report
 from flagsvc.services import okrs
 from flagsvc.services import value_streams
 from flagsvc.services.context import Change
-from flagsvc.storage.models import Objective
+from flagsvc.services.records import Objective
 from flagsvc.ui import bp
 from flagsvc.ui import charts
 from flagsvc.ui import periods
@@ -56,6 +50,12 @@ from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
 from flagsvc.ui.refusals import Refusal
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.shapes.okrs import PERIOD
+from flagsvc.web.shapes.okrs import KeyResultCreateSchema
+from flagsvc.web.shapes.okrs import KeyResultPatchSchema
+from flagsvc.web.shapes.okrs import ObjectiveCreateSchema
 
 BOARD_LIMIT = 500
 KEY_RESULT_NUMBERS = ("baseline", "target", "current")

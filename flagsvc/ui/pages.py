@@ -22,15 +22,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from flagsvc.api.body_limits import TooManyFormFields
-from flagsvc.api.body_limits import body_limit
-from flagsvc.api.errors import status_for
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Permission
 from flagsvc.ui import bp
 from flagsvc.ui import refusals
 from flagsvc.ui.forms import FormState
 from flagsvc.ui.refusals import Refusal
+from flagsvc.web.body_limits import TooManyFormFields
+from flagsvc.web.body_limits import body_limit
+from flagsvc.web.errors import status_for
 
 NAVIGATION = (
     ("ui.flag_list", "Flags", Permission.READ),

@@ -12,11 +12,6 @@ import marshmallow as ma
 from flask import Response
 from flask import request
 
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.promise import PromiseArgsSchema
-from flagsvc.api.promise import atom_text
-from flagsvc.api.promise import csv_text
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.services import environments
 from flagsvc.services import promise_board
@@ -24,6 +19,11 @@ from flagsvc.ui import bp
 from flagsvc.ui.forms import FormState
 from flagsvc.ui.forms import flatten
 from flagsvc.ui.pages import render
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.shapes.promise import PromiseArgsSchema
+from flagsvc.web.shapes.promise import atom_text
+from flagsvc.web.shapes.promise import csv_text
 
 
 def _query() -> tuple[promise_board.PromiseQuery, str, dict[str, list[str]]]:

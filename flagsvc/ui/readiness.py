@@ -17,11 +17,6 @@ from typing import Any
 from flask import request
 from sqlalchemy.orm import Session
 
-from flagsvc.api.context import db
-from flagsvc.api.context import state as app_state
-from flagsvc.api.flag_states import FlagLaunchSchema
-from flagsvc.api.readiness import ReadinessChecklistSchema
-from flagsvc.api.readiness import ReadinessMarkSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.stages import Stage
@@ -51,6 +46,11 @@ from flagsvc.ui.pages import is_htmx
 from flagsvc.ui.pages import refuse
 from flagsvc.ui.pages import render
 from flagsvc.ui.refusals import Refusal
+from flagsvc.web.context import db
+from flagsvc.web.context import state as app_state
+from flagsvc.web.shapes.flag_states import FlagLaunchSchema
+from flagsvc.web.shapes.readiness import ReadinessChecklistSchema
+from flagsvc.web.shapes.readiness import ReadinessMarkSchema
 
 LAUNCH_RAMPS = [("10", "10 %"), ("25", "25 %"), ("50", "50 %"), ("100", "100 % (everyone)")]
 BOARD_LIMIT = 500  # flags a board lists; beyond that, the flag list's filters help

@@ -16,10 +16,6 @@ from flask import request
 from marshmallow import Schema
 from sqlalchemy.orm import Session
 
-from flagsvc.api.context import db
-from flagsvc.api.flag_states import FlagCohortsSchema
-from flagsvc.api.flag_states import FlagExclusionsSchema
-from flagsvc.api.flag_states import FlagStageMoveSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import ReadinessRequiredError
 from flagsvc.domain.errors import StaleVersionError
@@ -49,6 +45,10 @@ from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import refuse
 from flagsvc.ui.refusals import Refusal
 from flagsvc.ui.values import cohort_choices
+from flagsvc.web.context import db
+from flagsvc.web.shapes.flag_states import FlagCohortsSchema
+from flagsvc.web.shapes.flag_states import FlagExclusionsSchema
+from flagsvc.web.shapes.flag_states import FlagStageMoveSchema
 
 STATE = "/flags/<flag_key>/environments/<env>"
 Command = Callable[[Session, Change], object]

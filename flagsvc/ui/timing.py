@@ -16,9 +16,6 @@ from typing import Any
 from flask import request
 from sqlalchemy.orm import Session
 
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.timing import FlowArgsSchema
 from flagsvc.domain import flow as flow_rules
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
@@ -37,6 +34,9 @@ from flagsvc.ui.forms import utc_text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.okrs import objective_options
 from flagsvc.ui.pages import render
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.shapes.timing import FlowArgsSchema
 
 FILTERS = ("environment", "objective", "since", "until")
 STAGE_WORDS = {"off": "off (dark)", "early_access": "early access", "general": "general rollout"}

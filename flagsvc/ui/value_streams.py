@@ -12,9 +12,6 @@ from typing import Any
 
 from flask import request
 
-from flagsvc.api.context import db
-from flagsvc.api.context import state
-from flagsvc.api.value_streams import ValueStreamCreateSchema
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
@@ -34,6 +31,9 @@ from flagsvc.ui.forms import validate
 from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import render
+from flagsvc.web.context import db
+from flagsvc.web.context import state
+from flagsvc.web.shapes.value_streams import ValueStreamCreateSchema
 
 STEP_WORDS = {
     "building": "Building (dark)",

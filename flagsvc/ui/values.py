@@ -23,9 +23,6 @@ from typing import Any
 
 from flask import request
 
-from flagsvc.api.context import db
-from flagsvc.api.flags import VariationsSchema
-from flagsvc.api.flags import variation_set
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.errors import ReadinessRequiredError
 from flagsvc.domain.errors import StaleVersionError
@@ -53,6 +50,9 @@ from flagsvc.ui.pages import done
 from flagsvc.ui.pages import error_status
 from flagsvc.ui.pages import refuse
 from flagsvc.ui.refusals import Refusal
+from flagsvc.web.context import db
+from flagsvc.web.shapes.flags import VariationsSchema
+from flagsvc.web.shapes.flags import variation_set
 
 FORM = "values"
 NEW_ROWS = 3  # blank rows of a new flag's editor

@@ -13,15 +13,15 @@ from typing import Any
 
 from flask import request
 
-from flagsvc.api.context import db
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.roles import Permission
 from flagsvc.domain.webhooks.events import ALL_EVENTS
+from flagsvc.services.records import Webhook
 from flagsvc.services.webhooks import registry
-from flagsvc.storage.models import Webhook
 from flagsvc.ui import bp
 from flagsvc.ui.auth import permission_required
 from flagsvc.ui.pages import render
+from flagsvc.web.context import db
 
 SHOWN = 50
 """Deliveries shown for the chosen webhook (the API pages through all of them)."""

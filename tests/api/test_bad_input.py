@@ -16,10 +16,10 @@ import marshmallow as ma
 import pytest
 from marshmallow import validate
 
-from flagsvc.api.schemas import StrictBoolean
-from flagsvc.api.schemas import StrictDecimal
-from flagsvc.api.schemas import StrictFloat
 from flagsvc.storage.models import KeyResult
+from flagsvc.web.schemas import StrictBoolean
+from flagsvc.web.schemas import StrictDecimal
+from flagsvc.web.schemas import StrictFloat
 from tests.conftest import Caller
 from tests.conftest import create_flag
 

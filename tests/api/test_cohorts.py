@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from flagsvc.api import cohorts as cohorts_api
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.errors import PermissionDeniedError
@@ -27,6 +26,7 @@ from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
 from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
+from flagsvc.web.shapes import cohorts as cohorts_api
 from tests.conftest import create_flag
 
 BASE = "/api/v1/cohorts"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import marshmallow as ma
 from marshmallow import validate
 
-from flagsvc.api.patterns import Pattern
+from flagsvc.web.patterns import Pattern
 
 INT32_MAX = 2**31 - 1
 """The largest id an ``integer`` primary key holds (every table's but the audit's)."""

@@ -11,11 +11,11 @@ from typing import TypeVar
 import marshmallow as ma
 from marshmallow import validate
 
-from flagsvc.api import cursors
-from flagsvc.api.patterns import Pattern
 from flagsvc.domain.validation import RESOURCE_KEY
 from flagsvc.domain.validation import find_unstorable
 from flagsvc.domain.validation import reject_promised_dates
+from flagsvc.web import cursors
+from flagsvc.web.patterns import Pattern
 
 T = TypeVar("T")
 

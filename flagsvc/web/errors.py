@@ -20,10 +20,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from flagsvc.api.body_limits import TooManyFormFields
-from flagsvc.api.body_limits import body_limit
 from flagsvc.domain import errors as domain
 from flagsvc.storage.db import UNAVAILABLE_ERRORS
+from flagsvc.web.body_limits import TooManyFormFields
+from flagsvc.web.body_limits import body_limit
 
 log = logging.getLogger(__name__)
 

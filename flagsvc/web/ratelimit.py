@@ -20,10 +20,10 @@ from flask import abort
 from flask import request
 from werkzeug.wrappers import Response
 
-from flagsvc.api.context import state
-from flagsvc.api.errors import error_response
 from flagsvc.services.auth_failures import AuthFailureLimiter
 from flagsvc.services.auth_failures import TooManyFailuresError
+from flagsvc.web.context import state
+from flagsvc.web.errors import error_response
 
 Result = TypeVar("Result")
 
