@@ -56,6 +56,7 @@ from flagsvc.web.context import current_actor
 from flagsvc.web.context import db
 from flagsvc.web.context import state
 from flagsvc.web.errors import error_response
+from flagsvc.web.patterns import Pattern
 from flagsvc.web.schemas import StrictSchema
 from flagsvc.web.schemas import key_field
 
@@ -172,7 +173,7 @@ class EvaluationCountSchema(StrictSchema):
     )
 
     early_adopters = ma.fields.List(
-        ma.fields.String(validate=validate.Regexp(ADOPTER_HASH)),
+        ma.fields.String(validate=Pattern(ADOPTER_HASH)),
         validate=validate.Length(max=early_adopters.MAX_ADOPTERS_PER_ENTRY),
         metadata={
             "description": "Hashed keys (16 hex digits, never the raw key) of users the "
