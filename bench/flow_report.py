@@ -1,24 +1,32 @@
-"""Flow report and audit-by-flag latency over 5,000 flags and 1,000,000 audit events.
+"""Flow report, value streams, measured key results and audit-by-flag latency over 5,000
+flags, 50 value streams and 1,000,000 audit events.
 
     .venv/bin/python bench/flow_report.py [--database-url postgresql://…] [--write-docs]
 
 Loads the data set with ``COPY`` into a PostgreSQL database the bench owns (created if
 missing; its ``public`` schema dropped and re-migrated): valid stage histories per flag
-and a valid audit hash chain (``--verify`` checks it). Then times ``GET /api/v1/flow``
-and ``GET /api/v1/audit?flag=…`` in-process through the Flask test client and runs
+and a valid audit hash chain (``--verify`` checks it); objectives spread over the value
+streams, one measured key result per objective (bound to a flow metric over its stream).
+Then times ``GET /api/v1/flow``, the value-stream comparison
+(``GET /api/v1/flow/value-streams``), measured key results (one, with its weekly history,
+and a page of objectives with theirs) and ``GET /api/v1/audit?flag=…`` in-process
+through the Flask test client and runs
 ``EXPLAIN (ANALYZE, BUFFERS)`` on the SQL of one request of each. ``--write-docs``
 writes figures and plans into ``docs/flow-performance.md`` (which explains the data).
-Targets: flow p95 < 500 ms, audit-by-flag p95 < 50 ms.
+Targets: flow, value streams and measured key results p95 < 500 ms, audit-by-flag
+p95 < 50 ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -35,6 +43,7 @@ from sqlalchemy import event
 from flagsvc import create_app
 from flagsvc.domain import audit_chain
 from flagsvc.domain.roles import Role
+from flagsvc.domain.variations import boolean_set
 from flagsvc.services import audit
 from flagsvc.services import credentials
 from flagsvc.services import environments
@@ -200,7 +209,7 @@ def _sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg://" + url.split("://", 1)[1]
 
 
-def load(url: str, flags: int, total: int) -> dict[str, float]:
+def load(url: str, flags: int, total: int, streams: int) -> dict[str, float]:
     """Generate and COPY the data set; return how long each part took."""
     rng, timings = random.Random(20261122), {}
     started = time.perf_counter()
@@ -209,7 +218,7 @@ def load(url: str, flags: int, total: int) -> dict[str, float]:
     rows = build_events(plans, total, rng)
     timings["generate_s"] = time.perf_counter() - started
     with psycopg.connect(url) as conn:
-        _copy_definitions(conn, plans, key_results)
+        _copy_definitions(conn, plans, key_results, streams)
         started = time.perf_counter()
         with conn.cursor().copy(
             f"COPY audit_events ({', '.join(AUDIT_COLUMNS)}) FROM STDIN"
@@ -224,14 +233,23 @@ def load(url: str, flags: int, total: int) -> dict[str, float]:
 
 
 SEED_SQL = (
+    "INSERT INTO value_streams (id, key, name, description, created_at, version) "
+    "SELECT n, 'stream-' || n, 'Stream ' || n, '', now(), 1 FROM generate_series(1, %(s)s) n",
     "INSERT INTO environments (id, key, name, gated, created_at, version) VALUES "
     "(1, 'development', 'Development', false, now(), 1), (2, 'staging', 'Staging', false, now(), "
     "1), (3, 'production', 'Production', true, now(), 1)",
-    "INSERT INTO objectives (id, title, description, period, owner, created_at, version) "
-    "SELECT n, 'Objective ' || n, '', '2026-Q4', 'team', now(), 1 FROM generate_series(1, %(o)s) n",
+    "INSERT INTO objectives (id, title, description, period, owner, value_stream_id, created_at, "
+    "version) SELECT n, 'Objective ' || n, '', '2026-Q4', 'team', 1 + (n - 1) %% %(s)s, now(), 1 "
+    "FROM generate_series(1, %(o)s) n",
     "INSERT INTO key_results (id, objective_id, title, metric, baseline, target, current, unit, "
     "created_at, version) SELECT n, 1 + (n - 1) %% %(o)s, 'KR ' || n, 'm', 0, 10, 5, '%%', "
     "now(), 1 FROM generate_series(1, %(k)s) n",
+    # one measured key result per objective (its first), over the objective's stream
+    "UPDATE key_results k SET baseline = 30, target = 10, measure = json_build_object("
+    "'metric', (ARRAY['flow_time_p50', 'flow_time_p85', 'flow_load', "
+    "'wait_for_readiness_p50'])[1 + k.id %% 4], 'environment', 'production', "
+    "'value_stream', 'stream-' || o.value_stream_id, 'window_days', 28) "
+    "FROM objectives o WHERE o.id = k.objective_id AND k.id <= %(o)s",
     "INSERT INTO readiness_items (flag_id, item_key, label, required, done, note, position) "
     "SELECT f.id, i.key, i.key, true, f.ready_at IS NOT NULL, '', i.position FROM flags f, "
     "(VALUES ('docs', 0), ('announcement', 1), ('support_enablement', 2), "
@@ -239,23 +257,31 @@ SEED_SQL = (
 )
 
 
-def _copy_definitions(conn: psycopg.Connection[Any], plans: list[FlagPlan], krs: int) -> None:
-    sizes = {"o": max(krs // 3, 1), "k": krs}
-    for statement in SEED_SQL[:3]:
+def _copy_definitions(
+    conn: psycopg.Connection[Any], plans: list[FlagPlan], krs: int, streams: int
+) -> None:
+    sizes = {"o": max(krs // 3, 1), "k": krs, "s": streams}
+    for statement in SEED_SQL[:5]:
         conn.execute(statement, sizes)
     flags = list(enumerate(plans, start=1))
     columns = "id, key, name, description, flow_item, key_result_id, salt, created_at, ready_at"
-    _copy(conn, f"flags ({columns}, version)", (
-        (n, p.key, p.key, "", p.flow_item, p.key_result_id, "s", p.created, p.ready_at, 1)
+    values = boolean_set().as_fields()
+    variations = (values["value_type"], json.dumps(values["variations"]), values["on_variation"])
+    _copy(conn, f"flags ({columns}, version, value_type, variations, on_variation)", (
+        (n, p.key, p.key, "", p.flow_item, p.key_result_id, "s", p.created, p.ready_at, 1,
+         *variations)
         for n, p in flags
     ))  # fmt: skip
-    conn.execute(SEED_SQL[3])
+    conn.execute(SEED_SQL[5])
     columns = "flag_id, environment_id, stage, rollout_basis_points, killed, updated_at, version"
     _copy(conn, f"flag_states ({columns})", (
         (n, env_id, *_state(p, env), False, NOW, 1)
         for n, p in flags for env, env_id in ENVIRONMENTS.items()
     ))  # fmt: skip
-    counts = {"environments": 3, "objectives": sizes["o"], "key_results": krs, "flags": len(plans)}
+    counts = {
+        "value_streams": streams, "environments": 3, "objectives": sizes["o"],
+        "key_results": krs, "flags": len(plans),
+    }  # fmt: skip
     for table, count in counts.items():
         conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {count})")
 
@@ -271,14 +297,23 @@ def _copy(conn: psycopg.Connection[Any], target: str, rows: Iterator[tuple[Any, 
             copy.write_row(row)
 
 
+CPU_MS: dict[str, list[float]] = {}
+"""Per path kind: milliseconds of this process's CPU per request (the Python side; the
+database's own time is in the EXPLAIN plans). On a shared machine the wall clock says
+how busy the machine was as much as how fast the code is."""
+
+
 def timed(get: Any, path: str, repeat: int) -> list[float]:
-    """Milliseconds per request, after one warm-up."""
+    """Milliseconds per request, after one warm-up (CPU time noted in ``CPU_MS``)."""
     get(path)
     times = []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         get(path)
         times.append((time.perf_counter() - started) * 1000)
+        CPU_MS.setdefault(path.split("?")[0].rstrip("0123456789"), []).append(
+            (time.thread_time() - cpu) * 1000
+        )
     return times
 
 
@@ -303,7 +338,8 @@ def measure(url: str, repeat: int, flags: int) -> dict[str, Any]:
     with state.db.write() as session:
         change = Change(SYSTEM, NOW, "bench")
         environments.ensure_default_environments(session, change)
-        token = credentials.create_token(session, change, "bench", Role.VIEWER)[1]
+        name = f"bench-{uuid.uuid4().hex[:8]}"  # runs with --no-load meet earlier ones
+        token = credentials.create_token(session, change, name, Role.VIEWER)[1]
     get = _getter(app.test_client(), {"Authorization": f"Bearer {token}"})
     rng = random.Random(7)
     audits = [f"/api/v1/audit?flag=flag-{rng.randrange(flags):05d}" for _ in range(repeat * 4)]
@@ -311,9 +347,17 @@ def measure(url: str, repeat: int, flags: int) -> dict[str, Any]:
         "flow": timed(get, "/api/v1/flow", repeat),
         "flow_objective": timed(get, "/api/v1/flow?objective=3", repeat),
         "flow_csv": timed(get, "/api/v1/flow?format=csv", max(repeat // 5, 3)),
+        "value_streams": timed(get, "/api/v1/flow/value-streams", repeat),
+        "measured_key_result": [
+            t for n in range(repeat) for t in timed(get, f"/api/v1/key-results/{1 + n % 50}", 1)
+        ],
+        "objectives_page": timed(get, "/api/v1/objectives?limit=20", max(repeat // 4, 5)),
         "audit_by_flag": [t for path in audits for t in timed(get, path, 1)],
     }
     result["plans_flow"] = explain(url, _statements(state.db.write_engine, get, "/api/v1/flow"))
+    result["plans_streams"] = explain(
+        url, _statements(state.db.write_engine, get, "/api/v1/flow/value-streams")
+    )
     result["plans_audit"] = explain(url, _statements(state.db.write_engine, get, audits[0]))
     state.db.dispose()
     return result
@@ -345,23 +389,34 @@ def _getter(client: Any, headers: dict[str, str]) -> Any:
 def report(figures: dict[str, Any], load_times: dict[str, float], args: argparse.Namespace) -> str:
     """The figures as plain lines (printed, and written to the docs with --write-docs)."""
     lines = [
-        f"flags: {args.flags}, audit events: {int(load_times['events'])}",
+        f"flags: {args.flags}, value streams: {args.streams}, "
+        f"audit events: {int(load_times['events'])}",
         f"generate: {load_times['generate_s']:.1f} s, hash chain + COPY: "
         f"{load_times['chain_and_copy_s']:.1f} s",
     ]
-    for name in ("flow", "flow_objective", "flow_csv", "audit_by_flag"):
+    for name in (
+        "flow", "flow_objective", "flow_csv", "value_streams", "measured_key_result",
+        "objectives_page", "audit_by_flag",
+    ):  # fmt: skip
         values = figures[name]
         lines.append(
             f"{name}: n={len(values)} p50={statistics.median(values):.1f} ms "
             f"p95={statistics.quantiles(values, n=20, method='inclusive')[18]:.1f} ms "
             f"max={max(values):.1f} ms"
         )
+    lines.append("Python CPU per request (median), by path:")
+    lines.extend(f"  {path}: {statistics.median(ms):.1f} ms" for path, ms in CPU_MS.items())
+    lines.append(f"load average at the end: {' '.join(f'{n:.1f}' for n in os.getloadavg())}")
     return "\n".join(lines)
 
 
 def write_docs(summary: str, figures: dict[str, Any], command: str) -> None:
     """Replace what follows the marker in docs/flow-performance.md with this run."""
-    titles = (("plans_flow", "GET /api/v1/flow"), ("plans_audit", "GET /api/v1/audit?flag=…"))
+    titles = (
+        ("plans_flow", "GET /api/v1/flow"),
+        ("plans_streams", "GET /api/v1/flow/value-streams"),
+        ("plans_audit", "GET /api/v1/audit?flag=…"),
+    )
     plans = "\n".join(
         f"### {title}\n\n```\n{plan}\n```\n" for key, title in titles for plan in figures[key]
     )
@@ -375,16 +430,23 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/bench_flow")
     parser.add_argument("--flags", type=int, default=5_000)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--verify", action="store_true", help="also verify the hash chain")
+    parser.add_argument(
+        "--no-load", action="store_true", help="measure the database a previous run loaded"
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = arguments()
-    reset_database(args.database_url)
-    load_times = load(args.database_url, args.flags, args.events)
+    if args.no_load:
+        load_times = {"events": float(args.events), "generate_s": 0.0, "chain_and_copy_s": 0.0}
+    else:
+        reset_database(args.database_url)
+        load_times = load(args.database_url, args.flags, args.events, args.streams)
     figures = measure(args.database_url, args.repeat, args.flags)
     summary = report(figures, load_times, args)
     print(summary)

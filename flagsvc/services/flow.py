@@ -29,6 +29,7 @@ from flagsvc.domain.stages import Stage
 from flagsvc.services import environments
 from flagsvc.services import okrs
 from flagsvc.services import timeline
+from flagsvc.storage.models import Environment
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
@@ -145,11 +146,10 @@ def flow_report(session: Session, query: FlowQuery, now: datetime) -> FlowReport
         stream = value_stream_flag_keys(session, query.value_stream)
         keys = keys.where(Flag.key.in_(stream))
     candidates = timeline.active_flag_keys(environment.key, span.since, _event_bound(span))
-    flows = load_flows(session, environment.key, keys.where(Flag.key.in_(candidates)), span)
-    metrics = summarize(flows, span)
-    return FlowReport(
-        environment.key, query.objective_id, span, in_scope(flows, span), metrics, DEFINITIONS
-    )
+    flows = load_flows(session, environment, keys.where(Flag.key.in_(candidates)), span)
+    items = in_scope(flows, span)
+    metrics = summarize(flows, span, items)
+    return FlowReport(environment.key, query.objective_id, span, items, metrics, DEFINITIONS)
 
 
 def objective_flag_keys(objective_id: int) -> Select[str]:
@@ -178,13 +178,17 @@ def value_stream_flag_keys(session: Session, key: str) -> Select[str]:
 
 
 def load_flows(
-    session: Session, environment: str, keys: Select[str], span: Window
+    session: Session, environment: str | Environment, keys: Select[str], span: Window
 ) -> list[flow.FlagFlow]:
     """The flow in ``environment`` up to ``span.as_of`` of each flag ``keys`` selects.
 
-    :raise NotFoundError: the environment does not exist.
+    :raise NotFoundError: the environment (given by key) does not exist.
     """
-    env = environments.get_environment(session, environment)
+    env = (
+        environment
+        if isinstance(environment, Environment)
+        else environments.get_environment(session, environment)
+    )
     histories = timeline.flow_events(session, env.key, keys, _event_bound(span))
     scope = flow.FlowScope(env.key, env.gated, span.as_of)
     flows = (
@@ -210,13 +214,16 @@ def in_scope(flows: Iterable[flow.FlagFlow], span: Window) -> list[flow.FlagFlow
     return sorted(chosen, key=lambda item: (item.created, item.flag_key))
 
 
-def summarize(flows: Sequence[flow.FlagFlow], span: Window) -> dict[str, Any]:
-    """Every metric of ``span`` over ``flows`` (any flags; scope is decided here).
+def summarize(
+    flows: Sequence[flow.FlagFlow], span: Window, scoped: Sequence[flow.FlagFlow] | None = None
+) -> dict[str, Any]:
+    """Every metric of ``span`` over ``flows`` (any flags; scope is decided here, unless
+    the caller already has ``in_scope(flows, span)`` and passes it as ``scoped``).
 
     The weekly load counts every flag in flight at each week's end, also those that
     left the flow later without a release (rolled back to off, or retired).
     """
-    items = in_scope(flows, span)
+    items = in_scope(flows, span) if scoped is None else scoped
     released = [item for item in items if item.released is not None]
     in_flight = [item for item in items if item.released is None]
     weeks = iso_weeks(span)

@@ -1,7 +1,8 @@
 """Measured key results: current value and weekly history computed from the audit.
 
-One read of the flow events per scope (environment and objective or value stream)
-serves every measured key result with that scope and every point of their history:
+One read of the flow events per environment (of the flags any of the scopes there
+covers: objective, value stream or all) serves every measured key result measured in
+it and every point of their history:
 the flows are folded again at each point (``flagsvc.domain.flow`` is pure), so the
 history at week *w* is exactly what the report of the window ending at *w* said.
 
@@ -177,9 +178,16 @@ def measure_all(
             by_scope.setdefault(scope, []).append((row, spec))
     moments = points(now, weeks)
     found: dict[int, Measurement] = {}
+    covered = {scope: _scope_key_set(session, scope) for scope in by_scope}
+    histories: dict[str, _EnvironmentHistories] = {}
+    for environment in {scope[0] for scope in by_scope}:
+        here = [scope for scope in by_scope if scope[0] == environment]
+        longest = max(timedelta(days=spec.window_days) for s in here for _, spec in by_scope[s])
+        histories[environment] = _EnvironmentHistories(
+            session, environment, moments[0][1] - longest, _union([covered[s] for s in here])
+        )
     for scope, members in by_scope.items():
-        longest = max(timedelta(days=spec.window_days) for _, spec in members)
-        folded = _ScopeFlows(session, scope, moments[0][1] - longest, now)
+        folded = histories[scope[0]].scope(covered[scope])
         for row, spec in members:
             history = tuple(
                 Point(label, at, _value(spec, folded.at(at), at)) for label, at in moments
@@ -211,22 +219,60 @@ def _value(
     return measures.pick(spec, flow.summarize(flows, span))
 
 
-class _ScopeFlows:
-    """The flow events of one scope, read once, folded at any moment on demand."""
+History = tuple[str, str, list[flow_rules.FlowEvent], list[datetime]]
+"""A flag's key, flow item, flow events and their times (for bisecting)."""
 
-    def __init__(self, session: Session, scope: Scope, since: datetime, now: datetime) -> None:
-        environment, objective_id, value_stream = scope
+
+class _EnvironmentHistories:
+    """The flow events of every flag that can be in flight in one environment since
+    ``since``, read in one query and shared by every scope measured there (an objectives
+    page measuring one key result per value stream reads the audit once, not per stream)."""
+
+    def __init__(
+        self, session: Session, environment: str, since: datetime, keys: Select[Any]
+    ) -> None:
         env = environments.get_environment(session, environment)
-        keys = scope_keys(session, objective_id, value_stream)
         candidates = timeline.active_flag_keys(env.key, since, None)
         histories = timeline.flow_events(
             session, env.key, keys.where(Flag.key.in_(candidates)), None
         )
         self.environment, self.gated = env.key, env.gated
-        self.histories = [
+        self.histories: list[History] = [
             (key, history.flow_item, history.events, [e.at for e in history.events])
             for key, history in histories.items()
         ]
+
+    def scope(self, keys: frozenset[str] | None) -> _ScopeFlows:
+        """The histories of the flags ``keys`` names (None: every flag)."""
+        if keys is None:
+            return _ScopeFlows(self.environment, self.gated, self.histories)
+        chosen = [history for history in self.histories if history[0] in keys]
+        return _ScopeFlows(self.environment, self.gated, chosen)
+
+
+def _scope_key_set(session: Session, scope: Scope) -> frozenset[str] | None:
+    """The keys of the flags a scope covers (None: every flag, no need to list them)."""
+    _, objective_id, value_stream = scope
+    if objective_id is None and value_stream is None:
+        return None
+    return frozenset(session.scalars(scope_keys(session, objective_id, value_stream)))
+
+
+def _union(key_sets: Sequence[frozenset[str] | None]) -> Select[Any]:
+    """The flags any of the scopes covers, as a select for the audit read."""
+    named: set[str] = set()
+    for keys in key_sets:
+        if keys is None:
+            return select(Flag.key)
+        named |= keys
+    return select(Flag.key).where(Flag.key.in_(sorted(named)))
+
+
+class _ScopeFlows:
+    """The flow events of one scope, folded at any moment on demand."""
+
+    def __init__(self, environment: str, gated: bool, histories: list[History]) -> None:
+        self.environment, self.gated, self.histories = environment, gated, histories
         self.cache: dict[datetime, list[flow_rules.FlagFlow]] = {}
 
     def at(self, moment: datetime) -> list[flow_rules.FlagFlow]:

@@ -107,3 +107,27 @@ def test_refusals__name_the_field(history, engineer, call, status, field):
 def test_only_okr_editors_create_streams(viewer, marketing):
     assert _stream(viewer, "x", "X").status_code == 403
     assert _stream(marketing, "x", "X").status_code == 403
+
+
+def test_measured_key_results__read_together__same_as_each_alone(history, engineer, viewer):
+    """The objectives list reads the audit once for every scope in an environment; each
+    key result must still see only its own stream's flags (or every flag)."""
+    scopes = [("checkout", "checkout"), ("platform", "platform"), ("platform", None)]
+    made = []
+    for objective, stream in scopes:
+        measure = {"metric": "flow_load", "value_stream": stream}
+        body = {"title": f"Load {stream}", "metric": "load", "baseline": 9, "target": 1,
+                "measure": measure}  # fmt: skip
+        response = engineer.post(f"/api/v1/objectives/{history[objective]}/key-results", json=body)
+        assert response.status_code == 201, response.json
+        made.append(response.json)
+    alone = {kr["id"]: kr["history"] for kr in made}
+    checkout, platform, everything = (kr["current"] for kr in made)
+    assert platform == 2.0 and everything == checkout + platform  # C and E; both streams
+    together = {
+        kr["id"]: kr["history"]
+        for objective in viewer.get("/api/v1/objectives").json["items"]
+        for kr in objective["key_results"]
+        if kr["id"] in alone
+    }
+    assert together == alone
