@@ -128,6 +128,11 @@ class EnvironmentSchema(ma.Schema):
     auth_failure_limit = _integer("FLAGSVC_AUTH_FAILURE_LIMIT", 10)
     auth_failure_window_seconds = _integer("FLAGSVC_AUTH_FAILURE_WINDOW_SECONDS", 60)
     enroll_limit = _integer("FLAGSVC_ENROLL_LIMIT", 600)
+    reach_warning_percent = ma.fields.Float(
+        data_key="FLAGSVC_REACH_WARNING_PERCENT",
+        load_default=25.0,
+        validate=validate.Range(min=0, max=100, error="must be between {min} and {max}"),
+    )
     enroll_window_seconds = _integer("FLAGSVC_ENROLL_WINDOW_SECONDS", 60)
     max_members_per_request = _integer(
         "FLAGSVC_MAX_MEMBERS_PER_REQUEST",
@@ -203,6 +208,7 @@ class Config:
     auth_failure_limit: int = 10
     auth_failure_window_seconds: int = 60
     enroll_limit: int = 600
+    reach_warning_percent: float = 25.0  # early access answering more than this share warns
     enroll_window_seconds: int = 60
     max_members_per_request: int = 100_000
     max_body_bytes: int = 16 * 2**20

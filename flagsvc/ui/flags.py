@@ -30,6 +30,7 @@ from flagsvc.services import flag_states
 from flagsvc.services import flags
 from flagsvc.services import measured
 from flagsvc.services import okrs
+from flagsvc.services import reach
 from flagsvc.services import readiness
 from flagsvc.services import sdk_metrics
 from flagsvc.ui import bp
@@ -338,6 +339,8 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
         "timeline": timing.flag_timeline(session, flag_key),
         "snippets": snippets(request.url_root, flag_key, detail.flag.value_type),
         "evidence": _evidence(session, detail.flag, envs),
+        "reach": reach.reach_by_environment(session, flag_key, state().clock()),
+        "reach_warning_percent": state().config.reach_warning_percent,
         **_values_context(detail.flag, states),
     }
 
