@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from flagsvc.cli import main
 from flagsvc.domain.errors import ConflictError
 from flagsvc.services import demo
+from flagsvc.ui.webhooks import SHOWN
 
 
 def _load(app, clock):
@@ -25,14 +26,15 @@ def _load(app, clock):
 _SET_UP = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)  # the conftest clock's start
 
 
-def test_demo__loaded__tells_the_quarter_through_every_report(app, viewer, clock):
-    """One load, read four ways (loading the quarter is most of the cost)."""
+def test_demo__loaded__tells_the_quarter_through_every_report(app, viewer, admin, clock):
+    """One load, read six ways (loading the quarter is most of the cost)."""
     summary = _load(app, clock)
     _flow_report_names_a_bottleneck(viewer, summary)
     _history_by_the_right_actors(viewer)
     _okr_report_and_stale_flags(viewer)
     _audit_times_follow_the_chain_order(viewer)
     _streams_measured_key_results_and_the_promise_board(viewer, summary)
+    _webhook_delivery_log(admin, summary)
 
 
 def _flow_report_names_a_bottleneck(viewer, summary):
@@ -106,6 +108,48 @@ def _streams_measured_key_results_and_the_promise_board(viewer, summary):
     assert all(0 < item["early_access_evaluations"] < item["evaluations"] for item in board)
 
 
+def _webhook_delivery_log(admin, summary):
+    """Issue 14 item 7: marketing's Slack webhook and a quarter of deliveries, every one
+    delivered (nothing left for the worker to send to the fictional URL), one of them
+    after a timeout and a 503."""
+    hooks = admin.get("/api/v1/webhooks").json
+    assert [(h["name"], h["format"], h["environments"]) for h in hooks] == [
+        ("marketing-slack", "slack", ["production"])
+    ]
+    assert hooks[0]["url"].startswith("https://hooks.example.com/")
+    log = _all_deliveries(admin, hooks[0]["id"])
+    assert len(log) >= 30 and {d["status"] for d in log} == {"delivered"}
+    assert {d["environment"] for d in log} == {"production", None}  # None: readiness
+    kinds = {d["event_type"] for d in log}
+    assert {"flag.early_access_entered", "flag.launched", "flag.killed"} <= kinds
+    assert {"flag.released", "flag.safe_to_promise"} <= kinds
+    for delivery in log:
+        attempts = delivery["attempt_log"]
+        assert len(attempts) == delivery["attempts"] and attempts[-1]["status_code"] == 200
+        times = [delivery["created_at"], *(a["attempted_at"] for a in attempts)]
+        times = [datetime.fromisoformat(t) for t in (*times, delivery["delivered_at"])]
+        assert times == sorted(times)
+        assert 0 < attempts[-1]["latency_ms"] < 1000
+    retried = [d for d in log if d["attempts"] > 1]
+    assert len(retried) == 1
+    assert [a["status_code"] for a in retried[0]["attempt_log"]] == [None, 503, 200]
+    assert "timeout" in retried[0]["attempt_log"][0]["error"]
+    assert retried[0] in log[:SHOWN]  # the UI's newest deliveries
+    lines = summary.webhook_lines()
+    assert f"{len(log)} deliveries" in lines[0] and "/ui/admin/webhooks" in "".join(lines)
+
+
+def _all_deliveries(admin, webhook_id):
+    found, cursor = [], None
+    while True:
+        query = "?limit=200" + (f"&cursor={cursor}" if cursor else "")
+        page = admin.get(f"/api/v1/webhooks/{webhook_id}/deliveries{query}").json
+        found += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return found
+
+
 def test_demo__second_load__refused_and_nothing_written(app, viewer, clock):
     _load(app, clock)
     events = viewer.get("/api/v1/audit/head").json["seq"]
@@ -119,6 +163,11 @@ def test_cli_demo__twice__summary_then_refusal(tmp_path):
     first = runner.invoke(main, ["demo"], env=env)
     assert first.exit_code == 0, first.output
     assert "35 flags" in first.stderr and "bottleneck" in first.stderr and first.stdout == ""
+    assert "webhook delivery log" in first.stderr and "/ui/admin/webhooks" in first.stderr
+    # make demo then serves with the scheduler: its worker finds nothing to send to the
+    # demo's fictional receiver
+    worker = runner.invoke(main, ["scheduler", "--once"], env=env)
+    assert worker.exit_code == 0 and "0 webhook deliveries attempted" in worker.stderr
     second = runner.invoke(main, ["demo"], env=env)
     assert second.exit_code == 0 and "already loaded" in second.stderr
 

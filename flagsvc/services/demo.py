@@ -7,8 +7,11 @@ timelines and flow metrics have a real history to read, and the data shows what 
 product is for: features reach early adopters first, some wait weeks for marketing
 readiness, launches run on schedule, one flag is killed and resumed, one rolled back,
 a few retired, and a couple of long-released flags stop being evaluated (stale).
+Marketing's Slack webhook hears of it all in production: its delivery log is played
+by the webhook worker's own functions (``services.demo_webhooks``).
 
-Each simulated day is one transaction; the scheduler runs due launches at 09:05.
+Each simulated day is one transaction; the scheduler runs due launches at 09:05, when
+the webhook worker also looks, and again once the day's changes are written.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.roles import Role
 from flagsvc.domain.stages import Stage
 from flagsvc.services import cohorts
+from flagsvc.services import demo_webhooks
 from flagsvc.services import environments
 from flagsvc.services import flag_states
 from flagsvc.services import flags
@@ -243,6 +247,7 @@ class Summary:
     holds_back: str | None = None
     measured_key_results: int = 0
     safe_to_promise: int = 0
+    webhook_log: demo_webhooks.Log | None = None
 
     def lines(self) -> list[str]:
         """Human-readable lines for stderr."""
@@ -260,9 +265,8 @@ class Summary:
         ]
 
     def webhook_lines(self) -> list[str]:
-        """Hook point for the webhook delivery log (issue 14 item 4 lands separately):
-        the demo's webhook story adds its lines here once webhooks exist."""
-        return []
+        """The webhook delivery log: how many deliveries, and where to look at them."""
+        return [] if self.webhook_log is None else self.webhook_log.lines()
 
 
 def already_loaded(session: Session) -> bool:
@@ -293,17 +297,21 @@ def load(database: Database, now: datetime, sketches: Sketches | None = None) ->
     with database.write() as session:  # the environments exist from the quarter's first day
         environments.ensure_default_environments(session, Change(SYSTEM, start, "demo-setup"))
     days = _schedule(start)
+    receiver = demo_webhooks.Receiver(now - timedelta(days=demo_webhooks.OUTAGE_DAYS))
     ran = 0
     for day in range(DAYS + 1):
         tick = start + timedelta(days=day, hours=9, minutes=5)
         if tick <= now:
             ran += sum(o.ran for o in scheduler.run_due_launches(database, _fixed(tick)))
+            demo_webhooks.look(database, receiver, tick)
         with database.write() as session:
             for at, actor, step in sorted(days.get(day, []), key=lambda s: s[0]):
                 if at <= now:
                     step(session, Change(actor, at, f"demo-{day}"))
+        demo_webhooks.deliver(database, receiver, min(tick + timedelta(hours=9), now))
     counted = sketches or Sketches()
     _report_evaluations(database, now, counted)
+    demo_webhooks.look(database, receiver, now)
     return _summary(database, now, ran, counted)
 
 
@@ -323,6 +331,7 @@ def _schedule(start: datetime) -> dict[int, list[tuple[datetime, Actor, Step]]]:
 
 def _steps() -> Iterator[tuple[int, int, Actor, Step]]:
     yield 0, 0, ENGINEERS[0], _create_okrs_and_cohorts
+    yield 0, 1, demo_webhooks.ADMIN, demo_webhooks.create
     for n, (key, item, kr, plan, begin) in enumerate(FLAGS):
         engineer, minute = ENGINEERS[n % len(ENGINEERS)], (n * 11) % 420
         yield begin, minute, engineer, _creator(key, item, kr, plan)
@@ -497,6 +506,7 @@ def _summary(database: Database, now: datetime, ran: int, sketches: Sketches) ->
         events = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
         streams = value_streams.compare(session, flow.FlowQuery(), now).holds_back
         board = promise_board.board(session, promise_board.PromiseQuery(), now, sketches)
+        hooks = demo_webhooks.log(session)
     found = report.metrics["bottleneck"]
     named = None if found is None else f"{found['stage']} (median {found['median_days']} days)"
     held = None
@@ -506,5 +516,5 @@ def _summary(database: Database, now: datetime, ran: int, sketches: Sketches) ->
         )
     return Summary(
         len(OBJECTIVES), len(FLAGS), len(COHORTS), events, ran, named,
-        len(VALUE_STREAMS), held, len(MEASURED), len(board.items),
+        len(VALUE_STREAMS), held, len(MEASURED), len(board.items), hooks,
     )  # fmt: skip
