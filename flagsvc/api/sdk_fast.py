@@ -17,7 +17,7 @@ the duration histogram, the access line with request id and actor).
 from __future__ import annotations
 
 import logging
-import random
+import os
 import re
 import time
 from collections.abc import Callable
@@ -78,7 +78,7 @@ class SnapshotFastPath:
             return self.app(environ, start_response)
         status, headers, body, actor = answer
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        rid = given if valid_request_id(given) else f"{random.getrandbits(128):032x}"
+        rid = given if valid_request_id(given) else os.urandom(16).hex()
         headers.append((REQUEST_ID_HEADER, rid))
         start_response(_STATUS[status], headers)
         self.answered += 1

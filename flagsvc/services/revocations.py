@@ -31,6 +31,11 @@ from flagsvc.storage.redis import RedisCircuit
 from flagsvc.storage.redis import channel_for
 from flagsvc.storage.redis import redis_client
 
+_JITTER = random.SystemRandom()
+"""Jitter from the OS, not the shared ``random`` state: a background thread drawing from
+the global generator changes it under code that seeded it (hypothesis notices), and each
+forked worker gets its own draws."""
+
 log = logging.getLogger(__name__)
 
 CHANNEL_SUFFIX = ":sdk-key-revoked"
@@ -138,7 +143,7 @@ class _RedisChannel:
             except Exception as error:  # whatever broke, the listener must live on
                 self.connected.clear()
                 self.circuit.failed("subscribe revocations", error)
-            delay = min(2.0, 0.05 * 2**failures) * random.uniform(0.5, 1.0)
+            delay = min(2.0, 0.05 * 2**failures) * _JITTER.uniform(0.5, 1.0)
             failures += 1
             self._stopping.wait(delay)
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 import flagsvc.api
 import flagsvc.ui
+import flagsvc.web.shapes
 from flagsvc.storage import models
 
 _FLAG = {"name": models.Flag.name, "description": models.Flag.description}
@@ -36,6 +37,7 @@ _KEY_RESULT = {
     "unit": models.KeyResult.unit,
 }
 _COHORT = {"name": models.Cohort.name, "description": models.Cohort.description}
+_WEBHOOK = {"name": models.Webhook.name, "url": models.Webhook.url, "secret": models.Webhook.secret}
 
 STORED_IN: dict[str, InstrumentedAttribute[object]] = {
     **{f"FlagCreateSchema.{f}": c for f, c in _FLAG.items()},
@@ -46,6 +48,9 @@ STORED_IN: dict[str, InstrumentedAttribute[object]] = {
     **{f"KeyResultPatchSchema.{f}": c for f, c in _KEY_RESULT.items()},
     **{f"CohortCreateSchema.{f}": c for f, c in _COHORT.items()},
     **{f"CohortPatchSchema.{f}": c for f, c in _COHORT.items()},
+    **{f"WebhookCreateSchema.{f}": c for f, c in _WEBHOOK.items()},
+    **{f"WebhookPatchSchema.{f}": c for f, c in _WEBHOOK.items()},
+    **{f"WebhookFieldsSchema.{f}": c for f, c in _WEBHOOK.items()},
     "MembersEditSchema.add[]": models.CohortMember.user_key,
     "MembersEditSchema.remove[]": models.CohortMember.user_key,
     "FlagExclusionsSchema.users[]": models.FlagExclusion.user_key,
@@ -69,6 +74,7 @@ NOT_STORED = {
     "ObjectiveListArgsSchema.cursor": "an opaque position, decoded to a number",
     "MemberPageArgsSchema.cursor": "an opaque position, decoded to a user key",
     "FlagListArgsSchema.q": "a search text, never stored",
+    "SnapshotQuerySchema.base": "a snapshot's content hash the SDK holds, compared, never stored",
     "RuleSchema.attribute": "rules are stored as JSON (no column length)",
     "VariationSchema.description": "variations are stored as JSON (no column length)",
     "EvaluateArgsSchema.context{}": "evaluation attributes are never stored",
@@ -77,7 +83,7 @@ NOT_STORED = {
 
 
 def _schemas() -> list[type[ma.Schema]]:
-    for package in (flagsvc.api, flagsvc.ui):
+    for package in (flagsvc.api, flagsvc.ui, flagsvc.web.shapes):
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{module.name}")
     found, todo = [], list(ma.Schema.__subclasses__())

@@ -19,8 +19,13 @@ MAX_DELAY = timedelta(hours=1)
 MAX_ATTEMPTS = 30
 GIVE_UP_AFTER = timedelta(hours=24)
 
+JITTER = random.SystemRandom()
+"""Jitter from the OS, not the shared ``random`` state: a background thread drawing from
+the global generator changes it under code that seeded it (hypothesis notices), and each
+forked worker gets its own draws."""
 
-def delay(failed_attempts: int, draw: Callable[[], float] = random.random) -> timedelta:
+
+def delay(failed_attempts: int, draw: Callable[[], float] = JITTER.random) -> timedelta:
     """How long to wait after the ``failed_attempts``-th failure (1 for the first)."""
     ceiling: timedelta = min(BASE * 2 ** max(failed_attempts - 1, 0), MAX_DELAY)
     return ceiling / 2 + ceiling / 2 * draw()
@@ -30,7 +35,7 @@ def next_attempt(
     created_at: datetime,
     failed_attempts: int,
     now: datetime,
-    draw: Callable[[], float] = random.random,
+    draw: Callable[[], float] = JITTER.random,
 ) -> datetime | None:
     """When to try again after a failure at ``now`` (None: give up, the delivery is dead)."""
     if failed_attempts >= MAX_ATTEMPTS:

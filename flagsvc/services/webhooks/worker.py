@@ -16,7 +16,6 @@ It runs beside the scheduler: ``flagsvc serve --with-scheduler`` and ``flagsvc s
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -130,7 +129,7 @@ def settle(
     claimed: Claimed,
     outcome: Outcome,
     now: datetime,
-    draw: Callable[[], float] = random.random,
+    draw: Callable[[], float] = retry.JITTER.random,
 ) -> str:
     """Log the attempt and move the delivery on: delivered, due again later, or dead."""
     with database.write() as session:
