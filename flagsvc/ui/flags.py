@@ -36,6 +36,7 @@ from flagsvc.services import sdk_metrics
 from flagsvc.ui import bp
 from flagsvc.ui import history
 from flagsvc.ui import next_steps
+from flagsvc.ui import periods
 from flagsvc.ui import refusals
 from flagsvc.ui import timing
 from flagsvc.ui import values
@@ -275,6 +276,8 @@ def _flag_form_page(form: FormState, status: int, flag: Any = None) -> Any:
             flag=flag,
             objectives=objectives,
             objective_options=objective_options(objectives),
+            period_options=periods.period_choices(state().clock(), {o.period for o in objectives}),
+            this_quarter=periods.current_quarter(state().clock()),
             flow_item_options=FLOW_ITEM_OPTIONS,
             type_options=values.TYPE_OPTIONS,
             rows=values.editor_rows(form, None, "flag"),

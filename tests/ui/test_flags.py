@@ -218,3 +218,10 @@ def test_flag_page__viewer_sees_everything_but_no_controls(ui, secrets, ui_engin
         "Save exclusions",
     ):
         assert control not in page
+
+
+def test_flag_form__new_objective_period__a_picker_on_this_quarter(ui_engineer):
+    page = html(ui_engineer.get("/ui/flags/new"))
+    picker = re.search(r'<select[^>]*name="new-objective_period"[^>]*>(.*?)</select>', page, re.S)
+    assert picker is not None  # not free text whose placeholder looks filled in
+    assert re.search(r'<option value="\d{4}-Q\d" selected>', picker.group(1))
