@@ -50,6 +50,8 @@ from propagation import _connect  # noqa: E402
 from propagation import _wait  # noqa: E402
 from sdk_http import lua_script  # noqa: E402
 from snapshot_build import seed  # noqa: E402
+from vs_unleash import _find  # noqa: E402  (wrk's output, read as vs_unleash reads it)
+from vs_unleash import _ms  # noqa: E402
 
 from flagsvc.storage.db import Database  # noqa: E402
 from tests.live import Balancer  # noqa: E402
@@ -128,20 +130,6 @@ def wrk(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str
         "p99": _ms(_find(r"99%\s+([\d.]+\w+)", out)),
         "errors": errors,
     }
-
-
-def _find(pattern: str, text: str, default: str | None = None) -> str:
-    match = re.search(pattern, text)
-    if match is None:
-        if default is None:
-            raise RuntimeError(f"wrk output without {pattern!r}:\n{text}")
-        return default
-    return match.group(1)
-
-
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def streams_open(service: LiveService) -> int:

@@ -39,11 +39,12 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import func
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import flow_report
 
 from flagsvc import create_app
 from flagsvc.domain.roles import Role
@@ -54,7 +55,6 @@ from flagsvc.services.context import Change
 from flagsvc.services.webhooks import outbox
 from flagsvc.services.webhooks import worker
 from flagsvc.services.webhooks.sender import Sender
-from flagsvc.storage import migrate
 from flagsvc.storage.db import Database
 from flagsvc.storage.models import WebhookDelivery
 
@@ -78,16 +78,9 @@ class _Quiet(BaseHTTPRequestHandler):
 
 
 def reset_database(url: str) -> str:
-    """Create the bench database if needed, migrate an empty schema; the SQLAlchemy URL."""
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    sqlalchemy_url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    migrate.upgrade(sqlalchemy_url)
-    return sqlalchemy_url
+    """``flow_report``'s reset (create if needed, migrate an empty schema); the SQLAlchemy URL."""
+    flow_report.reset_database(url)
+    return flow_report._sqlalchemy_url(url)
 
 
 class Bench:
