@@ -54,6 +54,7 @@ class StagePosition:
 
 
 FULL_ROLLOUT_BASIS_POINTS = 10_000
+FULL_ROLLOUT_PERCENT = Decimal(100)
 
 
 def to_basis_points(percent: Decimal) -> int:
@@ -138,6 +139,6 @@ def _target_percent(current: StagePosition, stage: Stage, percent: Decimal | Non
     if percent is None:
         stays_general = current.stage is Stage.GENERAL and stage is Stage.GENERAL
         return current.rollout_percent if stays_general else Decimal(0)
-    if not Decimal(0) <= percent <= Decimal(100):
+    if not Decimal(0) <= percent <= FULL_ROLLOUT_PERCENT:
         raise InvalidFieldError("rollout_percent", "must be between 0 and 100")
     return percent

@@ -254,10 +254,10 @@ def set_cohorts(
         the flag's, names an unlisted cohort, or is given for a boolean flag.
     """
     locked = locate_checked(session, where, precondition)
-    cohort_ids = _cohort_ids(session, cohort_keys)
+    cohorts = _known_cohorts(session, cohort_keys)
     if gate_paths.held(locked.state, locked.missing_readiness):
-        cohorts = gate_paths.locked_cohorts(session, cohort_keys)
         _refuse_catch_all(locked, cohorts)
+    cohort_ids = {cohort.key: cohort.id for cohort in cohorts}
     wanted = {"cohorts": list(cohort_keys), **_variations_summary(own_variations or {})}
     _check_own_variations(locked.flag, cohort_keys, own_variations or {})
     state_id = locked.state.id
@@ -372,16 +372,19 @@ def _cohort_keys(session: Session, state_id: int) -> list[str]:
     return list(session.scalars(stmt))
 
 
-def _cohort_ids(session: Session, cohort_keys: Sequence[str]) -> dict[str, int]:
-    """The cohorts' ids, share-locked: a racing delete (which locks the row for update)
-    either waits and then finds the cohort in use, or wins and this finds it gone."""
-    query = select(Cohort.key, Cohort.id).where(Cohort.key.in_(cohort_keys))
-    rows = session.execute(query.with_for_update(read=True, of=Cohort))
-    found = {key: cohort_id for key, cohort_id in rows}
+def _known_cohorts(session: Session, cohort_keys: Sequence[str]) -> list[Cohort]:
+    """The named cohorts, read once and share-locked (the gate checks their rules, the
+    rows get their ids): a racing delete (which locks the row for update) either waits
+    and then finds the cohort in use, or wins and this finds it gone.
+
+    :raise InvalidFieldError: some keys name no cohort.
+    """
+    cohorts = gate_paths.locked_cohorts(session, cohort_keys)
+    found = {cohort.key for cohort in cohorts}
     unknown = [key for key in cohort_keys if key not in found]
     if unknown:
         raise InvalidFieldError("cohorts", f"no such cohorts: {', '.join(unknown)}")
-    return found
+    return cohorts
 
 
 def _delete_exclusions(session: Session, state_id: int, user_keys: Sequence[str]) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.errors import InvalidFieldError
+from flagsvc.domain.stages import FULL_ROLLOUT_PERCENT
 from flagsvc.domain.stages import Stage
 from flagsvc.domain.stages import to_basis_points
 from flagsvc.domain.stages import to_percent
@@ -36,8 +37,6 @@ from flagsvc.storage.models import Environment
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagState
 
-FULL_ROLLOUT = Decimal(100)
-
 
 def schedule_launch(
     session: Session,
@@ -46,7 +45,7 @@ def schedule_launch(
     launch_at: datetime,
     precondition: Precondition = no_precondition,
     *,
-    rollout_percent: Decimal = FULL_ROLLOUT,
+    rollout_percent: Decimal = FULL_ROLLOUT_PERCENT,
 ) -> FlagStateDetail:
     """Schedule (or move) the start of general rollout in one environment.
 
@@ -59,7 +58,7 @@ def schedule_launch(
     """
     if launch_at <= change.at:
         raise InvalidFieldError("launch_at", "must be in the future")
-    if not Decimal(0) < rollout_percent <= FULL_ROLLOUT:
+    if not Decimal(0) < rollout_percent <= FULL_ROLLOUT_PERCENT:
         raise InvalidFieldError("rollout_percent", "must be above 0 and at most 100")
     locked = flag_states.locate_checked(session, where, precondition)
     _check_launchable(locked)
@@ -78,7 +77,7 @@ def launch_percent(state: FlagState) -> float | None:
     if state.launch_at is None:
         return None
     basis_points = state.launch_rollout_basis_points
-    return 100.0 if basis_points is None else float(to_percent(basis_points))
+    return float(FULL_ROLLOUT_PERCENT) if basis_points is None else float(to_percent(basis_points))
 
 
 def _launch_summary(launch_at: datetime | None, basis_points: int | None) -> dict[str, Any]:

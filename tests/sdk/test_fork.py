@@ -140,6 +140,33 @@ def resumed(live: Live) -> Live:
     return live
 
 
+def spawn(
+    argv: list[str], folder: Path, live: Live, log: Path, **extra: str
+) -> subprocess.Popen[bytes]:
+    """Start a pre-forking host of the app in ``folder``, told where the service is, its
+    output in ``log``; in its own process group so stopping it ends the workers too, even
+    a hung one, and dying with the test if the test dies."""
+    env = {
+        **os.environ,
+        "FLAGS_URL": live.service.url,
+        "FLAGS_KEY": live.sdk_key,
+        "FLAGS_FLAG": FLAG,
+        "FLAGS_COHORT": COHORT,
+        "PYTHONPATH": str(folder),
+        **extra,
+    }
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            argv,
+            cwd=folder,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+            process_group=0,
+        )
+
+
 # --- gunicorn --preload, uWSGI ---------------------------------------------------------
 
 
@@ -153,25 +180,8 @@ class WsgiServer:
         (folder / "flags_app.py").write_text(APP + extra)
         self.url = f"http://127.0.0.1:{port}"
         self.flags_asked: list[None] = []  # appended from several threads
-        env = {
-            **os.environ,
-            "FLAGS_URL": live.service.url,
-            "FLAGS_KEY": live.sdk_key,
-            "FLAGS_FLAG": FLAG,
-            "FLAGS_COHORT": COHORT,
-            "PYTHONPATH": str(folder),
-        }
         self.log = folder / "server.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=folder,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-                process_group=0,  # stop() ends the workers too, even a hung one
-            )
+        self.process = spawn(argv, folder, live, self.log)
 
     @classmethod
     def gunicorn(cls, live: Live, folder: Path, worker_class: str) -> WsgiServer:
@@ -362,29 +372,11 @@ class CeleryWorker:
         self.queue = f"flags-{os.getpid()}-{time.monotonic_ns()}"
         self.app = Celery("caller", broker=redis_url, backend=redis_url)
         self.flags_asked: list[None] = []
-        env = {
-            **os.environ,
-            "CELERY_URL": redis_url,
-            "FLAGS_URL": live.service.url,
-            "FLAGS_KEY": live.sdk_key,
-            "FLAGS_FLAG": FLAG,
-            "FLAGS_COHORT": COHORT,
-            "PYTHONPATH": str(folder),
-        }
         argv = [sys.executable, "-m", "celery", "-A", "flags_tasks", "worker", "--pool", "prefork"]
         argv += ["--concurrency", str(WORKERS), "-O", "fair", "--prefetch-multiplier", "1"]
         argv += ["-Q", self.queue, "--without-gossip", "--without-mingle", "-l", "info"]
         self.log = folder / "celery.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=folder,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-                process_group=0,
-            )
+        self.process = spawn(argv, folder, live, self.log, CELERY_URL=redis_url)
 
     def _send(self, path: str) -> Any:
         """Send the task ``path`` names (``/flag``, or ``/enroll?user=u``); its result."""
