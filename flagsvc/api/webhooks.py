@@ -9,12 +9,9 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import validate
 
 from flagsvc.api.auth import requires
 from flagsvc.domain.roles import Permission
-from flagsvc.domain.webhooks.events import ALL_EVENTS
-from flagsvc.domain.webhooks.messages import Format
 from flagsvc.services.records import Webhook
 from flagsvc.services.records import WebhookDelivery
 from flagsvc.services.webhooks import registry
@@ -22,12 +19,10 @@ from flagsvc.web.context import change
 from flagsvc.web.context import db
 from flagsvc.web.context import state
 from flagsvc.web.schemas import PageArgsSchema
-from flagsvc.web.schemas import StrictBoolean
-from flagsvc.web.schemas import StrictSchema
-from flagsvc.web.schemas import key_field
-from flagsvc.web.schemas import name_field
 from flagsvc.web.schemas import page
 from flagsvc.web.schemas import page_schema
+from flagsvc.web.shapes.webhooks import WebhookCreateSchema
+from flagsvc.web.shapes.webhooks import WebhookPatchSchema
 
 blp = Blueprint(
     "webhooks",
@@ -35,45 +30,6 @@ blp = Blueprint(
     url_prefix="/api/v1/webhooks",
     description="Webhooks: signed notifications of launches, readiness, kills and stale flags",
 )
-
-_EVENTS = validate.OneOf(ALL_EVENTS, error="must be one of: {choices}")
-
-
-def _list_of(field: ma.fields.Field[Any], most: int) -> ma.fields.List[Any]:
-    return ma.fields.List(field, validate=validate.Length(max=most))
-
-
-class WebhookFieldsSchema(StrictSchema):
-    name = name_field(100)
-    url = ma.fields.String(
-        validate=validate.Length(min=1, max=2000),
-        metadata={"description": "http:// or https://; private addresses are refused unless "
-                  "FLAGSVC_WEBHOOK_ALLOW_PRIVATE=1"},
-    )  # fmt: skip
-    events = _list_of(
-        ma.fields.String(validate=_EVENTS),
-        len(ALL_EVENTS),
-    )
-    value_streams = _list_of(key_field(), 100)
-    environments = _list_of(key_field(), 100)
-    format = ma.fields.String(validate=validate.OneOf([f.value for f in Format]))
-    secret = ma.fields.String(
-        validate=validate.Length(min=24, max=200),
-        load_only=True,
-        metadata={"description": "Write-only. Omit it and one is made (and shown once)."},
-    )
-    active = StrictBoolean()
-
-
-class WebhookCreateSchema(WebhookFieldsSchema):
-    name = name_field(100, required=True)
-    url = ma.fields.String(required=True, validate=validate.Length(min=1, max=2000))
-
-
-class WebhookPatchSchema(WebhookFieldsSchema):
-    rotate_secret = StrictBoolean(
-        metadata={"description": "true: make a new secret (shown once in this answer)"}
-    )
 
 
 class WebhookSchema(ma.Schema):
@@ -209,3 +165,16 @@ def _delivery(row: WebhookDelivery, attempts: Sequence[Any]) -> dict[str, Any]:
         if name not in ("flag", "attempt_log")
     }
     return {**fields, "flag_key": row.flag_key, "attempt_log": list(attempts)}
+
+
+@blp.route("/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver")
+class Redelivery(MethodView):
+    @requires(Permission.MANAGE_WEBHOOKS)
+    @blp.response(202, DeliverySchema)
+    def post(self, webhook_id: int, delivery_id: int) -> Any:
+        """Send a delivery again now: same event id, same bytes (409 while the webhook is
+        paused or a worker is sending it); earlier attempts stay in its log"""
+        with db().write() as session:
+            row = registry.redeliver(session, change(), webhook_id, delivery_id)
+            attempts = registry.attempts_of(session, [row.id])
+            return _delivery(row, attempts[row.id])

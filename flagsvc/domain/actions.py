@@ -52,6 +52,7 @@ class Action(StrEnum):
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_UPDATED = "webhook.updated"
     WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_REDELIVERED = "webhook.redelivered"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
     SDK_KEY_CREATED = "sdk_key.created"

@@ -249,6 +249,13 @@ def _updated(event: AuditEvent, before: Mapping[str, Any], after: Mapping[str, A
     return f"Changed the {entity}'s {_and(names) or 'fields'}"
 
 
+def _redelivered(event: AuditEvent, before: Mapping[str, Any], _after: Mapping[str, Any],
+                 _labels: Labels) -> str:  # fmt: skip
+    status = before.get("status", "")
+    return f"Sent delivery {before.get('event_id', '')} of webhook {event.entity_key} again " \
+           f"(it was {status})"  # fmt: skip
+
+
 def _cohorts_set(event: AuditEvent, before: Mapping[str, Any], after: Mapping[str, Any],
                  _labels: Labels) -> str:  # fmt: skip
     old, new = value_words("", before.get("cohorts")), value_words("", after.get("cohorts"))
@@ -409,4 +416,8 @@ _SENTENCES: dict[str, Sentence] = {
     Action.TOKEN_REVOKED: _revoked,
     Action.SDK_KEY_CREATED: _created,
     Action.SDK_KEY_REVOKED: _revoked,
+    Action.WEBHOOK_CREATED: _created,
+    Action.WEBHOOK_UPDATED: _updated,
+    Action.WEBHOOK_DELETED: _deleted,
+    Action.WEBHOOK_REDELIVERED: _redelivered,
 }

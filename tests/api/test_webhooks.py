@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Caller
+from tests.conftest import create_flag
 
 HOOK = {"name": "launches", "url": "https://hooks.example.com/flagsvc"}
 
@@ -103,3 +104,45 @@ def test_delete__gone_and_audited(admin: Caller):
     assert admin.get(f"/api/v1/webhooks/{made['id']}/deliveries").status_code == 404
     deleted = admin.get("/api/v1/audit", query_string={"action": "webhook.deleted"}).json
     assert [e["entity_key"] for e in deleted["items"]] == ["launches"]
+
+
+def _one_delivery(admin: Caller) -> tuple[dict[str, Any], dict[str, Any]]:
+    made = _made(admin)
+    create_flag(admin, "told")
+    moved = admin.post(
+        "/api/v1/flags/told/environments/staging/stage", json={"stage": "early_access"}
+    )
+    assert moved.status_code == 200, moved.json
+    [row] = admin.get(f"/api/v1/webhooks/{made['id']}/deliveries").json["items"]
+    return made, row
+
+
+def test_redeliver__202_with_the_delivery__404_and_403_as_json(
+    request: pytest.FixtureRequest, admin: Caller
+):
+    made, row = _one_delivery(admin)
+    path = f"/api/v1/webhooks/{made['id']}/deliveries/{row['id']}/redeliver"
+
+    again = admin.post(path)
+
+    assert again.status_code == 202, again.json
+    assert again.json["event_id"] == row["event_id"] and again.json["status"] == "pending"
+    audited = admin.get("/api/v1/audit", query_string={"action": "webhook.redelivered"}).json
+    assert audited["items"][0]["after"] == {"event_id": row["event_id"], "status": "pending"}
+    missing = admin.post(f"/api/v1/webhooks/{made['id']}/deliveries/999999/redeliver")
+    assert missing.status_code == 404 and "delivery" in missing.json["message"]
+    engineer: Caller = request.getfixturevalue("engineer")
+    assert engineer.post(path).status_code == 403
+
+
+def test_redeliver__paused__409_saying_so(admin: Caller):
+    made, row = _one_delivery(admin)
+    etag = admin.get(f"/api/v1/webhooks/{made['id']}").headers["ETag"]
+    paused = admin.patch(
+        f"/api/v1/webhooks/{made['id']}", json={"active": False}, headers={"If-Match": etag}
+    )
+    assert paused.status_code == 200
+
+    refused = admin.post(f"/api/v1/webhooks/{made['id']}/deliveries/{row['id']}/redeliver")
+
+    assert refused.status_code == 409 and "paused" in refused.json["message"]

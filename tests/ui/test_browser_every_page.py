@@ -36,6 +36,7 @@ PAGES = {
     "/audit/verify": "audit-verify",
     "/admin": "admin-page",
     "/admin/webhooks": "admin-webhooks",
+    "/admin/webhooks/{webhook}/edit": "admin-webhook-edit",
     "/sdk-keys": "sdk-keys",
     "/no-such-page": "not-found",
 }
@@ -64,20 +65,22 @@ def test_pages__cover_every_route():
     assert routes - named - {re.sub(r"<[^>]+>", "", p) for p in NOT_PAGES} == set()
 
 
-def _first_link(admin: Any, path: str, pattern: str) -> str:
+def _first_link(admin: Any, path: str, pattern: str, part: int = -1) -> str:
+    """The ``part`` of the first link like ``pattern`` on ``path`` (the last segment: a key)."""
     admin.go(path)
     hrefs = admin.page.locator("main a[href]").evaluate_all("as => as.map(a => a.pathname)")
     found = [h for h in hrefs if re.fullmatch(pattern, h)]
     assert found, f"no link like {pattern} on {path}"
-    return found[0].rsplit("/", 1)[1]
+    return str(found[0].split("/")[part])
 
 
 def test_every_page__inspected_light_and_dark_at_both_widths(people, demo):
     admin = people("admin", site=demo)
     flag = _first_link(admin, "/ui/flags", r"/ui/flags/[\w.-]+")
     cohort = _first_link(admin, "/ui/cohorts", r"/ui/cohorts/(?!new$)[\w.-]+")
+    webhook = _first_link(admin, "/ui/admin/webhooks", r"/ui/admin/webhooks/\d+/edit", -2)
     for path, name in PAGES.items():
-        response = admin.go("/ui" + path.format(flag=flag, cohort=cohort))
+        response = admin.go("/ui" + path.format(flag=flag, cohort=cohort, webhook=webhook))
         assert response is not None and response.status < 500, path
         admin.inspect(f"every-{name}")
     visitor = people("viewer", site=demo, signed_in=False)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.domain.actions import Action
+from flagsvc.domain.errors import ConflictError
 from flagsvc.domain.errors import DuplicateKeyError
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
@@ -30,6 +31,7 @@ from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import etag_data
 from flagsvc.services.context import no_precondition
+from flagsvc.services.webhooks.outbox import PENDING
 from flagsvc.storage.models import Environment
 from flagsvc.storage.models import ValueStream
 from flagsvc.storage.models import Webhook
@@ -149,6 +151,37 @@ def delete_webhook(
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id))
     audit.record(session, change, Action.WEBHOOK_DELETED, _subject(hook), before, None)
     session.delete(hook)
+
+
+def redeliver(
+    session: Session, change: Change, webhook_id: int, delivery_id: int
+) -> WebhookDelivery:
+    """Send one delivery again now, audited: the same event id and the same bytes, so a
+    receiver that already has it drops it as a duplicate.
+
+    A pending delivery skips the rest of its wait; a delivered or dead one gets one more
+    attempt (and, while the event is younger than the retry window, its retries). Its
+    earlier attempts stay in the log.
+
+    :raise NotFoundError: no such webhook, or no such delivery of it.
+    :raise ConflictError: the webhook is paused, or a worker is sending it right now.
+    """
+    hook = get_webhook(session, webhook_id)
+    stmt = select(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id, WebhookDelivery.webhook_id == webhook_id
+    )
+    delivery = session.scalar(stmt.with_for_update())
+    if delivery is None:
+        raise NotFoundError("delivery", delivery_id)
+    if not hook.active:
+        raise ConflictError(f"webhook {hook.name!r} is paused: resume it to send deliveries")
+    if delivery.leased_until is not None and delivery.leased_until > change.at:
+        raise ConflictError(f"delivery {delivery_id} is being sent right now; try again shortly")
+    before = {"event_id": delivery.event_id, "status": delivery.status}
+    delivery.status, delivery.next_attempt_at, delivery.delivered_at = PENDING, change.at, None
+    after = {"event_id": delivery.event_id, "status": PENDING}
+    audit.record(session, change, Action.WEBHOOK_REDELIVERED, _subject(hook), before, after)
+    return delivery
 
 
 def summary(hook: Webhook) -> dict[str, Any]:
