@@ -5,19 +5,30 @@ in-process through WSGI with each caller's credential (every role and an SDK key
 and checks: no 5xx, and every response conforms to the document (status code,
 content type, body schema). ``FUZZ_EXAMPLES`` examples per operation, mode and caller
 give several thousand requests per backend.
+
+Generation is derandomized and learns nothing from the responses, so every caller on
+every backend gets the same cases. Drawing them costs more than sending them, so the
+first test in a process draws them once and every test sends fresh copies
+(``Generated``) to its own app, with its own credential.
 """
 
 from __future__ import annotations
 
+import copy
 import os
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
+from requests.structures import CaseInsensitiveDict
+from schemathesis import Case
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import content_type_conformance
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from schemathesis.specs.openapi.checks import status_code_conformance
@@ -67,24 +78,71 @@ def _operations(app):
     return [result.ok() for result in schema.get_all_operations()]
 
 
+@dataclass(frozen=True)
+class Generated:
+    """What hypothesis drew for one case, kept apart from the app it was first sent to."""
+
+    method: Any
+    path: str
+    parts: dict[str, Any]
+    meta: Any
+
+    @classmethod
+    def of(cls, case: Case) -> Generated:
+        parts = {
+            "path_parameters": case.path_parameters,
+            "headers": dict(case.headers),
+            "cookies": case.cookies,
+            "query": case.query,
+            "body": case.body,
+            "media_type": case.media_type,
+            "multipart_content_types": case.multipart_content_types,
+        }
+        return cls(case.method, case.path, _copy(parts), _copy(case._meta))
+
+    def case(self, operation) -> Case:
+        """The same request, for ``operation`` (of this test's app)."""
+        parts = _copy(self.parts)
+        parts["headers"] = CaseInsensitiveDict(parts["headers"])
+        return Case(operation, self.method, self.path, **parts, meta=_copy(self.meta))
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy that keeps schemathesis' ``NOT_SET`` (no body) the one object it is."""
+    return copy.deepcopy(value, {id(NOT_SET): NOT_SET})
+
+
+DRAWN: dict[tuple[str, GenerationMode], list[Generated]] = {}
+"""Cases drawn per operation and mode, in this process (the same for every test)."""
+
+
+def _generated(operation, mode: GenerationMode) -> list[Generated]:
+    """The operation's cases in ``mode``, drawn by hypothesis on first use."""
+    key = (operation.label, mode)
+    if key not in DRAWN:
+        drawn: list[Generated] = []
+
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def draw(case):
+            drawn.append(Generated.of(case))
+
+        draw()
+        DRAWN[key] = drawn
+    return DRAWN[key]
+
+
 def _fuzz(operation, mode: GenerationMode, headers: dict[str, str]) -> int:
-    sent = 0
-
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-        database=None,
-    )
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def run(case):
-        nonlocal sent
-        sent += 1
-        case.call_and_validate(headers=headers, checks=CHECKS)
-
-    run()
-    return sent
+    cases = _generated(operation, mode)
+    for generated in cases:
+        generated.case(operation).call_and_validate(headers=headers, checks=CHECKS)
+    return len(cases)
 
 
 @pytest.mark.parametrize("caller", CALLERS)
