@@ -6,7 +6,8 @@ an ungated one (``development``): stage moves (retire and rollback included), ki
 resume, ramps, cohorts created, edited, filled and attached, exclusions, enrol and
 leave, readiness marked and unmarked, the checklist replaced, the off variation of a
 typed flag changed, launches scheduled and run by the scheduler. After every step it
-takes production's SDK snapshot and evaluates it with the SDK's engine for users
+reads the flag's readiness from the service and, while it is incomplete, takes
+production's SDK snapshot over HTTP and evaluates it with the SDK's engine for users
 nobody picked (random keys of many shapes, no attributes or attributes no bounded
 cohort selects, no key at all) and checks the invariant (``docs/decisions.md``, "The
 readiness gate"): while the flag's readiness is incomplete none of them is on, and a
@@ -38,6 +39,9 @@ from hypothesis.stateful import precondition
 from hypothesis.stateful import rule
 from hypothesis.stateful import run_state_machine_as_test
 
+from flagsvc.domain.readiness import is_ready
+from flagsvc.services import flags
+from flagsvc.services import readiness
 from flagsvc.services import scheduler
 from flagsvc.state import AppState
 from tests.conftest import Caller
@@ -333,31 +337,24 @@ class GateMachine(RuleBasedStateMachine):
 
     @invariant()
     def nobody_unpicked_is_on_before_ready(self) -> None:
-        admin = self.call("admin")
-        readiness = admin.get(f"/api/v1/flags/{self.flag}/readiness").json
-        if self.typed and readiness["ready"]:
-            flag = admin.get(f"/api/v1/flags/{self.flag}").json
-            self.approved_off.add(_off_value(flag))
-        if readiness["ready"]:
+        ready, missing, off = self.ctx.readiness(self.flag)
+        if self.typed and ready:
+            self.approved_off.add(off)
+        if ready:
             return
         snapshot = self.ctx.snapshot()
         for context in USERS:
             result = evaluate(snapshot, self.flag, context)
             assert not result.enabled, (
                 f"{context} is on ({result.reason}, cohort {result.matched_cohort}) "
-                f"with readiness missing {readiness['missing']}: "
-                f"{admin.get(self.state_path(GATED)).json}"
+                f"with readiness missing {missing}: "
+                f"{self.call('admin').get(self.state_path(GATED)).json}"
             )
             if self.typed:
                 assert result.value in self.approved_off, (
                     f"{context} gets {result.value!r} (approved: {self.approved_off}) "
-                    f"with readiness missing {readiness['missing']}"
+                    f"with readiness missing {missing}"
                 )
-
-
-def _off_value(flag: dict[str, Any]) -> Any:
-    off = flag["off_variation"]
-    return next((v["value"] for v in flag["variations"] if v["key"] == off), None)
 
 
 class MachineContext:
@@ -378,6 +375,19 @@ class MachineContext:
             f"/api/v1/objectives/{objective['id']}/key-results",
             json={"title": "K", "metric": "m", "baseline": 0, "target": 1},
         ).json["id"]
+
+    def readiness(self, flag_key: str) -> tuple[bool, list[str], Any]:
+        """Whether the flag is ready, what it misses, and the value it serves when off.
+
+        Read from the service, as ``GET .../readiness`` reads it: the property is about
+        what SDKs are sent, and tests/api/test_readiness.py covers the endpoint.
+        """
+        with self.state.db.read() as session:
+            flag = readiness.get_readiness(session, flag_key)
+            off = next(
+                (v["value"] for v in flag.variations if v["key"] == flag.off_variation), None
+            )
+            return is_ready(flags.checklist(flag)), flags.missing_readiness(flag), off
 
     def snapshot(self) -> Snapshot:
         """Production's snapshot as an SDK keeps it: fetched with If-None-Match."""
