@@ -18,10 +18,12 @@ Flow efficiency is active / flow time.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 
 from flagsvc.domain.actions import Action
 from flagsvc.domain.stages import Stage
@@ -272,6 +274,89 @@ def flag_flow(
     )  # fmt: skip
 
 
+def flag_flows(
+    flag_key: str,
+    flow_item: str,
+    events: Sequence[FlowEvent],
+    scope: FlowScope,
+    moments: Sequence[datetime],
+) -> list[FlagFlow | None]:
+    """The flag's flow at each of ``moments`` (ascending), as :func:`flag_flow` gives it
+    from the events up to that moment, in one pass over ``events``.
+
+    A measured key result reads a flag's flow at the end of each of a dozen weeks: the
+    events are walked once and the running totals copied at each moment, so every
+    figure adds the same seconds in the same order as :func:`flag_flow` would. Events
+    whose times go back (a clock set back between two writes) take :func:`flag_flow` at
+    each moment. ``scope.as_of`` is not read: each moment is its own.
+    """
+    times = [event.at for event in events]
+    if any(later < earlier for earlier, later in pairwise(times)):
+        return [
+            flag_flow(
+                flag_key, flow_item, events[: bisect_right(times, moment)], _at(scope, moment)
+            )
+            for moment in moments
+        ]
+    running = _Running(flag_key, flow_item, events, scope)
+    return [running.at(moment) for moment in moments]
+
+
+def _at(scope: FlowScope, moment: datetime) -> FlowScope:
+    return FlowScope(scope.environment, scope.gated, moment)
+
+
+class _Running:
+    """A flag's flow built up event by event (times in order), read at growing moments."""
+
+    def __init__(
+        self, flag_key: str, flow_item: str, events: Sequence[FlowEvent], scope: FlowScope
+    ) -> None:
+        self.flag_key, self.flow_item, self.events, self.scope = flag_key, flow_item, events, scope
+        self.read = 0  # events up to the last moment
+        self.created: datetime | None = None
+        self.changes: list[FlowEvent] = []  # stage changes in the environment, so far
+        self.released: datetime | None = None
+        self.sweep: _Sweep | None = None
+        self.swept = 0  # events the sweep has applied
+        self.periods: tuple[StagePeriod, ...] = ()  # of ``changes``, shared while they last
+
+    def at(self, moment: datetime) -> FlagFlow | None:
+        """What :func:`flag_flow` says at ``moment`` (not before the previous one)."""
+        while self.read < len(self.events) and self.events[self.read].at <= moment:
+            self._read(self.events[self.read])
+            self.read += 1
+        if self.created is None or self.created > moment:
+            return None
+        if self.sweep is None:
+            self.sweep = _Sweep(self.scope, self.created)
+        end = self.released or moment
+        while self.swept < self.read and self.events[self.swept].at <= end:
+            self.sweep.step(self.events[self.swept])
+            self.swept += 1
+        sweep = self.sweep.copy()
+        sweep.finish(end)
+        if len(self.periods) != len(self.changes) + 1:
+            self.periods = stage_periods(self.changes, self.scope.environment, self.created)
+        return FlagFlow(
+            self.flag_key, self.flow_item, self.created, self.released, moment, self.periods,
+            {stage: sweep.totals.get(stage, 0.0) for stage in FLOW_STAGES},
+            sweep.totals.get(WAIT, 0.0), sweep.totals.get(BLOCKED, 0.0),
+            self.released is None and sweep.waits_for_readiness(),
+        )  # fmt: skip
+
+    def _read(self, event: FlowEvent) -> None:
+        if event.action == Action.FLAG_CREATED and self.created is None:
+            self.created = event.at
+        elif (
+            event.action == Action.FLAG_STAGE_CHANGED
+            and event.environment == self.scope.environment
+        ):
+            self.changes.append(event)
+            if self.released is None and (event.stage or Stage.OFF) == Stage.RELEASED:
+                self.released = event.at
+
+
 WAIT, BLOCKED, ACTIVE = "readiness_wait", "blocked", "active"
 
 
@@ -293,10 +378,25 @@ class _Sweep:
         for event in events:
             if event.at > end:
                 break
-            if self._applies(event):
-                self._accrue(event.at)
-                self._apply(event)
+            self.step(event)
+        self.finish(end)
+
+    def step(self, event: FlowEvent) -> None:
+        """Account for the time up to ``event`` and apply it (if it concerns the flow here)."""
+        if self._applies(event):
+            self._accrue(event.at)
+            self._apply(event)
+
+    def finish(self, end: datetime) -> None:
+        """Account for the time from the last event to ``end``."""
         self._accrue(end)
+
+    def copy(self) -> _Sweep:
+        """An independent copy (to finish at one moment and go on from here)."""
+        twin = _Sweep(self.scope, self.last)
+        twin.stage, twin.ready, twin.killed = self.stage, self.ready, self.killed
+        twin.totals = dict(self.totals)
+        return twin
 
     def waits_for_readiness(self) -> bool:
         """In early access in a gated environment while readiness is incomplete (now)."""

@@ -60,6 +60,16 @@ UNITS: Mapping[FlowMeasure, str] = {
     FlowMeasure.FLOW_EFFICIENCY: "ratio",
     FlowMeasure.FLOW_DISTRIBUTION: "share",
 }
+SUMMARY_KEYS: Mapping[FlowMeasure, str] = {
+    FlowMeasure.FLOW_TIME_P50: "flow_time",
+    FlowMeasure.FLOW_TIME_P85: "flow_time",
+    FlowMeasure.FLOW_LOAD: "flow_load",
+    FlowMeasure.WAIT_FOR_READINESS_P50: "wait_for_readiness",
+    FlowMeasure.FLOW_VELOCITY: "flow_velocity",
+    FlowMeasure.FLOW_EFFICIENCY: "flow_efficiency",
+    FlowMeasure.FLOW_DISTRIBUTION: "flow_distribution",
+}
+"""The one figure of a flow summary :func:`pick` reads for each metric."""
 DEFAULT_WINDOW_DAYS = 28
 MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = 7, 365
 

@@ -9,6 +9,9 @@ at or after ``since``) or is in flight (early access or general) at its end.
 from __future__ import annotations
 
 import bisect
+import functools
+from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -215,10 +218,14 @@ def in_scope(flows: Iterable[flow.FlagFlow], span: Window) -> list[flow.FlagFlow
 
 
 def summarize(
-    flows: Sequence[flow.FlagFlow], span: Window, scoped: Sequence[flow.FlagFlow] | None = None
+    flows: Sequence[flow.FlagFlow],
+    span: Window,
+    scoped: Sequence[flow.FlagFlow] | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Every metric of ``span`` over ``flows`` (any flags; scope is decided here, unless
-    the caller already has ``in_scope(flows, span)`` and passes it as ``scoped``).
+    the caller already has ``in_scope(flows, span)`` and passes it as ``scoped``), or
+    those ``only`` names (a measured key result reads one of them at each of its weeks).
 
     The weekly load counts every flag in flight at each week's end, also those that
     left the flow later without a release (rolled back to off, or retired).
@@ -226,19 +233,27 @@ def summarize(
     items = in_scope(flows, span) if scoped is None else scoped
     released = [item for item in items if item.released is not None]
     in_flight = [item for item in items if item.released is None]
-    weeks = iso_weeks(span)
-    medians = stage_medians(items)
-    return {
-        "flow_time": stats([flow.days(i.flow_time) for i in released]),
-        "wait_for_readiness": stats([flow.days(i.readiness_wait) for i in released]),
-        "waiting_for_readiness_now": sum(1 for i in in_flight if i.waiting_for_readiness_now),
-        "flow_efficiency": _portfolio_efficiency(released),
-        "flow_load": {"now": len(in_flight), "weekly": _weekly_load(flows, weeks, span)},
-        "flow_velocity": _velocity(released, weeks, span),
-        "flow_distribution": {"released": _shares(released), "in_flight": _shares(in_flight)},
+    medians = functools.cache(lambda: stage_medians(items))
+    figures: dict[str, Callable[[], Any]] = {
+        "flow_time": lambda: stats([flow.days(i.flow_time) for i in released]),
+        "wait_for_readiness": lambda: stats([flow.days(i.readiness_wait) for i in released]),
+        "waiting_for_readiness_now": lambda: sum(
+            1 for i in in_flight if i.waiting_for_readiness_now
+        ),
+        "flow_efficiency": lambda: _portfolio_efficiency(released),
+        "flow_load": lambda: {
+            "now": len(in_flight),
+            "weekly": _weekly_load(flows, iso_weeks(span), span),
+        },
+        "flow_velocity": lambda: _velocity(released, iso_weeks(span), span),
+        "flow_distribution": lambda: {
+            "released": _shares(released),
+            "in_flight": _shares(in_flight),
+        },
         "stage_median_days": medians,
-        "bottleneck": bottleneck(medians),
+        "bottleneck": lambda: bottleneck(medians()),
     }
+    return {name: figure() for name, figure in figures.items() if only is None or name in only}
 
 
 def stats(values: Sequence[float]) -> Stats:

@@ -23,19 +23,23 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.domain import flow as flow_rules
 from flagsvc.domain import measures
+from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.stages import Stage
 from flagsvc.services import environments
 from flagsvc.services import flow
 from flagsvc.services import timeline
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import KeyResult
 from flagsvc.storage.models import Objective
+from flagsvc.storage.models import ValueStream
 
 WEEKS = 12
 """Weekly points a history shows before the current value."""
@@ -149,15 +153,22 @@ def views(
 def objective_views(
     session: Session, objectives: Sequence[Objective], now: datetime, weeks: int = WEEKS
 ) -> list[ObjectiveView]:
-    """Objectives with their key results measured."""
+    """Objectives with their key results measured (their streams' keys read at once)."""
     found = measure_all(
         session, [kr for objective in objectives for kr in objective.key_results], now, weeks
     )
+    ids = {o.value_stream_id for o in objectives if o.value_stream_id is not None}
+    stream_keys = {
+        stream_id: key
+        for stream_id, key in session.execute(
+            select(ValueStream.id, ValueStream.key).where(ValueStream.id.in_(ids))
+        )
+    }
     return [
         ObjectiveView(
             o,
             [KeyResultView(kr, found.get(kr.id)) for kr in o.key_results],
-            o.value_stream.key if o.value_stream is not None else None,
+            None if o.value_stream_id is None else stream_keys.get(o.value_stream_id),
         )
         for o in objectives
     ]
@@ -178,19 +189,25 @@ def measure_all(
             by_scope.setdefault(scope, []).append((row, spec))
     moments = points(now, weeks)
     found: dict[int, Measurement] = {}
-    covered = {scope: _scope_key_set(session, scope) for scope in by_scope}
+    covered = _scope_key_sets(session, list(by_scope))
     histories: dict[str, _EnvironmentHistories] = {}
     for environment in {scope[0] for scope in by_scope}:
         here = [scope for scope in by_scope if scope[0] == environment]
-        longest = max(timedelta(days=spec.window_days) for s in here for _, spec in by_scope[s])
+        windows = {timedelta(days=spec.window_days) for s in here for _, spec in by_scope[s]}
         histories[environment] = _EnvironmentHistories(
-            session, environment, moments[0][1] - longest, _union([covered[s] for s in here])
+            session,
+            environment,
+            _union(here),
+            [at for _, at in moments],
+            windows,
         )
     for scope, members in by_scope.items():
         folded = histories[scope[0]].scope(covered[scope])
         for row, spec in members:
+            window = timedelta(days=spec.window_days)
             history = tuple(
-                Point(label, at, _value(spec, folded.at(at), at)) for label, at in moments
+                Point(label, at, _value(spec, folded.at(n, at - window), at))
+                for n, (label, at) in enumerate(moments)
             )
             direction = measures.direction(spec, row.baseline, row.target)
             found[row.id] = Measurement(spec, direction, history[-1].value, now, history)
@@ -216,84 +233,186 @@ def _value(
     spec: measures.MeasureSpec, flows: list[flow_rules.FlagFlow], at: datetime
 ) -> float | None:
     span = flow.Window(at - timedelta(days=spec.window_days), at, at)
-    return measures.pick(spec, flow.summarize(flows, span))
+    return measures.pick(
+        spec, flow.summarize(flows, span, only=(measures.SUMMARY_KEYS[spec.metric],))
+    )
 
 
-History = tuple[str, str, list[flow_rules.FlowEvent], list[datetime]]
-"""A flag's key, flow item, flow events and their times (for bisecting)."""
+@dataclass(frozen=True, slots=True)
+class _History:
+    """A flag's flow events in one environment, with what the per-moment choice reads."""
+
+    key: str
+    flow_item: str
+    events: list[flow_rules.FlowEvent]
+    times: list[datetime]  # the events' times, for bisecting
+    changes: list[tuple[int, datetime, str]]  # its stage changes here: (index, at, stage)
+
+    def counts(self, since: datetime, prefix: int) -> bool:
+        """Whether the flag can count for a window from ``since``, over its first
+        ``prefix`` events: it changed stage at or after ``since``, or its last change
+        before ``since`` left it in flight (``timeline.active_flag_keys``' rule, applied
+        to the events already read). Any other flag adds nothing to that window: it is
+        not in scope and in flight at none of its week ends."""
+        last: str | None = None
+        for index, at, stage in self.changes:
+            if index >= prefix:
+                break
+            if at >= since:
+                return True
+            last = stage
+        return last in flow_rules.IN_FLIGHT
+
+
+def _history(key: str, item: str, events: list[flow_rules.FlowEvent], env: str) -> _History:
+    changes = [
+        (n, event.at, event.stage or Stage.OFF)
+        for n, event in enumerate(events)
+        if event.action == Action.FLAG_STAGE_CHANGED and event.environment == env
+    ]
+    return _History(key, item, events, [event.at for event in events], changes)
 
 
 class _EnvironmentHistories:
-    """The flow events of every flag that can be in flight in one environment since
-    ``since``, read in one query and shared by every scope measured there (an objectives
-    page measuring one key result per value stream reads the audit once, not per stream)."""
+    """The flow events of the flags that can count for a window (one of ``windows``)
+    ending at one of ``moments`` in one environment, read in one query and shared by
+    every scope measured there: an objectives page measuring one key result per value
+    stream reads the audit once, not per stream. Each flag's flows at the moments are
+    folded in one pass, once, however many scopes ask for them."""
 
     def __init__(
-        self, session: Session, environment: str, since: datetime, keys: Select[Any]
+        self,
+        session: Session,
+        environment: str,
+        keys: Select[Any],
+        moments: Sequence[datetime],
+        windows: Iterable[timedelta],
     ) -> None:
         env = environments.get_environment(session, environment)
+        self.moments, self.windows = moments, sorted(set(windows))
+        since = moments[0] - self.windows[-1]
         candidates = timeline.active_flag_keys(env.key, since, None)
         histories = timeline.flow_events(
             session, env.key, keys.where(Flag.key.in_(candidates)), None
         )
-        self.environment, self.gated = env.key, env.gated
-        self.histories: list[History] = [
-            (key, history.flow_item, history.events, [e.at for e in history.events])
+        self.scope_at = flow_rules.FlowScope(env.key, env.gated, moments[-1])
+        self.histories = [
+            _history(key, history.flow_item, history.events, env.key)
             for key, history in histories.items()
         ]
+        self.folds: dict[str, dict[int, flow_rules.FlagFlow | None]] = {}
 
     def scope(self, keys: frozenset[str] | None) -> _ScopeFlows:
         """The histories of the flags ``keys`` names (None: every flag)."""
         if keys is None:
-            return _ScopeFlows(self.environment, self.gated, self.histories)
-        chosen = [history for history in self.histories if history[0] in keys]
-        return _ScopeFlows(self.environment, self.gated, chosen)
+            return _ScopeFlows(self, self.histories)
+        return _ScopeFlows(self, [history for history in self.histories if history.key in keys])
+
+    def flows(self, history: _History) -> dict[int, flow_rules.FlagFlow | None]:
+        """The flag's flow at each moment (by number) where it counts for one of the
+        windows measured here (None: it did not exist yet)."""
+        found = self.folds.get(history.key)
+        if found is None:
+            points = [
+                n
+                for n, moment in enumerate(self.moments)
+                if any(
+                    history.counts(moment - window, bisect.bisect_right(history.times, moment))
+                    for window in self.windows
+                )
+            ]
+            flows = flow_rules.flag_flows(
+                history.key,
+                history.flow_item,
+                history.events,
+                self.scope_at,
+                [self.moments[n] for n in points],
+            )
+            found = self.folds[history.key] = dict(zip(points, flows, strict=True))
+        return found
 
 
-def _scope_key_set(session: Session, scope: Scope) -> frozenset[str] | None:
-    """The keys of the flags a scope covers (None: every flag, no need to list them)."""
-    _, objective_id, value_stream = scope
-    if objective_id is None and value_stream is None:
-        return None
-    return frozenset(session.scalars(scope_keys(session, objective_id, value_stream)))
+def _scope_key_sets(
+    session: Session, scopes: Sequence[Scope]
+) -> dict[Scope, frozenset[str] | None]:
+    """Per scope, the keys of the flags it covers (None: every flag, no need to list
+    them); every value stream's in one query."""
+    streams = sorted({stream for _, objective, stream in scopes if objective is None and stream})
+    by_stream = _stream_flag_keys(session, streams)
+    covered: dict[Scope, frozenset[str] | None] = {}
+    for scope in scopes:
+        _, objective_id, stream = scope
+        if objective_id is not None:
+            covered[scope] = frozenset(session.scalars(flow.objective_flag_keys(objective_id)))
+        else:
+            covered[scope] = None if stream is None else by_stream[stream]
+    return covered
 
 
-def _union(key_sets: Sequence[frozenset[str] | None]) -> Select[Any]:
-    """The flags any of the scopes covers, as a select for the audit read."""
-    named: set[str] = set()
-    for keys in key_sets:
-        if keys is None:
-            return select(Flag.key)
-        named |= keys
-    return select(Flag.key).where(Flag.key.in_(sorted(named)))
+def _stream_flag_keys(session: Session, streams: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The keys of each value stream's flags.
+
+    :raise NotFoundError: a stream does not exist.
+    """
+    if not streams:
+        return {}
+    known = set(session.scalars(select(ValueStream.key).where(ValueStream.key.in_(streams))))
+    for key in streams:
+        if key not in known:
+            raise NotFoundError("value stream", key)
+    rows = session.execute(
+        select(ValueStream.key, Flag.key)
+        .join(Objective, Objective.value_stream_id == ValueStream.id)
+        .join(KeyResult, KeyResult.objective_id == Objective.id)
+        .join(Flag, Flag.key_result_id == KeyResult.id)
+        .where(ValueStream.key.in_(streams))
+    )
+    found: dict[str, set[str]] = {key: set() for key in streams}
+    for stream, flag in rows:
+        found[stream].add(flag)
+    return {key: frozenset(flags) for key, flags in found.items()}
+
+
+def _union(scopes: Sequence[Scope]) -> Select[Any]:
+    """The flags any of ``scopes`` covers, as a select for the audit read: by objective
+    and stream, not as thousands of keys (each a parameter the driver parses)."""
+    if any(objective is None and stream is None for _, objective, stream in scopes):
+        return select(Flag.key)
+    objectives = sorted({objective for _, objective, _ in scopes if objective is not None})
+    streams = sorted({stream for _, objective, stream in scopes if objective is None and stream})
+    stream_ids = select(ValueStream.id).where(ValueStream.key.in_(streams))
+    return (
+        select(Flag.key)
+        .join(KeyResult, KeyResult.id == Flag.key_result_id)
+        .join(Objective, Objective.id == KeyResult.objective_id)
+        .where(
+            or_(
+                KeyResult.objective_id.in_(objectives),
+                Objective.value_stream_id.in_(stream_ids),
+            )
+        )
+    )
 
 
 class _ScopeFlows:
-    """The flow events of one scope, folded at any moment on demand."""
+    """The flows of one scope's flags, at any of the moments."""
 
-    def __init__(self, environment: str, gated: bool, histories: list[History]) -> None:
-        self.environment, self.gated, self.histories = environment, gated, histories
-        self.cache: dict[datetime, list[flow_rules.FlagFlow]] = {}
+    def __init__(self, shared: _EnvironmentHistories, histories: list[_History]) -> None:
+        self.shared, self.histories = shared, histories
 
-    def at(self, moment: datetime) -> list[flow_rules.FlagFlow]:
-        """Every flag's flow as it stood at ``moment`` (events after it ignored)."""
-        if moment not in self.cache:
-            scope = flow_rules.FlowScope(self.environment, self.gated, moment)
-            folded = (
-                flow_rules.flag_flow(key, item, events[: bisect.bisect_right(times, moment)], scope)
-                for key, item, events, times in self.histories
-            )
-            self.cache[moment] = [item for item in folded if item is not None]
-        return self.cache[moment]
-
-
-def scope_keys(session: Session, objective_id: int | None, value_stream: str | None) -> Select[Any]:
-    """The keys of the flags a scope covers (every flag without an objective or stream)."""
-    if objective_id is not None:
-        return flow.objective_flag_keys(objective_id)
-    if value_stream is not None:
-        return flow.value_stream_flag_keys(session, value_stream)
-    return select(Flag.key)
+    def at(self, point: int, since: datetime) -> list[flow_rules.FlagFlow]:
+        """The flows at moment number ``point`` (later events ignored) of the flags that
+        can count for the window from ``since``; leaving the others out changes no
+        figure of it."""
+        moment = self.shared.moments[point]
+        flows = []
+        for history in self.histories:
+            prefix = bisect.bisect_right(history.times, moment)
+            if history.counts(since, prefix):
+                found = self.shared.flows(history)[point]
+                if found is not None:
+                    flows.append(found)
+        return flows
 
 
 def history_json(measurement: Measurement) -> list[Mapping[str, Any]]:

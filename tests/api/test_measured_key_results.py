@@ -6,7 +6,10 @@ A (feature) was released after 14 days and B (defect) after 10; C and E are in f
 
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -140,3 +143,42 @@ def test_typed_in__unchanged(engineer, viewer):
     assert created["measured"] is False and created["measure"] is None
     assert created["history"] is None and created["current"] == 25 and created["progress"] == 0.5
     assert created["direction"] == "higher_is_better"
+
+
+_REPORTED = {
+    "flow_time_p50": lambda m: m["flow_time"]["p50_days"],
+    "flow_time_p85": lambda m: m["flow_time"]["p85_days"],
+    "wait_for_readiness_p50": lambda m: m["wait_for_readiness"]["p50_days"],
+    "flow_load": lambda m: float(m["flow_load"]["now"]),
+    "flow_velocity": lambda m: float(m["flow_velocity"]["per_week"]),
+    "flow_efficiency": lambda m: m["flow_efficiency"],
+    "flow_distribution": lambda m: (
+        m["flow_distribution"]["released"]["feature"]["share"]
+        if m["flow_velocity"]["total"]
+        else None
+    ),
+}
+
+
+@pytest.mark.parametrize("metric", sorted(_REPORTED))
+@pytest.mark.parametrize("window_days", [7, 28])
+def test_history__every_point__what_the_flow_report_of_its_window_says(
+    history, engineer, viewer, metric, window_days
+):
+    """Measured key results fold each flag once for all their points, leaving out flags
+    that cannot count for a point's window: each point must still be the flow report's
+    figure over the window ending there."""
+    worse, better = (0, 5) if metric in {"flow_velocity", "flow_efficiency"} else (9, 1)
+    measure = {"metric": metric, "window_days": window_days}
+    if metric == "flow_distribution":
+        measure["flow_item"] = "feature"
+    created = _measured(engineer, history["checkout"], measure, baseline=worse, target=better)
+    assert created.status_code == 201, created.json
+    points = viewer.get(f"/api/v1/key-results/{created.json['id']}?weeks=6").json["history"]
+    for n, point in enumerate(points):
+        at = datetime.fromisoformat(point["at"])
+        since = (at - timedelta(days=window_days)).isoformat()
+        until = "" if n == len(points) - 1 else f"&until={quote(point['at'])}"
+        report = viewer.get(f"/api/v1/flow?since={quote(since)}{until}")
+        assert report.status_code == 200, report.json
+        assert point["value"] == _REPORTED[metric](report.json), (metric, point)

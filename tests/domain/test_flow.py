@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from flagsvc.domain import flow
 from flagsvc.domain.actions import Action
@@ -206,3 +210,84 @@ def test_flow_index__covers_exactly_the_flow_actions():
     from flagsvc.storage.models import FLOW_ACTIONS_SQL
 
     assert set(re.findall(r"'([^']+)'", FLOW_ACTIONS_SQL)) == set(flow.FLOW_ACTIONS)
+
+
+# --- one pass for many moments ------------------------------------------------------
+
+_ACTIONS = st.sampled_from([
+    Action.FLAG_STAGE_CHANGED, Action.FLAG_STAGE_CHANGED, Action.FLAG_STAGE_CHANGED,
+    Action.FLAG_KILLED, Action.FLAG_RESUMED, Action.FLAG_READY, Action.FLAG_READINESS_LOST,
+    Action.FLAG_CREATED,
+])  # fmt: skip
+_STAGES = st.sampled_from(["off", "early_access", "general", "released", "retired", None])
+
+
+_SPAN = 40 * 86_400 * 10**6  # forty days, in microseconds
+
+
+def _when(micros: int) -> datetime:
+    return DAY0 + timedelta(microseconds=micros)
+
+
+@st.composite
+def _histories(draw, ordered: bool):
+    """A flag's events (created usually first, not always; times in order or not)."""
+    count = draw(st.integers(0, 14))
+    times = draw(st.lists(st.integers(0, _SPAN), min_size=count, max_size=count))
+    if ordered:
+        times.sort()
+    events = []
+    if draw(st.booleans()) or not count:
+        events.append((0 if ordered else draw(st.integers(0, _SPAN)), Action.FLAG_CREATED, None))
+    for micros in times:
+        events.append(
+            (micros, draw(_ACTIONS), draw(st.sampled_from([PROD, PROD, "staging", None])))
+        )
+    if ordered:
+        events.sort(key=lambda e: e[0])
+    return [
+        flow.FlowEvent(
+            n, _when(micros), action, "a", env,
+            draw(_STAGES) if action == Action.FLAG_STAGE_CHANGED else None,
+            draw(st.sampled_from([0.0, 25.0, 100.0, None])),
+        )
+        for n, (micros, action, env) in enumerate(events, start=1)
+    ]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(ordered=st.booleans(), data=st.data(), gated=st.booleans())
+def test_flag_flows__each_moment__same_as_flag_flow_on_the_events_up_to_it(ordered, data, gated):
+    events = data.draw(_histories(ordered))
+    times = [e.at for e in events]
+    picked = st.sampled_from(times) if times else st.just(DAY0)
+    at = sorted(set(data.draw(
+        st.lists(st.one_of(picked, st.integers(-_SPAN // 8, _SPAN).map(_when)), min_size=1, max_size=14)
+    )))  # fmt: skip
+    found = flow.flag_flows("a", "feature", events, flow.FlowScope(PROD, gated, at[-1]), at)
+    expected = [
+        flow.flag_flow(
+            "a", "feature", events[: bisect_right(times, m)], flow.FlowScope(PROD, gated, m)
+        )
+        for m in at
+    ]
+    assert found == expected
+
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_flag_flows__moments_on_and_between_events__same_as_flag_flow(gated):
+    script = (
+        Script().add(0, Action.FLAG_CREATED).stage(2, "early_access").add(3, Action.FLAG_KILLED)
+        .add(4, Action.FLAG_RESUMED).add(5, Action.FLAG_READY).add(6, Action.FLAG_READINESS_LOST)
+        .stage(7, "general", 50).add(8, Action.FLAG_READY).stage(9, "released")
+        .stage(10, "early_access")
+    )  # fmt: skip
+    times = [e.at for e in script.events]
+    at = sorted({*times, *(day(n + 0.5) for n in range(-1, 12))})
+    found = flow.flag_flows("a", "feature", script.events, flow.FlowScope(PROD, gated, at[-1]), at)
+    assert found == [
+        flow.flag_flow(
+            "a", "feature", script.events[: bisect_right(times, m)], flow.FlowScope(PROD, gated, m)
+        )
+        for m in at
+    ]
