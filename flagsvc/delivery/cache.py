@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 
 GZIP_LEVEL = 6
 """zlib's default: 74 KB of snapshot JSON to about 8 KB in about a millisecond, once."""
+GZIP_FAST_FROM = 1024 * 1024
+"""Bodies of this size and more are compressed at level 1: a 1,000,000-member cohort's
+14 MB take 65 ms instead of 880 ms at level 6 (for 5 % more bytes), and the one worker
+that compresses answers nothing else meanwhile."""
 
 CLAIM_WAIT_SECONDS = 0.25
 """How long to wait for another instance's claimed build before building it ourselves.
@@ -121,9 +125,9 @@ class CachedSnapshot:
         """
         body = self.compressed.get("gzip")
         if body is None:
-            body = self.compressed["gzip"] = gzip.compress(
-                self.encoded.body, compresslevel=GZIP_LEVEL, mtime=0
-            )
+            plain = self.encoded.body
+            level = GZIP_LEVEL if len(plain) < GZIP_FAST_FROM else 1
+            body = self.compressed["gzip"] = gzip.compress(plain, compresslevel=level, mtime=0)
         return body
 
 

@@ -87,9 +87,16 @@ def _besides_members(cohort: Wire) -> dict[str, Any]:
 
 
 def _member_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Members added and removed. Both lists come in the database's order, so one member
-    more or less leaves a long common prefix and suffix: only the window between them is
-    hashed (building two sets of 1,000,000 members took seconds on a loaded machine)."""
+    """Members added and removed.
+
+    When the incremental build made ``new`` from ``old`` (``delivery.parts.Members``),
+    it says what it added and removed: nothing is compared. Otherwise both lists come
+    in the same order, so one member more or less leaves a long common prefix and
+    suffix: only the window between them is hashed (building two sets of 1,000,000
+    members took seconds on a loaded machine)."""
+    made = getattr(new, "base", None)
+    if made and made == getattr(old, "serial", None):
+        return list(new.added), list(new.removed)  # type: ignore[attr-defined]
     start = _common_prefix(old, new)
     end = _common_suffix(old, new, start)
     before, after = set(old[start : len(old) - end]), set(new[start : len(new) - end])

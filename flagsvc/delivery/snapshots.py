@@ -24,6 +24,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
@@ -31,8 +32,10 @@ from typing import Any
 from flagsvc_sdk.engine import SPEC_VERSION
 from sqlalchemy import Integer
 from sqlalchemy import String
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import literal_column
+from sqlalchemy import null
 from sqlalchemy import select
 from sqlalchemy import union_all
 from sqlalchemy.orm import Session
@@ -64,7 +67,7 @@ def audit_head(session: Session) -> int:
 def build_snapshot(session: Session, environment_key: str) -> dict[str, Any]:
     """The wire snapshot of one environment (retired flags are left out): the full build.
 
-    Five Core queries and no ORM objects: loading 200 ``FlagState`` rows through the ORM
+    Five Core statements and no ORM objects: loading 200 ``FlagState`` rows through the ORM
     (each joining its flag and environment, each flag pulling its readiness items) was
     most of a build. Cohorts, their members and exclusions are selected through the
     environment's states (a join), not through a list of ids sent back. The cache
@@ -94,8 +97,9 @@ def environment_row(session: Session, environment_key: str) -> int:
     return int(environment_id)
 
 
-def live_states(environment_id: int) -> Any:
-    """The condition selecting an environment's states that are sent (not retired)."""
+def live_states(environment_id: Any) -> Any:
+    """The condition selecting an environment's states that are sent (not retired)
+    (``environment_id``: an id, or a bound parameter for a prebuilt statement)."""
     return (FlagState.environment_id == environment_id) & (FlagState.stage != Stage.RETIRED.value)
 
 
@@ -104,35 +108,28 @@ def read_flags(
 ) -> dict[str, dict[str, Any]]:
     """The wire of the environment's live flags (only those named by ``keys``, if given).
 
-    Two queries whatever the count: states with their flags; cohort lists and exclusions.
+    One prebuilt statement whatever the count (``_FLAG_PARTS``): the states with their
+    flags, cohort lists and exclusions, so a one-flag build waits on one round trip.
     """
-    live = live_states(environment_id)
+    params: dict[str, Any] = {"environment_id": environment_id}
     if keys is not None:
-        live = live & FlagState.flag_id.in_(select(Flag.id).where(Flag.key.in_(list(keys))))
-    states = session.execute(
-        select(
-            FlagState.id,
-            Flag.key,
-            Flag.salt,
-            FlagState.stage,
-            FlagState.rollout_basis_points,
-            FlagState.killed,
-            Flag.value_type,
-            Flag.variations,
-            Flag.on_variation,
-            Flag.off_variation,
-            Flag.key_result_id,
-            Flag.flow_item,
-        )
-        .join(Flag, Flag.id == FlagState.flag_id)
-        .where(live)
-        .order_by(FlagState.id)
-    ).all()
-    if not states:
-        return {}
-    cohort_keys, own, exclusions = _lists_by_state(session, live)
+        params["keys"] = list(keys)
+    rows = session.connection().execute(_FLAG_PARTS[keys is not None], params)
+    states: list[Any] = []
+    cohorts: dict[int, list[str]] = defaultdict(list)
+    own: dict[int, dict[str, str]] = defaultdict(dict)
+    excluded: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        if row.kind == _STATE:
+            states.append(row)
+        elif row.kind == _COHORT:
+            cohorts[row.state_id].append(row.value)
+            if row.extra is not None:
+                own[row.state_id][row.value] = row.extra
+        else:
+            excluded[row.state_id].append(row.value)
     return {
-        row.key: _flag_wire(row, cohort_keys[row.id], own[row.id], exclusions[row.id])
+        row.value: _flag_wire(row, cohorts[row.state_id], own[row.state_id], excluded[row.state_id])
         for row in states
     }
 
@@ -146,8 +143,8 @@ def _flag_wire(
     row: Any, cohorts: list[str], own: dict[str, str], exclusions: list[str]
 ) -> dict[str, Any]:
     wire = {
-        "key": row.key,
-        "salt": row.salt,
+        "key": row.value,
+        "salt": row.extra,
         "stage": row.stage,
         "rollout_percent": float(to_percent(row.rollout_basis_points)),
         "killed": row.killed,
@@ -165,19 +162,47 @@ def _flag_wire(
     return wire
 
 
-def _lists_by_state(
-    session: Session, live: Any
-) -> tuple[dict[int, list[str]], dict[int, dict[str, str]], dict[int, list[str]]]:
-    """Per state: its cohorts in order, those serving their own variation, and its
-    exclusions; one statement (a ``UNION ALL``), so a one-flag build waits on one
-    round trip for both lists, not two."""
+_STATE, _COHORT, _EXCLUSION = 0, 1, 2
+
+
+def _flag_parts(by_key: bool) -> Any:
+    """States (kind 0: the flag's key in ``value``, its salt in ``extra``), their cohorts
+    in order (kind 1: the cohort's key, the variation it serves or NULL) and exclusions
+    (kind 2: the user key), one ``UNION ALL``, of environment ``:environment_id`` (and
+    flags ``:keys``, when ``by_key``)."""
+    live = live_states(bindparam("environment_id"))
+    if by_key:
+        named = select(Flag.id).where(Flag.key.in_(bindparam("keys", expanding=True)))
+        live = live & FlagState.flag_id.in_(named)
+    nothing = [null()] * 9
+    states = (
+        select(
+            literal_column(str(_STATE), Integer).label("kind"),
+            FlagState.id.label("state_id"),
+            literal_column("0", Integer).label("position"),
+            Flag.key.label("value"),
+            Flag.salt.label("extra"),
+            FlagState.stage.label("stage"),
+            FlagState.rollout_basis_points.label("rollout_basis_points"),
+            FlagState.killed.label("killed"),
+            Flag.value_type.label("value_type"),
+            Flag.variations.label("variations"),
+            Flag.on_variation.label("on_variation"),
+            Flag.off_variation.label("off_variation"),
+            Flag.key_result_id.label("key_result_id"),
+            Flag.flow_item.label("flow_item"),
+        )
+        .join(Flag, Flag.id == FlagState.flag_id)
+        .where(live)
+    )
     cohorts = (
         select(
-            literal_column("0", Integer).label("kind"),
-            FlagStateCohort.flag_state_id.label("state_id"),
-            FlagStateCohort.position.label("position"),
-            Cohort.key.label("value"),
-            FlagStateCohort.variation.label("variation"),
+            literal_column(str(_COHORT), Integer),
+            FlagStateCohort.flag_state_id,
+            FlagStateCohort.position,
+            Cohort.key,
+            FlagStateCohort.variation,
+            *nothing,
         )
         .join(Cohort, Cohort.id == FlagStateCohort.cohort_id)
         .join(FlagState, FlagState.id == FlagStateCohort.flag_state_id)
@@ -185,32 +210,21 @@ def _lists_by_state(
     )
     exclusions = (
         select(
-            literal_column("1", Integer),
+            literal_column(str(_EXCLUSION), Integer),
             FlagExclusion.flag_state_id,
             literal_column("0", Integer),
             FlagExclusion.user_key,
             literal_column("NULL", String),
+            *nothing,
         )
         .join(FlagState, FlagState.id == FlagExclusion.flag_state_id)
         .where(live)
     )
-    both = union_all(cohorts, exclusions).subquery()
-    rows = session.execute(
-        select(both.c.kind, both.c.state_id, both.c.value, both.c.variation).order_by(
-            both.c.kind, both.c.state_id, both.c.position, both.c.value
-        )
-    )
-    grouped: dict[int, list[str]] = defaultdict(list)
-    own: dict[int, dict[str, str]] = defaultdict(dict)
-    excluded: dict[int, list[str]] = defaultdict(list)
-    for kind, state_id, value, variation in rows:
-        if kind == 1:
-            excluded[state_id].append(value)
-            continue
-        grouped[state_id].append(value)
-        if variation is not None:
-            own[state_id][value] = variation
-    return grouped, own, excluded
+    every = union_all(states, cohorts, exclusions).subquery()
+    return select(every).order_by(every.c.kind, every.c.state_id, every.c.position, every.c.value)
+
+
+_FLAG_PARTS = {False: _flag_parts(by_key=False), True: _flag_parts(by_key=True)}
 
 
 def used_cohorts(live: Any) -> Any:
@@ -225,7 +239,12 @@ def used_cohorts(live: Any) -> Any:
 
 
 def read_cohorts(session: Session, which: Any) -> dict[str, dict[str, Any]]:
-    """The wire of the cohorts whose ids ``which`` selects, with their members."""
+    """The wire of the cohorts whose ids ``which`` selects, with their members.
+
+    Members are in code point order (Python's string order, PostgreSQL's ``C``
+    collation, SQLite's default), whatever the database's collation: the incremental
+    build inserts a member where that order puts it, and must write the same bytes.
+    """
     cohorts = session.execute(
         select(Cohort.id, Cohort.key, Cohort.rules, Cohort.opt_in).where(Cohort.id.in_(which))
     ).all()
@@ -239,10 +258,21 @@ def read_cohorts(session: Session, which: Any) -> dict[str, dict[str, Any]]:
     )
     for cohort_id, user_key in member_rows:
         members[cohort_id].append(user_key)
+    for listed in members.values():
+        listed.sort()  # code point order whatever the collation: one pass if already so
     return {
         c.key: {"key": c.key, "members": members[c.id], "rules": c.rules, "opt_in": c.opt_in}
         for c in cohorts
     }
+
+
+def read_cohort_rows(session: Session, keys: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The cohorts named by ``keys``, their wire without ``members`` (a rules or opt-in
+    edit: the members kept are still right)."""
+    rows = session.execute(
+        select(Cohort.key, Cohort.rules, Cohort.opt_in).where(Cohort.key.in_(list(keys)))
+    )
+    return {key: {"key": key, "rules": rules, "opt_in": opt_in} for key, rules, opt_in in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,18 +310,24 @@ def encode_snapshot(wire: dict[str, Any], previous: EncodedSnapshot | None) -> E
 def encode_content(
     environment: str,
     head: int,
-    text: bytes,
+    text: bytes | Sequence[bytes],
     previous: EncodedSnapshot | None,
     digest: str | None = None,
 ) -> EncodedSnapshot:
     """The snapshot whose content (everything but ``version``) serialises to ``text``.
 
-    ``text`` is a JSON object with sorted keys, as ``encode_snapshot`` writes it (the
-    incremental build assembles the same bytes from parts, and passes their SHA-256
-    ``digest`` when it has it already).
+    ``text`` is a JSON object with sorted keys, as ``encode_snapshot`` writes it, or
+    those bytes in pieces whose first is ``{`` (the incremental build assembles the
+    same bytes from parts, and passes their SHA-256 ``digest``). The body is joined
+    once, only when the content is new.
     """
-    digest = digest or hashlib.sha256(text).hexdigest()
+    if isinstance(text, bytes):
+        digest = digest or hashlib.sha256(text).hexdigest()
+        rest: Sequence[bytes | memoryview] = (memoryview(text)[1:],)
+    else:
+        assert digest is not None and text[0] == b"{"  # the parts hand their SHA-256
+        rest = text[1:]
     if previous is not None and previous.content_hash == digest:
         return replace(previous, head=max(head, previous.head))
-    body = b'{"version":%d,' % head + text[1:]
+    body = b"".join((b'{"version":%d,' % head, *rest))
     return EncodedSnapshot(environment, head, head, digest, body)

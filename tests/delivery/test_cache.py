@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,7 +12,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from flagsvc.delivery.cache import GZIP_FAST_FROM
+from flagsvc.delivery.cache import CachedSnapshot
 from flagsvc.delivery.cache import SnapshotCache
+from flagsvc.delivery.snapshots import EncodedSnapshot
 from flagsvc.state import AppState
 
 # Nothing listens on port 1: connecting fails the way a stopped server does.
@@ -38,3 +42,11 @@ def test_the_last_snapshot_is_served_while_the_database_is_down(app: Flask) -> N
 def test_without_a_cached_snapshot_the_outage_is_reported(app: Flask) -> None:
     with pytest.raises(OperationalError):
         SnapshotCache().get(unreachable_sessions, "production")
+
+
+@pytest.mark.parametrize("size", [1_000, GZIP_FAST_FROM + 1])
+def test_gzipped__small_or_big_body__compressed_once_and_decodes_to_it(size: int) -> None:
+    body = b'{"version":3,"flags":{"f":"' + b"x" * size + b'"}}'
+    entry = CachedSnapshot(EncodedSnapshot("production", 3, 3, "h", body), {})
+    assert gzip.decompress(entry.gzipped()) == body
+    assert entry.gzipped() is entry.gzipped()

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event
 
 import flagsvc
+from flagsvc.delivery import parts
 from flagsvc.delivery.parts import UNSEEN
 from flagsvc.delivery.parts import SnapshotBuilder
 from flagsvc.delivery.parts import touched
@@ -189,10 +190,7 @@ def test_change_in_another_environment__nothing_reread(
     assert not [s for s in reads if "flag_states" in s or "cohort" in s]
 
 
-def test_one_member_added__only_that_cohort_reread(
-    database: Database, change_by: ChangeBy, key_result_id: int
-) -> None:
-    change = change_by(Role.ADMIN)
+def _development_on_cohorts(database: Database, change: Change, key_result_id: int) -> None:
     with database.write() as session:
         for key in COHORTS:
             cohorts.create_cohort(session, change, cohorts.CohortSpec(key, key.upper()))
@@ -201,15 +199,120 @@ def test_one_member_added__only_that_cohort_reread(
         with database.write() as session:
             where = flag_states.Where(key, "development")
             flag_states.set_cohorts(session, change, where, COHORTS[:3])
+
+
+def test_members_added_and_removed__no_member_reread(
+    database: Database, change_by: ChangeBy, key_result_id: int
+) -> None:
+    """The audit event names the members (up to its sample): nothing else is read."""
+    change = change_by(Role.ADMIN)
+    _development_on_cohorts(database, change, key_result_id)
+    with database.write() as session:
+        cohorts.change_members(session, change, "c1", ["old", "older"], [])
     builder = SnapshotBuilder()
     with database.read() as session:
         builder.build(session, "development", None)
     with database.write() as session:
-        cohorts.change_members(session, change, "c1", ["newcomer"], [])
-    with database.read() as session:
+        cohorts.change_members(session, change, "c1", ["newcomer"], ["old"])
+    with counted_statements(database) as statements, database.read() as session:
         _, wire = builder.build(session, "development", None)
-    assert "newcomer" in wire["cohorts"]["c1"]["members"]
-    assert (builder.stats["flags"], builder.stats["cohorts"]) == (0, 1)
+    assert wire["cohorts"]["c1"]["members"] == ["newcomer", "older"]
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1, reads  # the head and the events, with their members
+    assert (builder.stats["flags"], builder.stats["cohorts"]) == (0, 0)
+    assert builder.stats["members"] == 2
+    assert_same_as_full(database, builder)
+
+
+def test_one_flag_changed__two_statements(
+    database: Database, change_by: ChangeBy, key_result_id: int
+) -> None:
+    """The events, then the flag's state with its cohort list and exclusions."""
+    change = change_by(Role.ADMIN)
+    _development_on_cohorts(database, change, key_result_id)
+    builder = SnapshotBuilder()
+    with database.read() as session:
+        builder.build(session, "development", None)
+    with database.write() as session:
+        flag_states.set_killed(session, change, flag_states.Where("f1", "development"), True)
+    with counted_statements(database) as statements, database.read() as session:
+        _, wire = builder.build(session, "development", None)
+    assert wire["flags"]["f1"]["killed"] is True
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 2, reads
+    assert_same_as_full(database, builder)
+
+
+def test_cohort_rules_edited__members_not_reread(
+    database: Database, change_by: ChangeBy, key_result_id: int
+) -> None:
+    change = change_by(Role.ADMIN)
+    _development_on_cohorts(database, change, key_result_id)
+    with database.write() as session:
+        cohorts.change_members(session, change, "c1", ["a", "b"], [])
+    builder = SnapshotBuilder()
+    with database.read() as session:
+        builder.build(session, "development", None)
+    with database.write() as session:
+        cohorts.update_cohort(session, change, "c1", {"opt_in": True})
+    with counted_statements(database) as statements, database.read() as session:
+        _, wire = builder.build(session, "development", None)
+    assert wire["cohorts"]["c1"]["opt_in"] is True
+    assert not [s for s in statements if "cohort_members" in s], statements
+    assert_same_as_full(database, builder)
+
+
+def _member_step(session: Any, change: Change, rng: random.Random, pool: list[str]) -> None:
+    """Members added and removed, a few (named in the event) or many (more than its
+    sample), some already there or not there at all."""
+    many = rng.random() < 0.15
+    add = rng.sample(pool, rng.randint(21, 60) if many else rng.randint(0, 3))
+    left = [key for key in pool if key not in add]
+    remove = rng.sample(left, rng.randint(21, 60) if many else rng.randint(0, 3))
+    cohorts.change_members(session, change, rng.choice(COHORTS[:2]), add, remove)
+
+
+def _opt_in_step(session: Any, change: Change, rng: random.Random, pool: list[str]) -> None:
+    membership = cohorts.Membership("c2", rng.choice(pool), "development")
+    if rng.random() < 0.5:
+        cohorts.enroll(session, change, membership)
+    else:
+        cohorts.leave(session, change, membership)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_member_changes_at_scale__incremental_build__equals_full_build(
+    database: Database,
+    change_by: ChangeBy,
+    key_result_id: int,
+    seed: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thousands of members kept in small chunks: every change lands in the right chunk
+    (splits, emptied chunks, the ends) and the body is still the full build's."""
+    monkeypatch.setattr(parts, "CHUNK", 16)
+    rng = random.Random(seed)
+    change = change_by(Role.ADMIN)
+    _development_on_cohorts(database, change, key_result_id)
+    with database.write() as session:
+        cohorts.update_cohort(session, change, "c2", {"opt_in": True})
+        flag_states.set_cohorts(session, change, flag_states.Where("f0", "development"), COHORTS)
+    pool = [f"user-{n:05d}" for n in range(0, 3000, 3)] + ["a", "zz", "é", "\u00e9x", "Z"]
+    with database.write() as session:
+        for key in COHORTS[:3]:
+            cohorts.change_members(session, change, key, rng.sample(pool, 400), [])
+    builder = SnapshotBuilder()
+    assert_same_as_full(database, builder)
+    for n in range(40):
+        with database.write() as session:
+            if rng.random() < 0.3:
+                _opt_in_step(session, change, rng, pool)
+            else:
+                _member_step(session, change, rng, pool)
+        if n % 4 == 0:
+            assert_same_as_full(database, builder)
+    assert_same_as_full(database, builder)
+    assert builder.stats["members"] > 0 and builder.stats["full"] == len(ENVIRONMENTS)
 
 
 def test_unknown_event_kind__full_build() -> None:

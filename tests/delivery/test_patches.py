@@ -14,6 +14,8 @@ from flagsvc_sdk.engine import apply_patches
 from flagsvc_sdk.engine import dump_snapshot
 from flagsvc_sdk.engine import load_snapshot
 
+from flagsvc.delivery import parts
+from flagsvc.delivery import patches
 from flagsvc.delivery.patches import PatchHistory
 from flagsvc.delivery.patches import Step
 from flagsvc.delivery.patches import _member_changes
@@ -113,3 +115,32 @@ def test_member_changes__any_two_lists__the_set_differences() -> None:
         rng.shuffle(old)
         rng.shuffle(new)
         assert _member_changes(old, new) == expected
+
+
+def test_member_changes__made_by_the_build__its_account_not_a_comparison(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a cohort part and the part the incremental build made from it
+    members = [f"user-{n:07d}" for n in range(5000)]
+    old = parts._Cohort.of({"key": "big", "members": members, "rules": [], "opt_in": False})
+    new = old.changed([(True, ("user-0000500x", "user-0000001")), (False, ("user-0004000",))])
+    assert new is not None
+
+    def compared(*_: object) -> int:
+        raise AssertionError("the lists were compared")
+
+    monkeypatch.setattr(patches, "_common_prefix", compared)
+    # Then the step is what the build did (a member already there is no change)
+    step = diff_wires(
+        {"version": 1, "flags": {}, "cohorts": {"big": old.wire}},
+        {"version": 2, "flags": {}, "cohorts": {"big": new.wire}},
+    )
+    assert step["members_added"] == {"big": ["user-0000500x"]}
+    assert step["members_removed"] == {"big": ["user-0004000"]}
+    # And a list that was not made from it is compared, as before
+    monkeypatch.undo()
+    other = parts._Cohort.of({"key": "big", "members": members, "rules": [], "opt_in": False})
+    assert _member_changes(other.wire["members"], new.wire["members"]) == (
+        ["user-0000500x"],
+        ["user-0004000"],
+    )
