@@ -8,7 +8,8 @@ query per request); a stream woken by the broker trusts the broker's version and
 costs nothing unless that version is new. A miss rebuilds under a per-environment lock, so a burst
 of requests or 1,000 streams waking together build once. With Redis, the encoded
 snapshot is shared through ``RedisSnapshotStore``: one instance builds, the others
-load its bytes.
+load its bytes; the builder shares the patch step to each version it builds there too,
+before the version itself, so every instance answers ``?since=`` patches.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ GZIP_FAST_FROM = 1024 * 1024
 """Bodies of this size and more are compressed at level 1: a 1,000,000-member cohort's
 14 MB take 65 ms instead of 880 ms at level 6 (for 5 % more bytes), and the one worker
 that compresses answers nothing else meanwhile."""
+
+MAX_SHARED_STEP = 64 * 1024
+"""Steps larger than this are kept by the process only, not shared through Redis."""
 
 CLAIM_WAIT_SECONDS = 0.25
 """How long to wait for another instance's claimed build before building it ourselves.
@@ -154,6 +158,8 @@ class SnapshotCache:
         """Snapshots this process built from the database (tests and benchmarks read it)."""
         self.patches = PatchHistory()
         """The steps between the versions this process held (``delivery.patches``)."""
+        self._shared: dict[str, tuple[tuple[int, str], PatchHistory]] = {}
+        """Per environment: the shared steps read from Redis, for the version served."""
 
     def watch(self, environment_key: str, delta: int) -> None:
         """Count an open stream on (``+1``) or off (``-1``) an environment."""
@@ -256,7 +262,10 @@ class SnapshotCache:
             shared = None  # unreadable: neither serve it nor reuse its body
         previous = _newest(local.encoded if local else None, shared)
         encoded, wire = self._build(session, environment_key, previous)
-        return self._install(encoded, self._compiled(encoded, local, wire), needed)
+        entry = self._install(encoded, self._compiled(encoded, local, wire), needed, built=True)
+        if self._store is not None:  # after its step is shared: whoever loads it finds that
+            self._store.put(encoded)
+        return entry
 
     def patch_since(self, entry: CachedSnapshot, since: int, base: str | None) -> bytes | None:
         """The patch answer from ``since`` (content hash ``base``, when given) to
@@ -269,9 +278,28 @@ class SnapshotCache:
         else:
             steps = self.patches.steps_since(entry.environment, since, base)
             if not steps or (steps[-1].to_version, steps[-1].to_hash) != current:
+                steps = self._shared_steps(entry).steps_since(entry.environment, since, base)
+            if not steps or (steps[-1].to_version, steps[-1].to_hash) != current:
                 return None
         spec = SPEC_VERSION
         return patch_answer(spec, entry.environment, since, entry.version, steps)
+
+    def _shared_steps(self, entry: CachedSnapshot) -> PatchHistory:
+        """The steps the builders shared in Redis, as a history: read once per version
+        this process serves (the first ``?since=`` it cannot answer from its own), and
+        only up to the newest contiguous chain. A builder shares a version's step
+        before the version itself, so whoever holds a version finds the step to it."""
+        if self._store is None:
+            return PatchHistory()
+        current = (entry.version, entry.encoded.content_hash)
+        known = self._shared.get(entry.environment)
+        if known is not None and known[0] == current:
+            return known[1]
+        history = PatchHistory()
+        for step in self._store.steps(entry.environment):
+            history.record(entry.environment, step)
+        self._shared[entry.environment] = (current, history)
+        return history
 
     def _from_store(self, environment_key: str, needed: int) -> EncodedSnapshot | None:
         """The shared snapshot, maybe older than ``needed``: then we build it ourselves,
@@ -291,8 +319,6 @@ class SnapshotCache:
         with metrics.SNAPSHOT_BUILD_DURATION.time():
             encoded, wire = self.builder.build(session, environment_key, previous)
             self.builds += 1
-        if self._store is not None:
-            self._store.put(encoded)
         return encoded, wire
 
     def _compiled(
@@ -320,6 +346,7 @@ class SnapshotCache:
         encoded: EncodedSnapshot,
         compiled: tuple[dict[str, Any] | Snapshot, Wire | None] | None,
         needed: int,
+        built: bool = False,
     ) -> CachedSnapshot:
         assert compiled is not None  # a locally built wire always compiles
         source, wire = compiled
@@ -329,7 +356,7 @@ class SnapshotCache:
         if local is not None and (local.version, local.encoded.content_hash) == same:
             compressed = local.compressed  # same content, only the head moved
         elif local is not None:
-            self._record_step(local, encoded, wire)
+            self._record_step(local, encoded, wire, share=built)
         checked_for = needed if encoded.head < needed else -1
         engine = local._engine if local is not None and local.source is source else []
         entry = CachedSnapshot(encoded, source, checked_for, compressed, engine, wire)
@@ -337,9 +364,11 @@ class SnapshotCache:
         return entry
 
     def _record_step(
-        self, local: CachedSnapshot, encoded: EncodedSnapshot, wire: Wire | None
+        self, local: CachedSnapshot, encoded: EncodedSnapshot, wire: Wire | None, share: bool
     ) -> None:
-        """Keep the step from the version held to the new one (for ``?since=``)."""
+        """Keep the step from the version held to the new one (for ``?since=``); share
+        it through Redis when this process built the new one (``share``) and it is small
+        (a step that big is no cheaper than the snapshot)."""
         if local.wire is None or wire is None or encoded.version <= local.version:
             return
         try:
@@ -353,6 +382,8 @@ class SnapshotCache:
             log.warning("no patch from %s to %s: %s", local.version, encoded.version, error)
             return
         self.patches.record(encoded.environment, step)
+        if share and self._store is not None and len(step.body) <= MAX_SHARED_STEP:
+            self._store.push_step(encoded.environment, step)
 
 
 def _newest(*candidates: EncodedSnapshot | None) -> EncodedSnapshot | None:

@@ -8,16 +8,20 @@ held and :class:`PatchHistory` keeps that step (serialised once). ``GET
 answered with the steps from V to the current version (the engine's
 ``PatchesDoc``: ``sdk/flagsvc_sdk/engine/patches.py``), or the full snapshot when:
 
-- this process has no step starting at V (V is older than its history, it started
-  since, it skipped V, or V is unknown): every process answers only from versions it
-  held itself, so no process needs another's history;
-- the content hash H the SDK holds is not the one this process had at V (two
+- no step starts at V, neither in this process's history nor in the steps the
+  builders share through Redis (``RedisSnapshotStore.push_step``: the process that
+  builds a version shares the step to it, so another instance, or this one after a
+  restart, can answer from a version it never held): V is older than the history,
+  unknown, or skipped;
+- the content hash H the SDK holds is not the one the step starts from (two
   processes building V at the same moment can label slightly different content with
   one version; a patch from the wrong base would carry the difference forever);
 - the steps weigh as much as the snapshot they would replace.
 
 Steps are computed from the wire documents, so a patch is right by construction: the
 property test applies them after random changes and compares with the full snapshot.
+(When the incremental build made a cohort's new member list from the old one, it says
+what it added and removed, and that is the step's: a million members are not compared.)
 A step holds whole flags and whole cohorts when a cohort is new or its rules changed;
 a cohort whose members alone changed is sent as members added and removed.
 """

@@ -8,6 +8,8 @@ from typing import Any
 import redis
 from redis.exceptions import RedisError
 
+from flagsvc.delivery.patches import MAX_STEPS
+from flagsvc.delivery.patches import Step
 from flagsvc.delivery.snapshots import EncodedSnapshot
 from flagsvc.storage.redis import RedisCircuit
 
@@ -59,6 +61,42 @@ class RedisSnapshotStore:
         args: list[str | int | bytes] = [snapshot.head, snapshot.version]
         args += [snapshot.content_hash, snapshot.body]
         self._call("write", lambda: self._put(keys=[key], args=args))
+
+    def push_step(self, environment: str, step: Step) -> None:
+        """Share the step from one version to the next (its builder's), the newest
+        ``MAX_STEPS`` kept: another instance, or this one after a restart, can then
+        answer a patch from a version it never held (``SnapshotCache.patch_since``)."""
+        key = f"{self.key(environment)}:steps"
+        record = b"%d %s %d %s\n" % (
+            step.from_version,
+            step.from_hash.encode(),
+            step.to_version,
+            step.to_hash.encode(),
+        )
+
+        def push() -> Any:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.rpush(key, record + step.body)
+            pipe.ltrim(key, -MAX_STEPS, -1)
+            return pipe.execute()
+
+        self._call("write", push)
+
+    def steps(self, environment: str) -> list[Step]:
+        """The shared steps, oldest first (empty while Redis is unreachable); a malformed
+        record is skipped."""
+        records = self._call(
+            "read", lambda: self.client.lrange(f"{self.key(environment)}:steps", 0, -1)
+        )
+        steps = []
+        for record in records or ():
+            header, _, body = record.partition(b"\n")
+            try:
+                start, start_hash, end, end_hash = header.decode().split(" ")
+                steps.append(Step(int(start), start_hash, int(end), end_hash, body))
+            except (ValueError, UnicodeDecodeError):
+                continue
+        return steps
 
     def claim_build(self, environment: str, head: int) -> bool:
         """True if this caller should build ``head`` (it won the claim, or Redis is down).

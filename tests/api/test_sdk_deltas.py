@@ -20,6 +20,8 @@ from flagsvc_sdk.engine import dump_snapshot
 from flagsvc_sdk.engine import is_patch_document
 from flagsvc_sdk.engine import load_snapshot
 
+from flagsvc import create_app
+from flagsvc.delivery import parts
 from tests.conftest import Caller
 from tests.conftest import create_flag
 
@@ -142,6 +144,37 @@ def test_patches__random_changes__applied_patches_equal_the_full_snapshot(
     assert client.patches >= 10  # the property was about patches, not full downloads
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_patches__member_changes_at_scale__applied_patches_equal_the_full_snapshot(
+    sdk: Caller, engineer: Caller, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a flag on a 2,000-member cohort, kept by the build in chunks of 16 members
+    monkeypatch.setattr(parts, "CHUNK", 16)
+    _setup(engineer)
+    rng = random.Random(seed)
+    pool = [f"m{i:05d}" for i in range(0, 9000, 3)]
+    members = rng.sample(pool, 2000)
+    engineer.post(f"/api/v1/cohorts/{COHORTS[0]}/members", json={"add": members})
+    _set_cohorts(engineer, FLAGS[0], [COHORTS[0]])
+    engineer.post(f"{_state(FLAGS[0])}/stage", json={"stage": "early_access"})
+    client = Sdk(sdk)
+    client.poll()
+    for _ in range(25):
+        # When members are added and removed, a few (the audit names them) or many
+        many = rng.random() < 0.2
+        add = rng.sample(pool, rng.randint(21, 80) if many else rng.randint(1, 3))
+        remove = rng.sample(pool, rng.randint(21, 80) if many else rng.randint(0, 2))
+        remove = [key for key in remove if key not in add]
+        body = {"add": add, "remove": remove}
+        assert engineer.post(f"/api/v1/cohorts/{COHORTS[0]}/members", json=body).status_code == 200
+        client.poll()
+        # Then what the SDK holds is the full snapshot
+        full = sdk.get("/sdk/v1/snapshot").json
+        assert client.held is not None
+        assert _canonical(dump_snapshot(client.held)) == _canonical(full)
+    assert client.patches >= 20
+
+
 def _held(sdk: Caller) -> tuple[Doc, str, str]:
     answer = sdk.get("/sdk/v1/snapshot", headers=DELTA)
     return answer.json, answer.headers["ETag"], answer.headers["Flagsvc-Content-Hash"]
@@ -226,3 +259,49 @@ def test_patch__malformed_query__422_naming_the_field(sdk: Caller, query: str, f
     answer = sdk.get(f"/sdk/v1/snapshot?{query}", headers=DELTA)
     assert answer.status_code == 422
     assert field in json.dumps(answer.json)
+
+
+def _instance(database_url: str, redis_url: str) -> Any:
+    config = {"database_url": database_url, "testing": True, "redis_url": redis_url}
+    return create_app(config)
+
+
+def _closed(*apps: Any) -> None:
+    for instance in apps:
+        state = instance.extensions["flagsvc"]
+        state.broker.close()
+        state.db.dispose()
+
+
+def test_patch__another_instance_or_a_restart__answered_from_the_shared_steps(
+    database_url: str, redis_url: str, secrets: dict[str, str]
+) -> None:
+    """Behind a balancer an SDK's next poll may reach an instance that never held its
+    version (or one started since): with Redis that instance answers the patch too."""
+    a = _instance(database_url, redis_url)
+    b = _instance(database_url, redis_url)
+    try:
+        engineer = Caller(a.test_client(), secrets["engineer"])
+        _big_cohort(engineer)
+        doc, _etag, base = _held(Caller(a.test_client(), secrets["sdk:production"]))
+        engineer.post(f"/api/v1/cohorts/{COHORTS[0]}/members", json={"add": ["late"]})
+        engineer.post(f"/api/v1/cohorts/{COHORTS[0]}/members", json={"remove": ["m0007"]})
+        _held(Caller(a.test_client(), secrets["sdk:production"]))  # A builds both versions
+        c = _instance(database_url, redis_url)  # started after them
+        try:
+            for other in (b, c):
+                sdk = Caller(other.test_client(), secrets["sdk:production"])
+                query = {"since": doc["version"], "base": base}
+                answer = sdk.get("/sdk/v1/snapshot", headers=DELTA, query_string=query)
+                assert answer.status_code == 200
+                assert is_patch_document(answer.json), "a full snapshot"
+                held = apply_patches(load_snapshot(doc), answer.json)
+                full = sdk.get("/sdk/v1/snapshot").json
+                assert _canonical(dump_snapshot(held)) == _canonical(full)
+                wrong = {**query, "base": "0" * 64}
+                answer = sdk.get("/sdk/v1/snapshot", headers=DELTA, query_string=wrong)
+                assert not is_patch_document(answer.json)
+        finally:
+            _closed(c)
+    finally:
+        _closed(a, b)
