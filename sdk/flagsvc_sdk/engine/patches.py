@@ -163,10 +163,11 @@ def _patched_cohorts(fields: _Fields, cohorts: dict[str, Cohort]) -> dict[str, C
         if not gone <= members:
             missing = sorted(gone - members)[0]
             raise PatchError(f"{fields.path}.members_removed[{key!r}]: {missing!r} is no member")
-        if new & (members - gone):
-            already = sorted(new & (members - gone))[0]
+        if (new & members) - gone:  # the small sets' work: a member list is copied once
+            already = sorted((new & members) - gone)[0]
             raise PatchError(f"{fields.path}.members_added[{key!r}]: {already!r} is a member")
-        cohorts[key] = replace(cohorts[key], members=(members - gone) | new)
+        kept = members - gone if gone else members
+        cohorts[key] = replace(cohorts[key], members=kept | new if new else kept)
     return cohorts
 
 
