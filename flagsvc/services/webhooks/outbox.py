@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -54,7 +55,7 @@ def from_audit(session: Session, event: AuditEvent) -> int:
     kind = events.event_for(event.action, event.before, event.after)
     if kind is None:
         return 0
-    hooks = _active(session, kind)
+    hooks, flag = _subscribers(session, kind, event.flag_key)
     if not hooks:
         return 0
     data: dict[str, Any] = {
@@ -70,13 +71,20 @@ def from_audit(session: Session, event: AuditEvent) -> int:
     found = Notification(
         kind, event.occurred_at, event.flag_key, event.environment, data, event.seq
     )
-    return write(session, found, hooks)
+    return _address(session, found, hooks, flag)
 
 
-def write(session: Session, found: Notification, hooks: Sequence[Webhook] | None = None) -> int:
+def write(session: Session, found: Notification) -> int:
     """Address ``found`` to every active webhook that wants it; return how many."""
-    hooks = _active(session, found.event) if hooks is None else hooks
-    flag = _flag_context(session, found.flag_key)
+    hooks, flag = _subscribers(session, found.event, found.flag_key)
+    return _address(session, found, hooks, flag) if hooks else 0
+
+
+def _address(
+    session: Session, found: Notification, hooks: Sequence[Webhook], flag: dict[str, Any]
+) -> int:
+    """One outbox row per webhook that wants ``found``, in one INSERT; each body is built
+    once per format."""
     wanted = events.Subscription(found.event, flag.get("value_stream"), found.environment)
     chosen = [hook for hook in hooks if _filters(hook).wants(wanted)]
     if not chosen:
@@ -84,49 +92,67 @@ def write(session: Session, found: Notification, hooks: Sequence[Webhook] | None
     event_id = "evt_" + uuid.uuid4().hex
     data = {**flag, "environment": found.environment, **found.data}
     message = messages.envelope(event_id, found.event, found.at.isoformat(), data)
-    for hook in chosen:
-        session.add(
-            WebhookDelivery(
-                webhook_id=hook.id,
-                event_id=event_id,
-                event_type=found.event.value,
-                audit_seq=found.audit_seq,
-                flag_key=found.flag_key,
-                environment=found.environment,
-                body=messages.body(hook.format, message).decode(),
-                created_at=found.at,
-                status=PENDING,
-                attempts=0,
-                next_attempt_at=found.at,
-            )
-        )
+    bodies = {fmt: messages.body(fmt, message).decode() for fmt in {h.format for h in chosen}}
+    session.execute(
+        insert(WebhookDelivery),
+        [
+            {
+                "webhook_id": hook.id,
+                "event_id": event_id,
+                "event_type": found.event.value,
+                "audit_seq": found.audit_seq,
+                "flag_key": found.flag_key,
+                "environment": found.environment,
+                "body": bodies[hook.format],
+                "created_at": found.at,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": found.at,
+            }
+            for hook in chosen
+        ],
+    )
     return len(chosen)
 
 
-def _active(session: Session, kind: EventType) -> list[Webhook]:
-    hooks = session.scalars(select(Webhook).where(Webhook.active.is_(True))).all()
-    return [hook for hook in hooks if kind.value in hook.events]
+def _subscribers(
+    session: Session, kind: EventType, flag_key: str | None
+) -> tuple[list[Webhook], dict[str, Any]]:
+    """The active webhooks that take ``kind`` and the flag's name, kind of work and value
+    stream (the filters and the message need them), in one round trip: the flag is read
+    by scalar subqueries, which the database evaluates per webhook row, so an install
+    without webhooks reads no flag."""
+    if flag_key is None:
+        found = session.scalars(select(Webhook).where(Webhook.active.is_(True))).all()
+        return [hook for hook in found if kind.value in hook.events], {
+            "flag": None, "value_stream": None
+        }  # fmt: skip
+    stream = (
+        select(ValueStream.key)
+        .join(Objective, Objective.value_stream_id == ValueStream.id)
+        .join(KeyResult, KeyResult.objective_id == Objective.id)
+        .join(Flag, Flag.key_result_id == KeyResult.id)
+        .where(Flag.key == flag_key)
+    )
+    rows = session.execute(
+        select(
+            Webhook,
+            select(Flag.name).where(Flag.key == flag_key).scalar_subquery(),
+            select(Flag.flow_item).where(Flag.key == flag_key).scalar_subquery(),
+            stream.scalar_subquery(),
+        ).where(Webhook.active.is_(True))
+    ).all()
+    hooks = [row[0] for row in rows if kind.value in row[0].events]
+    if not hooks or rows[0][1] is None:  # no such flag (any more)
+        return hooks, {"flag": flag_key, "value_stream": None}
+    _, name, flow_item, value_stream = rows[0]
+    return hooks, {
+        "flag": flag_key, "flag_name": name, "flow_item": flow_item, "value_stream": value_stream
+    }  # fmt: skip
 
 
 def _filters(hook: Webhook) -> events.Filters:
     return events.Filters(hook.events, hook.value_streams, hook.environments)
-
-
-def _flag_context(session: Session, flag_key: str | None) -> dict[str, Any]:
-    """The flag's name, kind of work and value stream (the filters and the message need them)."""
-    if flag_key is None:
-        return {"flag": None, "value_stream": None}
-    row = session.execute(
-        select(Flag.name, Flag.flow_item, ValueStream.key)
-        .select_from(Flag)
-        .join(KeyResult, KeyResult.id == Flag.key_result_id, isouter=True)
-        .join(Objective, Objective.id == KeyResult.objective_id, isouter=True)
-        .join(ValueStream, ValueStream.id == Objective.value_stream_id, isouter=True)
-        .where(Flag.key == flag_key)
-    ).first()
-    if row is None:
-        return {"flag": flag_key, "value_stream": None}
-    return {"flag": flag_key, "flag_name": row[0], "flow_item": row[1], "value_stream": row[2]}
 
 
 def _promise(session: Session, event: AuditEvent, before: Any) -> dict[str, Any]:
