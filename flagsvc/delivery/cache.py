@@ -254,7 +254,7 @@ class SnapshotCache:
         local = self._entries.get(environment_key)
         if local is not None and local.covers(needed):
             return local  # another thread built it while we waited for the lock
-        shared = self._from_store(environment_key, needed)
+        shared = self._from_store(environment_key, needed, held=local is not None)
         if shared is not None and shared.head >= needed:
             compiled = self._compiled(shared, local, None)
             if compiled is not None:
@@ -301,12 +301,16 @@ class SnapshotCache:
         self._shared[entry.environment] = (current, history)
         return history
 
-    def _from_store(self, environment_key: str, needed: int) -> EncodedSnapshot | None:
+    def _from_store(self, environment_key: str, needed: int, held: bool) -> EncodedSnapshot | None:
         """The shared snapshot, maybe older than ``needed``: then we build it ourselves,
-        unless another instance claimed that build first (we wait for its result)."""
+        unless another instance claimed that build first (we wait for its result).
+
+        A process that ``held`` a version reads the shared one only if it is new enough
+        (an older one's body is of no use to it); one that held none reads it whatever
+        its head, to keep its version when the content is the same."""
         if self._store is None:
             return None
-        shared = self._store.get(environment_key)
+        shared = self._store.get(environment_key, at_least=needed if held else 0)
         if shared is not None and shared.head >= needed:
             return shared
         if self._store.claim_build(environment_key, needed):

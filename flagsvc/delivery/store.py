@@ -21,6 +21,13 @@ return 1
 """
 
 
+_GET_IF_NEWER = """
+local head = tonumber(redis.call('HGET', KEYS[1], 'head') or '-1')
+if head < tonumber(ARGV[1]) then return false end
+return redis.call('HMGET', KEYS[1], 'head', 'version', 'hash', 'body')
+"""
+
+
 class RedisSnapshotStore:
     """Encoded snapshots in Redis, shared by every instance; never required.
 
@@ -38,15 +45,22 @@ class RedisSnapshotStore:
         self.circuit = circuit
         self.lock_seconds = lock_seconds
         self._put = client.register_script(_PUT_IF_NEWER)
+        self._get_if_newer = client.register_script(_GET_IF_NEWER)
 
     @staticmethod
     def key(environment: str) -> str:
         """The Redis key of an environment's snapshot."""
         return f"flagsvc:snapshot:{environment}"
 
-    def get(self, environment: str) -> EncodedSnapshot | None:
-        """The shared snapshot, or None (absent, malformed or Redis down)."""
-        fields = self._call("read", lambda: self.client.hmget(self.key(environment), *_FIELDS))
+    def get(self, environment: str, at_least: int = 0) -> EncodedSnapshot | None:
+        """The shared snapshot, or None (absent, malformed, Redis down, or current for a
+        head below ``at_least``: then its body, 14 MB with a million-member cohort, is
+        not even sent)."""
+        key = self.key(environment)
+        if at_least > 0:
+            fields = self._call("read", lambda: self._get_if_newer(keys=[key], args=[at_least]))
+        else:
+            fields = self._call("read", lambda: self.client.hmget(key, *_FIELDS))
         if not fields or any(f is None for f in fields):
             return None
         head, version, digest, body = fields
@@ -113,7 +127,7 @@ class RedisSnapshotStore:
         """Poll for another instance's build of at least ``head``; None after ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.circuit.down:
-            shared = self.get(environment)
+            shared = self.get(environment, at_least=head)
             if shared is not None and shared.head >= head:
                 return shared
             time.sleep(0.005)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import redis
 from flask import Flask
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
@@ -16,7 +17,9 @@ from flagsvc.delivery.cache import GZIP_FAST_FROM
 from flagsvc.delivery.cache import CachedSnapshot
 from flagsvc.delivery.cache import SnapshotCache
 from flagsvc.delivery.snapshots import EncodedSnapshot
+from flagsvc.delivery.store import RedisSnapshotStore
 from flagsvc.state import AppState
+from flagsvc.storage.redis import RedisCircuit
 
 # Nothing listens on port 1: connecting fails the way a stopped server does.
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/flagsvc?connect_timeout=1"
@@ -50,3 +53,16 @@ def test_gzipped__small_or_big_body__compressed_once_and_decodes_to_it(size: int
     entry = CachedSnapshot(EncodedSnapshot("production", 3, 3, "h", body), {})
     assert gzip.decompress(entry.gzipped()) == body
     assert entry.gzipped() is entry.gzipped()
+
+
+def test_store_get__older_than_asked__body_not_read(redis_url: str) -> None:
+    """A process that holds a version asks Redis only for a newer snapshot: an older
+    one's body (14 MB with a million-member cohort) is not sent at all."""
+    client = redis.Redis.from_url(redis_url)
+    store = RedisSnapshotStore(client, RedisCircuit())
+    store.put(EncodedSnapshot("production", 4, 5, "h", b'{"version":4}'))
+    assert store.get("production", at_least=6) is None
+    assert store.get("production", at_least=5) == store.get("production")
+    assert store.get("production").head == 5  # type: ignore[union-attr]
+    assert store.wait_for("production", 6, 0.05) is None
+    client.close()
