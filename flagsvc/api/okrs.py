@@ -12,7 +12,7 @@ from flagsvc.api.auth import requires
 from flagsvc.api.etags import optional_if_match
 from flagsvc.api.timing import FlowItemSchema
 from flagsvc.api.timing import FlowMetricsSchema
-from flagsvc.api.timing import JsonRow
+from flagsvc.api.timing import FlowRow
 from flagsvc.api.timing import PeriodSchema
 from flagsvc.api.timing import flow_query
 from flagsvc.domain.roles import Permission
@@ -30,6 +30,7 @@ from flagsvc.web.shapes.okrs import KeyResultPatchSchema
 from flagsvc.web.shapes.okrs import ObjectiveCreateSchema
 from flagsvc.web.shapes.okrs import ObjectiveListArgsSchema
 from flagsvc.web.shapes.okrs import ObjectivePatchSchema
+from flagsvc.web.shapes.timing import DEFINITIONS
 from flagsvc.web.shapes.timing import PeriodArgsSchema
 
 blp = Blueprint(
@@ -249,7 +250,7 @@ class ReportFlagSchema(ma.Schema):
         values=ma.fields.Integer(),
         metadata={"description": "Explicit cohort members the flag is on for, per environment"},
     )
-    flow = JsonRow(FlowItemSchema, allow_none=True)
+    flow = FlowRow(FlowItemSchema, allow_none=True)
 
 
 class KeyResultReportSchema(ma.Schema):
@@ -272,7 +273,10 @@ class ObjectiveReportSchema(ma.Schema):
     period = ma.fields.Nested(PeriodSchema, attribute="window")
     flow = ma.fields.Nested(FlowMetricsSchema)
     key_results = ma.fields.List(ma.fields.Nested(KeyResultReportSchema))
-    definitions = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    definitions = ma.fields.Function(
+        lambda _report: DEFINITIONS,
+        metadata={"description": "What each metric means (name: text)"},
+    )
 
 
 @blp.route("/objectives/<int:objective_id>/report")

@@ -26,8 +26,11 @@ from flagsvc.services import timeline
 from flagsvc.web.context import db
 from flagsvc.web.context import state
 from flagsvc.web.csv_cells import safe_row
+from flagsvc.web.shapes.timing import DEFINITIONS
+from flagsvc.web.shapes.timing import ITEM_FIELDS
 from flagsvc.web.shapes.timing import FlowArgsSchema
 from flagsvc.web.shapes.timing import StaleArgsSchema
+from flagsvc.web.shapes.timing import item_row
 
 blp = Blueprint(
     "timing",
@@ -35,12 +38,6 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="Release timelines, flow metrics and stale flags, derived from the audit",
 )
-
-ITEM_FIELDS = (
-    "flag", "flow_item", "status", "stage", "created_at", "released_at", "flow_time_days",
-    "age_days", "wait_for_readiness_days", "blocked_days", "active_days", "flow_efficiency",
-    "off_days", "early_access_days", "general_days",
-)  # fmt: skip
 
 
 def _day(**kwargs: Any) -> ma.fields.Float:
@@ -147,8 +144,18 @@ class BottleneckSchema(ma.Schema):
     median_days = ma.fields.Float()
 
 
+class ShareSchema(ma.Schema):
+    count = ma.fields.Integer()
+    share = ma.fields.Float()
+
+
 def _shares() -> ma.fields.Dict:
-    return ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Dict())
+    return ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(ShareSchema))
+
+
+class DistributionSchema(ma.Schema):
+    released = _shares()
+    in_flight = _shares()
 
 
 class FlowMetricsSchema(ma.Schema):
@@ -158,13 +165,13 @@ class FlowMetricsSchema(ma.Schema):
     flow_efficiency = ma.fields.Float(allow_none=True)
     flow_load = ma.fields.Nested(LoadSchema)
     flow_velocity = ma.fields.Nested(VelocitySchema)
-    flow_distribution = ma.fields.Dict(keys=ma.fields.String(), values=_shares())
+    flow_distribution = ma.fields.Nested(DistributionSchema)
     stage_median_days = ma.fields.Dict(keys=ma.fields.String(), values=_day())
     bottleneck = ma.fields.Nested(BottleneckSchema, allow_none=True)
 
 
 class JsonRows(ma.fields.List[Any]):
-    """Rows the service already made JSON: documented by ``inner``, sent as they are.
+    """Rows already made JSON (``item_row``): documented by ``inner``, sent as they are.
 
     A report may list thousands of flags; dumping each of their fifteen values
     through marshmallow would cost more than computing the report.
@@ -174,12 +181,12 @@ class JsonRows(ma.fields.List[Any]):
         return value
 
 
-class JsonRow(ma.fields.Nested):
-    """One row the service already made JSON (documented by its schema)."""
+class FlowRow(ma.fields.Nested):
+    """One flag's flow as its JSON row (``item_row``; documented by its schema)."""
 
     # marshmallow's own Nested renames Field's first parameter; match Nested
     def _serialize(self, nested_obj: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        return nested_obj
+        return None if nested_obj is None else item_row(nested_obj)
 
 
 class FlowItemSchema(ma.Schema):
@@ -204,6 +211,10 @@ class PeriodSchema(ma.Schema):
     since = ma.fields.DateTime()
     until = ma.fields.DateTime(allow_none=True)
     as_of = ma.fields.DateTime()
+
+
+METRICS = tuple(FlowMetricsSchema().fields)
+"""The metrics' names (the fields of ``flow.FlowMetrics``), flat in a report's JSON."""
 
 
 class FlowReportSchema(FlowMetricsSchema):
@@ -241,16 +252,16 @@ class Flow(MethodView):
         """Flow metrics: flow time, readiness wait, efficiency, load, velocity, bottleneck"""
         with db().read() as session:
             report = flow.flow_report(session, flow_query(args), state().clock())
-        rows = [flow.item_row(item) for item in report.items]
+        rows = [item_row(item) for item in report.items]
         if args["format"] != "json":
             return _export(rows, args["format"])
         return {
-            **report.metrics,
+            **{name: getattr(report.metrics, name) for name in METRICS},
             "environment": report.environment,
             "objective_id": report.objective_id,
             "period": report.window,
             "items": rows,
-            "definitions": report.definitions,
+            "definitions": DEFINITIONS,
         }
 
 

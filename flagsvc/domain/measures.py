@@ -60,16 +60,6 @@ UNITS: Mapping[FlowMeasure, str] = {
     FlowMeasure.FLOW_EFFICIENCY: "ratio",
     FlowMeasure.FLOW_DISTRIBUTION: "share",
 }
-SUMMARY_KEYS: Mapping[FlowMeasure, str] = {
-    FlowMeasure.FLOW_TIME_P50: "flow_time",
-    FlowMeasure.FLOW_TIME_P85: "flow_time",
-    FlowMeasure.FLOW_LOAD: "flow_load",
-    FlowMeasure.WAIT_FOR_READINESS_P50: "wait_for_readiness",
-    FlowMeasure.FLOW_VELOCITY: "flow_velocity",
-    FlowMeasure.FLOW_EFFICIENCY: "flow_efficiency",
-    FlowMeasure.FLOW_DISTRIBUTION: "flow_distribution",
-}
-"""The one figure of a flow summary :func:`pick` reads for each metric."""
 DEFAULT_WINDOW_DAYS = 28
 MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = 7, 365
 
@@ -171,28 +161,3 @@ def progress(baseline: float, target: float, current: float | None) -> float | N
         return None
     share = (current - baseline) / span
     return round(share, 4) if math.isfinite(share) else None
-
-
-def pick(spec: MeasureSpec, metrics: Mapping[str, Any]) -> float | None:
-    """The spec's value out of a flow summary (``services.flow.summarize``); None: no data."""
-    metric = spec.metric
-    if metric is FlowMeasure.FLOW_TIME_P50:
-        return _number(metrics["flow_time"].p50_days)
-    if metric is FlowMeasure.FLOW_TIME_P85:
-        return _number(metrics["flow_time"].p85_days)
-    if metric is FlowMeasure.WAIT_FOR_READINESS_P50:
-        return _number(metrics["wait_for_readiness"].p50_days)
-    if metric is FlowMeasure.FLOW_LOAD:
-        return float(metrics["flow_load"]["now"])
-    if metric is FlowMeasure.FLOW_VELOCITY:
-        return float(metrics["flow_velocity"]["per_week"])
-    if metric is FlowMeasure.FLOW_EFFICIENCY:
-        return _number(metrics["flow_efficiency"])
-    released = metrics["flow_distribution"]["released"]
-    if not sum(entry["count"] for entry in released.values()):
-        return None
-    return float(released[spec.flow_item or ""]["share"])
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)

@@ -507,8 +507,8 @@ def _summary(database: Database, now: datetime, ran: int, sketches: Sketches) ->
         streams = value_streams.compare(session, flow.FlowQuery(), now).holds_back
         board = promise_board.board(session, promise_board.PromiseQuery(), now, sketches)
         hooks = demo_webhooks.log(session)
-    found = report.metrics["bottleneck"]
-    named = None if found is None else f"{found['stage']} (median {found['median_days']} days)"
+    found = report.metrics.bottleneck
+    named = None if found is None else f"{found.stage} (median {found.median_days} days)"
     held = None
     if streams is not None:
         held = (

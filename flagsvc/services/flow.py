@@ -9,16 +9,12 @@ at or after ``since``) or is in flight (early access or general) at its end.
 from __future__ import annotations
 
 import bisect
-import functools
-from collections.abc import Callable
-from collections.abc import Collection
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy import select
@@ -28,7 +24,6 @@ from flagsvc.domain import flow
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
 from flagsvc.domain.flow import FLOW_ITEMS
-from flagsvc.domain.stages import Stage
 from flagsvc.services import environments
 from flagsvc.services import okrs
 from flagsvc.services import timeline
@@ -44,29 +39,6 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 (a default period, a week's Monday) leaves the calendar."""
 MAX_PERIOD = timedelta(days=731)
 """Longest window one report covers (its weekly series stay a readable size)."""
-DEFINITIONS = {
-    "flow_time": "Days from the flag's creation (flag.created) to its first entry into "
-    "the released stage in the environment. Per item for flags released in the window; "
-    "summarised as mean, p50 and p85 (linear interpolation between closest ranks).",
-    "wait_for_readiness": "Days a flag sat in early_access in a gated environment while its "
-    "readiness checklist was incomplete (between flag.readiness_lost / creation and "
-    "flag.ready): finished work held for launch readiness. Ungated environments never hold "
-    "for readiness, so it is 0 there.",
-    "blocked": "Days the kill switch was on (flag.killed → flag.resumed) outside readiness "
-    "waits: the flag served nobody while a fix was awaited.",
-    "active": "Flow time minus wait for readiness minus blocked time: building it dark "
-    "(off), early access once ready, and ramping general rollout.",
-    "flow_efficiency": "Active time / flow time. The portfolio figure is the sum of active "
-    "days over the sum of flow days of the flags released in the window.",
-    "flow_load": "Flags in flight (stage early_access or general in the environment, "
-    "killed or not) at the end of the window and at the end of each ISO week in it.",
-    "flow_velocity": "Flags released (first entry into released) per ISO week in the window.",
-    "flow_distribution": "Share of each flow_item (feature, defect, risk, debt) among the "
-    "flags released in the window and among those in flight at its end.",
-    "bottleneck": "The stage (off, early_access, general) with the longest median dwell: "
-    "total days spent in it per flag, over flags in scope (released in the window or in "
-    "flight at its end; time counted up to release or to the end of the window).",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +72,79 @@ class Stats:
 
 
 @dataclass(frozen=True, slots=True)
+class WeekLoad:
+    """Flags in flight at the end of an ISO week (or of the window, for its last week)."""
+
+    week: str
+    at: datetime
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowLoad:
+    """Flags in flight at the window's end, and at each week's end."""
+
+    now: int
+    weekly: list[WeekLoad]
+
+
+@dataclass(frozen=True, slots=True)
+class WeekVelocity:
+    """Flags released in an ISO week (inside the window)."""
+
+    week: str
+    released: int
+
+
+@dataclass(frozen=True, slots=True)
+class Velocity:
+    """Releases in the window: in all, per week on average, and week by week."""
+
+    total: int
+    per_week: float
+    weekly: list[WeekVelocity]
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """How many flags of one kind of work, and their share of the group."""
+
+    count: int
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """Kinds of work (``FLOW_ITEMS``) among flags released in the window and in flight."""
+
+    released: dict[str, Share]
+    in_flight: dict[str, Share]
+
+
+@dataclass(frozen=True, slots=True)
+class Bottleneck:
+    """The stage with the longest median dwell."""
+
+    stage: str
+    median_days: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlowMetrics:
+    """Every flow metric of a window over a set of flags."""
+
+    flow_time: Stats
+    wait_for_readiness: Stats
+    waiting_for_readiness_now: int
+    flow_efficiency: float | None
+    flow_load: FlowLoad
+    flow_velocity: Velocity
+    flow_distribution: Distribution
+    stage_median_days: dict[str, float | None]
+    bottleneck: Bottleneck | None
+
+
+@dataclass(frozen=True, slots=True)
 class FlowReport:
     """Every flow metric of one environment and window, with the flags behind them."""
 
@@ -107,8 +152,7 @@ class FlowReport:
     objective_id: int | None
     window: Window
     items: list[flow.FlagFlow]
-    metrics: dict[str, Any]
-    definitions: dict[str, str]
+    metrics: FlowMetrics
 
 
 def window(query: FlowQuery, now: datetime) -> Window:
@@ -148,11 +192,12 @@ def flow_report(session: Session, query: FlowQuery, now: datetime) -> FlowReport
     if query.value_stream is not None:
         stream = value_stream_flag_keys(session, query.value_stream)
         keys = keys.where(Flag.key.in_(stream))
-    candidates = timeline.active_flag_keys(environment.key, span.since, _event_bound(span))
+    candidates = timeline.active_flag_keys(environment.key, span.since, event_bound(span))
     flows = load_flows(session, environment, keys.where(Flag.key.in_(candidates)), span)
     items = in_scope(flows, span)
-    metrics = summarize(flows, span, items)
-    return FlowReport(environment.key, query.objective_id, span, items, metrics, DEFINITIONS)
+    return FlowReport(
+        environment.key, query.objective_id, span, items, summarize(flows, span, items)
+    )
 
 
 def objective_flag_keys(objective_id: int) -> Select[str]:
@@ -192,7 +237,7 @@ def load_flows(
         if isinstance(environment, Environment)
         else environments.get_environment(session, environment)
     )
-    histories = timeline.flow_events(session, env.key, keys, _event_bound(span))
+    histories = timeline.flow_events(session, env.key, keys, event_bound(span))
     scope = flow.FlowScope(env.key, env.gated, span.as_of)
     flows = (
         flow.flag_flow(key, history.flow_item, history.events, scope)
@@ -201,8 +246,9 @@ def load_flows(
     return [item for item in flows if item is not None]
 
 
-def _event_bound(span: Window) -> datetime | None:
-    """Events before the window's end; a window ending now reads everything up to now."""
+def event_bound(span: Window) -> datetime | None:
+    """Events before the window's end; a window ending now reads everything up to now
+    (the bound the candidate query and the event read take)."""
     return span.until if span.until is not None and span.until <= span.as_of else None
 
 
@@ -218,14 +264,10 @@ def in_scope(flows: Iterable[flow.FlagFlow], span: Window) -> list[flow.FlagFlow
 
 
 def summarize(
-    flows: Sequence[flow.FlagFlow],
-    span: Window,
-    scoped: Sequence[flow.FlagFlow] | None = None,
-    only: Collection[str] | None = None,
-) -> dict[str, Any]:
+    flows: Sequence[flow.FlagFlow], span: Window, scoped: Sequence[flow.FlagFlow] | None = None
+) -> FlowMetrics:
     """Every metric of ``span`` over ``flows`` (any flags; scope is decided here, unless
-    the caller already has ``in_scope(flows, span)`` and passes it as ``scoped``), or
-    those ``only`` names (a measured key result reads one of them at each of its weeks).
+    the caller already has ``in_scope(flows, span)`` and passes it as ``scoped``).
 
     The weekly load counts every flag in flight at each week's end, also those that
     left the flow later without a release (rolled back to off, or retired).
@@ -233,27 +275,29 @@ def summarize(
     items = in_scope(flows, span) if scoped is None else scoped
     released = [item for item in items if item.released is not None]
     in_flight = [item for item in items if item.released is None]
-    medians = functools.cache(lambda: stage_medians(items))
-    figures: dict[str, Callable[[], Any]] = {
-        "flow_time": lambda: stats([flow.days(i.flow_time) for i in released]),
-        "wait_for_readiness": lambda: stats([flow.days(i.readiness_wait) for i in released]),
-        "waiting_for_readiness_now": lambda: sum(
-            1 for i in in_flight if i.waiting_for_readiness_now
-        ),
-        "flow_efficiency": lambda: _portfolio_efficiency(released),
-        "flow_load": lambda: {
-            "now": len(in_flight),
-            "weekly": _weekly_load(flows, iso_weeks(span), span),
-        },
-        "flow_velocity": lambda: _velocity(released, iso_weeks(span), span),
-        "flow_distribution": lambda: {
-            "released": _shares(released),
-            "in_flight": _shares(in_flight),
-        },
-        "stage_median_days": medians,
-        "bottleneck": lambda: bottleneck(medians()),
-    }
-    return {name: figure() for name, figure in figures.items() if only is None or name in only}
+    weeks = iso_weeks(span)
+    medians = stage_medians(items)
+    return FlowMetrics(
+        flow_time=flow_time(released),
+        wait_for_readiness=readiness_wait(released),
+        waiting_for_readiness_now=sum(1 for i in in_flight if i.waiting_for_readiness_now),
+        flow_efficiency=efficiency(released),
+        flow_load=FlowLoad(len(in_flight), _weekly_load(flows, weeks, span)),
+        flow_velocity=Velocity(len(released), per_week(released, span), _weekly(released, weeks)),
+        flow_distribution=Distribution(shares(released), shares(in_flight)),
+        stage_median_days=medians,
+        bottleneck=bottleneck(medians),
+    )
+
+
+def flow_time(released: Sequence[flow.FlagFlow]) -> Stats:
+    """Days from creation to release of ``released`` (flags released in the window)."""
+    return stats([flow.days(item.flow_time) for item in released])
+
+
+def readiness_wait(released: Sequence[flow.FlagFlow]) -> Stats:
+    """Days ``released`` waited for launch readiness."""
+    return stats([flow.days(item.readiness_wait) for item in released])
 
 
 def stats(values: Sequence[float]) -> Stats:
@@ -268,7 +312,8 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _portfolio_efficiency(released: Sequence[flow.FlagFlow]) -> float | None:
+def efficiency(released: Sequence[flow.FlagFlow]) -> float | None:
+    """Active days over flow days, summed over ``released`` (None: no flow time)."""
     total = sum(item.flow_time for item in released)
     return None if total <= 0 else round(sum(item.active for item in released) / total, 4)
 
@@ -287,7 +332,7 @@ def iso_weeks(span: Window) -> list[tuple[str, datetime, datetime]]:
 
 def _weekly_load(
     flows: Sequence[flow.FlagFlow], weeks: Sequence[tuple[str, datetime, datetime]], span: Window
-) -> list[dict[str, Any]]:
+) -> list[WeekLoad]:
     """Flags in flight at the end of each week (at the window's end for the last one)."""
     moments = [min(end, span.as_of) for _, _, end in weeks]
     counts = [0] * len(moments)
@@ -301,29 +346,33 @@ def _weekly_load(
                 for n in range(first, last):
                     counts[n] += 1
     return [
-        {"week": label, "at": at, "in_flight": count}
+        WeekLoad(label, at, count)
         for (label, _, _), at, count in zip(weeks, moments, counts, strict=True)
     ]
 
 
-def _velocity(
-    released: Sequence[flow.FlagFlow], weeks: Sequence[tuple[str, datetime, datetime]], span: Window
-) -> dict[str, Any]:
+def _weekly(
+    released: Sequence[flow.FlagFlow], weeks: Sequence[tuple[str, datetime, datetime]]
+) -> list[WeekVelocity]:
     """Releases per ISO week (only those inside the window count)."""
     times = [item.released for item in released if item.released is not None]
-    weekly = [
-        {"week": label, "released": sum(1 for at in times if start <= at < end)}
+    return [
+        WeekVelocity(label, sum(1 for at in times if start <= at < end))
         for label, start, end in weeks
     ]
-    per_week = len(released) / max((span.as_of - span.since) / timedelta(days=7), 1.0)
-    return {"total": len(released), "per_week": round(per_week, 4), "weekly": weekly}
 
 
-def _shares(items: Sequence[flow.FlagFlow]) -> dict[str, dict[str, float]]:
+def per_week(released: Sequence[flow.FlagFlow], span: Window) -> float:
+    """Releases per week of the window (a window under a week counts as one)."""
+    return round(len(released) / max((span.as_of - span.since) / timedelta(days=7), 1.0), 4)
+
+
+def shares(items: Sequence[flow.FlagFlow]) -> dict[str, Share]:
+    """How many of ``items`` are of each kind of work, and their share."""
     counts = {name: sum(1 for item in items if item.flow_item == name) for name in FLOW_ITEMS}
     total = len(items)
     return {
-        name: {"count": count, "share": round(count / total, 4) if total else 0.0}
+        name: Share(count, round(count / total, 4) if total else 0.0)
         for name, count in counts.items()
     }
 
@@ -338,42 +387,10 @@ def stage_medians(items: Sequence[flow.FlagFlow]) -> dict[str, float | None]:
     }
 
 
-def bottleneck(medians: dict[str, float | None]) -> dict[str, Any] | None:
+def bottleneck(medians: dict[str, float | None]) -> Bottleneck | None:
     """The stage with the longest median dwell (None without data; ties: the earlier stage)."""
     known = [(days, stage) for stage, days in medians.items() if days is not None]
     if not known:
         return None
     days, stage = max(known, key=lambda pair: (pair[0], -flow.FLOW_STAGES.index(pair[1])))
-    return {"stage": stage, "median_days": days}
-
-
-def _status(item: flow.FlagFlow, stage: str) -> str:
-    """released, in_flight, or the stage of a flag outside the flow (off, retired)."""
-    if item.released is not None:
-        return "released"
-    return "in_flight" if stage in flow.IN_FLIGHT else stage
-
-
-def item_row(item: flow.FlagFlow) -> dict[str, Any]:
-    """One flag's figures as a flat row of JSON values (the JSON items and the exports).
-
-    Already JSON (times as ISO 8601 strings), so a report of thousands of flags is
-    sent without a per-field serialisation pass.
-    """
-    stage = item.stage_at(item.as_of) or Stage.OFF
-    age = flow.days(item.flow_time)
-    return {
-        "flag": item.flag_key,
-        "flow_item": item.flow_item,
-        "status": _status(item, stage),
-        "stage": stage,
-        "created_at": item.created.isoformat(),
-        "released_at": None if item.released is None else item.released.isoformat(),
-        "flow_time_days": None if item.released is None else age,
-        "age_days": age,
-        "wait_for_readiness_days": flow.days(item.readiness_wait),
-        "blocked_days": flow.days(item.blocked),
-        "active_days": flow.days(item.active),
-        "flow_efficiency": _rounded(item.efficiency),
-        **{f"{name}_days": flow.days(item.dwell[name]) for name in flow.FLOW_STAGES},
-    }
+    return Bottleneck(stage, days)

@@ -32,6 +32,7 @@ from flagsvc.domain import measures
 from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import InvalidFieldError
 from flagsvc.domain.errors import NotFoundError
+from flagsvc.domain.measures import FlowMeasure
 from flagsvc.domain.stages import Stage
 from flagsvc.services import environments
 from flagsvc.services import flow
@@ -232,10 +233,28 @@ def _week_label(at: datetime) -> str:
 def _value(
     spec: measures.MeasureSpec, flows: list[flow_rules.FlagFlow], at: datetime
 ) -> float | None:
+    """The spec's figure over the window ending at ``at`` (None: no data), as the flow
+    report of that window says it; only that figure is computed."""
     span = flow.Window(at - timedelta(days=spec.window_days), at, at)
-    return measures.pick(
-        spec, flow.summarize(flows, span, only=(measures.SUMMARY_KEYS[spec.metric],))
-    )
+    items = flow.in_scope(flows, span)
+    released = [item for item in items if item.released is not None]
+    metric = spec.metric
+    if metric is FlowMeasure.FLOW_TIME_P50:
+        return flow.flow_time(released).p50_days
+    if metric is FlowMeasure.FLOW_TIME_P85:
+        return flow.flow_time(released).p85_days
+    if metric is FlowMeasure.WAIT_FOR_READINESS_P50:
+        return flow.readiness_wait(released).p50_days
+    if metric is FlowMeasure.FLOW_LOAD:
+        return float(len(items) - len(released))
+    if metric is FlowMeasure.FLOW_VELOCITY:
+        return flow.per_week(released, span)
+    if metric is FlowMeasure.FLOW_EFFICIENCY:
+        return flow.efficiency(released)
+    kinds = flow.shares(released)
+    if not sum(kind.count for kind in kinds.values()):
+        return None
+    return kinds[spec.flow_item or ""].share
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_
 from sqlalchemy import func
@@ -47,7 +46,7 @@ class ReportFlag:
 
     detail: flags.FlagDetail
     early_adopter_reach: dict[str, int]
-    flow: dict[str, Any] | None
+    flow: flow_rules.FlagFlow | None
 
     @property
     def key(self) -> str:
@@ -61,7 +60,7 @@ class KeyResultReport:
 
     key_result: measured.KeyResultView
     flags: list[ReportFlag]
-    flow: dict[str, Any]
+    flow: flow.FlowMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +71,7 @@ class ObjectiveReport:
     environment: str
     window: flow.Window
     key_results: list[KeyResultReport]
-    flow: dict[str, Any]
-    definitions: dict[str, str]
+    flow: flow.FlowMetrics
 
 
 def objective_report(
@@ -96,9 +94,8 @@ def objective_report(
         for kr in measured.views(session, objective.key_results, now)
     ]
     return ObjectiveReport(
-        objective, query.environment, span, key_results,
-        flow.summarize(list(flows.values()), span), flow.DEFINITIONS,
-    )  # fmt: skip
+        objective, query.environment, span, key_results, flow.summarize(list(flows.values()), span)
+    )
 
 
 def _report_flag(
@@ -109,8 +106,7 @@ def _report_flag(
     per_environment = {
         state.environment.key: _reach_of(state, reach.get(state.id, 0)) for state in detail.states
     }
-    found = flows.get(detail.flag.key)
-    return ReportFlag(detail, per_environment, None if found is None else flow.item_row(found))
+    return ReportFlag(detail, per_environment, flows.get(detail.flag.key))
 
 
 def _reach_of(state: FlagState, members: int) -> int:
@@ -156,7 +152,7 @@ class BoardFigures:
     objective, its flags' flow in one environment over the default window."""
 
     reach: dict[int, int]  # flag state id -> explicit early adopters reached
-    flows: dict[int, dict[str, Any]]  # objective id -> flow.summarize of its flags
+    flows: dict[int, flow.FlowMetrics]  # objective id -> its flags' flow
     environment: str
     window: flow.Window | None
 

@@ -90,7 +90,7 @@ class StreamFlow:
 
     key: str | None  # None: flags of objectives without a stream
     name: str
-    metrics: dict[str, Any]
+    metrics: flow.FlowMetrics
     steps: dict[str, dict[str, Any]]
     bottleneck: dict[str, Any] | None
     in_flight_now: dict[str, int]
@@ -115,11 +115,8 @@ def compare(session: Session, query: flow.FlowQuery, now: datetime) -> Compariso
     """
     span = flow.window(query, now)
     env = environments.get_environment(session, query.environment)
-    bound = span.until if span.until is not None and span.until <= span.as_of else None
-    candidates = timeline.active_flag_keys(env.key, span.since, bound)
-    flows = flow.load_flows(
-        session, env.key, select(Flag.key).where(Flag.key.in_(candidates)), span
-    )
+    candidates = timeline.active_flag_keys(env.key, span.since, flow.event_bound(span))
+    flows = flow.load_flows(session, env, select(Flag.key).where(Flag.key.in_(candidates)), span)
     owner = {
         key: stream
         for key, stream in session.execute(

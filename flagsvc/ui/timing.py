@@ -30,13 +30,16 @@ from flagsvc.ui import bp
 from flagsvc.ui import charts
 from flagsvc.ui.forms import FormInvalidError
 from flagsvc.ui.forms import FormState
+from flagsvc.ui.forms import plain
 from flagsvc.ui.forms import utc_text
 from flagsvc.ui.forms import validate
 from flagsvc.ui.okrs import objective_options
 from flagsvc.ui.pages import render
 from flagsvc.web.context import db
 from flagsvc.web.context import state
+from flagsvc.web.shapes.timing import DEFINITIONS
 from flagsvc.web.shapes.timing import FlowArgsSchema
+from flagsvc.web.shapes.timing import item_row
 
 FILTERS = ("environment", "objective", "since", "until")
 STAGE_WORDS = {"off": "off (dark)", "early_access": "early access", "general": "general rollout"}
@@ -137,7 +140,7 @@ def flow_page() -> Any:
             return _refused(context, raw, error.errors)
         except (InvalidFieldError, NotFoundError) as error:
             field = getattr(error, "field", None) or _field_of(error)
-            return _refused(context, raw, {field: [getattr(error, "reason", error.message)]})
+            return _refused(context, raw, {field: [plain(getattr(error, "reason", error.message))]})
         context |= _report_context(session, report)
         return render("timing/flow.html", **context, form=FormState("flow", raw))
 
@@ -175,7 +178,8 @@ def _report_context(session: Session, report: flow.FlowReport) -> dict[str, Any]
     return {
         "report": report,
         "metrics": metrics,
-        "rows": [flow.item_row(item) for item in report.items],
+        "rows": [item_row(item) for item in report.items],
+        "definitions": DEFINITIONS,
         "bottleneck": named_bottleneck(metrics, len(report.items)),
         "min_sample": MIN_SAMPLE,
         "in_scope": len(report.items),
@@ -192,31 +196,33 @@ def _flow_charts(report: flow.FlowReport) -> dict[str, Any]:
     return {
         "bottleneck": _bottleneck_chart(metrics, where, len(report.items)),
         "time": _time_chart(report, where),
-        "load": _weekly_chart(metrics["flow_load"]["weekly"], "in_flight", "Flow load", where),
-        "velocity": _weekly_chart(
-            metrics["flow_velocity"]["weekly"], "released", "Flow velocity", where
+        "load": _weekly_chart(
+            [(w.week, w.in_flight) for w in metrics.flow_load.weekly], "Flow load", where
         ),
-        "distribution": _distribution_chart(metrics["flow_distribution"], where),
+        "velocity": _weekly_chart(
+            [(w.week, w.released) for w in metrics.flow_velocity.weekly], "Flow velocity", where
+        ),
+        "distribution": _distribution_chart(metrics.flow_distribution, where),
     }
 
 
-def named_bottleneck(metrics: Mapping[str, Any], in_scope: int) -> dict[str, Any] | None:
+def named_bottleneck(metrics: flow.FlowMetrics, in_scope: int) -> flow.Bottleneck | None:
     """The bottleneck worth naming: none below ``MIN_SAMPLE`` flags in scope, nor when
     every median is under a tenth of a day (one flag clicked through in minutes is
     not a finding)."""
-    worst = metrics["bottleneck"]
-    if worst is None or in_scope < MIN_SAMPLE or (worst["median_days"] or 0) < 0.1:
+    worst = metrics.bottleneck
+    if worst is None or in_scope < MIN_SAMPLE or (worst.median_days or 0) < 0.1:
         return None
-    return dict(worst)
+    return worst
 
 
-def _bottleneck_chart(metrics: Mapping[str, Any], where: str, in_scope: int) -> Any:
-    medians, worst = metrics["stage_median_days"], named_bottleneck(metrics, in_scope)
+def _bottleneck_chart(metrics: flow.FlowMetrics, where: str, in_scope: int) -> Any:
+    medians, worst = metrics.stage_median_days, named_bottleneck(metrics, in_scope)
     bars = [
-        charts.Bar(STAGE_WORDS[stage], _rounded(days), bool(worst and worst["stage"] == stage))
+        charts.Bar(STAGE_WORDS[stage], _rounded(days), bool(worst and worst.stage == stage))
         for stage, days in medians.items()
     ]
-    named = STAGE_WORDS[worst["stage"]] if worst else f"not named (fewer than {MIN_SAMPLE} flags)"
+    named = STAGE_WORDS[worst.stage] if worst else f"not named (fewer than {MIN_SAMPLE} flags)"
     desc = f"Median days per flag spent in each stage {where}; the longest is {named}."
     return charts.bar_chart("Median dwell per stage", desc, bars, "days")
 
@@ -244,20 +250,21 @@ def _rounded(days: float | None) -> float:
     return round(days, 1) if days >= 1 else float(f"{days:.2g}")
 
 
-def _weekly_chart(series: Sequence[Mapping[str, Any]], field: str, title: str, where: str) -> Any:
-    columns = [charts.Bar(week["week"].split("-")[-1], float(week[field])) for week in series]
+def _weekly_chart(series: Sequence[tuple[str, int]], title: str, where: str) -> Any:
+    columns = [charts.Bar(week.split("-")[-1], float(count)) for week, count in series]
     desc = f"{title} per ISO week {where}: " + ", ".join(
-        f"{week['week']} {week[field]}" for week in series
+        f"{week} {count}" for week, count in series
     )
     return charts.column_chart(title, desc, columns, "flags")
 
 
-def _distribution_chart(shares: Mapping[str, Mapping[str, Any]], where: str) -> Any:
+def _distribution_chart(shares: flow.Distribution, where: str) -> Any:
+    groups = (("released", shares.released), ("in flight", shares.in_flight))
     bars = [
-        charts.Bar(f"{item} ({group.replace('_', ' ')})", round(100 * share["share"], 1),
+        charts.Bar(f"{item} ({group})", round(100 * share.share, 1),
                    colour=charts.ITEM_COLOURS.get(item))
-        for group in ("released", "in_flight")
-        for item, share in sorted(shares[group].items(), key=lambda pair: -pair[1]["share"])
+        for group, kinds in groups
+        for item, share in sorted(kinds.items(), key=lambda pair: -pair[1].share)
     ]  # fmt: skip
     desc = f"Share of each kind of work among flags released in the period and in flight {where}."
     return charts.bar_chart("Flow distribution", desc, bars, "%")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from flagsvc.domain import flow
 from flagsvc.domain.actions import Action
+from flagsvc.services.flow import Bottleneck
 from flagsvc.services.flow import Window
 from flagsvc.services.flow import bottleneck
 from flagsvc.services.flow import iso_weeks
@@ -190,10 +191,10 @@ def test_percentile__linear_between_closest_ranks(values, share, expected):
 
 
 def test_bottleneck__longest_median__ties_go_to_the_earlier_stage():
-    assert bottleneck({"off": 2.0, "early_access": 6.5, "general": 4.0}) == {
-        "stage": "early_access", "median_days": 6.5
-    }  # fmt: skip
-    assert bottleneck({"off": 3.0, "early_access": 3.0, "general": None})["stage"] == "off"
+    assert bottleneck({"off": 2.0, "early_access": 6.5, "general": 4.0}) == Bottleneck(
+        "early_access", 6.5
+    )
+    assert bottleneck({"off": 3.0, "early_access": 3.0, "general": None}) == Bottleneck("off", 3.0)
     assert bottleneck({"off": None, "early_access": None, "general": None}) is None
 
 
