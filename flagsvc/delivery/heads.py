@@ -61,8 +61,16 @@ class HeadTracker:
                 self._head = head
 
     def known(self) -> int | None:
-        """The head if confirmed within ``max_age`` (no read needed), else None."""
+        """The head if it can be served without a read: confirmed within ``max_age``, or
+        being read by another caller right now (who would serve the known head meanwhile
+        in ``current`` too). Else None: the caller's read is due.
+
+        Without the second case, every SDK poll arriving during the read (the tens a
+        busy instance answers in those milliseconds) took the slow path at once.
+        """
         if self._clock() - self._confirmed_at < self.max_age:
+            return self._head
+        if self._reading.locked() and self._head >= 0:
             return self._head
         return None
 

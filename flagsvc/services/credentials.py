@@ -238,9 +238,18 @@ class SdkKeyCache:
     Unknown keys are never cached: a guess costs a lookup each time (and the rate
     limiter counts it). Admin tokens are not cached at all: revoking one takes effect
     on the next request. A revoked SDK key is ``forget``-ten as soon as the revocation
-    is announced (``services.revocations``), on every process; the 5 s only bounds
-    the delay when that announcement is lost.
+    is announced (``services.revocations``), on every process; the 5 s (plus the one
+    lookup below) only bounds the delay when that announcement is lost.
+
+    When a key's fresh window ends, one request looks it up again; the others asking
+    for that key meanwhile (up to ``REFRESH_GRACE_SECONDS``) are answered from the
+    entry instead of each running the same lookup: under 50 concurrent polls they
+    used to queue for the database together every 5 s.
     """
+
+    REFRESH_GRACE_SECONDS = 1.0
+    """How long a lookup in flight lets the others keep the known answer (a lookup
+    that hangs longer no longer holds them: they look up themselves)."""
 
     MAX_KEYS = 10_000
 
@@ -254,6 +263,7 @@ class SdkKeyCache:
         self._stale_seconds = stale_seconds
         self._clock = clock
         self._entries: dict[str, _CachedKey] = {}
+        self._refreshing: dict[str, float] = {}  # digest -> when its lookup started
         self._revoked: set[int] = set()
         self._guard = threading.Lock()
 
@@ -265,23 +275,36 @@ class SdkKeyCache:
         """
         digest = hash_secret(secret)
         entry, now = self._entries.get(digest), self._clock()
-        if entry is not None and now < entry.fresh_until:
+        if entry is not None and (now < entry.fresh_until or self._refreshing_since(digest, now)):
             return entry.actor
+        self._refreshing[digest] = now
         try:
             actor = lookup()
         except UNAVAILABLE_ERRORS:
             if entry is not None and now < entry.usable_until:
                 return entry.actor
             raise
+        finally:
+            if self._refreshing.get(digest) == now:
+                del self._refreshing[digest]
         self._remember(digest, actor, now)
         return actor
 
     def fresh(self, secret: str) -> Actor | None:
-        """The actor behind ``secret`` if cached and fresh, else None (never a lookup)."""
-        entry = self._entries.get(hash_secret(secret))
-        if entry is not None and self._clock() < entry.fresh_until:
+        """The actor behind ``secret`` if cached and fresh (or its lookup is in flight),
+        else None (never a lookup)."""
+        digest = hash_secret(secret)
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        now = self._clock()
+        if now < entry.fresh_until or self._refreshing_since(digest, now):
             return entry.actor
         return None
+
+    def _refreshing_since(self, digest: str, now: float) -> bool:
+        started = self._refreshing.get(digest)
+        return started is not None and now - started < self.REFRESH_GRACE_SECONDS
 
     def forget(self, key_id: int) -> None:
         """Drop revoked key ``key_id`` and never cache it again.

@@ -73,3 +73,37 @@ def test_current__source_fails__raises_and_asks_again_next_time(parts):
         tracker.current()
     source.error = None
     assert tracker.current() == 5 and source.reads == 2
+
+
+def test_known__while_another_caller_reads__the_known_head_not_a_second_read(parts):
+    # Given a head confirmed once, then max_age passed (a read is due)
+    tracker, source, clock = parts
+    tracker.current()
+    clock.now += 2.1
+    assert tracker.known() is None  # the read is due: this caller takes the full path
+    seen_during_read = []
+
+    def slow_source() -> int:
+        seen_during_read.append(tracker.known())  # every other SDK poll meanwhile
+        return 6
+
+    tracker.source = slow_source
+    # When one caller reads the head
+    assert tracker.current() == 6
+    # Then the polls answered during its read were served the known head, not sent to
+    # read it too; after the read the new head is confirmed
+    assert seen_during_read == [5]
+    assert tracker.known() == 6 and source.reads == 1
+
+
+def test_known__nothing_known_yet__none_even_while_reading(parts):
+    tracker, _source, _clock = parts
+    seen = []
+
+    def first_source() -> int:
+        seen.append(tracker.known())
+        return 3
+
+    tracker.source = first_source
+    assert tracker.current() == 3
+    assert seen == [None]

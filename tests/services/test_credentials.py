@@ -139,3 +139,71 @@ def test_key_use__noted_once_per_interval_per_key() -> None:
     assert not throttle.due(1)
     clock.now += 0.2
     assert throttle.due(1) and not throttle.due(1)
+
+
+def test_a_lookup_in_flight__the_others_keep_the_known_key_meanwhile(
+    cache: SdkKeyCache, clock: Clock
+) -> None:
+    # Given a key past its fresh window
+    lookups = Lookups()
+    cache.actor(KEY, lookups)
+    clock.now += 6
+    assert cache.fresh(KEY) is None  # the first poll after the window takes the full path
+    during: list[object] = []
+
+    def slow_lookup() -> Actor | None:
+        # every other poll of the same key while this one reads the database
+        during.append(cache.fresh(KEY))
+        during.append(cache.actor(KEY, lookups))
+        return ACTOR
+
+    # When one request looks it up again
+    assert cache.actor(KEY, slow_lookup) == ACTOR
+    # Then the others were answered from the entry, with no second lookup
+    assert during == [ACTOR, ACTOR] and lookups.calls == 1
+    assert cache.fresh(KEY) == ACTOR  # and the key is fresh again
+
+
+def test_a_lookup_in_flight_too_long__the_others_look_up_themselves(
+    cache: SdkKeyCache, clock: Clock
+) -> None:
+    lookups = Lookups()
+    cache.actor(KEY, lookups)
+    clock.now += 6
+    during: list[object] = []
+
+    def hanging_lookup() -> Actor | None:
+        clock.now += SdkKeyCache.REFRESH_GRACE_SECONDS
+        during.append(cache.fresh(KEY))
+        during.append(cache.actor(KEY, lookups))
+        return ACTOR
+
+    cache.actor(KEY, hanging_lookup)
+    assert during == [None, ACTOR] and lookups.calls == 2
+
+
+def test_a_failed_lookup_ends_the_grace(cache: SdkKeyCache, clock: Clock) -> None:
+    lookups = Lookups()
+    cache.actor(KEY, lookups)
+    clock.now += 61 + 5  # past the stale window too: the outage is not hidden
+    lookups.error = outage()
+    with pytest.raises(OperationalError):
+        cache.actor(KEY, lookups)
+    assert cache.fresh(KEY) is None
+
+
+def test_a_key_revoked_during_its_lookup__not_served_meanwhile(
+    cache: SdkKeyCache, clock: Clock
+) -> None:
+    lookups = Lookups(answer=REVOKED)
+    cache.actor(KEY, lookups)
+    clock.now += 6
+    during: list[object] = []
+
+    def lookup_racing_revocation() -> Actor | None:
+        cache.forget(7)  # the revocation is announced while the lookup runs
+        during.append(cache.fresh(KEY))
+        return REVOKED  # read just before the revocation committed
+
+    cache.actor(KEY, lookup_racing_revocation)
+    assert during == [None] and cache.fresh(KEY) is None
