@@ -66,6 +66,8 @@ def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         # FLAGSVC_ACCESS_LOG=0 turns that off (flagsvc.api.instrument)
         "accesslog": None,
         "logconfig_dict": gunicorn_logconfig(config.log_format, config.log_level),
+        # ... and gunicorn builds its own line only when --access-logfile asks for it
+        "logger_class": "flagsvc.observability.gunicorn_logger.Logger",
         # several workers share one /metrics through PROMETHEUS_MULTIPROC_DIR
         "on_starting": metrics_workers.on_starting,
         "child_exit": metrics_workers.child_exit,
@@ -120,6 +122,7 @@ keepalive = _SETTINGS["keepalive"]
 backlog = _SETTINGS["backlog"]
 accesslog = _SETTINGS["accesslog"]
 logconfig_dict = _SETTINGS["logconfig_dict"]
+logger_class = _SETTINGS["logger_class"]
 on_starting = _SETTINGS["on_starting"]
 child_exit = _SETTINGS["child_exit"]
 on_exit = _SETTINGS["on_exit"]
