@@ -18,7 +18,6 @@ Redis connection per stream (flask-sse) or target asyncio frameworks.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Callable
@@ -43,6 +42,10 @@ from flagsvc.api.auth import requires_sdk_key
 from flagsvc.delivery import spec1
 from flagsvc.delivery.cache import CachedSnapshot
 from flagsvc.delivery.cache import evaluate_flags
+from flagsvc.delivery.direct import WRITTEN_BY_STREAM
+from flagsvc.delivery.direct import DirectSinks
+from flagsvc.delivery.direct import Sink
+from flagsvc.delivery.direct import sse_event
 from flagsvc.delivery.stream_slots import Share
 from flagsvc.delivery.watch import EnvironmentWatch
 from flagsvc.domain.errors import TooManyRequestsError
@@ -496,10 +499,21 @@ class StreamView(MethodView):
         except BaseException:
             close()
             raise
-        events = _events(watch, hello, app_state.config.stream_keepalive_seconds, close)
+        events = _stream_body(app_state.snapshots.sinks, watch, hello, close)
         response = Response(events, content_type="text/event-stream", headers=STREAM_HEADERS)
         response.call_on_close(close)  # also when the body never started
         return response
+
+
+def _stream_body(
+    sinks: DirectSinks, watch: EnvironmentWatch, hello: int, close: Callable[[], None]
+) -> Iterator[bytes]:
+    """The stream's events: written by the change fan-out where the socket allows it."""
+    keepalive = state().config.stream_keepalive_seconds
+    sink = sinks.sink_for(request.environ, watch.environment, hello)
+    if sink is None:
+        return _events(watch, hello, keepalive, close)
+    return _direct_events(watch, hello, keepalive, close, sink)
 
 
 def _no_stream(status: HTTPStatus, message: str) -> Response:
@@ -512,13 +526,6 @@ def _hello(environment: str, version: int, keepalive: float) -> bytes:
     """The first event of a stream: the version, and the keep-alive interval to expect."""
     data = json.dumps({"environment": environment, "version": version, "keepalive": keepalive})
     return f"event: hello\ndata: {data}\n\n".encode()
-
-
-@functools.lru_cache(maxsize=1024)
-def _sse(event: str, environment: str, version: int) -> bytes:
-    """One event, formatted once for all the streams that send it."""
-    data = json.dumps({"environment": environment, "version": version})
-    return f"event: {event}\ndata: {data}\n\n".encode()
 
 
 def _events(
@@ -541,10 +548,45 @@ def _events(
                 yield b": keep-alive\n\n"
                 continue
             committed_at = watch.subscription.committed_at
-            yield _sse("change", watch.environment, version)
+            yield sse_event("change", watch.environment, version)
+            WRITTEN_BY_STREAM.inc()
             if committed_at is not None:
                 metrics.CHANGE_PROPAGATION.observe(max(0.0, time.time() - committed_at))
     finally:
+        close()
+
+
+def _direct_events(
+    watch: EnvironmentWatch, hello: int, keepalive: float, close: Callable[[], None], sink: Sink
+) -> Iterator[bytes]:
+    """``_events`` for a stream the change fan-out writes to directly (``delivery.direct``).
+
+    After the hello is written (gunicorn resumes the generator only then) the sink is
+    opened; from then on every write of this stream's own happens under the sink's lock
+    (held across the ``yield``: gunicorn writes what was yielded before resuming), and a
+    change the fan-out already wrote here is not sent again.
+    """
+    try:
+        yield b"retry: 1000\n\n" + _hello(watch.environment, hello, keepalive)
+        sink.start()
+        while not watch.subscription.closed:
+            version = watch.next_change(keepalive)
+            committed_at = watch.subscription.committed_at
+            with sink.writing():
+                if version is None:
+                    yield b": keep-alive\n\n"
+                    continue
+                if version != sink.last:
+                    sink.last = version
+                    yield sse_event("change", watch.environment, version)
+                    delivered_at = time.time()
+                    WRITTEN_BY_STREAM.inc()
+                else:  # written by the fan-out
+                    delivered_at = sink.delivered_at or time.time()
+            if committed_at is not None:
+                metrics.CHANGE_PROPAGATION.observe(max(0.0, delivered_at - committed_at))
+    finally:
+        sink.close()
         close()
 
 

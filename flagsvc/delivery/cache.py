@@ -35,6 +35,7 @@ from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
 from sqlalchemy.orm import Session
 
+from flagsvc.delivery.direct import DirectSinks
 from flagsvc.delivery.heads import HeadTracker
 from flagsvc.delivery.parts import SnapshotBuilder
 from flagsvc.delivery.patches import PatchHistory
@@ -160,6 +161,8 @@ class SnapshotCache:
         """The steps between the versions this process held (``delivery.patches``)."""
         self._shared: dict[str, tuple[tuple[int, str], PatchHistory]] = {}
         """Per environment: the shared steps read from Redis, for the version served."""
+        self.sinks = DirectSinks()
+        """Open streams' sockets, written in one pass per change (``delivery.direct``)."""
 
     def watch(self, environment_key: str, delta: int) -> None:
         """Count an open stream on (``+1``) or off (``-1``) an environment."""
@@ -172,15 +175,19 @@ class SnapshotCache:
         """Bring every environment with open streams up to ``version`` (the broker's hook).
 
         Runs once per version on the broker's announcer thread, before the streams
-        wake, so they find the snapshot built instead of queueing to build it.
+        wake, so they find the snapshot built instead of queueing to build it; then
+        writes the change event to the streams that can take it at once
+        (``delivery.direct``): those that wake next find it sent.
         """
         with self._guard:
             environments = list(self._watched)
         for environment_key in environments:
             try:
-                self.get(sessions, environment_key, at_least=version)
+                entry = self.get(sessions, environment_key, at_least=version)
             except Exception as error:  # the streams will try (and report) themselves
                 log.warning("cannot prepare %s at %s: %s", environment_key, version, error)
+                continue
+            self.sinks.deliver(environment_key, entry.version)
 
     def get(
         self, sessions: SessionFactory, environment_key: str, at_least: int | None = None

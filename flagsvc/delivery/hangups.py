@@ -72,7 +72,7 @@ _GONE_ERRNOS = frozenset(
 )
 
 
-def _real_socket(sock: object) -> _socket.socket | None:
+def real_socket(sock: object) -> _socket.socket | None:
     """The C-level socket under ``sock`` (itself, or a gevent wrapper's ``_sock``)."""
     if isinstance(sock, _socket.socket):
         return sock
@@ -86,7 +86,7 @@ def hung_up(sock: object) -> bool:
     Never blocks, never consumes a byte, never changes the socket; False whenever it
     cannot tell.
     """
-    real = _real_socket(sock)
+    real = real_socket(sock)
     if real is None:
         return False
     if real.fileno() < 0:
@@ -130,7 +130,7 @@ class HangupWatch:
         A ``sock`` that cannot be peeked (none: the Flask test client) is not watched.
         """
         ticket = next(self._ids)
-        if _real_socket(sock) is None:
+        if real_socket(sock) is None:
             return _Forget(self, ticket)
         with self._lock:
             self._streams[ticket] = (sock, end)

@@ -69,6 +69,12 @@ CHANGE_PROPAGATION = Histogram(
     "From the commit of a change to its SSE change event written to a stream.",
     buckets=_PROPAGATION_BUCKETS,
 )
+STREAM_EVENTS = Counter(
+    "flagsvc_stream_events_total",
+    "SSE change events written to SDK streams, by writer: the change fan-out in one pass "
+    "(direct) or the stream itself (stream: the socket was busy, or cannot be written here).",
+    ["writer"],
+)
 AUDIT_EVENTS = Counter(
     "flagsvc_audit_events_total",
     "Audit events committed, by action (rolled-back events are not counted).",
