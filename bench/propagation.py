@@ -197,16 +197,20 @@ class ManyResult:
 
 
 async def _connect(
-    port: int, sdk_key: str, board: Board, streams: int
+    port: int, sdk_key: str, board: Board, streams: int, per_address: int | None = None
 ) -> list[asyncio.BaseTransport]:
+    """Open ``streams`` streams; with ``per_address``, from that many per loopback address
+    (127.0.0.2, 127.0.0.3, …: SDKs come from many hosts, and the service's default share
+    per client address is 200), else all from 127.0.0.1."""
     loop = asyncio.get_running_loop()
     request = (
         f"GET /sdk/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {sdk_key}\r\n\r\n"
     )
     transports = []
-    for _ in range(streams):
+    for n in range(streams):
+        local = None if per_address is None else (f"127.0.0.{2 + n // per_address}", 0)
         transport, _ = await loop.create_connection(
-            lambda: Probe(request.encode(), board), "127.0.0.1", port
+            lambda: Probe(request.encode(), board), "127.0.0.1", port, local_addr=local
         )
         transports.append(transport)
     assert await _wait(lambda: board.hellos == streams, 60), f"only {board.hellos} hellos"
