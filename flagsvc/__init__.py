@@ -22,10 +22,11 @@ if TYPE_CHECKING:
     from flagsvc.delivery.broker import ChangeBroker
     from flagsvc.delivery.cache import SnapshotCache
     from flagsvc.services.auth_failures import AuthFailureLimiter
+    from flagsvc.state import AppState
     from flagsvc.state import Clock
     from flagsvc.storage.db import Database
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_state"]
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
@@ -34,8 +35,6 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | Non
 
     from flagsvc.api import init_api  # imported late: the API needs an app to bind to
     from flagsvc.config import Config
-    from flagsvc.state import AppState
-    from flagsvc.state import system_clock
     from flagsvc.ui import init_ui
 
     config = Config.from_env(overrides)
@@ -43,15 +42,28 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | Non
     app.config.update(SECRET_KEY=config.secret_key, TESTING=config.testing)
     app.config.update(SESSION_COOKIE_SECURE=config.production)  # production is behind HTTPS
     app.config.update(MAX_CONTENT_LENGTH=config.max_body_bytes, JSON_SORT_KEYS=False)
-    database, broker, cache = _storage_and_delivery(config)
-    _seal_audit(database, config)
-    app.extensions["flagsvc"] = AppState(
-        config, database, broker, clock or system_clock, cache, auth_failures=_limiter(config)
-    )
+    app.extensions["flagsvc"] = create_state(config, clock=clock)
     init_api(app)
     init_ui(app)
     _trust_proxies(app, config.proxy_hops)
     return app
+
+
+def create_state(config: Config, *, clock: Clock | None = None) -> AppState:
+    """The runtime state ``create_app`` binds to its app: storage, change delivery hung
+    on its commit hook, caches and limits.
+
+    Separate so that the tests can build the app (its routes and OpenAPI document, most
+    of ``create_app``'s cost) once and give each test a fresh state on a fresh database.
+    """
+    from flagsvc.state import AppState
+    from flagsvc.state import system_clock
+
+    database, broker, cache = _storage_and_delivery(config)
+    _seal_audit(database, config)
+    return AppState(
+        config, database, broker, clock or system_clock, cache, auth_failures=_limiter(config)
+    )
 
 
 def _seal_audit(database: Database, config: Config) -> None:

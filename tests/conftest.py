@@ -12,6 +12,7 @@ or hear each other's change messages (pub/sub channels carry the database number
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import uuid
@@ -34,9 +35,14 @@ from sqlalchemy import create_engine
 from sqlalchemy import make_url
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flagsvc import create_app
+from flagsvc import create_state
+from flagsvc.api.sdk_fast import SnapshotFastPath
+from flagsvc.config import Config
 from flagsvc.domain.roles import Role
+from flagsvc.observability import metrics
 from flagsvc.services import credentials
 from flagsvc.services import environments
 from flagsvc.services.context import SYSTEM
@@ -184,11 +190,45 @@ def app_config() -> dict[str, Any]:
     return {}
 
 
+_APPS: dict[str, Flask] = {}
+"""Apps already built, by their configuration without the database's address."""
+
+
+def app_on(overrides: dict[str, Any], clock: MutableClock) -> Flask:
+    """``create_app(overrides, clock=clock)``, the app itself built once per configuration.
+
+    Registering the routes and building the OpenAPI document is most of what
+    ``create_app`` costs, and the app holds nothing of a test's beyond its state:
+    every later test with the same configuration gets the same app with a fresh
+    state (database, delivery, caches, limits, clock), bound where ``create_app``
+    binds it (``app.extensions`` and the SDK fast path in front of Flask).
+    """
+    config = Config.from_env(overrides)
+    key = repr(dataclasses.replace(config, database_url=""))
+    app = _APPS.get(key)
+    if app is None:
+        app = _APPS[key] = create_app(overrides, clock=clock)
+        return app
+    state = create_state(config, clock=clock)
+    app.extensions["flagsvc"] = state
+    outer: Any = app.wsgi_app
+    proxy = outer if isinstance(outer, ProxyFix) else None
+    fast = proxy.app if proxy else outer
+    assert isinstance(fast, SnapshotFastPath), f"create_app's WSGI chain changed: {outer!r}"
+    fresh = SnapshotFastPath(fast.app, state)
+    if proxy:
+        proxy.app = fresh
+    else:
+        app.wsgi_app = fresh  # type: ignore[method-assign]
+    metrics.SDK_STREAMS_LIMIT.set(config.max_streams)  # a global gauge; the last app set it
+    return app
+
+
 @pytest.fixture
 def app(database_url: str, clock: MutableClock, app_config: dict[str, Any]) -> Iterator[Flask]:
     """The service with the default environments, on a fresh database."""
     config = {"database_url": database_url, "testing": True, "redis_url": None, **app_config}
-    app = create_app(config, clock=clock)
+    app = app_on(config, clock)
     state: AppState = app.extensions["flagsvc"]
     with state.db.write() as session:
         environments.ensure_default_environments(session, Change(SYSTEM, clock(), "test-setup"))
