@@ -95,9 +95,14 @@ def service(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator
     site.live.stop()
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
-    """A real service holding ``flagsvc demo``'s quarter of history (for the timing pages)."""
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A real service holding ``flagsvc demo``'s quarter of history (for the timing pages).
+
+    One per test process: building the quarter is the slowest setup here, and the tests
+    that use it only read it (sign-ins, page views, filters), so they cannot disturb
+    each other. A test that changes what it shows takes a site of its own."""
+    _require_chromium()
     site = new_site(tmp_path_factory.mktemp("demo") / "flagsvc.db", demo=True)
     yield site
     site.live.stop()
@@ -105,17 +110,28 @@ def demo(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Si
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless (Playwright's own browser downloads do not work here)."""
-    if not CHROMIUM.exists():
-        service_missing("Chromium", f"{CHROMIUM} is not installed")
-    try:
-        from playwright import sync_api
-    except ImportError:
-        service_missing("Playwright", "the playwright package is not installed (dev extra)")
+    """Debian's Chromium, headless (Playwright's own browser downloads do not work here).
+
+    Per module: one per process would keep Playwright's event loop and Chromium's
+    processes open beside the asyncio, gevent and fork tests that share the process.
+    """
+    _require_chromium()
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def _require_chromium() -> None:
+    """Skip (or fail, when CI demands it) without Chromium or Playwright."""
+    if not CHROMIUM.exists():
+        service_missing("Chromium", f"{CHROMIUM} is not installed")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        service_missing("Playwright", "the playwright package is not installed (dev extra)")
 
 
 class Person:
