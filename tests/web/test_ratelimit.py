@@ -18,6 +18,7 @@ import redis
 from flagsvc import create_app
 from flagsvc.services.auth_failures import KEY_PREFIX
 from tests.conftest import Caller
+from tests.live import free_port
 
 LIMIT = 3
 BAD_TOKEN = "fst_" + "x" * 43
@@ -189,7 +190,7 @@ def test_redis__failures_on_one_instance__limit_the_address_on_another(
 def test_redis__unreachable__counts_in_process_and_never_fails_a_request(
     database_url, secrets, caplog
 ):
-    dead = "redis://127.0.0.1:6393/0"  # this task's throwaway port: nothing listens there
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     instance = _instance(database_url, dead)
     try:
         client = instance.test_client()
