@@ -30,7 +30,8 @@ def _raw(service: LiveService, request: bytes) -> tuple[int, dict[str, str], byt
     parts = urlsplit(service.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as conn:
         conn.sendall(request)
-        conn.shutdown(socket.SHUT_WR)  # all sent: gunicorn may answer before reading it all
+        with contextlib.suppress(OSError):  # it may have answered and closed already
+            conn.shutdown(socket.SHUT_WR)  # all sent: gunicorn may answer before reading it all
         answer = b""
         with contextlib.suppress(ConnectionResetError):  # it closes with bytes unread
             while chunk := conn.recv(65536):
