@@ -30,6 +30,22 @@ def receiver() -> Iterator[Receiver]:
         yield running
 
 
+def _notify_and_deliver(app: Any, admin: Any, flag_key: str) -> None:
+    """A new flag moved into early access in staging, and the worker's one pass over what
+    that queued."""
+    create_flag(admin, flag_key)
+    moved = admin.post(
+        f"/api/v1/flags/{flag_key}/environments/staging/stage", json={"stage": "early_access"}
+    )
+    assert moved.status_code == 200
+    state = app.extensions["flagsvc"]
+    sender = Sender(timeout=1, allow_private=True)
+    try:
+        worker.run_due(state.db, sender, state.clock)
+    finally:
+        sender.close()
+
+
 @pytest.mark.parametrize("role", ["engineer", "marketing", "viewer"])
 def test_webhooks_page__not_an_admin__403(ui, secrets, role):
     assert ui(secrets[role]).get("/ui/admin/webhooks").status_code == 403
@@ -48,17 +64,7 @@ def test_webhooks_page__shows_delivered_and_failing_deliveries_with_attempts(
     ok = admin.post("/api/v1/webhooks", json={"name": "news", "url": receiver.url}).json
     down = f"http://127.0.0.1:{free_port()}/hook"
     failing = admin.post("/api/v1/webhooks", json={"name": "down", "url": down}).json
-    create_flag(admin, "shown-flag")
-    staged = admin.post(
-        "/api/v1/flags/shown-flag/environments/staging/stage", json={"stage": "early_access"}
-    )
-    assert staged.status_code == 200
-    state = app.extensions["flagsvc"]
-    sender = Sender(timeout=1, allow_private=True)
-    try:
-        worker.run_due(state.db, sender, state.clock)
-    finally:
-        sender.close()
+    _notify_and_deliver(app, admin, "shown-flag")
 
     page = html(ui_admin.get(f"/ui/admin/webhooks?webhook={ok['id']}"))
     assert "Delivery log: news" in page
@@ -108,17 +114,7 @@ def test_create__form__webhook_made_with_its_choices_and_the_secret_shown_once(u
 def test_create__secret_signs_the_deliveries(app, ui_admin, admin, receiver):
     _page, secret = _created(ui_admin, url=receiver.url, format="json", environments=[],
                              events=["flag.early_access_entered"])  # fmt: skip
-    create_flag(admin, "signed")
-    moved = admin.post(
-        "/api/v1/flags/signed/environments/staging/stage", json={"stage": "early_access"}
-    )
-    assert moved.status_code == 200
-    state = app.extensions["flagsvc"]
-    sender = Sender(timeout=1, allow_private=True)
-    try:
-        worker.run_due(state.db, sender, state.clock)
-    finally:
-        sender.close()
+    _notify_and_deliver(app, admin, "signed")
     [got] = receiver.received
     assert signing.verify(secret, got.headers["Flagsvc-Signature"], got.body, int(time.time()))
 
