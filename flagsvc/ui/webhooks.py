@@ -229,8 +229,7 @@ def webhook_delete(webhook_id: int) -> Any:
     guard = version_guard("webhook", request.form.get("version"))
     try:
         with db().write() as session:
-            name = registry.get_webhook(session, webhook_id).name
-            registry.delete_webhook(session, change(), webhook_id, guard)
+            name = registry.delete_webhook(session, change(), webhook_id, guard)
     except DomainError as error:
         return _refused_edit(webhook_id, Refusal(FormState(), error_status(error), error.message))
     return done(f"Webhook “{name}” deleted.", "ui.webhooks_page")

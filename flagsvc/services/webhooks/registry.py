@@ -141,8 +141,9 @@ def update_webhook(
 
 def delete_webhook(
     session: Session, change: Change, webhook_id: int, precondition: Precondition = no_precondition
-) -> None:
-    """Delete a webhook and its delivery log (pending deliveries are never sent), audited."""
+) -> str:
+    """Delete a webhook and its delivery log (pending deliveries are never sent), audited;
+    its name, for the answer that says so."""
     hook = get_webhook(session, webhook_id, lock=True)
     precondition(webhook_etag(hook))
     before = summary(hook)
@@ -151,6 +152,7 @@ def delete_webhook(
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id))
     audit.record(session, change, Action.WEBHOOK_DELETED, _subject(hook), before, None)
     session.delete(hook)
+    return hook.name
 
 
 def redeliver(
