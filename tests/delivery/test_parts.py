@@ -185,7 +185,7 @@ def test_change_in_another_environment__nothing_reread(
         after, _ = builder.build(session, "production", before)
     assert after is not before and after.version == before.version
     assert builder.stats["nothing"] == 1 and builder.stats["full"] == 1
-    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    reads = _selects(statements)
     assert len(reads) == 1, reads  # the head and the events since: no flag, no cohort
     assert not [s for s in reads if "flag_states" in s or "cohort" in s]
 
@@ -217,7 +217,7 @@ def test_members_added_and_removed__no_member_reread(
     with counted_statements(database) as statements, database.read() as session:
         _, wire = builder.build(session, "development", None)
     assert wire["cohorts"]["c1"]["members"] == ["newcomer", "older"]
-    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    reads = _selects(statements)
     assert len(reads) == 1, reads  # the head and the events, with their members
     assert (builder.stats["flags"], builder.stats["cohorts"]) == (0, 0)
     assert builder.stats["members"] == 2
@@ -238,7 +238,7 @@ def test_one_flag_changed__two_statements(
     with counted_statements(database) as statements, database.read() as session:
         _, wire = builder.build(session, "development", None)
     assert wire["flags"]["f1"]["killed"] is True
-    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    reads = _selects(statements)
     assert len(reads) == 2, reads
     assert_same_as_full(database, builder)
 
@@ -341,3 +341,8 @@ def test_every_audited_entity__placed_or_known_unseen() -> None:
     placed = {"flag", "cohort", "readiness", "readiness_item"}  # flag_key or cohort events
     assert {"flag", "cohort", "webhook"} <= kinds  # the scan finds them
     assert kinds - placed - UNSEEN == set()
+
+
+def _selects(statements: list[str]) -> list[str]:
+    """The reads among the statements a build ran."""
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
