@@ -12,6 +12,11 @@ from collections.abc import Callable
 
 __all__ = ["Backoff"]
 
+_JITTER = random.SystemRandom()
+"""Jitter from the OS, not the shared ``random`` state: the SDK lives inside someone else's
+process, and a background thread drawing from ``random`` would change what their own seeded
+code (or Hypothesis, which checks that state) sees."""
+
 
 class Backoff:
     """Delays for successive failures; :meth:`reset` after a success.
@@ -29,7 +34,7 @@ class Backoff:
         base: float = 0.5,
         cap: float = 30.0,
         jitter: float = 1.0,
-        uniform: Callable[[float, float], float] = random.uniform,
+        uniform: Callable[[float, float], float] = _JITTER.uniform,
     ) -> None:
         self.base = base
         self.cap = cap

@@ -48,3 +48,13 @@ def test_backoff__thousands_of_failures__no_overflow() -> None:
     backoff = Backoff(base=0.5, cap=30.0, uniform=lambda low, high: high)
     for _ in range(5000):
         assert backoff.next_delay() <= 30.0
+
+
+def test_next_delay__default_source__leaves_the_shared_random_state_alone():
+    # the SDK runs in the product's process: its reconnect thread must not move the state
+    # of ``random`` that the product (or Hypothesis, which checks it) seeds and reads
+    before = random.getstate()
+    backoff = Backoff()
+    delays = [backoff.next_delay() for _ in range(20)]
+    assert random.getstate() == before
+    assert all(0.0 <= d <= 30.0 for d in delays)
