@@ -93,7 +93,7 @@ def _besides_members(cohort: Wire) -> dict[str, Any]:
 def _member_changes(old: Sequence[str], new: Sequence[str]) -> tuple[list[str], list[str]]:
     """Members added and removed.
 
-    When the incremental build made ``new`` from ``old`` (``delivery.parts.Members``),
+    When the incremental build made ``new`` from ``old`` (``delivery.parts.cohort.Members``),
     it says what it added and removed: nothing is compared. Otherwise both lists come
     in the same order, so one member more or less leaves a long common prefix and
     suffix: only the window between them is hashed (building two sets of 1,000,000

@@ -149,7 +149,7 @@ def test_patches__member_changes_at_scale__applied_patches_equal_the_full_snapsh
     sdk: Caller, engineer: Caller, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a flag on a 2,000-member cohort, kept by the build in chunks of 16 members
-    monkeypatch.setattr(parts, "CHUNK", 16)
+    monkeypatch.setattr(parts.cohort, "CHUNK", 16)
     _setup(engineer)
     rng = random.Random(seed)
     pool = [f"m{i:05d}" for i in range(0, 9000, 3)]

@@ -122,7 +122,7 @@ def test_member_changes__made_by_the_build__its_account_not_a_comparison(
 ) -> None:
     # Given a cohort part and the part the incremental build made from it
     members = [f"user-{n:07d}" for n in range(5000)]
-    old = parts._Cohort.of({"key": "big", "members": members, "rules": [], "opt_in": False})
+    old = parts.CohortPart.of({"key": "big", "members": members, "rules": [], "opt_in": False})
     new = old.changed([(True, ("user-0000500x", "user-0000001")), (False, ("user-0004000",))])
     assert new is not None
 
@@ -139,7 +139,7 @@ def test_member_changes__made_by_the_build__its_account_not_a_comparison(
     assert step["members_removed"] == {"big": ["user-0004000"]}
     # And a list that was not made from it is compared, as before
     monkeypatch.undo()
-    other = parts._Cohort.of({"key": "big", "members": members, "rules": [], "opt_in": False})
+    other = parts.CohortPart.of({"key": "big", "members": members, "rules": [], "opt_in": False})
     assert _member_changes(other.wire["members"], new.wire["members"]) == (
         ["user-0000500x"],
         ["user-0004000"],
