@@ -348,6 +348,9 @@ def _seed(service: LiveService, database: str, members: int) -> None:
                 "from cohorts c, generate_series(1, %s) n where c.key = %s",
                 (members, DELTA_COHORT),
             )
+            conn.execute(  # what an import keeps with the rows
+                "update cohorts set member_count = %s where key = %s", (members, DELTA_COHORT)
+            )
         live_helpers.create_flag(admin, DELTA_FLAG, environment="production", stage="off")
         live_helpers.set_cohorts(admin, DELTA_FLAG, "production", [DELTA_COHORT])
         path = f"{live_helpers.state_path(DELTA_FLAG, 'production')}/stage"

@@ -134,6 +134,7 @@ def seed(database: Database, flags: int) -> None:
                     "opt_in": False,
                     "created_at": now,
                     "version": 1,
+                    "member_count": MEMBERS,
                 }
                 for n in range(flags)
             ],

@@ -23,6 +23,7 @@ from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,7 @@ from flagsvc.domain.validation import USER_KEY_MAX
 from flagsvc.domain.validation import unstorable_text
 from flagsvc.services import audit
 from flagsvc.services import gate
+from flagsvc.services import member_journal
 from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import etag_data
@@ -49,6 +51,7 @@ from flagsvc.storage.models import FlagState
 from flagsvc.storage.models import FlagStateCohort
 
 _MEMBERS = Cohort.metadata.tables[CohortMember.__tablename__]  # Core insert: no per-row ORM work
+_COHORTS = Cohort.metadata.tables[Cohort.__tablename__]  # Core update: the version stays
 MAX_KEYS_PER_REQUEST = 100_000
 """Default for the most user keys one ``add`` or ``remove`` list may hold (callers check
 the configured ``FLAGSVC_MAX_MEMBERS_PER_REQUEST``); bigger imports are split."""
@@ -111,19 +114,31 @@ def list_cohorts(session: Session, after_id: int, limit: int) -> Sequence[Cohort
 
 
 def member_count(session: Session, cohort_id: int) -> int:
-    """How many explicit members the cohort has."""
-    stmt = select(func.count()).where(CohortMember.cohort_id == cohort_id)
+    """How many explicit members the cohort has (kept with every change, not counted:
+    counting a million members took 0.1-0.2 s)."""
+    stmt = select(_COHORTS.c.member_count).where(_COHORTS.c.id == cohort_id)
     return session.scalar(stmt) or 0
 
 
 def member_counts(session: Session, cohort_ids: Sequence[int]) -> dict[int, int]:
-    """Member counts for a page of cohorts in one grouped query (absent = 0)."""
-    stmt = (
-        select(CohortMember.cohort_id, func.count())
-        .where(CohortMember.cohort_id.in_(cohort_ids))
-        .group_by(CohortMember.cohort_id)
-    )
+    """Member counts for a page of cohorts in one query (absent = 0)."""
+    stmt = select(_COHORTS.c.id, _COHORTS.c.member_count).where(_COHORTS.c.id.in_(cohort_ids))
     return {cohort_id: count for cohort_id, count in session.execute(stmt)}
+
+
+def _counted(session: Session, cohort_id: int, added: Sequence[str], removed: Sequence[str]) -> int:
+    """Move the kept member count by what a change did; the count after it.
+
+    A Core UPDATE, not the ORM row: member changes must not bump the cohort's version
+    (its ETag). The caller holds the row's lock, so concurrent changes add up.
+    """
+    stmt = (
+        update(_COHORTS)
+        .where(_COHORTS.c.id == cohort_id)
+        .values(member_count=_COHORTS.c.member_count + len(added) - len(removed))
+        .returning(_COHORTS.c.member_count)
+    )
+    return int(session.execute(stmt).scalar_one())
 
 
 def used_by(session: Session, cohort_id: int) -> list[dict[str, str]]:
@@ -242,11 +257,12 @@ def change_members(
         raise InvalidFieldError("remove", f"also listed in add: {sorted(both)[:AUDIT_SAMPLE]}")
     cohort = get_cohort(session, cohort_key, for_update=True)
     precondition(cohort_etag(cohort))
-    added = _insert_members(session, cohort.id, add, SOURCE_IMPORT, change.at)
-    removed = _delete_members(session, cohort.id, remove)
+    count = member_count(session, cohort.id)  # exact: the row is locked
+    added = _insert_members(session, cohort.id, add, SOURCE_IMPORT, change.at, count)
+    removed = _delete_members(session, cohort.id, remove, count + len(added))
     _record_bulk(session, change, cohort.key, Action.COHORT_MEMBERS_ADDED, added)
     _record_bulk(session, change, cohort.key, Action.COHORT_MEMBERS_REMOVED, removed)
-    return MembersChanged(len(added), len(removed), member_count(session, cohort.id))
+    return MembersChanged(len(added), len(removed), _counted(session, cohort.id, added, removed))
 
 
 def list_members(
@@ -309,6 +325,7 @@ def enroll(session: Session, change: Change, membership: Membership) -> bool:
         )
     )
     session.flush()
+    _counted(session, cohort.id, [user_key], [])
     after = {"user_key": user_key, "source": SOURCE_OPT_IN}
     subject = audit.Subject("cohort", cohort.key)
     audit.record(session, change, Action.COHORT_MEMBER_ENROLLED, subject, None, after)
@@ -329,6 +346,7 @@ def leave(session: Session, change: Change, membership: Membership) -> bool:
     before = {"user_key": user_key, "source": member.source}
     session.delete(member)
     session.flush()
+    _counted(session, cohort.id, [], [user_key])
     after = {"user_key": user_key, "source": SOURCE_OPT_IN}
     subject = audit.Subject("cohort", cohort.key)
     audit.record(session, change, Action.COHORT_MEMBER_LEFT, subject, before, after)
@@ -401,20 +419,20 @@ def _chunks(keys: Sequence[str]) -> Iterator[Sequence[str]]:
         yield keys[start : start + _CHUNK]
 
 
-def _already_members(session: Session, cohort_id: int, keys: Sequence[str]) -> set[str]:
-    """Which of ``keys`` are members already.
+def _already_members(session: Session, cohort_id: int, keys: Sequence[str], count: int) -> set[str]:
+    """Which of ``keys`` are members already, in a cohort of ``count`` members.
 
     When the cohort is not much bigger than the request, one scan of its members
     beats many ``IN`` lists (measured: 25k keys against 100k members take 0.12 s
     either way on SQLite, but 0.12 s vs 1.2 s on PostgreSQL right after a big import,
     before autoanalyze has seen the new rows); an import into an empty cohort costs
-    one count. A few keys against a big cohort are looked up chunk by chunk.
+    nothing more. A few keys against a big cohort are looked up chunk by chunk.
     """
     if not keys:
         return set()
     member = CohortMember.user_key
     in_cohort = select(member).where(CohortMember.cohort_id == cohort_id)
-    if member_count(session, cohort_id) <= _SCAN_RATIO * len(keys):
+    if count <= _SCAN_RATIO * len(keys):
         return set(session.scalars(in_cohort)).intersection(keys)
     found: set[str] = set()
     for chunk in _chunks(keys):
@@ -423,10 +441,10 @@ def _already_members(session: Session, cohort_id: int, keys: Sequence[str]) -> s
 
 
 def _insert_members(
-    session: Session, cohort_id: int, keys: Sequence[str], source: str, at: datetime
+    session: Session, cohort_id: int, keys: Sequence[str], source: str, at: datetime, count: int
 ) -> list[str]:
     """Insert the keys that are not members yet, in one bulk statement; return them."""
-    present = _already_members(session, cohort_id, keys)
+    present = _already_members(session, cohort_id, keys, count)
     new = [key for key in keys if key not in present]
     if new:
         rows = [
@@ -437,9 +455,9 @@ def _insert_members(
     return new
 
 
-def _delete_members(session: Session, cohort_id: int, keys: Sequence[str]) -> list[str]:
+def _delete_members(session: Session, cohort_id: int, keys: Sequence[str], count: int) -> list[str]:
     """Delete the keys that are members, ``IN`` chunk by chunk; return them."""
-    present = _already_members(session, cohort_id, keys)
+    present = _already_members(session, cohort_id, keys, count)
     gone = [key for key in keys if key in present]
     for chunk in _chunks(gone):
         session.execute(
@@ -453,8 +471,12 @@ def _delete_members(session: Session, cohort_id: int, keys: Sequence[str]) -> li
 def _record_bulk(
     session: Session, change: Change, cohort_key: str, action: Action, keys: Sequence[str]
 ) -> None:
-    """One event for a whole bulk change: its size and a sample, never every key."""
+    """One event for a whole bulk change: its size and a sample, never every key; the
+    keys beyond the sample go to the member journal, for the snapshot build."""
     if not keys:
         return
     after = {"count": len(keys), "sample": list(keys[:AUDIT_SAMPLE]), "source": SOURCE_IMPORT}
-    audit.record(session, change, action, audit.Subject("cohort", cohort_key), None, after)
+    subject = audit.Subject("cohort", cohort_key)
+    event = audit.record(session, change, action, subject, None, after)
+    if len(keys) > AUDIT_SAMPLE:
+        member_journal.record(session, event.seq, keys)

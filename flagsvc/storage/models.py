@@ -250,6 +250,9 @@ class Cohort(Versioned, Base):
     rules: Mapped[list[Any]] = mapped_column(JSON)
     opt_in: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime]
+    # kept by services.cohorts with every member change (a Core UPDATE: the version, and
+    # so the ETag, stays); a member change need not count a million rows
+    member_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class CohortMember(Base):
@@ -258,6 +261,18 @@ class CohortMember(Base):
     user_key: Mapped[str] = mapped_column(String(256), primary_key=True)
     source: Mapped[str] = mapped_column(String(20))
     added_at: Mapped[datetime]
+
+
+class CohortMemberChange(Base):
+    """Every user key a bulk member change added or removed, under its audit event's
+    ``seq`` (the event names 20): the incremental build applies them instead of
+    re-reading the cohort. Kept for the last ``member_journal.KEPT_EVENTS`` events."""
+
+    __tablename__ = "cohort_member_changes"
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    user_key: Mapped[str] = mapped_column(String(256), primary_key=True)
 
 
 class FlagState(Versioned, Base):

@@ -69,6 +69,10 @@ def _seed_members(pg_url: str, count: int) -> None:
             ),
             {"count": count, "key": COHORT},
         )
+        connection.execute(  # what an import keeps with the rows
+            text("update cohorts set member_count = member_count + :count where key = :key"),
+            {"count": count, "key": COHORT},
+        )
     engine.dispose()
 
 

@@ -235,3 +235,24 @@ def test_variations_migration__downgrade_with_values_the_old_model_lacks__refuse
         migrate.downgrade(empty_database, BEFORE_VARIATIONS)
     assert "1 cohort attachments" in str(refused.value)
     assert _rows(empty_database, "SELECT off_variation FROM flags WHERE key = 'text'") == [("old",)]
+
+
+def test_member_counts__existing_members__counted_by_the_upgrade(empty_database):
+    migrate.upgrade(empty_database, "0014_early_adopters")
+    engine = create_engine(empty_database)
+    cohort = (
+        "INSERT INTO cohorts (id, key, name, description, rules, opt_in, created_at, version) "
+        "VALUES (:id, :key, 'C', '', '[]', false, '2026-01-01 00:00:00', 1)"
+    )
+    member = (
+        "INSERT INTO cohort_members (cohort_id, user_key, source, added_at) "
+        "VALUES (:cohort, :user, 'import', '2026-01-01 00:00:00')"
+    )
+    with engine.begin() as conn:
+        conn.execute(text(cohort), [{"id": 1, "key": "three"}, {"id": 2, "key": "none"}])
+        conn.execute(text(member), [{"cohort": 1, "user": f"u{n}"} for n in range(3)])
+    migrate.upgrade(empty_database)
+    with engine.connect() as conn:
+        counts = dict(conn.execute(text("SELECT key, member_count FROM cohorts")).all())
+    engine.dispose()
+    assert counts == {"three": 3, "none": 0}

@@ -13,15 +13,18 @@ environment (another environment's state, an objective, a token) re-reads nothin
 
 Members are not re-read: a member event names the members it added or removed (one
 for an opt-in, up to the audit's sample of 20 for a bulk change, whose count says
-whether that is all), and the build applies them to the cohort's sorted list and to
+whether that is all; the rest are in the member journal under the event's ``seq``),
+and the build applies them to the cohort's sorted list and to
 its text, kept in chunks of ``CHUNK`` members so that only the chunk a member lands in
 is serialised again. Applying them in ``seq`` order gives each member's state at the
 new head whatever the parts held before (an add or a removal *sets* membership), so a
-member change that a whole read had already seen is harmless. A bulk change that
-names more than its sample, a new or deleted cohort, and a cohort a flag starts
-using are read whole; a rules or opt-in edit re-reads the cohort's row only.
+member change that a whole read had already seen is harmless. A bulk change whose keys
+the journal no longer holds (or that changes more than a quarter of the cohort), a new
+or deleted cohort, and a cohort a flag starts using are read whole; a rules or opt-in
+edit re-reads the cohort's row only.
 
-Modules: ``events`` (what the events since a build say to re-read), ``cohort`` (a
+Modules: ``events`` (what the events since a build say to re-read), ``journal`` (the
+keys of bulk member changes beyond the events' samples), ``cohort`` (a
 cohort's part, its members in chunks), ``sections`` (an environment's parts joined into
 a body), ``builder`` (``SnapshotBuilder``: when to build whole, what to re-read).
 """

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from flagsvc.delivery.parts import journal
 from flagsvc.delivery.parts.cohort import CohortPart
 from flagsvc.delivery.parts.events import MAX_EVENTS
 from flagsvc.delivery.parts.events import SINCE
@@ -101,6 +102,8 @@ class SnapshotBuilder:
         dirty = touched(events, parts.environment)
         if dirty.everything:
             return self._full(session, parts.environment, head)
+        sizes = {key: len(part.wire["members"]) for key, part in parts.cohort_parts.items()}
+        dirty = journal.resolved(session, dirty, sizes)
         if dirty.flags:
             fresh = read_flags(session, parts.environment_id, dirty.flags)
             for key in dirty.flags:
@@ -152,7 +155,8 @@ class SnapshotBuilder:
                     parts.drop_cohort(key)
         for key, changes in dirty.members.items():
             if key in used and key not in whole and key in held:
-                changed = held[key].changed(changes)
-                self.stats["members"] += sum(len(keys) for _, keys in changes)
+                applied = journal.named(changes)
+                changed = held[key].changed(applied)
+                self.stats["members"] += sum(len(keys) for _, keys in applied)
                 if changed is not None:
                     parts.put_cohort(key, changed)

@@ -2,9 +2,9 @@
 
 Every change that can alter a snapshot records an event naming its flag (and
 environment, for a state) or its cohort; member events name the members they added or
-removed. ``touched`` turns the events into a ``Dirty``: what to re-read and what to
-apply. An event of a kind placed nowhere here (a new entity) means a full build rather
-than a guess.
+removed (a bulk event a sample: the rest are in the member journal). ``touched`` turns
+the events into a ``Dirty``: what to re-read and what to apply. An event of a kind
+placed nowhere here (a new entity) means a full build rather than a guess.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy import case
 from sqlalchemy import func
 from sqlalchemy import select
 
+from flagsvc.services import member_journal
 from flagsvc.storage.models import AuditEvent
 
 MAX_EVENTS = 500
@@ -51,7 +52,21 @@ MEMBER_ACTIONS = {
 ROW_ACTIONS = frozenset({"cohort.updated"})
 """Cohort events that change the cohort's row (rules, opt-in), never its members."""
 
-MemberChanges = tuple[tuple[bool, tuple[str, ...]], ...]
+
+@dataclass(frozen=True, slots=True)
+class Journalled:
+    """A bulk member change whose keys are in the member journal under ``seq`` (its
+    event names a sample only): ``journal.resolved`` reads them."""
+
+    adding: bool
+    seq: int
+    count: int
+
+
+Named = tuple[bool, tuple[str, ...]]
+"""User keys added (True) or removed (False), all of them."""
+
+MemberChanges = tuple[Named | Journalled, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +85,23 @@ class Dirty:
     everything: bool = False
 
 
-def _named_members(event: Any) -> tuple[bool, tuple[str, ...]] | None:
-    """The members a member event added or removed, or None when it does not name them
-    all (a bulk change names a sample of ``AUDIT_SAMPLE``; its count says if that is all)."""
+def _named_members(event: Any) -> Named | Journalled | None:
+    """The members a member event added or removed: named by the event, or journalled
+    when it names a sample (``AUDIT_SAMPLE``; its count says if that is all). None: the
+    event says too little (the cohort is read whole)."""
     after = getattr(event, "after", None)
     if not isinstance(after, dict):
         return None
     adding = MEMBER_ACTIONS[event.action]
     if isinstance(after.get("user_key"), str):
         return adding, (after["user_key"],)
-    sample = after.get("sample")
-    if not isinstance(sample, list) or after.get("count") != len(sample):
+    sample, count = after.get("sample"), after.get("count")
+    if not isinstance(sample, list) or not isinstance(count, int):
+        return None
+    if count != len(sample):
+        seq = getattr(event, "seq", None)
+        if isinstance(seq, int) and count <= member_journal.MAX_KEYS:
+            return Journalled(adding, seq, count)
         return None
     if all(isinstance(key, str) for key in sample):
         return adding, tuple(sample)
@@ -98,7 +119,7 @@ def touched(events: Iterable[Any], environment: str) -> Dirty:
     flags: set[str] = set()
     whole: set[str] = set()
     rows: set[str] = set()
-    members: dict[str, list[tuple[bool, tuple[str, ...]]]] = {}
+    members: dict[str, list[Named | Journalled]] = {}
     for event in events:
         if event.entity_type == "cohort":
             key, action = event.entity_key, getattr(event, "action", None)
@@ -126,6 +147,7 @@ _HEAD = select(func.coalesce(func.max(AuditEvent.seq), 0).label("head")).subquer
 SINCE = (
     select(
         _HEAD.c.head,
+        AuditEvent.seq,
         AuditEvent.entity_type,
         AuditEvent.entity_key,
         AuditEvent.flag_key,

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy import event
 
 from flagsvc.delivery import parts
@@ -24,6 +25,7 @@ from flagsvc.services import flag_states
 from flagsvc.services import flags
 from flagsvc.services.context import Change
 from flagsvc.storage.db import Database
+from flagsvc.storage.models import CohortMemberChange
 from tests.services.use_cases import ChangeBy
 from tests.services.use_cases import new_flag
 
@@ -215,6 +217,66 @@ def test_members_added_and_removed__no_member_reread(
     assert len(reads) == 1, reads  # the head and the events, with their members
     assert (builder.stats["flags"], builder.stats["cohorts"]) == (0, 0)
     assert builder.stats["members"] == 2
+    assert_same_as_full(database, builder)
+
+
+def _held_with_many_members(
+    database: Database, change: Change, key_result_id: int
+) -> SnapshotBuilder:
+    _development_on_cohorts(database, change, key_result_id)
+    with database.write() as session:
+        cohorts.change_members(session, change, "c1", [f"old-{n:03d}" for n in range(300)], [])
+    builder = SnapshotBuilder()
+    with database.read() as session:
+        builder.build(session, "development", None)
+    return builder
+
+
+def test_bulk_member_change__keys_from_the_journal__no_member_reread(
+    database: Database, change_by: ChangeBy, key_result_id: int
+) -> None:
+    """More members than the event's sample: the journal names the rest, one statement."""
+    change = change_by(Role.ADMIN)
+    builder = _held_with_many_members(database, change, key_result_id)
+    added, removed = [f"new-{n:03d}" for n in range(30)], [f"old-{n:03d}" for n in range(25)]
+    with database.write() as session:
+        cohorts.change_members(session, change, "c1", added, removed)
+    with counted_statements(database) as statements, database.read() as session:
+        _, wire = builder.build(session, "development", None)
+    members = wire["cohorts"]["c1"]["members"]
+    assert len(members) == 305 and (members.added, members.removed) == (added, removed)
+    reads = _selects(statements)
+    assert len(reads) == 2, reads  # the events; the journal's keys for them
+    assert not [s for s in reads if "cohort_members" in s], reads
+    assert (builder.stats["cohorts"], builder.stats["members"]) == (0, 55)
+    assert_same_as_full(database, builder)
+
+
+def test_bulk_member_change__keys_no_longer_journalled__cohort_read_whole(
+    database: Database, change_by: ChangeBy, key_result_id: int
+) -> None:
+    change = change_by(Role.ADMIN)
+    builder = _held_with_many_members(database, change, key_result_id)
+    with database.write() as session:
+        cohorts.change_members(session, change, "c1", [f"new-{n:03d}" for n in range(30)], [])
+        session.execute(delete(CohortMemberChange))  # as the journal drops old events' keys
+    with database.read() as session:
+        builder.build(session, "development", None)
+    assert (builder.stats["cohorts"], builder.stats["members"]) == (1, 0)
+    assert_same_as_full(database, builder)
+
+
+def test_bulk_member_change__most_of_the_cohort__read_whole(
+    database: Database, change_by: ChangeBy, key_result_id: int
+) -> None:
+    """Applying key by key costs what reading costs per member: past a share, read."""
+    change = change_by(Role.ADMIN)
+    builder = _held_with_many_members(database, change, key_result_id)
+    with database.write() as session:
+        cohorts.change_members(session, change, "c1", [], [f"old-{n:03d}" for n in range(100)])
+    with database.read() as session:
+        builder.build(session, "development", None)
+    assert (builder.stats["cohorts"], builder.stats["members"]) == (1, 0)
     assert_same_as_full(database, builder)
 
 
