@@ -1,5 +1,6 @@
-"""The shipped load balancer (``deploy/nginx.conf``): it buffers request bodies, and
-three instances behind it deliver every change to streams on all three.
+"""The shipped load balancer (``deploy/nginx.conf``): it buffers request bodies,
+three instances behind it deliver every change to streams on all three, and each of
+them answers a patch for a change made through another.
 
 gunicorn holds a worker connection while a client trickles its body (4,100 such
 connections stopped even ``/healthz``), so the service runs behind a proxy that reads
@@ -10,6 +11,7 @@ directives, and with ``nginx -t`` where nginx is installed (the upstream's
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -24,8 +26,11 @@ from tests.live import Balancer
 from tests.live import LiveService
 from tests.live import start_service
 from tests.live_helpers import admin_client
+from tests.live_helpers import create_cohort
 from tests.live_helpers import create_flag
+from tests.live_helpers import set_cohorts
 from tests.live_helpers import state_path
+from tests.live_helpers import wait_for
 from tests.live_helpers import wait_for_all
 
 CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "nginx.conf"
@@ -153,5 +158,100 @@ def test_three_instances_behind_nginx__every_change_reaches_streams_on_all_three
                 for client in clients:
                     client.close()
     finally:
+        for service in services:
+            service.stop()
+
+
+class SnapshotAnswers(httpx.HTTPTransport):
+    """Notes each 200 snapshot answer as ``patch`` or ``full``, as it came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if not request.url.path.endswith("/snapshot") or response.status_code != 200:
+            return response
+        raw = b"".join(response.stream)  # type: ignore[union-attr]  # not yet decoded
+        response.close()
+        gzipped = response.headers.get("Content-Encoding") == "gzip"
+        body = json.loads(gzip.decompress(raw) if gzipped else raw)
+        self.answers.append("patch" if "patches" in body else "full")
+        return httpx.Response(200, headers=response.headers, content=raw)
+
+
+def _patch_from(url: str, sdk_key: str, version: int, base: str) -> dict[str, object]:
+    """What ``url`` answers an SDK holding ``version`` (content hash ``base``)."""
+    answer = httpx.get(
+        f"{url}/sdk/v1/snapshot",
+        params={"since": version, "base": base},
+        headers={"Authorization": f"Bearer {sdk_key}", "Flagsvc-Delta": "1"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, object] = answer.json()
+    return body
+
+
+def test_three_instances_behind_nginx__a_change_through_one__a_patch_from_each(
+    pg_url: str, redis_url: str
+) -> None:
+    if (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")) is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    env = {"FLAGSVC_WORKERS": "1", "FLAGSVC_ACCESS_LOG": "0"}
+    first = start_service(pg_url, redis_url, env=env)
+    services = [first]
+    client: Client | None = None
+    try:
+        services += [start_service(pg_url, redis_url, env=env, init=False) for _ in range(2)]
+        with Balancer([s.port for s in services]) as balancer, admin_client(first) as admin:
+            # Given a flag in early access on a cohort (a snapshot bigger than one change)
+            create_cohort(admin, "crowd")
+            crowd = [f"member-{n:05d}" for n in range(2_000)]
+            added = admin.post("/api/v1/cohorts/crowd/members", json={"add": crowd})
+            assert added.status_code == 200, added.text
+            create_flag(admin, "patched", environment="production", stage="off")
+            set_cohorts(admin, "patched", "production", ["crowd"])
+            path = f"{state_path('patched', 'production')}/stage"
+            assert admin.post(path, json={"stage": "early_access"}).status_code == 200
+            sdk_key = first.sdk_key("production")
+            # and an SDK behind nginx holding it, streaming
+            answers = SnapshotAnswers()
+            client = Client(
+                balancer.url, sdk_key, poll_interval=60, timeout=5, send_metrics=False,
+                transport=answers,
+            )  # fmt: skip
+            assert client.wait_until_ready(10)
+            wait_for(lambda: client is not None and client.stats.stream_connects >= 1, 10)
+            held = httpx.get(
+                f"{balancer.url}/sdk/v1/snapshot", headers={"Authorization": f"Bearer {sdk_key}"}
+            )
+            version, base = held.json()["version"], held.headers["Flagsvc-Content-Hash"]
+            # When one member is added through the first instance
+            joined = admin.post("/api/v1/cohorts/crowd/members", json={"add": ["newcomer"]})
+            assert joined.status_code == 200, joined.text
+            # Then every instance answers that version with the patch, asked directly
+            for service in services:
+                wait_for(
+                    lambda url=service.url: "patches" in _patch_from(url, sdk_key, version, base),
+                    10,
+                )
+                patch = _patch_from(service.url, sdk_key, version, base)
+                steps = patch["patches"]
+                assert isinstance(steps, list) and len(steps) == 1, patch
+                assert steps[0]["members_added"] == {"crowd": ["newcomer"]}, steps
+            # and through nginx, whichever instance it picks
+            for _ in range(6):
+                assert "patches" in _patch_from(balancer.url, sdk_key, version, base)
+            # And the SDK behind nginx converges on it by the patch, not a full fetch
+            wait_for(
+                lambda: client is not None and client.is_enabled("patched", {"key": "newcomer"}), 10
+            )
+            assert client.stats.patches_applied == 1 and client.stats.patches_refused == 0
+            assert answers.answers == ["full", "patch"]
+    finally:
+        if client is not None:
+            client.close()
         for service in services:
             service.stop()
