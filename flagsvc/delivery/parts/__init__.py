@@ -30,6 +30,7 @@ a body), ``builder`` (``SnapshotBuilder``: when to build whole, what to re-read)
 """
 
 from flagsvc.delivery.parts.builder import FULL_EVERY_SECONDS
+from flagsvc.delivery.parts.builder import MEMBERS_EVERY_SECONDS
 from flagsvc.delivery.parts.builder import SnapshotBuilder
 from flagsvc.delivery.parts.cohort import CHUNK
 from flagsvc.delivery.parts.cohort import FEW
@@ -48,6 +49,7 @@ __all__ = [
     "FEW",
     "FULL_EVERY_SECONDS",
     "MAX_EVENTS",
+    "MEMBERS_EVERY_SECONDS",
     "MEMBER_ACTIONS",
     "ROW_ACTIONS",
     "UNSEEN",

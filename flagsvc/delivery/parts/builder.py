@@ -6,7 +6,9 @@ older head; its event is after that head, so the next build re-reads what it tou
 full build is done instead when the parts are missing, when the events are many
 (``MAX_EVENTS``), when an event is of a kind ``events`` does not place, and every
 ``full_every`` seconds at the latest, so that a row changed without an audit event (by
-hand in SQL) is served within that time.
+hand in SQL) is served within that time. That periodic build keeps the member lists whose
+cohort's kept count still agrees (a million members took seconds to re-read); every list
+is read whole every ``members_every`` seconds.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flagsvc.delivery.parts import journal
@@ -36,9 +40,15 @@ from flagsvc.delivery.snapshots import read_cohort_rows
 from flagsvc.delivery.snapshots import read_cohorts
 from flagsvc.delivery.snapshots import read_flags
 from flagsvc.delivery.snapshots import used_cohorts
+from flagsvc.storage.models import Cohort
 
 FULL_EVERY_SECONDS = 600.0
 """A full build at least this often (on a change): what bounds an unaudited edit."""
+
+MEMBERS_EVERY_SECONDS = 3600.0
+"""Every member list read whole at least this often (on a change). Between, a periodic
+full build keeps the member list of a cohort whose kept ``member_count`` still says how
+many members it holds: re-reading a 1,000,000-member cohort took seconds."""
 
 
 class SnapshotBuilder:
@@ -53,8 +63,10 @@ class SnapshotBuilder:
         self,
         full_every: float = FULL_EVERY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        members_every: float = MEMBERS_EVERY_SECONDS,
     ) -> None:
         self.full_every = full_every
+        self.members_every = members_every
         self._clock = clock
         self._parts: dict[str, EnvironmentParts] = {}
         self.stats: Counter[str] = Counter()
@@ -65,7 +77,7 @@ class SnapshotBuilder:
         """The environment's snapshot at the audit head now, encoded (reusing
         ``previous`` when the content is the same), and its wire."""
         parts = self._parts.get(environment)
-        if parts is None or self._clock() - parts.full_at >= self.full_every:
+        if parts is None or self._clock() - parts.members_at >= self.members_every:
             head = audit_head(session)
             parts = self._full(session, environment, head)
         else:
@@ -74,6 +86,8 @@ class SnapshotBuilder:
                 parts = self._advance(session, parts, head, events)
             else:
                 self.stats["nothing"] += 1
+            if self._clock() - parts.full_at >= self.full_every:
+                parts = self._full(session, environment, head, parts)
         pieces, digest = parts.content()
         encoded = encode_content(environment, head, pieces, previous, digest)
         return encoded, {**parts.wire(), "version": encoded.version}
@@ -82,16 +96,33 @@ class SnapshotBuilder:
         """Drop the parts: the next build is a full one."""
         self._parts.pop(environment, None)
 
-    def _full(self, session: Session, environment: str, head: int) -> EnvironmentParts:
+    def _full(
+        self,
+        session: Session,
+        environment: str,
+        head: int,
+        held: EnvironmentParts | None = None,
+    ) -> EnvironmentParts:
+        """Every part read anew, but the member lists of ``held`` (parts already brought
+        to ``head``) whose cohort's kept count agrees: a change committed since ``head``
+        is after it, so the next build applies it whatever this one kept."""
         environment_id = environment_row(session, environment)
-        parts = EnvironmentParts(environment, environment_id, head, self._clock())
+        now = self._clock()
+        parts = EnvironmentParts(
+            environment, environment_id, head, now, now if held is None else held.members_at
+        )
         for key, wire in read_flags(session, environment_id).items():
             parts.put_flag(key, wire)
-        for key, wire in read_cohorts(session, used_cohorts(live_states(environment_id))).items():
+        used = used_cohorts(live_states(environment_id))
+        kept = _still_counted(session, used, held.cohort_parts) if held is not None else {}
+        for key, part in kept.items():
+            parts.put_cohort(key, part)
+        for key, wire in read_cohorts(session, _others(used, kept)).items():
             parts.put_cohort(key, CohortPart.of(wire))
         parts.named.clear()
         self._parts[environment] = parts
         self.stats["full"] += 1
+        self.stats["kept"] += len(kept)
         return parts
 
     def _advance(
@@ -160,3 +191,33 @@ class SnapshotBuilder:
                 self.stats["members"] += sum(len(keys) for _, keys in applied)
                 if changed is not None:
                     parts.put_cohort(key, changed)
+
+
+def _still_counted(
+    session: Session, used: Any, held: Mapping[str, CohortPart]
+) -> dict[str, CohortPart]:
+    """The held parts of used cohorts whose kept member count is their list's length,
+    under their rows read now (rules, opt-in)."""
+    if not held:
+        return {}
+    rows = session.execute(
+        select(Cohort.key, Cohort.rules, Cohort.opt_in, Cohort.member_count).where(
+            Cohort.id.in_(used), Cohort.key.in_(list(held))
+        )
+    )
+    return {
+        row.key: held[row.key].with_row({"key": row.key, "rules": row.rules, "opt_in": row.opt_in})
+        for row in rows
+        if row.member_count == len(held[row.key].wire["members"])
+    }
+
+
+def _others(used: Any, kept: Mapping[str, CohortPart]) -> Any:
+    """The ids of the used cohorts not kept (a subquery)."""
+    if not kept:
+        return used
+    return (
+        select(Cohort.id)
+        .where(Cohort.id.in_(used), Cohort.key.not_in(list(kept)))
+        .scalar_subquery()
+    )

@@ -89,6 +89,8 @@ class EnvironmentParts:
     environment_id: int
     head: int
     full_at: float
+    members_at: float
+    """When every member list was last read whole (a periodic full build may keep them)."""
     flags: Section = field(default_factory=Section)
     cohorts: Section = field(default_factory=Section)
     cohort_parts: dict[str, CohortPart] = field(default_factory=dict)

@@ -6,12 +6,16 @@ import random
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import delete
 from sqlalchemy import event
+from sqlalchemy import select
+from sqlalchemy import update
 
 from flagsvc.delivery import parts
 from flagsvc.delivery.parts import SnapshotBuilder
@@ -25,6 +29,8 @@ from flagsvc.services import flag_states
 from flagsvc.services import flags
 from flagsvc.services.context import Change
 from flagsvc.storage.db import Database
+from flagsvc.storage.models import Cohort
+from flagsvc.storage.models import CohortMember
 from flagsvc.storage.models import CohortMemberChange
 from tests.services.use_cases import ChangeBy
 from tests.services.use_cases import new_flag
@@ -379,6 +385,69 @@ def test_full_every__forces_a_full_build(database: Database) -> None:
         now[0] = 11
         builder.build(session, "production", None)
     assert builder.stats["full"] == 2
+
+
+def _by_hand(database: Database, cohort: str, user_key: str, *, counted: bool) -> None:
+    """A member inserted in SQL, no audit event (the count set too when ``counted``)."""
+    with database.write() as session:
+        cohort_id = session.scalar(select(Cohort.id).where(Cohort.key == cohort))
+        session.add(
+            CohortMember(
+                cohort_id=cohort_id, user_key=user_key, source="sql", added_at=datetime.now(UTC)
+            )
+        )
+        if counted:
+            session.execute(
+                update(Cohort)
+                .where(Cohort.id == cohort_id)
+                .values(member_count=Cohort.member_count + 1)
+            )
+
+
+def test_periodic_full_build__members_still_counted__kept_not_reread(
+    database: Database, change_by: ChangeBy, key_result_id: int
+) -> None:
+    change = change_by(Role.ADMIN)
+    _development_on_cohorts(database, change, key_result_id)
+    with database.write() as session:
+        cohorts.change_members(session, change, "c1", ["a", "b"], [])
+    now = [0.0]
+    builder = SnapshotBuilder(full_every=10, clock=lambda: now[0])
+    with database.read() as session:
+        builder.build(session, "development", None)
+    with database.write() as session:  # a rules edit and a member, as audited changes
+        cohorts.update_cohort(session, change, "c0", {"opt_in": True})
+        cohorts.change_members(session, change, "c1", ["c"], [])
+    now[0] = 11
+    with counted_statements(database) as statements, database.read() as session:
+        builder.build(session, "development", None)
+    assert builder.stats["full"] == 2 and builder.stats["kept"] == 3
+    assert not [s for s in statements if "cohort_members" in s], statements
+    assert_same_as_full(database, builder)
+
+
+def test_periodic_full_build__members_changed_by_hand__served(
+    database: Database, change_by: ChangeBy, key_result_id: int
+) -> None:
+    """A hand edit that sets the count is served by the next periodic build; one that
+    does not, by the next whole read of every member list."""
+    change = change_by(Role.ADMIN)
+    _development_on_cohorts(database, change, key_result_id)
+    now = [0.0]
+    builder = SnapshotBuilder(full_every=10, clock=lambda: now[0], members_every=100)
+    with database.read() as session:
+        builder.build(session, "development", None)
+    _by_hand(database, "c1", "counted", counted=True)
+    now[0] = 11
+    assert_same_as_full(database, builder)
+    assert builder.stats["kept"] == 2  # c0 and c2: c1's count moved
+    _by_hand(database, "c2", "uncounted", counted=False)
+    now[0] = 22
+    with database.read() as session:
+        _, wire = builder.build(session, "development", None)
+    assert "uncounted" not in wire["cohorts"]["c2"]["members"]  # the count is the witness
+    now[0] = 101
+    assert_same_as_full(database, builder)
 
 
 def _selects(statements: list[str]) -> list[str]:
