@@ -56,7 +56,8 @@ class SnapshotBuilder:
 
     Not thread-safe per environment: the cache builds an environment under its lock.
     ``stats`` counts ``full`` and ``incremental`` builds, builds that re-read
-    ``nothing``, and the ``flags`` and ``cohorts`` re-read (tests and benchmarks).
+    ``nothing``, the ``flags`` and ``cohorts`` re-read, the ``members`` applied from
+    events, and the member lists a periodic full build ``kept`` (tests and benchmarks).
     """
 
     def __init__(
