@@ -287,7 +287,8 @@ class MemberPage:
 def search_members(
     session: Session, cohort_key: str, text: str, offset: int, limit: int
 ) -> MemberPage:
-    """Members whose user key contains ``text`` (all when empty), by user key, one page.
+    """Members whose user key contains ``text`` (all when empty: the kept count, not a
+    count of every member), by user key, one page.
 
     :raise NotFoundError: there is no such cohort.
     """
@@ -295,7 +296,9 @@ def search_members(
     stmt = select(CohortMember).where(CohortMember.cohort_id == cohort.id)
     if text:
         stmt = stmt.where(CohortMember.user_key.icontains(text, autoescape=True))
-    found = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        found = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    else:
+        found = member_count(session, cohort.id)
     page = stmt.order_by(CohortMember.user_key).offset(offset).limit(limit)
     return MemberPage(session.scalars(page).all(), found)
 
