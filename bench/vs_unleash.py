@@ -3,6 +3,7 @@
     .venv/bin/python bench/vs_unleash.py [--rounds 3] [--duration 10] [--connections 50]
                                          [--changes 30] [--streams 1000]
                                          [--unleash-dir DIR] [--unleash-version 7.5.1]
+                                         [--measure "304 revalidation" ...]
 
 Installs ``unleash-server`` from the npm registry into a temporary folder (or reuses
 ``--unleash-dir``; needs Node 20 and npm), starts it as one Node process on
@@ -591,6 +592,12 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--unleash-dir", help="install (or reuse) unleash-server here")
     parser.add_argument("--unleash-version", default="7.5.1")
+    parser.add_argument(
+        "--measure",
+        action="append",
+        choices=list(MEASURES),
+        help="only these wrk measures (repeatable; default: all); --changes 0 skips the rest",
+    )
     args = parser.parse_args()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -614,11 +621,12 @@ def main() -> None:
 
 
 def measure(servers: list[Server], flagsvc: Flagsvc, args: argparse.Namespace) -> None:
-    results: dict[str, dict[str, list[Run]]] = {m: {s.name: [] for s in servers} for m in MEASURES}
+    measures = {name: MEASURES[name] for name in args.measure or MEASURES}
+    results: dict[str, dict[str, list[Run]]] = {m: {s.name: [] for s in servers} for m in measures}
     sizes = {s.name: body_sizes(s) for s in servers}
     for round_number in range(args.rounds):
         order = servers if round_number % 2 == 0 else servers[::-1]
-        for measure_name, endpoint_of in MEASURES.items():
+        for measure_name, endpoint_of in measures.items():
             for server in order:
                 progress(f"round {round_number + 1}: {measure_name}, {server.name}")
                 results[measure_name][server.name].append(

@@ -1,14 +1,15 @@
 """gunicorn settings for flagsvc, and ``flagsvc serve``.
 
-Worker class: **gevent** (measured in ``bench/propagation.py`` and ``bench/sdk_http.py``;
-figures in bench/README.md). An SDK stream is a request that never ends, so a worker
-must hold one per connected SDK: ``gthread`` ties up one OS thread per stream (and a
-stream cap below its thread count, or snapshot fetches queue behind streams), while a
-gevent worker holds thousands of idle greenlets in one process and delivered a change
-to 1,000 streams in p99 146 ms against gthread's 236 ms. The price: each database round
-trip costs about twice as much under gevent, so polling-heavy traffic runs up to 2x
-faster on ``FLAGSVC_WORKER_CLASS=gthread`` (then keep ``FLAGSVC_MAX_STREAMS`` well
-below ``--threads``). psycopg 3 (≥ 3.1.14) and redis-py
+Worker class: **gevent**, gunicorn's with keep-alive connections taking turns
+(``flagsvc.gevent_worker``; measured in ``bench/propagation.py`` and
+``bench/sdk_http.py``, figures in bench/README.md). An SDK stream is a request that
+never ends, so a worker must hold one per connected SDK: ``gthread`` ties up one OS
+thread per stream (and a stream cap below its thread count, or snapshot fetches queue
+behind streams), while a gevent worker holds thousands of idle greenlets in one process
+and delivered a change to 1,000 streams in p99 146 ms against gthread's 236 ms. The
+price: each database round trip costs about twice as much under gevent, so polling-heavy
+traffic runs up to 2x faster on ``FLAGSVC_WORKER_CLASS=gthread`` (then keep
+``FLAGSVC_MAX_STREAMS`` well below ``--threads``). psycopg 3 (≥ 3.1.14) and redis-py
 cooperate with gevent's monkey-patching; psycopg decides at import time, which is why
 ``flagsvc`` imports nothing heavy at package import and why ``flagsvc serve`` starts
 gunicorn in a fresh interpreter instead of inside the CLI (which built an app, and so
@@ -30,6 +31,7 @@ audit-head poll (``FLAGSVC_HEAD_POLL_SECONDS``, 2 s).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Mapping
@@ -53,7 +55,8 @@ def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     return {
         "bind": config.bind,
         "workers": config.workers,
-        "worker_class": config.worker_class,
+        # gevent: gunicorn's worker, taking turns between keep-alive connections
+        "worker_class": WORKER_CLASSES[config.worker_class],
         # gevent: open connections one worker holds (streams + ordinary requests);
         # above FLAGSVC_MAX_STREAMS (2000) so snapshot fetches always get in.
         "worker_connections": config.worker_connections,
@@ -72,11 +75,31 @@ def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "on_starting": metrics_workers.on_starting,
         "child_exit": metrics_workers.child_exit,
         "on_exit": metrics_workers.on_exit,
-        # gunicorn's own 414 / 431 / 400 answers in the API's JSON error shape
-        "post_worker_init": gunicorn_errors.install,
+        # gunicorn's own 414 / 431 / 400 answers in the API's JSON error shape, and the
+        # heap the worker booted with kept out of the garbage collector's full passes
+        "post_worker_init": worker_booted,
         # one fixed control-socket path per user would collide between instances
         "control_socket_disable": True,
     }
+
+
+WORKER_CLASSES = {"gevent": "flagsvc.gevent_worker.TurnTakingGeventWorker", "gthread": "gthread"}
+"""``FLAGSVC_WORKER_CLASS`` to gunicorn's ``worker_class`` (named, never imported here)."""
+
+
+def worker_booted(worker: Any = None) -> None:
+    """gunicorn's ``post_worker_init``: the worker has loaded the app and serves next.
+
+    Installs the JSON error writer, then moves every object alive now (the app, its
+    modules, SQLAlchemy's and marshmallow's metadata: some 150,000) out of the garbage
+    collector's reach with ``gc.freeze()``. They live as long as the process, yet every
+    full (generation 2) collection walked them all: about 100 ms of CPU, in which the
+    one worker answers nothing (under 1 ms frozen; bench/README.md). What is allocated
+    from here on is collected as before. Collected first, so no garbage is frozen.
+    """
+    gunicorn_errors.install(worker)
+    gc.collect()
+    gc.freeze()
 
 
 def gunicorn_argv(

@@ -1,0 +1,16 @@
+"""What ``flagsvc.serving`` does to each gunicorn worker once it has booted (real gunicorn)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import serving_probe
+
+
+@pytest.mark.parametrize("worker_class", ["default", "gthread"])
+def test_worker_booted__the_app_loaded_is_out_of_the_collectors_reach(worker_class):
+    args = () if worker_class == "default" else ("--worker-class", "gthread")
+    with serving_probe.running(*args) as port:
+        seen = serving_probe.get(port, "/gc")
+    assert seen["frozen"] > 1000  # gunicorn, gevent and the app's modules
+    assert seen["marker_reachable"] is False  # made at import: frozen with the rest
