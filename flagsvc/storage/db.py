@@ -48,12 +48,13 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> None:
         """``pool_size`` connections kept open on PostgreSQL, up to twice as many more
         under load; a unit of work waits ``pool_timeout`` seconds for one, then fails
-        (503). SQLite opens a connection per unit of work."""
+        (503). SQLite keeps ``pool_size`` connections open too and opens more when
+        busier, never waiting for one (its writers queue on the database's lock)."""
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         if self.is_sqlite:
-            self.read_engine = _sqlite_engine(url, begin="BEGIN")
-            self.write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
+            self.read_engine = _sqlite_engine(url, pool_size, begin="BEGIN")
+            self.write_engine = _sqlite_engine(url, pool_size, begin="BEGIN IMMEDIATE")
         else:
             # No pre-ping: it costs a round trip per checkout on every SDK request.
             # A connection broken by a database restart fails one unit of work (a
@@ -113,9 +114,20 @@ class Database:
             self.read_engine.dispose()
 
 
-def _sqlite_engine(url: str, *, begin: str) -> Engine:
-    """Build a SQLite engine that emits ``begin`` itself and waits on locks."""
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+def _sqlite_engine(url: str, pool_size: int, *, begin: str) -> Engine:
+    """Build a SQLite engine that emits ``begin`` itself and waits on locks.
+
+    Its connections are pooled: opening one costs the three pragmas below, and closing
+    the last one checkpoints the write-ahead log into the database and deletes it, so a
+    connection per unit of work cost several times the work itself on short requests
+    (bench/README.md, "SQLite connections"). Unlimited overflow: a burst never waits
+    for a connection, as it never did. An in-memory database (``sqlite://``, tests of
+    error pages) is one per connection, so there is nothing to pool.
+    """
+    pooling: dict[str, Any] = {"pool_size": pool_size, "max_overflow": -1}
+    if make_url(url).database in (None, "", ":memory:"):
+        pooling = {"poolclass": NullPool}
+    engine = create_engine(url, connect_args={"timeout": 30}, **pooling)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
