@@ -11,6 +11,8 @@ round, medians over ``--rounds``, with the baseline measured in the same round:
 - **change_members, one key added**: the service call in its transaction, vs the
   ``count(*)`` of the cohort's members it ran twice per call before the count was kept
   (for the add's lookup strategy, and for its answer);
+- **the bulk call** itself, and the journal's share of it: the same number of keys
+  journalled in a transaction of their own, less an empty write transaction's time;
 - **build after a bulk change** of ``--bulk`` keys (60 % added, 40 % removed: more than
   the audit event's sample of 20): production's incremental build applying the keys from
   the member journal, vs the same build with the journal's rows for that change deleted,
@@ -54,6 +56,7 @@ from flagsvc.domain.stages import Stage
 from flagsvc.services import cohorts
 from flagsvc.services import flag_states
 from flagsvc.services import flags
+from flagsvc.services import member_journal
 from flagsvc.services import okrs
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
@@ -152,6 +155,32 @@ def bulk(database: Database, index: int, size: int) -> int:
     return len(added) + len(removed)
 
 
+def empty_write(database: Database) -> float:
+    """Seconds for a write transaction that writes nothing (begin, commit)."""
+
+    def nothing() -> None:
+        with database.write() as session:
+            session.execute(text("select 1"))
+
+    return timed(nothing)[0]
+
+
+def journal_write(database: Database, index: int, size: int) -> float:
+    """Seconds to journal ``size`` keys in a transaction of their own (under a ``seq`` no
+    event has, removed again), less an empty write transaction's: the journal's share of
+    a bulk call."""
+    keys = [f"journal-{n:05d}" for n in range(size)]
+
+    def write() -> None:
+        with database.write() as session:
+            member_journal.record(session, -1 - index, keys)
+
+    seconds = timed(write)[0] - empty_write(database)
+    with database.write() as session:
+        session.execute(delete(m.CohortMemberChange).where(m.CohortMemberChange.seq < 0))
+    return seconds
+
+
 def build(builder: SnapshotBuilder, database: Database) -> tuple[float, dict[str, Any]]:
     with database.read() as session:
         seconds, (_, wire) = timed(lambda: builder.build(session, "production", None))
@@ -167,7 +196,8 @@ def round_(
     figures["periodic whole"] = build(builders["reread"], database)[0]
     figures["build one key"], journal_before = build(builders["journal"], database)
     before = {"journal": journal_before, "whole": build(builders["whole"], database)[1]}
-    bulk(database, index, size)
+    figures["bulk call"] = timed(lambda: bulk(database, index, size))[0]
+    figures["journal write"] = journal_write(database, index, size)
     figures["build journal"], journal_wire = build(builders["journal"], database)
     build(builders["periodic"], database)  # it applies the journal too (not timed)
     with database.write() as session:
@@ -218,6 +248,11 @@ def report(samples: dict[str, list[float]], args: argparse.Namespace) -> None:
     print(
         f"  before ~ {ms['add one'] + 2 * ms['count(*)']:.1f} ms; now / before "
         f"{ms['add one'] / (ms['add one'] + 2 * ms['count(*)']):.2f}"
+    )
+    print(f"bulk change_members call of {args.bulk:,} keys: {ms['bulk call']:8.1f} ms")
+    print(
+        f"  of which the journal's keys:    {ms['journal write']:8.1f} ms"
+        f" (alone, less an empty transaction: {ms['journal write'] / ms['bulk call']:.0%})"
     )
     print(f"build after a bulk change of {args.bulk:,} keys:")
     print(f"  from the journal                 {ms['build journal']:8.1f} ms")
