@@ -2,6 +2,8 @@
 
 ``service`` is an empty install (after ``flagsvc init``), ``demo`` one loaded with
 ``flagsvc demo``; ``people("engineer")`` opens a signed-in browser context for a role.
+One Chromium serves a run of consecutive browser tests, each person in a context of
+their own (``tests/ui/conftest.py`` closes it when the next test needs no browser).
 ``Person.inspect(name)`` checks the page at 1280 and 390 px, light and dark (no overflow,
 axe-core, console) and saves screenshots to ``test-artifacts/screenshots/``. Skipped
 with a reason when ``/usr/bin/chromium`` is missing; a failure when
@@ -10,8 +12,10 @@ with a reason when ``/usr/bin/chromium`` is missing; a failure when
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
+import sqlite3
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +24,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import WORKER
 from tests.conftest import service_missing
 from tests.live import LiveService
-from tests.live import start_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,15 +75,55 @@ def api_post(url: str, token: str, path: str, payload: dict[str, Any]) -> dict[s
         return dict(json.loads(response.read()))
 
 
-def new_site(path: Path, demo: bool = False) -> Site:
-    env = {"FLAGSVC_SECRET_KEY": "browser-test-secret"}
-    if demo:  # the demo's quarter first: the audit's times never go back (like `make demo`)
-        live = LiveService(f"sqlite:///{path}", env=env)
-        live.cli("demo", timeout=180)
-        live.admin_token = live.cli("init")
-        live.start()
-    else:
-        live = start_service(f"sqlite:///{path}", env=env)
+SITE_ENV = {"FLAGSVC_SECRET_KEY": "browser-test-secret"}
+_INITIALISED: list[tuple[Path, str]] = []
+"""A database ``flagsvc init`` made in this process, and its first admin token."""
+
+
+def _initialised(path: Path) -> LiveService:
+    """A service (not started) on a copy of an initialised database at ``path``.
+
+    ``flagsvc init`` (an interpreter, every migration) runs once per process; each site
+    gets a copy, as if init had run there, with the same first admin token.
+    """
+    if not _INITIALISED:
+        template = path.with_name("initialised-template.db")
+        made = LiveService(f"sqlite:///{template}", env=SITE_ENV)
+        _INITIALISED.append((template, made.cli("init")))
+    template, token = _INITIALISED[0]
+    return _copy(template, path, token)
+
+
+def _copy(template: Path, path: Path, token: str) -> LiveService:
+    """A service (not started) on a copy of ``template``, whose first admin is ``token``."""
+    with sqlite3.connect(template) as source, sqlite3.connect(path) as copy:
+        source.backup(copy)  # WAL and all, unlike copying the file
+    live = LiveService(f"sqlite:///{path}", env=SITE_ENV)
+    live.admin_token = token
+    return live
+
+
+def _demo(path: Path, shared: Path) -> LiveService:
+    """A service (not started) on a copy of the demo's database, built once per run.
+
+    ``flagsvc demo`` is the slowest setup of all; under xdist the first worker to ask
+    builds it in ``shared`` (the run's temporary folder) and the others copy it.
+    """
+    built, token_file = shared / "demo.db", shared / "demo.token"
+    with (shared / "demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not token_file.exists():
+            # the demo's quarter first: the audit's times never go back (like `make demo`)
+            maker = LiveService(f"sqlite:///{built}", env=SITE_ENV)
+            maker.cli("demo", timeout=180)
+            token_file.write_text(maker.cli("init"))
+    return _copy(built, path, token_file.read_text())
+
+
+def new_site(path: Path, demo_from: Path | None = None) -> Site:
+    """A started service on ``path`` with a token per role: an empty install, or a copy
+    of the demo's quarter when ``demo_from`` names the folder it is built in."""
+    live = (_demo(path, demo_from) if demo_from else _initialised(path)).start()
     tokens = {"admin": str(live.admin_token)}
     for name, role in (("erin", "engineer"), ("mia", "marketing"), ("vic", "viewer")):
         made = api_post(live.url, tokens["admin"], "/api/v1/tokens", {"name": name, "role": role})
@@ -88,8 +132,9 @@ def new_site(path: Path, demo: bool = False) -> Site:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Site]:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A real service process on an empty database (after ``flagsvc init``)."""
+    _require_chromium()
     site = new_site(tmp_path_factory.mktemp("browser") / "flagsvc.db")
     yield site
     site.live.stop()
@@ -103,25 +148,57 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     that use it only read it (sign-ins, page views, filters), so they cannot disturb
     each other. A test that changes what it shows takes a site of its own."""
     _require_chromium()
-    site = new_site(tmp_path_factory.mktemp("demo") / "flagsvc.db", demo=True)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if WORKER else base  # xdist: every worker's folder sits in one
+    site = new_site(tmp_path_factory.mktemp("demo") / "flagsvc.db", demo_from=shared)
     yield site
     site.live.stop()
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless (Playwright's own browser downloads do not work here).
+class SharedChromium:
+    """Playwright and one Chromium, kept open across a run of consecutive browser tests.
 
-    Per module: one per process would keep Playwright's event loop and Chromium's
-    processes open beside the asyncio, gevent and fork tests that share the process.
+    Starting Playwright's driver and Chromium costs seconds; the browser tests sit
+    together (``tests/ui/test_browser*.py``), so one launch serves them all, each person
+    in a new context. Not one per process: Playwright's event loop and Chromium's
+    processes must not stay open beside the asyncio, gevent and fork tests that share
+    the process, so ``close`` runs as soon as the next test needs no browser.
     """
-    _require_chromium()
-    from playwright import sync_api
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    def __init__(self) -> None:
+        self.manager: Any = None
+        self.browser: Any = None
+
+    def get(self) -> Any:
+        """The running browser, launched if needed."""
+        if self.browser is None:
+            from playwright import sync_api
+
+            self.manager = sync_api.sync_playwright()
+            playwright = self.manager.start()
+            self.browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            )
+        return self.browser
+
+    def close(self) -> None:
+        """Close Chromium and stop Playwright (its event loop included)."""
+        if self.browser is not None:
+            browser, self.browser = self.browser, None
+            browser.close()
+        if self.manager is not None:
+            manager, self.manager = self.manager, None
+            manager.__exit__(None, None, None)
+
+
+SHARED_CHROMIUM = SharedChromium()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Any:
+    """Debian's Chromium, headless (Playwright's own browser downloads do not work here)."""
+    _require_chromium()
+    return SHARED_CHROMIUM.get()
 
 
 def _require_chromium() -> None:
@@ -144,6 +221,10 @@ class Person:
         )
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page = self.context.new_page()
+        self.loading: set[Any] = set()  # requests sent and not yet answered
+        self.page.on("request", lambda request: self.loading.add(request))
+        self.page.on("requestfinished", lambda request: self.loading.discard(request))
+        self.page.on("requestfailed", lambda request: self.loading.discard(request))
         self.problems: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
@@ -165,8 +246,19 @@ class Person:
 
     def go(self, path: str) -> Any:
         response = self.page.goto(self.service.url + path)
-        self.page.wait_for_load_state("networkidle")
+        self.settle()
         return response
+
+    def settle(self) -> None:
+        """Wait until the page has loaded and no request is still out.
+
+        Playwright's ``networkidle`` always waits 500 ms of quiet, even when nothing is
+        loading; our pages fetch nothing after their load event, so it is needed only
+        while a request is still open.
+        """
+        self.page.wait_for_load_state("load")
+        if self.loading:
+            self.page.wait_for_load_state("networkidle")
 
     def sign_in(self) -> Person:
         self.go("/ui/sign-in")
@@ -179,8 +271,6 @@ class Person:
         """The page as it stands, at 1280 and 390 px, light and dark: no horizontal
         overflow at 390, no serious or critical axe-core violation, no console error;
         screenshots of each (``<name>-<width>[-dark].png``)."""
-        from axe_playwright_python.sync_playwright import Axe
-
         found = []
         for scheme in SCHEMES:
             self.page.emulate_media(color_scheme=scheme)
@@ -190,7 +280,7 @@ class Person:
                 if wide > width:
                     culprits = self.page.evaluate(WIDEST)
                     found.append(f"{name} at {width} px ({scheme}): {wide} px wide: {culprits}")
-                violations = Axe().run(self.page).response["violations"]
+                violations = self.axe_violations()
                 found += [
                     f"{name} at {width} px ({scheme}): {v['id']} ({v['impact']}): "
                     f"{[n['target'] for n in v['nodes']][:3]} {v['help']}"
@@ -204,9 +294,23 @@ class Person:
         assert found == [], "\n".join(found)
         assert self.problems == [], self.problems
 
+    def axe_violations(self) -> list[dict[str, Any]]:
+        """axe-core's violations on the page as it stands (``Axe().run``'s, all rules).
+
+        Its script is injected once per document: a new width or colour scheme keeps the
+        document, and parsing axe-core again for each of the four checks costs more
+        than the checks.
+        """
+        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
+            from axe_playwright_python.sync_playwright import Axe
+
+            self.page.evaluate(Axe().axe_script)
+        result = self.page.evaluate("axe.run({resultTypes: ['violations']})")
+        return list(result["violations"])
+
     def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.wait_for_load_state("networkidle")
+        self.settle()
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
     def env(self, key: str) -> Any:
@@ -220,14 +324,16 @@ class Person:
 
 
 @pytest.fixture
-def people(chromium: Any, service: Site) -> Iterator[Any]:
-    """``people("engineer")`` → a signed-in Person; every context is closed afterwards."""
+def people(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``people("engineer")`` → a signed-in Person; every context is closed afterwards.
+
+    On ``service`` unless ``site`` names another; ``service`` starts only when used."""
     opened: list[Person] = []
 
     def open_as(
         role: str, javascript: bool = True, signed_in: bool = True, site: Site | None = None
     ) -> Person:
-        person = Person(chromium, site or service, role, javascript)
+        person = Person(chromium, site or request.getfixturevalue("service"), role, javascript)
         opened.append(person)
         return person.sign_in() if signed_in else person
 

@@ -7,6 +7,7 @@ last page it fetched, as a browser would; ``post(..., csrf=False)`` sends a forg
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html import unescape
 from typing import Any
 
@@ -18,10 +19,24 @@ from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
 from flagsvc.state import AppState
 from flagsvc.ui import refusals
+from tests.ui.browser import SHARED_CHROMIUM
 from tests.ui.browser import chromium  # noqa: F401  (browser fixtures for test_browser*.py)
 from tests.ui.browser import demo  # noqa: F401
 from tests.ui.browser import people  # noqa: F401
 from tests.ui.browser import service  # noqa: F401
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After a test's fixtures are gone, close the shared Chromium unless the next test,
+    in the same module or one using a browser, will want it again."""
+    yield
+    same_module = nextitem is not None and getattr(nextitem, "module", None) is getattr(
+        item, "module", None
+    )
+    if not same_module and "chromium" not in getattr(nextitem, "fixturenames", ()):
+        SHARED_CHROMIUM.close()
+
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
