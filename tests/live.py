@@ -87,6 +87,12 @@ class LiveService:
 
     def start(self, timeout: float = 30.0) -> LiveService:
         """Start serving and wait until ``/healthz`` answers."""
+        self.launch()
+        self.wait_healthy(timeout)
+        return self
+
+    def launch(self) -> None:
+        """Start ``flagsvc serve`` without waiting for it (``wait_healthy`` does)."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -104,8 +110,6 @@ class LiveService:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-        self._wait_healthy(timeout)
-        return self
 
     def stop(self, timeout: float = 15.0) -> None:
         """Graceful stop (SIGTERM), then SIGKILL if it lingers."""
@@ -167,7 +171,9 @@ class LiveService:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signum)  # the group this object started
 
-    def _wait_healthy(self, timeout: float) -> None:
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Return once ``/healthz`` answers 200; raise (with the log) if the process exits
+        or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -225,6 +231,53 @@ def start_service(
     if init:
         service.admin_token = service.cli("init") or None
     return service.start()
+
+
+class Services(list[LiveService]):
+    """Instances started together; ``with`` stops them all, side by side."""
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM every instance first, then wait for each (one shutdown's wait in all)."""
+        for service in self:
+            service._signal(signal.SIGTERM)
+        for service in self:
+            service.stop()
+
+
+def start_services(
+    count: int,
+    database_url: str,
+    redis_url: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    serve_args: Sequence[str] = (),
+) -> Services:
+    """``count`` instances on one database, like ``start_service`` called ``count`` times.
+
+    ``flagsvc init`` runs once (the first instance holds the admin token, as it would
+    have), then every ``serve`` is launched before waiting for any: an instance's start
+    is mostly interpreter and app start-up, which the others' need not queue behind.
+    """
+    services = Services(
+        LiveService(database_url, redis_url, None, env, serve_args) for _ in range(count)
+    )
+    services[0].admin_token = services[0].cli("init") or None
+    try:
+        for service in services:
+            service.launch()
+        for service in services:
+            service.wait_healthy()
+    except BaseException:
+        for service in services:
+            service.kill()
+        raise
+    return services
 
 
 NGINX_CONF = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"

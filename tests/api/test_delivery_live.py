@@ -8,7 +8,7 @@ import time
 import httpx
 
 from tests import live_helpers
-from tests.live import start_service
+from tests.live import start_services
 from tests.live_helpers import admin_client
 
 FLAG = "live-delivery"
@@ -23,10 +23,7 @@ def _kill(service) -> None:
 
 
 def test_two_instances__change_through_a__b_stops_304_within_a_second(pg_url, redis_url):
-    with (
-        start_service(pg_url, redis_url, env=SLOW_POLL) as a,
-        start_service(pg_url, redis_url, env=SLOW_POLL) as b,
-    ):
+    with start_services(2, pg_url, redis_url, env=SLOW_POLL) as (a, b):
         with admin_client(a) as api:
             live_helpers.create_flag(api, FLAG, stage="off")
         headers = {"Authorization": f"Bearer {a.sdk_key('production')}"}

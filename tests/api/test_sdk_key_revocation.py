@@ -14,7 +14,7 @@ import pytest
 from tests.api.test_stream import FAST
 from tests.api.test_stream import EventReader
 from tests.live import LiveService
-from tests.live import start_service
+from tests.live import start_services
 from tests.live_helpers import admin_client
 
 
@@ -39,10 +39,7 @@ def _stream_ends(reader: EventReader, seconds: float) -> None:
 def test_revoked_through_a_or_the_cli__b_refuses_within_a_second_and_ends_its_stream(
     pg_url, redis_url
 ):
-    with (
-        start_service(pg_url, redis_url, env=FAST) as a,
-        start_service(pg_url, redis_url, env=FAST) as b,
-    ):
+    with start_services(2, pg_url, redis_url, env=FAST) as (a, b):
         _revoke_through_the_api(a, b)
         _revoke_with_the_cli(b)
 

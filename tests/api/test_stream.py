@@ -24,6 +24,7 @@ from tests.conftest import create_flag
 from tests.live import LiveService
 from tests.live import free_port
 from tests.live import start_service
+from tests.live import start_services
 from tests.live_helpers import admin_client
 
 FAST = {"FLAGSVC_STREAM_KEEPALIVE_SECONDS": "0.2", "FLAGSVC_HEAD_POLL_SECONDS": "0.5"}
@@ -314,10 +315,7 @@ def _changes_arrive(reader: EventReader, changed_through: LiveService, times: in
 def test_stream__two_instances_postgres_redis__change_on_a_reaches_stream_on_b(
     pg_url, redis_url, stream_client
 ):
-    with (
-        start_service(pg_url, redis_url, env=FAST) as a,
-        start_service(pg_url, redis_url, env=FAST) as b,
-    ):
+    with start_services(2, pg_url, redis_url, env=FAST) as (a, b):
         assert json.loads(b.get("/readyz")[1])["checks"]["redis"] == "ok"
         _create_flag(a)
         sdk_key = a.sdk_key("production")
