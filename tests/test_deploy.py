@@ -25,6 +25,7 @@ from flagsvc_sdk import Client
 from tests.live import Balancer
 from tests.live import LiveService
 from tests.live import start_service
+from tests.live import start_services
 from tests.live_helpers import admin_client
 from tests.live_helpers import create_cohort
 from tests.live_helpers import create_flag
@@ -120,11 +121,10 @@ def test_three_instances_behind_nginx__every_change_reaches_streams_on_all_three
     if (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")) is None:
         pytest.skip("nginx is not installed (apt-get install nginx)")
     env = {"FLAGSVC_WORKERS": "1", "FLAGSVC_ACCESS_LOG": "0"}
-    first = start_service(pg_url, redis_url, env=env)
-    services = [first]
+    services = start_services(3, pg_url, redis_url, env=env)
+    first = services[0]
     clients: list[Client] = []
     try:
-        services += [start_service(pg_url, redis_url, env=env, init=False) for _ in range(2)]
         with Balancer([s.port for s in services]) as balancer, admin_client(first) as admin:
             admin.base_url = httpx.URL(balancer.url)
             create_flag(admin, "spread", environment="staging", stage="off")
@@ -158,8 +158,7 @@ def test_three_instances_behind_nginx__every_change_reaches_streams_on_all_three
                 for client in clients:
                     client.close()
     finally:
-        for service in services:
-            service.stop()
+        services.stop()
 
 
 class SnapshotAnswers(httpx.HTTPTransport):

@@ -16,7 +16,7 @@ import pytest
 from flagsvc_sdk import Client
 
 from tests.live import LiveService
-from tests.live import start_service
+from tests.live import start_services
 from tests.live_helpers import Caller
 from tests.live_helpers import admin_client
 from tests.live_helpers import wait_for
@@ -77,16 +77,13 @@ def _subscribers(redis: RedisServer, channel: str) -> int:
 def instances(fresh_database: str, private_redis: RedisServer) -> Iterator[list[LiveService]]:
     """Instances A and B on one database and one Redis; a ramp flag and an import flag."""
     url = private_redis.url(REDIS_DB)
-    first = start_service(fresh_database, url, env=SERVICE_ENV)
-    services = [first]
+    services = start_services(2, fresh_database, url, env=SERVICE_ENV)
     try:
-        services.append(start_service(fresh_database, url, env=SERVICE_ENV, init=False))
-        with admin_client(first) as admin:
+        with admin_client(services[0]) as admin:
             seed_release(admin, RAMP_FLAG, BETA_FLAG, COHORT)
-        yield services
+        yield list(services)
     finally:
-        for service in services:
-            service.stop()
+        services.stop()
 
 
 def test_redis_stopped_and_restarted_under_load__degraded_then_nothing_lost(
