@@ -199,30 +199,30 @@ def test_three_instances_behind_nginx__a_change_through_one__a_patch_from_each(
     if (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")) is None:
         pytest.skip("nginx is not installed (apt-get install nginx)")
     env = {"FLAGSVC_WORKERS": "1", "FLAGSVC_ACCESS_LOG": "0"}
-    first = start_service(pg_url, redis_url, env=env)
-    services = [first]
-    client: Client | None = None
-    try:
-        services += [start_service(pg_url, redis_url, env=env, init=False) for _ in range(2)]
-        with Balancer([s.port for s in services]) as balancer, admin_client(first) as admin:
-            # Given a flag in early access on a cohort (a snapshot bigger than one change)
-            create_cohort(admin, "crowd")
-            crowd = [f"member-{n:05d}" for n in range(2_000)]
-            added = admin.post("/api/v1/cohorts/crowd/members", json={"add": crowd})
-            assert added.status_code == 200, added.text
-            create_flag(admin, "patched", environment="production", stage="off")
-            set_cohorts(admin, "patched", "production", ["crowd"])
-            path = f"{state_path('patched', 'production')}/stage"
-            assert admin.post(path, json={"stage": "early_access"}).status_code == 200
-            sdk_key = first.sdk_key("production")
-            # and an SDK behind nginx holding it, streaming
-            answers = SnapshotAnswers()
-            client = Client(
-                balancer.url, sdk_key, poll_interval=60, timeout=5, send_metrics=False,
-                transport=answers,
-            )  # fmt: skip
+    with (
+        start_services(3, pg_url, redis_url, env=env) as services,
+        Balancer([s.port for s in services]) as balancer,
+        admin_client(services[0]) as admin,
+    ):
+        # Given a flag in early access on a cohort (a snapshot bigger than one change)
+        create_cohort(admin, "crowd")
+        crowd = [f"member-{n:05d}" for n in range(2_000)]
+        added = admin.post("/api/v1/cohorts/crowd/members", json={"add": crowd})
+        assert added.status_code == 200, added.text
+        create_flag(admin, "patched", environment="production", stage="off")
+        set_cohorts(admin, "patched", "production", ["crowd"])
+        path = f"{state_path('patched', 'production')}/stage"
+        assert admin.post(path, json={"stage": "early_access"}).status_code == 200
+        sdk_key = services[0].sdk_key("production")
+        # and an SDK behind nginx holding it, streaming
+        answers = SnapshotAnswers()
+        client = Client(
+            balancer.url, sdk_key, poll_interval=60, timeout=5, send_metrics=False,
+            transport=answers,
+        )  # fmt: skip
+        try:
             assert client.wait_until_ready(10)
-            wait_for(lambda: client is not None and client.stats.stream_connects >= 1, 10)
+            wait_for(lambda: client.stats.stream_connects >= 1, 10)
             held = httpx.get(
                 f"{balancer.url}/sdk/v1/snapshot", headers={"Authorization": f"Bearer {sdk_key}"}
             )
@@ -232,25 +232,20 @@ def test_three_instances_behind_nginx__a_change_through_one__a_patch_from_each(
             assert joined.status_code == 200, joined.text
             # Then every instance answers that version with the patch, asked directly
             for service in services:
-                wait_for(
-                    lambda url=service.url: "patches" in _patch_from(url, sdk_key, version, base),
-                    10,
-                )
-                patch = _patch_from(service.url, sdk_key, version, base)
-                steps = patch["patches"]
-                assert isinstance(steps, list) and len(steps) == 1, patch
+
+                def patched(url: str = service.url) -> bool:
+                    return "patches" in _patch_from(url, sdk_key, version, base)
+
+                wait_for(patched, 10)
+                steps = _patch_from(service.url, sdk_key, version, base)["patches"]
+                assert isinstance(steps, list) and len(steps) == 1, steps
                 assert steps[0]["members_added"] == {"crowd": ["newcomer"]}, steps
             # and through nginx, whichever instance it picks
             for _ in range(6):
                 assert "patches" in _patch_from(balancer.url, sdk_key, version, base)
             # And the SDK behind nginx converges on it by the patch, not a full fetch
-            wait_for(
-                lambda: client is not None and client.is_enabled("patched", {"key": "newcomer"}), 10
-            )
+            wait_for(lambda: client.is_enabled("patched", {"key": "newcomer"}), 10)
             assert client.stats.patches_applied == 1 and client.stats.patches_refused == 0
             assert answers.answers == ["full", "patch"]
-    finally:
-        if client is not None:
+        finally:
             client.close()
-        for service in services:
-            service.stop()
