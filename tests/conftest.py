@@ -160,9 +160,10 @@ def pg_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def redis_url() -> str:
     """Redis at ``TEST_REDIS_URL``, its database emptied (snapshots, counters of earlier tests)."""
-    url = _worker_redis(os.environ.get("TEST_REDIS_URL", ""))
-    if not url:
+    configured = os.environ.get("TEST_REDIS_URL", "")
+    if not configured:
         service_missing("Redis", "TEST_REDIS_URL is not set")
+    url = _worker_redis(configured)
     try:
         client = redis.Redis.from_url(url)
         client.flushdb()
