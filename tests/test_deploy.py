@@ -24,7 +24,6 @@ from flagsvc_sdk import Client
 
 from tests.live import Balancer
 from tests.live import LiveService
-from tests.live import start_service
 from tests.live import start_services
 from tests.live_helpers import admin_client
 from tests.live_helpers import create_cohort
