@@ -199,12 +199,15 @@ def test_stream__over_the_cap__503_with_retry_after(tmp_path, stream_client):
         sdk_key = service.sdk_key("production")
         with _open(stream_client, service, sdk_key) as first:
             EventReader(first).next()
-            refused = httpx.get(
-                f"{service.url}/sdk/v1/stream", headers={"Authorization": f"Bearer {sdk_key}"}
-            )
-            assert refused.status_code == 503
-            assert int(refused.headers["retry-after"]) > 0
-            assert "stream" in refused.json()["message"]
+            # streamed, so a stream let in by mistake fails here instead of being read forever
+            # (its keep-alives would reset any read timeout)
+            with httpx.stream(
+                "GET", f"{service.url}/sdk/v1/stream",
+                headers={"Authorization": f"Bearer {sdk_key}"}, timeout=10,
+            ) as refused:  # fmt: skip
+                assert refused.status_code == 503
+                assert int(refused.headers["retry-after"]) > 0
+                assert "stream" in json.loads(refused.read())["message"]
 
 
 def test_stream__admin_token__403(sqlite_service):
