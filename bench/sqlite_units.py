@@ -29,11 +29,9 @@ from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
-from sqlalchemy import event
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
@@ -51,20 +49,7 @@ def unpooled_engine(url: str, pool_size: int, *, begin: str) -> Engine:
     """The engine before pooling: a connection (and its pragmas) per unit of work."""
     del pool_size
     engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
-
+    db_module._sqlite_hooks(engine, begin)
     return engine
 
 

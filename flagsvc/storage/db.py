@@ -128,6 +128,14 @@ def _sqlite_engine(url: str, pool_size: int, *, begin: str) -> Engine:
     if make_url(url).database in (None, "", ":memory:"):
         pooling = {"poolclass": NullPool}
     engine = create_engine(url, connect_args={"timeout": 30}, **pooling)
+    _sqlite_hooks(engine, begin)
+    return engine
+
+
+def _sqlite_hooks(engine: Engine, begin: str) -> None:
+    """Set every new connection up (write-ahead log, foreign keys, lock wait) and let
+    each transaction start with ``begin`` (``BEGIN IMMEDIATE`` takes the write lock
+    up front, so writers queue instead of failing on upgrade)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -141,5 +149,3 @@ def _sqlite_engine(url: str, pool_size: int, *, begin: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)
-
-    return engine
