@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
@@ -203,17 +204,30 @@ def _development_on_cohorts(database: Database, change: Change, key_result_id: i
             flag_states.set_cohorts(session, change, where, COHORTS[:3])
 
 
+def _held(
+    database: Database, change: Change, key_result_id: int, members: Sequence[str] = ()
+) -> SnapshotBuilder:
+    """Development on three cohorts (``members`` in c1), built once: the next build
+    starts from what this one holds."""
+    _development_on_cohorts(database, change, key_result_id)
+    if members:
+        with database.write() as session:
+            cohorts.change_members(session, change, "c1", members, [])
+    builder = SnapshotBuilder()
+    with database.read() as session:
+        builder.build(session, "development", None)
+    return builder
+
+
+_MANY = [f"old-{n:03d}" for n in range(300)]
+
+
 def test_members_added_and_removed__no_member_reread(
     database: Database, change_by: ChangeBy, key_result_id: int
 ) -> None:
     """The audit event names the members (up to its sample): nothing else is read."""
     change = change_by(Role.ADMIN)
-    _development_on_cohorts(database, change, key_result_id)
-    with database.write() as session:
-        cohorts.change_members(session, change, "c1", ["old", "older"], [])
-    builder = SnapshotBuilder()
-    with database.read() as session:
-        builder.build(session, "development", None)
+    builder = _held(database, change, key_result_id, ["old", "older"])
     with database.write() as session:
         cohorts.change_members(session, change, "c1", ["newcomer"], ["old"])
     with counted_statements(database) as statements, database.read() as session:
@@ -226,24 +240,12 @@ def test_members_added_and_removed__no_member_reread(
     assert_same_as_full(database, builder)
 
 
-def _held_with_many_members(
-    database: Database, change: Change, key_result_id: int
-) -> SnapshotBuilder:
-    _development_on_cohorts(database, change, key_result_id)
-    with database.write() as session:
-        cohorts.change_members(session, change, "c1", [f"old-{n:03d}" for n in range(300)], [])
-    builder = SnapshotBuilder()
-    with database.read() as session:
-        builder.build(session, "development", None)
-    return builder
-
-
 def test_bulk_member_change__keys_from_the_journal__no_member_reread(
     database: Database, change_by: ChangeBy, key_result_id: int
 ) -> None:
     """More members than the event's sample: the journal names the rest, one statement."""
     change = change_by(Role.ADMIN)
-    builder = _held_with_many_members(database, change, key_result_id)
+    builder = _held(database, change, key_result_id, _MANY)
     added, removed = [f"new-{n:03d}" for n in range(30)], [f"old-{n:03d}" for n in range(25)]
     with database.write() as session:
         cohorts.change_members(session, change, "c1", added, removed)
@@ -262,7 +264,7 @@ def test_bulk_member_change__keys_no_longer_journalled__cohort_read_whole(
     database: Database, change_by: ChangeBy, key_result_id: int
 ) -> None:
     change = change_by(Role.ADMIN)
-    builder = _held_with_many_members(database, change, key_result_id)
+    builder = _held(database, change, key_result_id, _MANY)
     with database.write() as session:
         cohorts.change_members(session, change, "c1", [f"new-{n:03d}" for n in range(30)], [])
         session.execute(delete(CohortMemberChange))  # as the journal drops old events' keys
@@ -277,7 +279,7 @@ def test_bulk_member_change__most_of_the_cohort__read_whole(
 ) -> None:
     """Applying key by key costs what reading costs per member: past a share, read."""
     change = change_by(Role.ADMIN)
-    builder = _held_with_many_members(database, change, key_result_id)
+    builder = _held(database, change, key_result_id, _MANY)
     with database.write() as session:
         cohorts.change_members(session, change, "c1", [], [f"old-{n:03d}" for n in range(100)])
     with database.read() as session:
@@ -291,10 +293,7 @@ def test_one_flag_changed__two_statements(
 ) -> None:
     """The events, then the flag's state with its cohort list and exclusions."""
     change = change_by(Role.ADMIN)
-    _development_on_cohorts(database, change, key_result_id)
-    builder = SnapshotBuilder()
-    with database.read() as session:
-        builder.build(session, "development", None)
+    builder = _held(database, change, key_result_id)
     with database.write() as session:
         flag_states.set_killed(session, change, flag_states.Where("f1", "development"), True)
     with counted_statements(database) as statements, database.read() as session:
@@ -309,12 +308,7 @@ def test_cohort_rules_edited__members_not_reread(
     database: Database, change_by: ChangeBy, key_result_id: int
 ) -> None:
     change = change_by(Role.ADMIN)
-    _development_on_cohorts(database, change, key_result_id)
-    with database.write() as session:
-        cohorts.change_members(session, change, "c1", ["a", "b"], [])
-    builder = SnapshotBuilder()
-    with database.read() as session:
-        builder.build(session, "development", None)
+    builder = _held(database, change, key_result_id, ["a", "b"])
     with database.write() as session:
         cohorts.update_cohort(session, change, "c1", {"opt_in": True})
     with counted_statements(database) as statements, database.read() as session:
