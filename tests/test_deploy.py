@@ -114,12 +114,17 @@ def _streams_open(service: LiveService) -> float:
     return 0.0
 
 
+def _three_behind_nginx() -> dict[str, str]:
+    """Skip without nginx; else the environment of each of the three instances."""
+    if (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")) is None:
+        pytest.skip("nginx is not installed (apt-get install nginx)")
+    return {"FLAGSVC_WORKERS": "1", "FLAGSVC_ACCESS_LOG": "0"}
+
+
 def test_three_instances_behind_nginx__every_change_reaches_streams_on_all_three(
     pg_url: str, redis_url: str
 ) -> None:
-    if (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")) is None:
-        pytest.skip("nginx is not installed (apt-get install nginx)")
-    env = {"FLAGSVC_WORKERS": "1", "FLAGSVC_ACCESS_LOG": "0"}
+    env = _three_behind_nginx()
     services = start_services(3, pg_url, redis_url, env=env)
     first = services[0]
     clients: list[Client] = []
@@ -195,9 +200,7 @@ def _patch_from(url: str, sdk_key: str, version: int, base: str) -> dict[str, ob
 def test_three_instances_behind_nginx__a_change_through_one__a_patch_from_each(
     pg_url: str, redis_url: str
 ) -> None:
-    if (shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")) is None:
-        pytest.skip("nginx is not installed (apt-get install nginx)")
-    env = {"FLAGSVC_WORKERS": "1", "FLAGSVC_ACCESS_LOG": "0"}
+    env = _three_behind_nginx()
     with (
         start_services(3, pg_url, redis_url, env=env) as services,
         Balancer([s.port for s in services]) as balancer,
