@@ -7,15 +7,16 @@ every few seconds (``head_source``): that is how a process hears of writes from
 another process without Redis (a second worker, the CLI, the scheduler) and how
 streams keep moving while Redis is down.
 
-``InProcessBroker`` (embedded default) is one ``threading.Condition``. ``RedisBroker``
+``InProcessBroker`` (embedded default) wakes this process's streams directly. ``RedisBroker``
 adds pub/sub with ONE listener thread per process (1,000 streams, one connection) that
 reconnects with jittered backoff and re-reads the head after every (re)subscribe.
 Pub/sub ignores Redis database numbers, so the channel is ``flagsvc:changes`` on db 0
 and ``flagsvc:changes:db<N>`` otherwise. A message is ``"<version> <commit time>"``
 (Unix seconds; a bare version is accepted too, untimed): each subscription reports the
 commit time of the version it woke for, which the stream turns into
-``flagsvc_change_propagation_seconds``. A version found by re-reading the head has no
-commit time and is not timed. Threads start on first use, never in
+``flagsvc_change_propagation_seconds``. Re-reading the head announces only a version
+nothing brought (no commit time, so untimed); like a message's, it wakes the streams
+once the snapshot cache has prepared it. Threads start on first use, never in
 ``__init__``: gunicorn forks (and gevent patches ``threading``) after the app is built.
 """
 
@@ -241,10 +242,13 @@ class _Announcer:
         self.prepare: Prepare | None = None
         self._pending = 0
         self._pending_at: float | None = None
+        self._offered = 0  # the newest version a publisher or a message brought
         self._lock = threading.Lock()
         self._ready = threading.Event()
 
     def offer(self, version: int, committed_at: float | None = None) -> None:
+        with self._lock:
+            self._offered = max(self._offered, version)
         if self.prepare is None or self.fanout.count == 0:
             self.fanout.offer(version, committed_at)  # nobody to prepare for
             return
@@ -268,17 +272,33 @@ class _Announcer:
                     log.exception("preparing version %s failed", version)
                 self.fanout.offer(version, committed_at)
 
+    def catch_up(self, head: int) -> None:
+        """The head the safety net read: announced only if nothing brought it already.
+
+        A version a message brought may still be preparing when the poll reads it;
+        announcing it again from here would wake the streams before their snapshot is
+        ready and without the commit time (unmeasured propagation). A newer head is
+        prepared like any other; a lower one (a reset database) takes the fanout's
+        two-read rule.
+        """
+        if head > self._offered:
+            self.offer(head)
+        elif head < self.fanout.latest:
+            self.fanout.resync(head)
+            if self.fanout.latest == head:
+                self._offered = head
+
 
 def _poll_heads(
-    fanout: _Fanout, head_source: HeadSource, every: float, stop: threading.Event
+    announcer: _Announcer, head_source: HeadSource, every: float, stop: threading.Event
 ) -> None:
     """Re-read the audit head every ``every`` seconds while anyone is subscribed."""
     failing = False
     while not stop.wait(every):
-        if fanout.count == 0:
+        if announcer.fanout.count == 0:
             continue
         try:
-            fanout.resync(head_source())
+            announcer.catch_up(head_source())
             failing = False
         except Exception as error:  # the database is down: say so once, keep trying
             if not failing:
@@ -346,7 +366,7 @@ class InProcessBroker:
         head_source, every = self._poll
         stop = self._threads.stopping
         return {
-            "flagsvc-head-poll": lambda: _poll_heads(self._fanout, head_source, every, stop),
+            "flagsvc-head-poll": lambda: _poll_heads(self._announcer, head_source, every, stop),
             "flagsvc-announcer": lambda: self._announcer.run(stop),
         }
 
@@ -453,6 +473,6 @@ class RedisBroker(InProcessBroker):
     def _resync(self) -> None:
         """Messages sent while we were away are lost: read the head instead."""
         try:
-            self._fanout.resync(self._poll[0]())
+            self._announcer.catch_up(self._poll[0]())
         except Exception as error:  # the database may be down too; the poller retries
             log.warning("cannot read the audit head after subscribing: %s", error)

@@ -129,6 +129,32 @@ def test_in_process__prepare__runs_once_per_version_before_anyone_wakes():
     broker.close()
 
 
+def test_in_process__poller_reads_a_version_being_prepared__its_commit_time_is_kept():
+    """The safety net only announces what no publisher brought: the version a message
+    is preparing keeps its commit time (the propagation histogram's only source)."""
+    head = Head()
+    broker = InProcessBroker(head, poll_seconds=0.01)
+    broker.prepare = lambda version: time.sleep(0.3)  # several polls read the head meanwhile
+    subscription = broker.subscribe()
+    head.value = 6
+    broker.publish(6, committed_at=1234.5)
+    assert subscription.wait(2) == 6
+    assert subscription.committed_at == 1234.5
+    broker.close()
+
+
+def test_in_process__poller_finds_a_new_head__streams_wake_to_it_prepared():
+    head = Head()
+    broker = InProcessBroker(head, poll_seconds=0.01)
+    prepared: list[int] = []
+    broker.prepare = lambda version: (time.sleep(0.05), prepared.append(version))
+    subscription = broker.subscribe()
+    head.value = 9  # another process's commit, heard only by re-reading the head
+    assert _wait_for(subscription, 9)
+    assert prepared == [9] and subscription.committed_at is None
+    broker.close()
+
+
 def test_in_process__prepare_fails__subscribers_still_wake(caplog):
     broker = InProcessBroker(Head(), poll_seconds=60)
     broker.prepare = lambda version: 1 / 0

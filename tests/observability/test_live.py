@@ -25,16 +25,18 @@ FAST = {"FLAGSVC_STREAM_KEEPALIVE_SECONDS": "0.2", "FLAGSVC_HEAD_POLL_SECONDS": 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def serve(database_url: str, redis_url: str | None, *serve_args: str) -> LiveService:
+def serve(database_url: str, redis_url: str | None, *serve_args: str, **env: str) -> LiveService:
     """``start_service`` with a patient start: a loaded CI machine boots workers slowly."""
-    service = LiveService(database_url, redis_url, env=FAST, serve_args=serve_args)
+    service = LiveService(database_url, redis_url, env=FAST | env, serve_args=serve_args)
     service.admin_token = service.cli("init", timeout=120) or None
     return service.start(timeout=120)
 
 
 @pytest.fixture
 def two_workers(pg_url, redis_url) -> Iterator[LiveService]:
-    with serve(pg_url, redis_url, "--workers", "2") as service:
+    # Changes reach the other worker by Redis, as in production; a head poll as fast as
+    # FAST's could find a version first, and the version it finds is untimed.
+    with serve(pg_url, redis_url, "--workers", "2", FLAGSVC_HEAD_POLL_SECONDS="5") as service:
         yield service
 
 
