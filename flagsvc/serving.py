@@ -90,16 +90,33 @@ WORKER_CLASSES = {"gevent": "flagsvc.gevent_worker.TurnTakingGeventWorker", "gth
 def worker_booted(worker: Any = None) -> None:
     """gunicorn's ``post_worker_init``: the worker has loaded the app and serves next.
 
-    Installs the JSON error writer, then moves every object alive now (the app, its
-    modules, SQLAlchemy's and marshmallow's metadata: some 150,000) out of the garbage
-    collector's reach with ``gc.freeze()``. They live as long as the process, yet every
-    full (generation 2) collection walked them all: about 100 ms of CPU, in which the
-    one worker answers nothing (under 1 ms frozen; bench/README.md). What is allocated
-    from here on is collected as before. Collected first, so no garbage is frozen.
+    Installs the JSON error writer, pays the first SDK requests' costs now
+    (``warm_up_app``), then moves every object alive now (the app, its modules,
+    SQLAlchemy's and marshmallow's metadata, the statements and snapshots the warm-up
+    compiled: some 150,000) out of the garbage collector's reach with ``gc.freeze()``.
+    They live as long as the process, yet every full (generation 2) collection walked
+    them all: about 100 ms of CPU, in which the one worker answers nothing (under 1 ms
+    frozen; bench/README.md). What is allocated from here on is collected as before.
+    Collected first, so no garbage is frozen.
     """
     gunicorn_errors.install(worker)
+    warm_up_app(getattr(worker, "wsgi", None))
     gc.collect()
     gc.freeze()
+
+
+def warm_up_app(app: Any) -> None:
+    """Warm flagsvc's delivery (``flagsvc.delivery.warmup``) when ``app`` is flagsvc's.
+
+    Any other WSGI callable (a test's probe app) is left alone; imported here, in the
+    worker, because this module must stay importable before gevent patches anything.
+    """
+    state = getattr(app, "extensions", {}).get("flagsvc")
+    if state is None:
+        return
+    from flagsvc.delivery.warmup import warm_up
+
+    warm_up(state.snapshots, state.db.read)
 
 
 def gunicorn_argv(

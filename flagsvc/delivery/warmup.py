@@ -1,0 +1,46 @@
+"""A worker's first-request costs, paid at boot before it takes traffic.
+
+A freshly started worker pays, on its first SDK request, for its first database
+connection, SQLAlchemy compiling each statement of the snapshot build once, the build
+itself, and on the first ``evaluate`` compiling the snapshot for the engine: one
+worker's first snapshot took 138 ms of CPU (0.9 s with the machine busy) against
+0.5 ms for every later one, and every SDK polling at that moment waits behind it
+(bench/README.md, "Where a worker's stalls come from"). ``warm_up`` does that work in
+gunicorn's ``post_worker_init``, before the worker accepts a connection; and what it
+leaves for good (compiled statements, the builder's parts) is then frozen with the rest
+of the boot heap (``flagsvc.serving.worker_booted``), out of every later full
+garbage collection.
+
+A warm-up is an optimisation only: when the database cannot be read the worker starts
+anyway and the first requests pay as before.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flagsvc.delivery.cache import SessionFactory
+from flagsvc.delivery.cache import SnapshotCache
+from flagsvc.services.environments import list_environments
+
+log = logging.getLogger(__name__)
+
+
+def warm_up(cache: SnapshotCache, sessions: SessionFactory) -> list[str]:
+    """Build, compile and compress every environment's snapshot; the environments warmed.
+
+    Never raises: a failure (the database down, a bad row) is logged and ends the
+    warm-up, leaving the rest to the first requests.
+    """
+    warmed: list[str] = []
+    try:
+        with sessions() as session:
+            keys = [environment.key for environment in list_environments(session)]
+        for key in keys:
+            entry = cache.get(sessions, key)
+            entry.compiled  # noqa: B018  # compiled for ``evaluate`` now, not on its first call
+            entry.gzipped()
+            warmed.append(key)
+    except Exception as error:  # the worker must start whatever the database says
+        log.warning("worker warm-up stopped after %d environments: %s", len(warmed), error)
+    return warmed
