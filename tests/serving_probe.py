@@ -2,7 +2,7 @@
 
 Tests of what ``flagsvc.serving`` does to a worker (its worker class, its boot hook) look
 from inside the worker through it: ``GET /gc`` tells whether an object made when the app
-was imported is still in the garbage collector's reach, ``GET /order`` lists the paths
+was imported is still in the garbage collector's reach (and the collector's thresholds), ``GET /order`` lists the paths
 answered so far, in order. ``GET /spin`` busy-waits (never yielding to gevent) until the
 file named in ``X-Wait-For`` exists, to hold the worker while a test lines up requests.
 ``running`` starts gunicorn with it on a free port.
@@ -39,7 +39,13 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     path = environ["PATH_INFO"]
     if path == "/gc":
         reachable = any(o is BOOT_MARKER for o in gc.get_objects())
-        body = json.dumps({"frozen": gc.get_freeze_count(), "marker_reachable": reachable})
+        body = json.dumps(
+            {
+                "frozen": gc.get_freeze_count(),
+                "marker_reachable": reachable,
+                "threshold": gc.get_threshold(),
+            }
+        )
     elif path == "/order":
         body = json.dumps(ORDER)
     else:

@@ -12,18 +12,25 @@ of the boot heap (``flagsvc.serving.worker_booted``), out of every later full
 garbage collection.
 
 A warm-up is an optimisation only: when the database cannot be read the worker starts
-anyway and the first requests pay as before.
+anyway and the first requests pay as before; when it cannot be reached in
+``WARM_UP_SECONDS`` (a connect to an address that never answers waits for TCP's own
+timeout, about two minutes, past gunicorn's worker timeout) the worker starts serving
+and the warm-up goes on beside it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from flagsvc.delivery.cache import SessionFactory
 from flagsvc.delivery.cache import SnapshotCache
 from flagsvc.services.environments import list_environments
 
 log = logging.getLogger(__name__)
+
+WARM_UP_SECONDS = 10.0
+"""How long a booting worker waits for its warm-up before it serves anyway."""
 
 
 def warm_up(cache: SnapshotCache, sessions: SessionFactory) -> list[str]:
@@ -44,3 +51,20 @@ def warm_up(cache: SnapshotCache, sessions: SessionFactory) -> list[str]:
     except Exception as error:  # the worker must start whatever the database says
         log.warning("worker warm-up stopped after %d environments: %s", len(warmed), error)
     return warmed
+
+
+def warm_up_within(
+    cache: SnapshotCache, sessions: SessionFactory, seconds: float = WARM_UP_SECONDS
+) -> list[str] | None:
+    """``warm_up`` on a thread of its own, waited for at most ``seconds``: the
+    environments warmed, or None when it is still running (it finishes on its own)."""
+    done: list[list[str]] = []
+    thread = threading.Thread(
+        target=lambda: done.append(warm_up(cache, sessions)), name="flagsvc-warm-up", daemon=True
+    )
+    thread.start()
+    thread.join(seconds)
+    if not done:
+        log.warning("worker warm-up still running after %g s; serving meanwhile", seconds)
+        return None
+    return done[0]

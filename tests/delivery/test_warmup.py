@@ -4,6 +4,7 @@ it takes traffic; a database it cannot read leaves that to the first requests.""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from flagsvc.delivery.warmup import warm_up
+from flagsvc.delivery.warmup import warm_up_within
 from flagsvc.services.environments import list_environments
 from flagsvc.serving import warm_up_app
 from flagsvc.state import AppState
@@ -67,3 +69,32 @@ def test_warm_up_app__warms_flagsvc_and_leaves_any_other_app_alone(app: Flask) -
     warm_up_app(app)  # what gunicorn's worker holds as ``wsgi``
 
     assert state.snapshots.builds == len(_keys(state))
+
+
+def test_warm_up_within__a_database_that_never_answers__the_worker_serves_meanwhile(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    state: AppState = app.extensions["flagsvc"]
+    answer = threading.Event()
+
+    @contextmanager
+    def hanging() -> Iterator[Session]:
+        answer.wait(30)  # a connect to an address that drops every packet, then fails
+        raise OperationalError("SELECT 1", {}, Exception("connection timed out"))
+        yield  # pragma: no cover
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="flagsvc.delivery.warmup"):
+            assert warm_up_within(state.snapshots, hanging, seconds=0.05) is None
+        assert "worker warm-up still running after 0.05 s; serving meanwhile" in caplog.text
+    finally:
+        answer.set()  # the warm-up then ends on its own
+        for thread in threading.enumerate():
+            if thread.name == "flagsvc-warm-up":
+                thread.join(30)
+    assert state.snapshots.builds == 0
+
+
+def test_warm_up_within__returns_what_was_warmed(app: Flask) -> None:
+    state: AppState = app.extensions["flagsvc"]
+    assert warm_up_within(state.snapshots, state.db.read) == _keys(state)
