@@ -6,6 +6,7 @@ shared one), so they can stop and start it under the broker.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import subprocess
 import threading
@@ -18,6 +19,7 @@ import redis
 from flagsvc.delivery.broker import InProcessBroker
 from flagsvc.delivery.broker import RedisBroker
 from flagsvc.delivery.broker import channel_for
+from flagsvc.delivery.broker import collection_deferred
 from flagsvc.services import audit
 from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
@@ -153,6 +155,42 @@ def test_in_process__poller_finds_a_new_head__streams_wake_to_it_prepared():
     assert _wait_for(subscription, 9)
     assert prepared == [9] and subscription.committed_at is None
     broker.close()
+
+
+def test_in_process__prepare__runs_with_the_collector_deferred_then_restored():
+    broker = InProcessBroker(Head(), poll_seconds=60)
+    collecting: list[bool] = []
+    broker.prepare = lambda version: collecting.append(gc.isenabled())
+    subscription = broker.subscribe()
+    assert gc.isenabled()
+    broker.publish(5)
+    assert subscription.wait(2) == 5
+    assert collecting == [False]  # no collection between the build and the events
+    assert gc.isenabled()  # and collecting again once they are written
+    broker.close()
+
+
+def test_in_process__prepare_fails__the_collector_is_restored():
+    broker = InProcessBroker(Head(), poll_seconds=60)
+    broker.prepare = lambda version: 1 / 0
+    subscription = broker.subscribe()
+    broker.publish(6)
+    assert subscription.wait(2) == 6
+    assert gc.isenabled()
+    broker.close()
+
+
+def test_collection_deferred__leaves_a_collector_someone_else_turned_off_alone():
+    gc.disable()
+    try:
+        with collection_deferred():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # still theirs to turn back on
+    finally:
+        gc.enable()
+    with collection_deferred():
+        assert not gc.isenabled()
+    assert gc.isenabled()
 
 
 def test_in_process__prepare_fails__subscribers_still_wake(caplog):
