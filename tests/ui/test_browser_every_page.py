@@ -12,7 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from flagsvc import create_app
+from tests.ui.browser import Person
+from tests.ui.browser import Site
 
 FLAG = "{flag}"
 COHORT = "{cohort}"
@@ -74,15 +78,32 @@ def _first_link(admin: Any, path: str, pattern: str, part: int = -1) -> str:
     return str(found[0].split("/")[part])
 
 
-def test_every_page__inspected_light_and_dark_at_both_widths(people, demo):
+@pytest.fixture(scope="module")
+def keys(chromium: Any, demo: Site) -> dict[str, str]:
+    """A flag, a cohort and a webhook of the demo's, as the admin's lists link them
+    (found once per test process, then each page is its own test)."""
+    admin = Person(chromium, demo, "admin").sign_in()
+    try:
+        return {
+            "flag": _first_link(admin, "/ui/flags", r"/ui/flags/[\w.-]+"),
+            "cohort": _first_link(admin, "/ui/cohorts", r"/ui/cohorts/(?!new$)[\w.-]+"),
+            "webhook": _first_link(admin, "/ui/admin/webhooks", r"/ui/admin/webhooks/\d+/edit", -2),
+        }
+    finally:
+        admin.close()
+
+
+# One test per page: the four axe-core checks and screenshots of a page take seconds, so
+# xdist spreads the pages over its workers instead of one worker checking them all.
+@pytest.mark.parametrize(("path", "name"), PAGES.items(), ids=PAGES.values())
+def test_every_page__inspected_light_and_dark_at_both_widths(people, demo, keys, path, name):
     admin = people("admin", site=demo)
-    flag = _first_link(admin, "/ui/flags", r"/ui/flags/[\w.-]+")
-    cohort = _first_link(admin, "/ui/cohorts", r"/ui/cohorts/(?!new$)[\w.-]+")
-    webhook = _first_link(admin, "/ui/admin/webhooks", r"/ui/admin/webhooks/\d+/edit", -2)
-    for path, name in PAGES.items():
-        response = admin.go("/ui" + path.format(flag=flag, cohort=cohort, webhook=webhook))
-        assert response is not None and response.status < 500, path
-        admin.inspect(f"every-{name}")
+    response = admin.go("/ui" + path.format(**keys))
+    assert response is not None and response.status < 500, path
+    admin.inspect(f"every-{name}")
+
+
+def test_sign_in_page__inspected_light_and_dark_at_both_widths(people, demo):
     visitor = people("viewer", site=demo, signed_in=False)
     visitor.go("/ui/sign-in")
     visitor.inspect("every-sign-in")
