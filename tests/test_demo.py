@@ -26,8 +26,11 @@ def _load(app, clock):
 _SET_UP = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)  # the conftest clock's start
 
 
-def test_demo__loaded__tells_the_quarter_through_every_report(app, viewer, admin, clock):
-    """One load, read six ways (loading the quarter is most of the cost)."""
+def test_demo__loaded__tells_the_quarter_through_every_report_and_a_second_load_is_refused(
+    app, viewer, admin, clock
+):
+    """One load, read six ways, then loaded again (loading the quarter is most of the
+    cost, so one test loads it once for all of these)."""
     summary = _load(app, clock)
     _flow_report_names_a_bottleneck(viewer, summary)
     _history_by_the_right_actors(viewer)
@@ -35,6 +38,7 @@ def test_demo__loaded__tells_the_quarter_through_every_report(app, viewer, admin
     _audit_times_follow_the_chain_order(viewer)
     _streams_measured_key_results_and_the_promise_board(viewer, summary)
     _webhook_delivery_log(admin, summary)
+    _second_load_refused_and_nothing_written(app, viewer, clock)
 
 
 def _flow_report_names_a_bottleneck(viewer, summary):
@@ -150,8 +154,7 @@ def _all_deliveries(admin, webhook_id):
             return found
 
 
-def test_demo__second_load__refused_and_nothing_written(app, viewer, clock):
-    _load(app, clock)
+def _second_load_refused_and_nothing_written(app, viewer, clock):
     events = viewer.get("/api/v1/audit/head").json["seq"]
     assert _load(app, clock) is None
     assert viewer.get("/api/v1/audit/head").json["seq"] == events
