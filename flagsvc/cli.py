@@ -2,6 +2,10 @@
 
 Secrets go alone on stdout (so ``TOKEN=$(flagsvc create-token ...)`` works); every
 other message goes to stderr.
+
+Each command imports what it uses when it runs: ``flagsvc serve`` execs gunicorn, which
+imports the app again in its workers, so the services, SQLAlchemy and Flask imported
+here first would only delay every start (by seconds of CPU on a small machine).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Concatenate
 from typing import ParamSpec
@@ -25,39 +30,31 @@ from typing import TypeVar
 from typing import cast
 
 import click
-from flask import Flask
-from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError
-from sqlalchemy.exc import OperationalError
 
 from flagsvc import config as configuration
 from flagsvc import create_app
-from flagsvc.delivery import spec1
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Role
-from flagsvc.observability import metrics as observed_metrics
-from flagsvc.observability.logging import configure as configure_logging
-from flagsvc.services import audit
-from flagsvc.services import audit_verification
-from flagsvc.services import credentials
-from flagsvc.services import demo as demo_data
-from flagsvc.services import environments
-from flagsvc.services import scheduler
-from flagsvc.services.context import SYSTEM
-from flagsvc.services.context import Change
-from flagsvc.services.webhooks import notices as webhook_notices
-from flagsvc.services.webhooks import worker as webhook_worker
-from flagsvc.services.webhooks.sender import Sender
-from flagsvc.state import AppState
-from flagsvc.storage import migrate
-from flagsvc.storage.models import ApiToken
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from flagsvc.services.context import Change
+    from flagsvc.state import AppState
+
+SCHEDULER_INTERVAL = 30.0
+"""``flagsvc scheduler``'s default ``--interval``: ``scheduler.DEFAULT_INTERVAL``, named
+here so that the command line is built without importing the services."""
 
 
 def _state(app: Flask) -> AppState:
-    return cast(AppState, app.extensions["flagsvc"])
+    return cast("AppState", app.extensions["flagsvc"])
 
 
 def _change(app: Flask, actor_name: str = "cli") -> Change:
+    from flagsvc.services.context import SYSTEM
+    from flagsvc.services.context import Change
+
     actor = SYSTEM if actor_name == "system" else type(SYSTEM)(name=actor_name, role=None)
     return Change(actor=actor, at=_state(app).clock(), request_id=f"cli-{uuid.uuid4().hex[:12]}")
 
@@ -81,7 +78,7 @@ def _app() -> Flask:
     if root.obj is None:
         with configuration.refuse_bad_config():
             root.obj = create_app()
-    return cast(Flask, root.obj)
+    return cast("Flask", root.obj)
 
 
 def pass_app(command: Callable[Concatenate[Flask, P], R]) -> Callable[P, R]:
@@ -119,6 +116,9 @@ class _OneLineErrors(click.Group):
 
 def _one_line(error: BaseException) -> str:
     """``error`` as one readable line: its first line, the cause first for database errors."""
+    from sqlalchemy.exc import InterfaceError
+    from sqlalchemy.exc import OperationalError
+
     original = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
     shown = original if isinstance(original, BaseException) else error
     first = (str(shown).strip().splitlines() or [""])[0].strip()
@@ -161,6 +161,14 @@ def init(app: Flask) -> None:
 
 def _initialise(app: Flask) -> str | None:
     """``init``'s work; the first admin token's secret when it made one."""
+    from sqlalchemy import select
+
+    from flagsvc.services import audit
+    from flagsvc.services import credentials
+    from flagsvc.services import environments
+    from flagsvc.storage import migrate
+    from flagsvc.storage.models import ApiToken
+
     state = _state(app)
     migrate.upgrade(state.config.database_url)
     with state.db.write() as session:
@@ -277,6 +285,9 @@ def _serve_beside_scheduler(
     and its imports (psycopg, SQLAlchemy) never end up in gunicorn's master, whose
     gevent workers must import them only after monkey-patching. Signals are passed on.
     """
+    from flagsvc.observability.logging import configure as configure_logging
+    from flagsvc.services import scheduler
+
     state = _state(app)
     configure_logging(state.config.log_format, state.config.log_level, default_format="json")
     stop = scheduler.start_in_background(state.db, state.clock)
@@ -301,6 +312,8 @@ def _serve_beside_scheduler(
 
 def _start_webhooks(state: AppState) -> threading.Event:
     """The webhook worker, in a daemon thread beside the scheduler (set the event to stop it)."""
+    from flagsvc.services.webhooks import worker as webhook_worker
+
     config = state.config
     return webhook_worker.start_in_background(
         state.db, state.clock, config.webhook_timeout_seconds, config.webhook_allow_private
@@ -317,7 +330,7 @@ def _welcome_when_listening(welcome: str, bind: tuple[str, int], alive: Callable
 @click.option("--once", is_flag=True, help="Run the launches due now, then exit (cron, tests).")
 @click.option(
     "--interval",
-    default=scheduler.DEFAULT_INTERVAL,
+    default=SCHEDULER_INTERVAL,
     show_default=True,
     type=click.FloatRange(min=0.1),
     help="Seconds between looks for due launches.",
@@ -331,6 +344,10 @@ def _welcome_when_listening(welcome: str, bind: tuple[str, int], alive: Callable
 def scheduler_command(app: Flask, once: bool, interval: float, metrics_port: int | None) -> None:
     """Run scheduled launches when due (exactly once, however many schedulers run) and
     deliver webhooks."""
+    from flagsvc.observability import metrics as observed_metrics
+    from flagsvc.observability.logging import configure as configure_logging
+    from flagsvc.services import scheduler
+
     state = _state(app)
     if once:
         outcomes = scheduler.run_due_launches(state.db, state.clock)
@@ -351,6 +368,10 @@ def scheduler_command(app: Flask, once: bool, interval: float, metrics_port: int
 
 def _deliver_once(state: AppState) -> int:
     """Attempt the webhook deliveries due now (``flagsvc scheduler --once``)."""
+    from flagsvc.services.webhooks import notices as webhook_notices
+    from flagsvc.services.webhooks import worker as webhook_worker
+    from flagsvc.services.webhooks.sender import Sender
+
     config = state.config
     sender = Sender(config.webhook_timeout_seconds, config.webhook_allow_private)
     try:
@@ -364,6 +385,9 @@ def _deliver_once(state: AppState) -> int:
 @pass_app
 def demo(app: Flask) -> None:
     """Load a realistic quarter of demo data (refused, changing nothing, if it exists)."""
+    from flagsvc.services import demo as demo_data
+    from flagsvc.storage import migrate
+
     state = _state(app)
     migrate.upgrade(state.config.database_url)
     summary = demo_data.load(state.db, state.clock(), state.early_adopters)
@@ -380,6 +404,8 @@ def demo(app: Flask) -> None:
 @pass_app
 def create_token(app: Flask, name: str, role: str) -> None:
     """Create an admin-API token and print it alone on stdout."""
+    from flagsvc.services import credentials
+
     with _state(app).db.write() as session:
         _, secret = credentials.create_token(session, _change(app), name, Role(role))
     click.echo(secret)
@@ -390,6 +416,8 @@ def create_token(app: Flask, name: str, role: str) -> None:
 @pass_app
 def create_sdk_key(app: Flask, environment: str) -> None:
     """Create an SDK key for an environment and print it alone on stdout."""
+    from flagsvc.services import credentials
+
     with _state(app).db.write() as session:
         _, secret = credentials.create_sdk_key(session, _change(app), environment)
     click.echo(secret)
@@ -417,6 +445,8 @@ def export_snapshot(app: Flask, environment: str, output: str | None, spec: str)
     it as ``Client(..., bootstrap_path=...)``: the application then answers from it when
     it starts while the service cannot be reached.
     """
+    from flagsvc.delivery import spec1
+
     state = _state(app)
     encoded = state.snapshots.get(state.db.read, environment).encoded
     body = spec1.body(encoded) if spec == "1" else encoded.body
@@ -433,6 +463,8 @@ def export_snapshot(app: Flask, environment: str, output: str | None, spec: str)
 @pass_app
 def list_sdk_keys(app: Flask, environment: str) -> None:
     """List an environment's SDK keys: id, prefix, created, last used, revoked."""
+    from flagsvc.services import credentials
+
     with _state(app).db.read() as session:
         keys = credentials.list_sdk_keys(session, environment)
     for key in keys:
@@ -449,6 +481,8 @@ def list_sdk_keys(app: Flask, environment: str) -> None:
 @pass_app
 def revoke_sdk_key(app: Flask, environment: str, key_id: int) -> None:
     """Revoke an SDK key; with REDIS_URL every instance refuses it within a second."""
+    from flagsvc.services import credentials
+
     state = _state(app)
     with state.db.write() as session:
         key = credentials.revoke_sdk_key(session, _change(app), environment, key_id)
@@ -471,6 +505,8 @@ def audit_group() -> None:
 @pass_app
 def audit_verify(app: Flask, kept: str | None) -> None:
     """Recompute the whole hash chain; exit 1 and name the first broken link if it fails."""
+    from flagsvc.services import audit_verification
+
     state = _state(app)
     if kept is None:
         report = audit_verification.verify(state.db, state.audit_keys, state.clock(), full=True)
@@ -496,6 +532,8 @@ def audit_verify(app: Flask, kept: str | None) -> None:
 @pass_app
 def audit_head(app: Flask) -> None:
     """Print the newest event as SEQ:HASH, alone on stdout: keep it outside the database."""
+    from flagsvc.services import audit
+
     with _state(app).db.read() as session:
         head = audit.chain_head(session)
     click.echo(f"{head.seq}:{head.hash}")

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from flagsvc import cli as cli_module
 from flagsvc.cli import main
 from flagsvc.domain.actions import Action
+from flagsvc.services import scheduler
 from flagsvc.services.scheduler import LaunchOutcome
 from tests.tamper import around_triggers
 
@@ -96,6 +97,21 @@ def test_version__prints_name_and_version():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert re.fullmatch(r"flagsvc \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_scheduler_interval__the_schedulers_own_default():
+    assert cli_module.SCHEDULER_INTERVAL == scheduler.DEFAULT_INTERVAL
+
+
+def test_import__no_service_sqlalchemy_or_flask__serve_execs_gunicorn_at_once():
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, flagsvc.cli; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    heavy = {"flask", "sqlalchemy", "flagsvc.services", "flagsvc.storage", "flagsvc.delivery"}
+    assert heavy.isdisjoint(imported)
 
 
 def test_welcome_block__framed_with_url_and_token():
