@@ -5,7 +5,8 @@
     service.kill(); service.restart(); service.stop()
 
 ``start_service`` runs ``flagsvc init`` first (migrate, default environments, and an
-admin token when the database has none), then ``flagsvc serve`` on a free port
+admin token when the database has none; a new SQLite file gets a copy of what an
+earlier ``init`` made, see ``initialise``), then ``flagsvc serve`` on a free port
 (or ``port``) and waits until ``/healthz`` answers. The process runs in its own
 process group so ``kill`` takes its workers with it, like a crashed host would.
 Imports nothing from flagsvc: usable from SDK tests and from ``bench/``.
@@ -20,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def flagsvc_command(env: Mapping[str, str], *args: str, timeout: float = 60.0) -> str:
+    """Run a ``flagsvc`` command in ``env``; its stdout, stripped (raises if it fails)."""
+    done = subprocess.run(
+        [*_FLAGSVC, *args], env=env, capture_output=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"flagsvc {' '.join(args)} failed: {done.stderr.decode()[-2000:]}")
+    return done.stdout.decode().strip()
 
 
 class LiveService:
@@ -66,12 +78,7 @@ class LiveService:
 
     def cli(self, *args: str, timeout: float = 60.0) -> str:
         """Run a ``flagsvc`` command against the same database; its stdout, stripped."""
-        done = subprocess.run(
-            [*_FLAGSVC, *args], env=self.env, capture_output=True, timeout=timeout, check=False
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"flagsvc {' '.join(args)} failed: {done.stderr.decode()[-2000:]}")
-        return done.stdout.decode().strip()
+        return flagsvc_command(self.env, *args, timeout=timeout)
 
     def sdk_key(self, environment: str = "production") -> str:
         """A new SDK key for ``environment`` (through the API when we hold an admin token)."""
@@ -213,6 +220,80 @@ def _environment(
     return env
 
 
+_INITIALISED: dict[tuple[tuple[str, str], ...], tuple[Path, str | None]] = {}
+"""Per environment (less ``DATABASE_URL``): a SQLite file ``flagsvc init`` made in this
+process, and the first admin token it printed."""
+
+
+_NOT_READ_BY_INIT = frozenset(
+    {
+        "DATABASE_URL",  # the copy's, not the template's
+        "REDIS_URL",
+        "FLAGSVC_ACCESS_LOG",
+        "FLAGSVC_AUTH_FAILURE_LIMIT",
+        "FLAGSVC_AUTH_FAILURE_WINDOW_SECONDS",
+        "FLAGSVC_BIND",
+        "FLAGSVC_DB_POOL_SIZE",
+        "FLAGSVC_DB_POOL_TIMEOUT_SECONDS",
+        "FLAGSVC_ENROLL_LIMIT",
+        "FLAGSVC_ENROLL_WINDOW_SECONDS",
+        "FLAGSVC_HEAD_POLL_SECONDS",
+        "FLAGSVC_LOG_FORMAT",
+        "FLAGSVC_LOG_LEVEL",
+        "FLAGSVC_MAX_BODY_BYTES",
+        "FLAGSVC_MAX_MEMBERS_PER_REQUEST",
+        "FLAGSVC_MAX_STREAMS",
+        "FLAGSVC_MAX_STREAMS_PER_ADDRESS",
+        "FLAGSVC_MAX_STREAMS_PER_KEY",
+        "FLAGSVC_PROXY_HOPS",
+        "FLAGSVC_REACH_WARNING_PERCENT",
+        "FLAGSVC_STREAM_KEEPALIVE_SECONDS",
+        "FLAGSVC_THREADS",
+        "FLAGSVC_WEBHOOK_ALLOW_PRIVATE",
+        "FLAGSVC_WEBHOOK_TIMEOUT_SECONDS",
+        "FLAGSVC_WORKERS",
+        "FLAGSVC_WORKER_CLASS",
+        "FLAGSVC_WORKER_CONNECTIONS",
+    }
+)
+"""Settings of serving (limits, workers, logs) that leave what ``init`` writes as it is:
+services differing only in these share one ``init``'s copy (``initialise``)."""
+
+
+def initialise(service: LiveService) -> str | None:
+    """``flagsvc init`` on the service's database; the first admin token, if it made one.
+
+    A SQLite file that does not exist yet gets a copy of one ``init`` made earlier in
+    this process under the same environment, first admin token and all, as if ``init``
+    had run there: an interpreter importing flagsvc and running every migration costs
+    seconds, and live tests start dozens of services on fresh files.
+    """
+    fresh = _fresh_sqlite_file(service.database_url)
+    if fresh is None:
+        return service.cli("init") or None
+    key = tuple(sorted((k, v) for k, v in service.env.items() if k not in _NOT_READ_BY_INIT))
+    if key not in _INITIALISED:
+        template = Path(tempfile.mkdtemp(prefix="flagsvc-init-")) / "flagsvc.db"
+        env = {**service.env, "DATABASE_URL": f"sqlite:///{template}"}
+        _INITIALISED[key] = (template, flagsvc_command(env, "init") or None)
+    template, token = _INITIALISED[key]
+    with (
+        contextlib.closing(sqlite3.connect(template)) as source,
+        contextlib.closing(sqlite3.connect(fresh)) as copy,
+    ):
+        source.backup(copy)  # WAL and all, unlike copying the file
+    return token
+
+
+def _fresh_sqlite_file(database_url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL when it does not exist yet, else None."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or "?" in database_url:
+        return None
+    path = Path(database_url.removeprefix(prefix))
+    return None if path.name in ("", ":memory:") or path.exists() else path
+
+
 def start_service(
     database_url: str,
     redis_url: str | None = None,
@@ -229,7 +310,7 @@ def start_service(
     """
     service = LiveService(database_url, redis_url, port, env, serve_args)
     if init:
-        service.admin_token = service.cli("init") or None
+        service.admin_token = initialise(service)
     return service.start()
 
 
@@ -267,7 +348,7 @@ def start_services(
     services = Services(
         LiveService(database_url, redis_url, None, env, serve_args) for _ in range(count)
     )
-    services[0].admin_token = services[0].cli("init") or None
+    services[0].admin_token = initialise(services[0])
     try:
         for service in services:
             service.launch()
