@@ -25,6 +25,7 @@ import threading
 
 from flagsvc.delivery.cache import SessionFactory
 from flagsvc.delivery.cache import SnapshotCache
+from flagsvc.delivery.snapshots import audit_head
 from flagsvc.services.environments import list_environments
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,19 @@ def warm_up(cache: SnapshotCache, sessions: SessionFactory) -> list[str]:
     """Build, compile and compress every environment's snapshot; the environments warmed.
 
     Never raises: a failure (the database down, a bad row) is logged and ends the
-    warm-up, leaving the rest to the first requests.
+    warm-up, leaving the rest to the first requests. Built at the head read here, not
+    through the cache's head tracker: a tracker confirmed at boot would serve that head
+    without asking again for ``FLAGSVC_HEAD_POLL_SECONDS``, before this process listens
+    to the broker, so another instance's change made meanwhile would go unseen that
+    long; the first request still reads the head, as without a warm-up.
     """
     warmed: list[str] = []
     try:
         with sessions() as session:
             keys = [environment.key for environment in list_environments(session)]
+            head = audit_head(session)
         for key in keys:
-            entry = cache.get(sessions, key)
+            entry = cache.get(sessions, key, at_least=head)
             entry.compiled  # noqa: B018  # compiled for ``evaluate`` now, not on its first call
             entry.gzipped()
             warmed.append(key)

@@ -34,6 +34,10 @@ def test_warm_up__every_environment_is_ready_to_serve_with_no_work_left(app: Fla
     assert warm_up(state.snapshots, state.db.read) == keys
 
     assert state.snapshots.builds == len(keys)
+    heads = state.snapshots.heads
+    assert heads is not None and heads.reads == 0  # the first request still reads the head
+    assert state.snapshots.ready(keys[0]) is None
+    heads.current()  # what the first request does
     for key in keys:
         entry = state.snapshots.ready(key)  # what the SDK fast path answers from
         assert entry is not None
