@@ -25,12 +25,19 @@ if TYPE_CHECKING:
     from flagsvc.state import AppState
     from flagsvc.state import Clock
     from flagsvc.storage.db import Database
+    from flagsvc.storage.db import Engines
 
 __all__ = ["create_app", "create_state"]
 
 
-def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
-    """Build the service. ``overrides`` (tests) win over the environment."""
+def create_app(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    clock: Clock | None = None,
+    engines: Engines | None = None,
+) -> Flask:
+    """Build the service. ``overrides`` (tests) win over the environment; ``engines``
+    (tests) are open for the configured database already (``create_state``)."""
     from flask import Flask
 
     from flagsvc.api import init_api  # imported late: the API needs an app to bind to
@@ -42,24 +49,29 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, clock: Clock | Non
     app.config.update(SECRET_KEY=config.secret_key, TESTING=config.testing)
     app.config.update(SESSION_COOKIE_SECURE=config.production)  # production is behind HTTPS
     app.config.update(MAX_CONTENT_LENGTH=config.max_body_bytes, JSON_SORT_KEYS=False)
-    app.extensions["flagsvc"] = create_state(config, clock=clock)
+    app.extensions["flagsvc"] = create_state(config, clock=clock, engines=engines)
     init_api(app)
     init_ui(app)
     _trust_proxies(app, config.proxy_hops)
     return app
 
 
-def create_state(config: Config, *, clock: Clock | None = None) -> AppState:
+def create_state(
+    config: Config, *, clock: Clock | None = None, engines: Engines | None = None
+) -> AppState:
     """The runtime state ``create_app`` binds to its app: storage, change delivery hung
     on its commit hook, caches and limits.
 
     Separate so that the tests can build the app (its routes and OpenAPI document, most
     of ``create_app``'s cost) once and give each test a fresh state on a fresh database.
+    ``engines``, open for ``config.database_url`` already, let them keep the engines
+    (their compiled statements) from one test to the next: the state's own hooks hang
+    on its ``Database``, never on the engines. Without them the state opens its own.
     """
     from flagsvc.state import AppState
     from flagsvc.state import system_clock
 
-    database, broker, cache = _storage_and_delivery(config)
+    database, broker, cache = _storage_and_delivery(config, engines)
     _seal_audit(database, config)
     return AppState(
         config, database, broker, clock or system_clock, cache, auth_failures=_limiter(config)
@@ -96,11 +108,18 @@ def _limiter(config: Config) -> AuthFailureLimiter:
     )
 
 
-def _storage_and_delivery(config: Config) -> tuple[Database, ChangeBroker, SnapshotCache]:
+def _storage_and_delivery(
+    config: Config, engines: Engines | None
+) -> tuple[Database, ChangeBroker, SnapshotCache]:
     """The database, and change delivery hung on its commit hook (``flagsvc.delivery``)."""
     from flagsvc.delivery.wiring import start_delivery
     from flagsvc.storage.db import Database
 
-    database = Database(config.database_url, config.db_pool_size, config.db_pool_timeout_seconds)
+    database = Database(
+        config.database_url,
+        config.db_pool_size,
+        config.db_pool_timeout_seconds,
+        engines=engines,
+    )
     delivery = start_delivery(database, config.redis_url, config.head_poll_seconds)
     return database, delivery.broker, delivery.cache

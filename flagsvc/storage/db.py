@@ -17,6 +17,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -42,27 +43,80 @@ nothing else: a programming error must still surface.
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Engines:
+    """The engines a ``Database`` runs its units of work on: one pair per database.
+
+    Apart from ``Database`` because an engine holds what outlives any one handle on the
+    database, its pooled connections and its compiled-statement cache, while a
+    ``Database`` carries per-application hooks on its sessions. A process builds one
+    ``Database`` and so one pair; the tests build a ``Database`` per test on the same
+    pair, so a statement is compiled once per process instead of once per test.
+    """
+
+    url: str
+    read: Engine
+    write: Engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.write.dialect.name == "sqlite"
+
+    def dispose(self) -> None:
+        """Close pooled connections; the engines stay usable and keep their caches."""
+        self.write.dispose()  # on PostgreSQL the read engine shares its pool
+        if self.is_sqlite:
+            self.read.dispose()
+
+
+def open_engines(url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> Engines:
+    """The engines for ``url``.
+
+    ``pool_size`` connections kept open on PostgreSQL, up to twice as many more under
+    load; a unit of work waits ``pool_timeout`` seconds for one, then fails (503).
+    SQLite keeps ``pool_size`` connections open too and opens more when busier, never
+    waiting for one (its writers queue on the database's lock).
+    """
+    if make_url(url).get_backend_name() == "sqlite":
+        read = _sqlite_engine(url, pool_size, begin="BEGIN")
+        return Engines(url, read, _sqlite_engine(url, pool_size, begin="BEGIN IMMEDIATE"))
+    # No pre-ping: it costs a round trip per checkout on every SDK request.
+    # A connection broken by a database restart fails one unit of work (a
+    # 503 the caller retries) and SQLAlchemy then invalidates the whole pool.
+    write = create_engine(
+        url, pool_size=pool_size, max_overflow=2 * pool_size, pool_timeout=pool_timeout
+    )
+    return Engines(url, write.execution_options(isolation_level="AUTOCOMMIT"), write)
+
+
 class Database:
     """Owns the engines and hands out one session per unit of work."""
 
-    def __init__(self, url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> None:
-        """``pool_size`` connections kept open on PostgreSQL, up to twice as many more
-        under load; a unit of work waits ``pool_timeout`` seconds for one, then fails
-        (503). SQLite keeps ``pool_size`` connections open too and opens more when
-        busier, never waiting for one (its writers queue on the database's lock)."""
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 10,
+        pool_timeout: float = 30.0,
+        *,
+        engines: Engines | None = None,
+    ) -> None:
+        """Open engines for ``url`` (``open_engines`` says what the pool settings mean),
+        or run on ``engines`` already open for it.
+
+        The hooks (``tag_writes``, ``on_write_commit``) live on this handle's session
+        factories, never on the engines, so handles built one after another on the same
+        engines never hear each other's commits: what lets the tests give every test a
+        fresh handle on engines whose compiled statements outlive it.
+        """
+        if engines is None:
+            engines = open_engines(url, pool_size, pool_timeout)
+        elif engines.url != url:
+            raise ValueError(f"engines for {engines.url!r}, not {url!r}")
+        self.engines = engines
         self.url = url
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        if self.is_sqlite:
-            self.read_engine = _sqlite_engine(url, pool_size, begin="BEGIN")
-            self.write_engine = _sqlite_engine(url, pool_size, begin="BEGIN IMMEDIATE")
-        else:
-            # No pre-ping: it costs a round trip per checkout on every SDK request.
-            # A connection broken by a database restart fails one unit of work (a
-            # 503 the caller retries) and SQLAlchemy then invalidates the whole pool.
-            self.write_engine = create_engine(
-                url, pool_size=pool_size, max_overflow=2 * pool_size, pool_timeout=pool_timeout
-            )
-            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.is_sqlite = engines.is_sqlite
+        self.read_engine = engines.read
+        self.write_engine = engines.write
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -109,9 +163,7 @@ class Database:
 
     def dispose(self) -> None:
         """Close pooled connections (tests, forks)."""
-        self.write_engine.dispose()  # on PostgreSQL the read engine shares its pool
-        if self.is_sqlite:
-            self.read_engine.dispose()
+        self.engines.dispose()
 
 
 def _sqlite_engine(url: str, pool_size: int, *, begin: str) -> Engine:

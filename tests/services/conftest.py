@@ -15,13 +15,15 @@ from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Actor
 from flagsvc.services.context import Change
 from flagsvc.storage.db import Database
+from tests.conftest import engines
 from tests.services.use_cases import ChangeBy
 
 
 @pytest.fixture
 def database(database_url: str, clock: Any) -> Iterator[Database]:
-    """The service's own storage, with development, staging and gated production."""
-    database = Database(database_url)
+    """The service's own storage, with development, staging and gated production, on
+    the engines the tests share (``tests.conftest.engines``)."""
+    database = Database(database_url, engines=engines(database_url))
     with database.write() as session:
         environments.ensure_default_environments(session, Change(SYSTEM, clock(), "setup"))
     yield database
