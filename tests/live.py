@@ -71,8 +71,11 @@ class LiveService:
         self.redis_url = redis_url
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.port_chosen_here = port is None
         self.env = _environment(database_url, redis_url, env or {})
         self.admin_token: str | None = None
+        self.launched_at = 0  # where this launch's lines start in the log
+        self.served = False  # became healthy once (a restart keeps its port)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="flagsvc-live-", suffix=".log")[1])
 
@@ -100,6 +103,7 @@ class LiveService:
 
     def launch(self) -> None:
         """Start ``flagsvc serve`` without waiting for it (``wait_healthy`` does)."""
+        self.launched_at = self.log_path.stat().st_size
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -179,23 +183,43 @@ class LiveService:
             os.killpg(self.process.pid, signum)  # the group this object started
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Return once ``/healthz`` answers 200; raise (with the log) if the process exits
-        or ``timeout`` passes."""
+        """Return once this process listens and ``/healthz`` answers 200; raise (with the
+        log) if the process exits or ``timeout`` passes.
+
+        A port ``free_port`` chose can be taken by another test process's service before
+        gunicorn binds it: that one would answer ``/healthz`` (and refuse this service's
+        tokens), so only gunicorn's own "Listening at" line counts, and a launch that
+        found its port taken starts again on another.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
+                moves = self.port_chosen_here and not self.served
+                if moves and "Connection in use" in self._launch_log():
+                    self.port = free_port()
+                    self.url = f"http://127.0.0.1:{self.port}"
+                    self.launch()
+                    continue
                 raise RuntimeError(
                     f"flagsvc exited ({self.process.returncode}):\n{self.logs()[-3000:]}"
                 )
             try:
-                if self.get("/healthz")[0] == 200:
+                listening = f"Listening at: {self.url} " in self._launch_log()
+                if listening and self.get("/healthz")[0] == 200:
+                    self.served = True
                     return
             except OSError:
                 pass
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"flagsvc did not become healthy in {timeout}s:\n{self.logs()[-3000:]}")
+
+    def _launch_log(self) -> str:
+        """What the process wrote since its latest launch."""
+        with self.log_path.open("rb") as log:
+            log.seek(self.launched_at)
+            return log.read().decode(errors="replace")
 
 
 def die_with_parent(signum: int = signal.SIGTERM) -> None:

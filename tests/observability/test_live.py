@@ -61,9 +61,14 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def scraped(service: LiveService, name: str, **labels: str) -> list[float]:
+    """``name``'s value in each of several scrapes (reaching either worker)."""
+    return [value(scrape(service), name, **labels) for _ in range(8)]
+
+
 def scrapes_agree(service: LiveService, name: str, expected: float, **labels: str) -> bool:
     """Several scrapes (reaching either worker) all show ``expected``."""
-    return all(value(scrape(service), name, **labels) == expected for _ in range(8))
+    return scraped(service, name, **labels) == [expected] * 8
 
 
 def eventually(check, seconds: float = 5.0) -> bool:
@@ -143,7 +148,7 @@ def test_two_workers__worker_killed_with_open_stream__its_gauge_stops_counting(t
     sdk = {"Authorization": f"Bearer {service.sdk_key('production')}"}
     with httpx.stream("GET", f"{service.url}/sdk/v1/stream", headers=sdk, timeout=10) as stream:
         _next_event(stream.iter_lines(), "hello")
-        assert scrapes_agree(service, "flagsvc_sdk_streams_open", 1)
+        assert scraped(service, "flagsvc_sdk_streams_open") == [1] * 8
         old = _worker_pids(service.process.pid)
         for pid in old:
             os.kill(pid, signal.SIGKILL)  # a crash: no goodbye, no decrement
