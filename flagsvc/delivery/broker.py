@@ -87,6 +87,7 @@ class ChangeBroker(Protocol):
     @property
     def subscriber_count(self) -> int: ...
     def close(self) -> None: ...
+    def join(self, timeout: float = 5.0) -> bool: ...
 
 
 def channel_for(url: str) -> str:
@@ -221,6 +222,7 @@ class _Background:
         self.stopping = threading.Event()
         self._started = False
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def start_once(self, targets: dict[str, Callable[[], None]]) -> None:
         if self._started:
@@ -229,8 +231,17 @@ class _Background:
             if self._started or self.stopping.is_set():
                 return
             for name, target in targets.items():
-                threading.Thread(target=target, name=name, daemon=True).start()
+                thread = threading.Thread(target=target, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
             self._started = True
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for the stopped threads; True if they ended."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
 
 @contextlib.contextmanager
@@ -298,6 +309,10 @@ class _Announcer:
                     except Exception:  # streams then find out for themselves
                         log.exception("preparing version %s failed", version)
                 self.fanout.offer(version, committed_at)
+
+    def wake(self) -> None:
+        """Let ``run`` look at its stop event now instead of after its next second."""
+        self._ready.set()
 
     def catch_up(self, head: int) -> None:
         """The head the safety net read: announced only if nothing brought it already.
@@ -387,7 +402,17 @@ class InProcessBroker:
     def close(self) -> None:
         """End every subscription and the background threads."""
         self._threads.stopping.set()
+        self._announcer.wake()
         self._fanout.close()
+
+    def join(self, timeout: float = 5.0) -> bool:
+        """After ``close``: wait for the background threads to end (True if they did).
+
+        A thread still reading the head or preparing a snapshot holds a pooled
+        connection; whoever disposes of the engines next (a process shutting down, a
+        test) waits here, or that connection outlives its pool unclosed.
+        """
+        return self._threads.join(timeout)
 
     def _targets(self) -> dict[str, Callable[[], None]]:
         head_source, every = self._poll

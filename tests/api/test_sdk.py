@@ -509,6 +509,7 @@ def test_snapshot_cache__two_instances_with_redis__second_serves_first_ones_buil
     assert sdk_b.post("/sdk/v1/evaluate", json={"context": {"key": "u"}}).status_code == 200
     for instance in (a, b):
         _state(instance).broker.close()
+        _state(instance).broker.join()
         _state(instance).db.dispose()
 
 

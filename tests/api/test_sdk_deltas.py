@@ -270,6 +270,7 @@ def _closed(*apps: Any) -> None:
     for instance in apps:
         state = instance.extensions["flagsvc"]
         state.broker.close()
+        state.broker.join()
         state.db.dispose()
 
 

@@ -193,6 +193,21 @@ def test_collection_deferred__leaves_a_collector_someone_else_turned_off_alone()
     assert gc.isenabled()
 
 
+def test_in_process__closed__join_waits_for_a_prepare_still_running():
+    """Whoever disposes of the engines after ``close`` must not orphan the connection a
+    background thread still reads through: ``join`` returns once the threads are gone."""
+    broker = InProcessBroker(Head(), poll_seconds=60)
+    started, finish = threading.Event(), threading.Event()
+    broker.prepare = lambda version: (started.set(), finish.wait(5))
+    broker.subscribe()
+    broker.publish(3)
+    assert started.wait(2)
+    broker.close()
+    assert broker.join(0.1) is False  # still preparing
+    finish.set()
+    assert broker.join(2) is True
+
+
 def test_in_process__prepare_fails__subscribers_still_wake(caplog):
     broker = InProcessBroker(Head(), poll_seconds=60)
     broker.prepare = lambda version: 1 / 0
