@@ -328,7 +328,8 @@ class _Announcer:
         elif head < self.fanout.latest:
             self.fanout.resync(head)
             if self.fanout.latest == head:
-                self._offered = head
+                with self._lock:
+                    self._offered = head
 
 
 def _poll_heads(
