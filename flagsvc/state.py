@@ -53,6 +53,17 @@ class AppState:
         """``FLAGSVC_AUDIT_KEY``: the current key seals new events, every key verifies."""
         return AuditKeys.from_secrets(self.config.audit_keys)
 
+    def close(self) -> None:
+        """Stop change delivery, then close the pooled connections, in that order.
+
+        A delivery thread still reading the head or preparing a snapshot holds a pooled
+        connection: disposed of under it, that connection outlives its pool unclosed.
+        So the broker's threads are stopped and waited for first.
+        """
+        self.broker.close()
+        self.broker.join()
+        self.db.dispose()
+
     def __post_init__(self) -> None:
         """Revocations reach this process's SDK-key cache, and the others' through Redis;
         opt-in enrolments are counted per SDK key (``FLAGSVC_ENROLL_LIMIT``); stream slots

@@ -395,9 +395,7 @@ def app(database_url: str, clock: MutableClock, app_config: dict[str, Any]) -> I
     with state.db.write() as session:
         environments.ensure_default_environments(session, Change(SYSTEM, clock(), "test-setup"))
     yield app
-    state.broker.close()  # its threads would otherwise outlive the test, thousands of them
-    state.broker.join()  # one still reading holds a connection the dispose would orphan
-    state.db.dispose()
+    state.close()  # the broker's threads would otherwise outlive the test, thousands of them
 
 
 @pytest.fixture

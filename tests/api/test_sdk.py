@@ -508,9 +508,7 @@ def test_snapshot_cache__two_instances_with_redis__second_serves_first_ones_buil
     assert (_state(a).snapshots.builds, _state(b).snapshots.builds) == (1, 0)
     assert sdk_b.post("/sdk/v1/evaluate", json={"context": {"key": "u"}}).status_code == 200
     for instance in (a, b):
-        _state(instance).broker.close()
-        _state(instance).broker.join()
-        _state(instance).db.dispose()
+        _state(instance).close()
 
 
 def test_snapshot_cache__redis_unreachable__serves_from_database(database_url, secrets, engineer):

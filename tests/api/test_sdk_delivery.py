@@ -109,9 +109,7 @@ def _instance(database_url: str, redis_url: str, poll: float) -> Any:
 
 def _close(*apps: Any) -> None:
     for instance in apps:
-        _state(instance).broker.close()
-        _state(instance).broker.join()
-        _state(instance).db.dispose()
+        _state(instance).close()
 
 
 def _until_200(caller: Caller, etag: str, within: float) -> float:

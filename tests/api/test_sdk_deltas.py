@@ -268,10 +268,7 @@ def _instance(database_url: str, redis_url: str) -> Any:
 
 def _closed(*apps: Any) -> None:
     for instance in apps:
-        state = instance.extensions["flagsvc"]
-        state.broker.close()
-        state.broker.join()
-        state.db.dispose()
+        instance.extensions["flagsvc"].close()
 
 
 def test_patch__another_instance_or_a_restart__answered_from_the_shared_steps(

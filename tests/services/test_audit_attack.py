@@ -61,8 +61,7 @@ def _rewrite_from(app: Flask, seq: int) -> None:
         for _ in range(removed.rowcount):
             subject = audit.Subject("flag", "checkout", flag_key="checkout")
             audit.record(session, change, Action.FLAG_RESUMED, subject, None, {"killed": False})
-    state.broker.close()
-    state.db.dispose()
+    state.close()
 
 
 def _full_verify(app: Flask) -> Any:

@@ -168,8 +168,7 @@ def _instance(database_url: str, redis_url: str) -> Any:
 
 def _close(*instances: Any) -> None:
     for instance in instances:
-        instance.extensions["flagsvc"].broker.close()
-        instance.extensions["flagsvc"].db.dispose()
+        instance.extensions["flagsvc"].close()
 
 
 def test_redis__failures_on_one_instance__limit_the_address_on_another(
