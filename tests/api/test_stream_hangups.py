@@ -7,8 +7,9 @@ its own dead streams holding its share (429). The clients here speak raw HTTP ov
 sockets so that each way of leaving is exact: a reset (a killed process), a close
 (FIN), and a half-close (``shutdown(SHUT_WR)``: nothing more will be sent).
 
-The other half of the promise: 200 live streams whose clients read slowly, with the
-machine busy (CPU burners alongside), are never closed by the detection. An earlier
+The other half of the promise: 200 live streams per worker class whose clients read
+slowly, with the machine busy (CPU burners alongside, both classes served side by side
+under the one load), are never closed by the detection. An earlier
 per-second peek freed slots fast in a quiet test and closed a live stream under load.
 """
 
@@ -206,8 +207,8 @@ def still_delivering(socks: list[socket.socket], seconds: float) -> set[int]:
     return alive
 
 
-@pytest.mark.parametrize("worker", sorted(WORKERS))
-def test_stream__live_slow_readers_on_a_busy_machine__never_closed(tmp_path, worker):
+def busy_service(stack: contextlib.ExitStack, folder, worker: str) -> LiveService:
+    """A service of ``worker``'s class writing a keep-alive to each stream every 0.2 s."""
     extra = {"FLAGSVC_THREADS": str(LIVE_STREAMS + 16)} if worker == "gthread" else {}
     env = {
         "FLAGSVC_STREAM_KEEPALIVE_SECONDS": "0.2",  # constant writes: buffers fill, writes block
@@ -216,16 +217,29 @@ def test_stream__live_slow_readers_on_a_busy_machine__never_closed(tmp_path, wor
         **WORKERS[worker],
         **extra,
     }
-    with start_service(f"sqlite:///{tmp_path / 'busy.db'}", env=env) as service:
-        key = service.sdk_key("production")
-        socks = [open_stream(service, key, rcvbuf=4096) for _ in range(LIVE_STREAMS)]
-        try:
-            with cpu_burners(2):
-                read = read_slowly(socks, LOADED_SECONDS)
-                assert streams_open(service) == LIVE_STREAMS
-            assert all(read.values())
-            assert still_delivering(socks, 10.0) == set(range(LIVE_STREAMS))
-            assert streams_open(service) == LIVE_STREAMS
-        finally:
-            for sock in socks:
-                sock.close()
+    return stack.enter_context(start_service(f"sqlite:///{folder / f'{worker}.db'}", env=env))
+
+
+def slow_streams(stack: contextlib.ExitStack, service: LiveService) -> list[socket.socket]:
+    """``LIVE_STREAMS`` streams of one SDK key, with small receive buffers."""
+    key = service.sdk_key("production")
+    socks = [open_stream(service, key, rcvbuf=4096) for _ in range(LIVE_STREAMS)]
+    for sock in socks:
+        stack.callback(sock.close)
+    return socks
+
+
+def test_stream__live_slow_readers_on_a_busy_machine__never_closed(tmp_path):
+    """Both worker classes side by side, under one load: each serves its own streams
+    while the other's keep-alives and the burners compete for the CPU."""
+    with contextlib.ExitStack() as stack:
+        services = {worker: busy_service(stack, tmp_path, worker) for worker in sorted(WORKERS)}
+        every = [sock for service in services.values() for sock in slow_streams(stack, service)]
+        with cpu_burners(2):
+            read = read_slowly(every, LOADED_SECONDS)
+            for worker, service in services.items():
+                assert streams_open(service) == LIVE_STREAMS, worker
+        assert all(read.values())
+        assert still_delivering(every, 10.0) == set(range(len(every)))
+        for worker, service in services.items():
+            assert streams_open(service) == LIVE_STREAMS, worker

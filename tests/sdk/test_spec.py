@@ -136,7 +136,12 @@ def test_spec_snapshot_validation__served__loaded_or_rejected(case: Doc) -> None
     with Client(
         "http://flags.test", "k", transport=service.transport, stream=False, send_metrics=False
     ) as client:
-        assert client.wait_until_ready(0.5 if not case["valid"] else 5) is case["valid"]
+        if case["valid"]:
+            assert client.wait_until_ready(5)
+        else:  # refused: counted, and the client still answers defaults
+            wait_for(lambda: client.stats.snapshots_rejected > 0)
+            assert client.wait_until_ready(0) is False
+            assert client.version is None
         assert client.stats.snapshots_rejected == (0 if case["valid"] else 1)
 
 
