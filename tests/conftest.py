@@ -4,10 +4,11 @@ Every test that uses ``app`` runs once per backend. PostgreSQL comes from
 ``TEST_DATABASE_URL``; without it those runs are skipped with a reason, unless
 ``FLAGSVC_REQUIRE_SERVICES=1`` (set by CI), which turns a missing service into a failure.
 
-Under pytest-xdist (``make test`` runs ``-n auto``) each worker gets its own PostgreSQL
-database (``<name>_gw0``, created on first use) and its own Redis database number
-(the configured one plus the worker's index), so workers never empty each other's data
-or hear each other's change messages (pub/sub channels carry the database number).
+Under pytest-xdist (``make test`` runs ``-n auto``: two workers per core) each worker
+gets its own PostgreSQL database (``<name>_gw0``, created on first use) and its own Redis
+database number (the configured one plus the worker's index), so workers never empty
+each other's data or hear each other's change messages (pub/sub channels carry the
+database number).
 """
 
 from __future__ import annotations
@@ -63,6 +64,21 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 if PG_URL.startswith("postgresql://"):
     PG_URL = "postgresql+psycopg://" + PG_URL.removeprefix("postgresql://")
+
+
+REDIS_DATABASES = 16
+"""Redis's default number of databases: each xdist worker takes one (``_worker_redis``)."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core, at most one per Redis database.
+
+    A third of a test process's time is spent waiting (for a service process to start
+    or stop, a browser to draw, a stream's next event, a retry's back-off) while its
+    core sits idle; with two workers per core another test uses that time. Measured on
+    2 cores: bench/README.md ("The suite's time").
+    """
+    return max(1, min(2 * (os.cpu_count() or 1), REDIS_DATABASES))
 
 
 def worker_index() -> int:

@@ -357,7 +357,7 @@ def test_client__url_with_path_prefix__kept(service: FakeService) -> None:
     with Client(
         "http://proxy.test/flags", "k", transport=service.transport, send_metrics=False
     ) as client:
-        client.wait_until_ready(5)
+        wait_for(lambda: service.requests)  # the fake serves only unprefixed paths
     assert service.requests[0].url == httpx.URL("http://proxy.test/flags/sdk/v1/snapshot")
 
 
