@@ -29,6 +29,7 @@ from datetime import UTC
 from datetime import datetime
 
 from ._checks import Taken
+from ._threads import BackgroundThread
 from ._transport import SdkApi
 from .engine import Counted
 from .stats import Stats
@@ -116,7 +117,7 @@ class MetricsReporter:
         self._stats, self._paused, self._clock = stats, paused, clock
         self._stopped = threading.Event()
         self._lock = threading.Lock()  # one flush at a time (timer vs close)
-        self._thread = threading.Thread(target=self._run, name="flagsvc-metrics", daemon=True)
+        self._thread = BackgroundThread(self._run, "flagsvc-metrics")
 
     def start(self) -> None:
         """Start the periodic flush."""

@@ -37,6 +37,7 @@ from ._streaming import Signal
 from ._streaming import Silence
 from ._streaming import default_silence
 from ._streaming import interpret
+from ._threads import BackgroundThread
 from ._transport import Fetched
 from ._transport import SdkApi
 from .errors import FetchError
@@ -94,11 +95,9 @@ class Updater:
         self._failing = False
         self._hello = False  # the open stream said hello
         self._heard_at = -math.inf  # when the open stream last sent a line
-        self.threads = [threading.Thread(target=self._poll, name="flagsvc-updater", daemon=True)]
+        self.threads = [BackgroundThread(self._poll, "flagsvc-updater")]
         if stream:
-            self.threads.append(
-                threading.Thread(target=self._follow, name="flagsvc-stream", daemon=True)
-            )
+            self.threads.append(BackgroundThread(self._follow, "flagsvc-stream"))
 
     @property
     def refused(self) -> bool:

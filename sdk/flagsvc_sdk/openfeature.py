@@ -72,6 +72,7 @@ try:  # where OpenFeature records each provider's status (see _settle_later)
 except ImportError:  # pragma: no cover - another openfeature-sdk: settle after a pause
     _registry = None
 
+from ._threads import BackgroundThread
 from .evaluation import ErrorCode
 from .evaluation import Evaluation
 from .events import Change
@@ -293,7 +294,7 @@ def _settle_later(provider: FlagsvcProvider) -> None:
             recorded = _registry.get_provider_status(provider)
         provider._settle(recorded)
 
-    threading.Thread(target=wait, name="flagsvc-openfeature", daemon=True).start()
+    BackgroundThread(wait, "flagsvc-openfeature").start()
 
 
 _MAX_CACHED = 4096

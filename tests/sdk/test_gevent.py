@@ -45,6 +45,7 @@ PROGRAM = textwrap.dedent(
         return done.value, ticks
 
 
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     flags = Client(url, key, timeout=1.5, poll_interval=0.5)
     report = {"ready": flags.wait_until_ready(5), "on": flags.is_enabled(flag, {"key": "u"})}
     os.killpg(service_pid, signal.SIGSTOP)
@@ -57,6 +58,8 @@ PROGRAM = textwrap.dedent(
         report["close_seconds"] = time.monotonic() - started
     finally:
         os.killpg(service_pid, signal.SIGCONT)
+    # The client's greenlets ran on this thread: its signals must still reach it
+    report["mask_kept"] = signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask
     print(json.dumps(report))
     """
 )
@@ -88,3 +91,5 @@ def test_gevent__service_frozen__enroll_and_close_leave_other_greenlets_running(
     assert report["enroll_ticks"] >= 50
     assert report["close_seconds"] < 1.6
     assert report["close_ticks"] >= 1
+    # And the client's greenlets left the app's signal mask alone (_threads.py)
+    assert report["mask_kept"] is True
