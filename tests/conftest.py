@@ -70,6 +70,7 @@ REDIS_DATABASES = 16
 """Redis's default number of databases: each xdist worker takes one (``_worker_redis``)."""
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: absent under -p no:xdist
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: two workers per core, at most one per Redis database.
 

@@ -354,9 +354,7 @@ def test_client__requests__carry_bearer_key_and_user_agent(
 
 
 def test_client__url_with_path_prefix__kept(service: FakeService) -> None:
-    with Client(
-        "http://proxy.test/flags", "k", transport=service.transport, send_metrics=False
-    ) as client:
+    with Client("http://proxy.test/flags", "k", transport=service.transport, send_metrics=False):
         wait_for(lambda: service.requests)  # the fake serves only unprefixed paths
     assert service.requests[0].url == httpx.URL("http://proxy.test/flags/sdk/v1/snapshot")
 
