@@ -12,7 +12,7 @@ DEMO_DATABASE_URL ?= sqlite:///./flagsvc-demo.db
 FLAGSVC_LOG_FORMAT ?= text
 export FLAGSVC_LOG_FORMAT
 
-.PHONY: install run demo test lint typecheck unit lock clean
+.PHONY: install run demo test lint typecheck unit screenshots lock clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ typecheck: install
 # flagsvc. __pycache__ is ignored by git.
 unit: install
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest $(PYTEST_ARGS)
+
+screenshots: install  ## the browser tests, saving every page they show to test-artifacts/screenshots/
+	FLAGSVC_SCREENSHOTS=1 $(BIN)/pytest $(PYTEST_ARGS) tests/ui/test_browser*.py
 
 lock:  ## re-pin every dependency after changing pyproject.toml
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

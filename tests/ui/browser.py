@@ -1,12 +1,15 @@
 """Browser fixtures: Debian's Chromium through Playwright against a real ``flagsvc serve``.
 
 ``service`` is an empty install (after ``flagsvc init``), ``demo`` one loaded with
-``flagsvc demo``; ``people("engineer")`` opens a signed-in browser context for a role.
+``flagsvc demo``; ``people("engineer")`` opens a signed-in browser context for a role
+(the first per role and site through the sign-in form, the next ones with its cookies).
 One Chromium serves a run of consecutive browser tests, each person in a context of
 their own (``tests/ui/conftest.py`` closes it when the next test needs no browser).
 ``Person.inspect(name)`` checks the page at 1280 and 390 px, light and dark (no overflow,
-axe-core, console) and saves screenshots to ``test-artifacts/screenshots/``. Skipped
-with a reason when ``/usr/bin/chromium`` is missing; a failure when
+axe-core, console). Screenshots land in ``test-artifacts/screenshots/``: a failed test's
+pages (``failed-<test>-<n>-<role>.png``) and each width and scheme ``inspect`` found a
+problem at; every page shown with ``FLAGSVC_SCREENSHOTS=1`` (``make screenshots``).
+Skipped with a reason when ``/usr/bin/chromium`` is missing; a failure when
 ``FLAGSVC_REQUIRE_SERVICES=1``.
 """
 
@@ -14,11 +17,14 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import sqlite3
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+EVERY_SCREENSHOT = os.environ.get("FLAGSVC_SCREENSHOTS") == "1"
+"""Save every page a test shows (``make screenshots``). Otherwise only a failure's: the
+page a failed test left, and each width and scheme ``inspect`` found a problem at. Full-
+page PNGs are evidence for a human, not a check, and cost 0.3 s each (docs/ui.md)."""
 WIDTHS = (1280, 390)  # a laptop and a phone
 SCHEMES = ("light", "dark")
 SERIOUS = frozenset({"serious", "critical"})
@@ -60,6 +70,8 @@ class Site:
 
     live: LiveService
     tokens: dict[str, str]
+    signed_in: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per role, the browser state (its session cookie) of a sign-in through the form."""
 
     @property
     def url(self) -> str:
@@ -214,10 +226,19 @@ def _require_chromium() -> None:
 class Person:
     """One person at one browser: their own cookies, page and console log."""
 
-    def __init__(self, chromium: Any, service: Site, role: str, javascript: bool = True) -> None:
+    def __init__(
+        self,
+        chromium: Any,
+        service: Site,
+        role: str,
+        javascript: bool = True,
+        state: dict[str, Any] | None = None,
+    ) -> None:
         self.service = service
         self.context = chromium.new_context(
-            viewport={"width": 1360, "height": 900}, java_script_enabled=javascript
+            viewport={"width": 1360, "height": 900},
+            java_script_enabled=javascript,
+            storage_state=state,  # cookies of an earlier sign-in, or none
         )
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page = self.context.new_page()
@@ -261,17 +282,26 @@ class Person:
             self.page.wait_for_load_state("networkidle")
 
     def sign_in(self) -> Person:
+        """Sign in through the form, as a person does; lands where the role's work is."""
         self.go("/ui/sign-in")
         self.page.get_by_label("Token").fill(self.service.tokens[self.role])
         self.page.get_by_role("button", name="Sign in").click()
         self.page.wait_for_url(re.compile(rf".*/ui/{LANDING[self.role]}$"))
         return self
 
+    def land(self) -> Person:
+        """Open the UI already signed in (a kept session cookie): the role's landing page,
+        where ``sign_in`` would have left them."""
+        self.go("/ui/")
+        assert re.fullmatch(rf".*/ui/{LANDING[self.role]}", self.page.url), self.page.url
+        return self
+
     def inspect(self, name: str) -> None:
         """The page as it stands, at 1280 and 390 px, light and dark: no horizontal
         overflow at 390, no serious or critical axe-core violation, no console error;
         screenshots of each (``<name>-<width>[-dark].png``)."""
-        found = []
+        found: list[str] = []
+        seen = 0  # problems found before this width and scheme
         for scheme in SCHEMES:
             self.page.emulate_media(color_scheme=scheme)
             for width in WIDTHS:
@@ -287,8 +317,10 @@ class Person:
                     for v in violations
                     if v["impact"] in SERIOUS
                 ]
-                suffix = "" if scheme == "light" else "-dark"
-                self.shot(f"{name}-{width}{suffix}")
+                self.settle()
+                if len(found) > seen or EVERY_SCREENSHOT:  # evidence of what failed
+                    self._save(f"{name}-{width}{'' if scheme == 'light' else '-dark'}")
+                seen = len(found)
         self.page.emulate_media(color_scheme="light")
         self.page.set_viewport_size({"width": 1360, "height": 900})
         assert found == [], "\n".join(found)
@@ -309,9 +341,25 @@ class Person:
         return list(result["violations"])
 
     def shot(self, name: str) -> None:
+        """A screenshot of the page for a human (``FLAGSVC_SCREENSHOTS=1``: see
+        ``EVERY_SCREENSHOT``); without it, the wait that comes with one."""
+        self.settle()
+        if EVERY_SCREENSHOT:
+            self._save(name)
+
+    def _save(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.settle()
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def evidence(self, test: str, index: int) -> None:
+        """A screenshot of the page as a failed test left it (never raises: the failure
+        is the test's, whatever the page's state)."""
+        plain = re.sub(r"[^\w.-]+", "-", test)  # a parametrised id may hold "/" or "["
+        try:
+            self._save(f"failed-{plain}-{index}-{self.role}")
+        except Exception as error:  # a closed page, a crashed renderer
+            print(f"no screenshot of {test} ({self.role}): {error}")
 
     def env(self, key: str) -> Any:
         return self.page.locator(f"#env-{key}")
@@ -323,20 +371,65 @@ class Person:
         self.context.close()
 
 
+def sign_in_as(chromium: Any, site: Site, role: str, javascript: bool = True) -> Person:
+    """A Person of ``role`` on ``site``, signed in and on their landing page.
+
+    The first of each role on a site signs in through the form (the tests of signing in
+    itself open people signed out and use the form); the others start from its kept
+    cookies, which skips two page loads and a session write each. A kept session that no
+    longer works (a test signed out with it, its token was revoked) is asked about over
+    plain HTTP first and replaced by a new sign-in, so no test inherits another's
+    sign-out.
+    """
+    kept = site.signed_in.get(role)
+    if kept is not None and _session_alive(site, kept):
+        return Person(chromium, site, role, javascript, state=kept).land()
+    person = Person(chromium, site, role, javascript).sign_in()
+    site.signed_in[role] = person.context.storage_state()
+    return person
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Answer a redirect as it is (``urlopen`` raises it as an ``HTTPError``)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _session_alive(site: Site, state: dict[str, Any]) -> bool:
+    """Whether the UI still takes these cookies: ``/ui/`` sends a signed-in person to
+    their landing page and anyone else to the sign-in form."""
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in state["cookies"])
+    request = urllib.request.Request(site.url + "/ui/", headers={"Cookie": cookies})
+    try:
+        urllib.request.build_opener(_NoRedirect).open(request, timeout=10)
+    except urllib.error.HTTPError as answer:
+        return answer.code == 303 and "/ui/sign-in" not in answer.headers.get("Location", "")
+    return False
+
+
 @pytest.fixture
 def people(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """``people("engineer")`` → a signed-in Person; every context is closed afterwards.
 
-    On ``service`` unless ``site`` names another; ``service`` starts only when used."""
+    On ``service`` unless ``site`` names another; ``service`` starts only when used.
+    ``signed_in=False``: a visitor with no cookies, at a blank page."""
     opened: list[Person] = []
 
     def open_as(
         role: str, javascript: bool = True, signed_in: bool = True, site: Site | None = None
     ) -> Person:
-        person = Person(chromium, site or request.getfixturevalue("service"), role, javascript)
+        where = site or request.getfixturevalue("service")
+        if signed_in:
+            person = sign_in_as(chromium, where, role, javascript)
+        else:
+            person = Person(chromium, where, role, javascript)
         opened.append(person)
-        return person.sign_in() if signed_in else person
+        return person
 
     yield open_as
-    for person in opened:
+    call = getattr(request.node, "call_report", None)  # tests/ui/conftest.py keeps it
+    for index, person in enumerate(opened):
+        if call is not None and call.failed:
+            person.evidence(request.node.name, index)
         person.close()

@@ -38,6 +38,15 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         SHARED_CHROMIUM.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep the test's own outcome on the item: ``people`` screenshots a failure's pages
+    while tearing down, before it closes them."""
+    outcome = yield
+    if call.when == "call":
+        item.call_report = outcome.get_result()  # type: ignore[attr-defined]
+
+
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -4,8 +4,9 @@ One ``flagsvc serve`` process (gunicorn, as deployed) on a temporary SQLite data
 for the module; each test opens fresh browser contexts (own cookies) for the people in
 it. The story test walks the whole staged release as an engineer and a marketing user
 would, clicking through the pages; the others check sign-in, roles, CSRF and that the
-core forms work without JavaScript. Every page visited is saved as a screenshot in
-``test-artifacts/screenshots/`` for a human to look at.
+core forms work without JavaScript. With ``FLAGSVC_SCREENSHOTS=1`` (``make screenshots``)
+every page visited is saved as a screenshot in ``test-artifacts/screenshots/`` for a
+human to look at; otherwise only a failed test's pages are.
 
 Skipped with a reason when ``/usr/bin/chromium`` is missing; a failure when
 ``FLAGSVC_REQUIRE_SERVICES=1``.

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from flagsvc import create_app
-from tests.ui.browser import Person
 from tests.ui.browser import Site
+from tests.ui.browser import sign_in_as
 
 FLAG = "{flag}"
 COHORT = "{cohort}"
@@ -82,7 +82,7 @@ def _first_link(admin: Any, path: str, pattern: str, part: int = -1) -> str:
 def keys(chromium: Any, demo: Site) -> dict[str, str]:
     """A flag, a cohort and a webhook of the demo's, as the admin's lists link them
     (found once per test process, then each page is its own test)."""
-    admin = Person(chromium, demo, "admin").sign_in()
+    admin = sign_in_as(chromium, demo, "admin")
     try:
         return {
             "flag": _first_link(admin, "/ui/flags", r"/ui/flags/[\w.-]+"),
