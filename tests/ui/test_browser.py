@@ -28,8 +28,8 @@ ITEMS = ("Documentation published", "Announcement ready", "Support team enabled"
 
 
 def _create_okr(engineer: Person) -> None:
-    page = engineer.page
     engineer.go("/ui/okrs")
+    page = engineer.page
     assert page.locator("details", has=page.locator("#objective-title")).get_attribute("open") == ""
     page.get_by_label("Title").first.fill("Faster checkout")  # open: the board is empty
     page.locator("#objective-period").select_option("2026-Q4")  # picked, not typed
@@ -47,8 +47,8 @@ def _create_okr(engineer: Person) -> None:
 
 
 def _create_flag(engineer: Person) -> None:
-    page = engineer.page
     engineer.go("/ui/flags/new")
+    page = engineer.page
     page.get_by_role("textbox", name="Key", exact=True).fill(
         "One Click!"
     )  # refused first: the values must survive
@@ -67,8 +67,8 @@ def _create_flag(engineer: Person) -> None:
 
 
 def _create_cohort(engineer: Person) -> None:
-    page = engineer.page
     engineer.go("/ui/cohorts/new")
+    page = engineer.page
     page.get_by_role("textbox", name="Key", exact=True).fill("early-adopters")
     page.get_by_role("textbox", name="Name", exact=True).fill("Early adopters")
     page.get_by_label("Attribute of rule 1").fill("plan")
@@ -104,8 +104,8 @@ def _early_access(engineer: Person) -> None:
 
 
 def _marketing_ticks_everything(marketer: Person) -> None:
-    page = marketer.page
     marketer.go("/ui/readiness")
+    page = marketer.page
     waiting = page.locator("section", has_text="Waiting on us")
     assert "One-click checkout" in waiting.inner_text()
     marketer.shot("readiness-board-waiting")

@@ -20,8 +20,8 @@ def test_new_flag_timeline__wide_with_distinct_labels(people, service):
     api_post(service.url, token, "/api/v1/flags", {"key": "fresh-chart", "name": "Fresh chart",
              "flow_item": "feature", "key_result_id": kr["id"]})  # fmt: skip
     engineer = people("engineer")
-    page = engineer.page
     engineer.go("/ui/flags/fresh-chart")
+    page = engineer.page
     timeline = page.locator("section[aria-labelledby=timeline-title] svg")
     box = timeline.bounding_box()
     assert box is not None, page.locator("section[aria-labelledby=timeline-title]").inner_html()[
@@ -39,8 +39,8 @@ def test_new_flag_timeline__wide_with_distinct_labels(people, service):
 
 def test_release_timing_on_the_demo__readable_at_390(people, demo):
     leader = people("viewer", site=demo)
-    page = leader.page
     leader.go("/ui/timing")
+    page = leader.page
     page.set_viewport_size({"width": 390, "height": 900})
     sizes = page.evaluate(TEXT_SIZES, "main")
     assert sizes and min(sizes) >= 9, min(sizes)

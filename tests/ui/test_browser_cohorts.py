@@ -23,8 +23,8 @@ def test_cohort__used_by_count_expands_size_says_members_and_unused_one_deleted(
              {"key": "beta-testers", "name": "Beta testers", "rules": rules})  # fmt: skip
     api_post(service.url, admin, "/api/v1/cohorts/beta-testers/members", {"add": ["u1", "u2"]})
     engineer = people("engineer")
-    page = engineer.page
     engineer.go("/ui/cohorts/beta-testers")
+    page = engineer.page
     size = page.locator("section", has=page.get_by_role("heading", name="Size")).inner_text()
     assert "explicit members" in size and "may match more users" in size
     assert "No flag uses this cohort yet." in page.locator("main").inner_text()
@@ -56,8 +56,8 @@ def test_cohort__in_use__count_opens_into_flags_and_no_delete(people, service):
             request_path = f"/api/v1/flags/{key}/environments/{env}/cohorts"
             _put(service, request_path, {"cohorts": ["vips"]})
     engineer = people("engineer")
-    page = engineer.page
     engineer.go("/ui/cohorts/vips")
+    page = engineer.page
     used = page.locator("details.used-by")
     assert used.locator("summary").inner_text().startswith("2 flags (4 environments)")
     assert not used.get_by_role("link", name="vip-lounge").first.is_visible()
@@ -93,8 +93,8 @@ def _crowd(service: Site) -> None:
 def test_cohort_members__search_as_you_type_and_page_both_ways(people, service):
     _crowd(service)
     viewer = people("viewer")
-    page = viewer.page
     viewer.go("/ui/cohorts/crowd")
+    page = viewer.page
     assert "232 explicit members, 1–100 shown" in page.locator("#member-list").inner_text()
     page.get_by_role("link", name="Next →").click()
     page.wait_for_url(re.compile(r".*member_page=2.*"))
@@ -110,8 +110,8 @@ def test_cohort_members__search_as_you_type_and_page_both_ways(people, service):
 
 def test_cohort_members__search_without_javascript(people, service):
     viewer = people("viewer", javascript=False)
-    page = viewer.page
     viewer.go("/ui/cohorts/crowd")
+    page = viewer.page
     page.get_by_label("Find a member").fill("user-22")
     page.get_by_role("button", name="Find").click()
     page.wait_for_url(re.compile(r".*member_q=user-22.*"))
@@ -120,8 +120,8 @@ def test_cohort_members__search_without_javascript(people, service):
 
 def test_cohort_rules__error_lands_on_the_row_typed_in_plain_words(people, service):
     engineer = people("engineer")
-    page = engineer.page
     engineer.go("/ui/cohorts/new")
+    page = engineer.page
     page.locator("#cohort-key").fill("versions")
     page.locator("#cohort-name").fill("New versions")
     page.get_by_label("Attribute of rule 1").fill("plan")

@@ -13,8 +13,8 @@ def test_okr_board__measured_key_result__trend_and_table(people, service):
             "measure": {"metric": "flow_time_p50", "objective_id": objective["id"]}}  # fmt: skip
     api_post(service.url, token, f"/api/v1/objectives/{objective['id']}/key-results", body)
     leader = people("viewer")
-    page = leader.page
     leader.go("/ui/okrs")
+    page = leader.page
     card = page.locator(f"#objective-{objective['id']}")
     assert "Measured from the audit" in card.inner_text()
     assert card.get_by_text("Trend of Median flow time: nothing in this period yet").is_visible()
@@ -35,8 +35,8 @@ def test_promise_board__marketing_reads_it(people, service):
 
 def test_value_streams__engineer_creates_one_leader_compares(people, service):
     engineer = people("engineer")
-    page = engineer.page
     engineer.go("/ui/value-streams")
+    page = engineer.page
     page.get_by_text("New value stream").click()
     page.get_by_role("textbox", name="Key").fill("payments")
     page.get_by_role("textbox", name="Name", exact=True).fill("Payments")

@@ -32,8 +32,8 @@ def _objective(service: Site, flag_key: str) -> tuple[int, int, int]:
 def test_okrs__edit_delete_rollup_and_period_picker(people, service):
     objective_id, _, _ = _objective(service, "one-click")
     engineer = people("engineer")
-    page = engineer.page
     engineer.go("/ui/okrs")
+    page = engineer.page
     card = page.locator(f"#objective-{objective_id}")
     assert "75% of the way, the mean of its 2 key results" in card.locator(".rollup").inner_text()
     history = card.locator(".kr-history").first

@@ -86,8 +86,8 @@ def test_first_run__marketing_and_viewer_land_where_their_work_is(people, fresh)
 
 def test_admin__sdk_key_and_token_shown_once_then_revoked(people, fresh):
     admin = people("admin", site=fresh)
-    page = admin.page
     admin.go("/ui/admin")
+    page = admin.page
     admin.inspect("admin")
     page.get_by_role("button", name="Create an SDK key for Production").click()
     secret = page.get_by_label("The new secret").input_value()
@@ -112,8 +112,8 @@ def test_admin__sdk_key_and_token_shown_once_then_revoked(people, fresh):
 
 def test_history__audit_newest_first_in_words_paged_and_filtered(people, demo):
     auditor = people("viewer", site=demo)
-    page = auditor.page
     auditor.go("/ui/audit")
+    page = auditor.page
     first = page.locator("p.sentence").first.inner_text()
     assert "{" not in first
     auditor.inspect("audit")
@@ -133,8 +133,8 @@ def test_history__audit_newest_first_in_words_paged_and_filtered(people, demo):
 
 def test_flag_page__gate_says_why_before_the_click_and_refusals_survive_reload(people, one_flag):
     engineer = people("engineer", site=one_flag)
-    page = engineer.page
     engineer.go("/ui/flags/one-click-checkout")
+    page = engineer.page
     production = engineer.env("production")
     production.get_by_role("button", name="Start early access in Production").click()  # no cohort:
     page.get_by_text("Now early access in production.").wait_for()  # confirmed in the dialog

@@ -76,8 +76,8 @@ def test_board__lists_scheduled_launches_with_time_and_ramp(people, launches):
 
 def test_marks__buttons_that_look_like_what_they_do_note_as_text_undo_confirmed(people, launches):
     marketer = people("marketing", site=launches)
-    page = marketer.page
     marketer.go("/ui/flags/dark-mode/readiness")
+    page = marketer.page
     mark = page.get_by_role("button", name="Mark Documentation published done")
     assert mark.get_attribute("aria-pressed") == "false"
     page.get_by_label("Note for Documentation published").fill("On the help site")
@@ -111,8 +111,8 @@ def test_labels__marketing_never_sees_item_keys(people, launches):
 
 def test_launch__past_time_refused_in_words_and_time_reads_like_other_dates(people, launches):
     marketer = people("marketing", site=launches)
-    page = marketer.page
     marketer.go("/ui/flags/sso-saml/readiness")
+    page = marketer.page
     page.get_by_role("button", name="Cancel launch").click()
     page.get_by_text("Launch in production cancelled.").wait_for()
     field = page.get_by_label("Start general rollout on (UTC)")

@@ -44,8 +44,8 @@ def _width(person: Any, width: int) -> None:
 
 def test_menu__folds_on_a_phone_and_opens(people, many_flags):
     person = people("engineer", site=many_flags)
-    page = person.page
     person.go("/ui/flags")
+    page = person.page
     audit_link = page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit")
     assert audit_link.is_visible()  # wide: the whole menu, no "Menu" button
     assert not page.locator("details.menu > summary").is_visible()
@@ -69,8 +69,8 @@ def test_menu__folds_on_a_phone_and_opens(people, many_flags):
 
 def test_menu__works_without_javascript(people, many_flags):
     person = people("engineer", javascript=False, site=many_flags)
-    page = person.page
     person.go("/ui/cohorts")
+    page = person.page
     _width(person, 390)
     page.locator("details.menu > summary").click()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Flags").click()
@@ -81,8 +81,8 @@ def test_menu__works_without_javascript(people, many_flags):
 
 def test_dark_mode__follows_the_system(people, many_flags):
     person = people("engineer", site=many_flags)
-    page = person.page
     person.go("/ui/flags")
+    page = person.page
     background = "getComputedStyle(document.body).backgroundColor"
     page.emulate_media(color_scheme="light")
     light = page.evaluate(background)
@@ -96,8 +96,8 @@ def test_dark_mode__follows_the_system(people, many_flags):
 
 def test_flag_list__sorts_and_pages_both_ways(people, many_flags):
     person = people("viewer", site=many_flags)
-    page = person.page
     person.go("/ui/flags")
+    page = person.page
     assert "50 of 55 flags shown" in page.locator(".count").inner_text()
     assert page.get_by_text("Page 1 of 2").first.is_visible()
     page.get_by_role("link", name="Next page →").click()
@@ -128,8 +128,8 @@ def test_flag_list__page_past_the_end_shows_the_last_page(people, many_flags):
 
 def test_one_banner__a_refusal_is_shown_once(people, many_flags):
     person = people("engineer", site=many_flags)
-    page = person.page
     person.go("/ui/value-streams?period=1969-Q4")
+    page = person.page
     assert page.locator("main .notice-error").count() <= 1
     person.go("/ui/flags?page=0")
     banners = page.locator("main .notice-error")

@@ -37,8 +37,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[Si
 
 def test_typed_flag__create_choose_cohort_variation_edit_and_see_who_gets_what(people, site):
     engineer = people("engineer", site=site)
-    page = engineer.page
     engineer.go("/ui/flags/new")
+    page = engineer.page
     rows = page.locator("#flag-variations")
     assert rows.is_hidden()  # boolean, the default: no rows to fill
     page.get_by_role("textbox", name="Key", exact=True).fill("checkout-layout")
@@ -85,8 +85,8 @@ def test_typed_flag__create_choose_cohort_variation_edit_and_see_who_gets_what(p
 
 def test_typed_flag__a_refused_value_is_marked_at_its_row(people, site):
     engineer = people("engineer", site=site)
-    page = engineer.page
     engineer.go("/ui/flags/new")
+    page = engineer.page
     page.get_by_role("textbox", name="Key", exact=True).fill("export-limit")
     page.get_by_role("textbox", name="Name", exact=True).fill("Export limit")
     page.get_by_label("Flow item").select_option("feature")
@@ -135,8 +135,8 @@ def test_readiness_board__scheduled_launches_listed(people, site):
 def test_cohort_rules__add_and_remove_rows_freely(people, site):
     """Issue 15: a new cohort offered two rule rows and no way to add a third."""
     engineer = people("engineer", site=site)
-    page = engineer.page
     engineer.go("/ui/cohorts/new")
+    page = engineer.page
     page.get_by_role("textbox", name="Key", exact=True).fill("pro-nl")
     page.get_by_role("textbox", name="Name", exact=True).fill("Pro users in NL")
     page.get_by_label("Attribute of rule 1").fill("plan")
