@@ -404,15 +404,91 @@ def app_on(overrides: dict[str, Any], clock: MutableClock) -> Flask:
 
 
 @pytest.fixture
-def app(database_url: str, clock: MutableClock, app_config: dict[str, Any]) -> Iterator[Flask]:
-    """The service with the default environments, on a fresh database."""
-    config = {"database_url": database_url, "testing": True, "redis_url": None, **app_config}
-    app = app_on(config, clock)
+def app(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    clock: MutableClock,
+    app_config: dict[str, Any],
+) -> Iterator[Flask]:
+    """The service with the default environments (and, for a test that asks for
+    ``secrets``, its tokens and SDK keys), on a fresh database."""
+    overrides = {"database_url": database_url, "testing": True, "redis_url": None, **app_config}
+    wants_secrets = "secrets" in request.fixturenames
+    seeded = _seed_sqlite(overrides, clock, wants_secrets)
+    app = app_on(overrides, clock)
     state: AppState = app.extensions["flagsvc"]
-    with state.db.write() as session:
-        environments.ensure_default_environments(session, Change(SYSTEM, clock(), "test-setup"))
+    if seeded is None:
+        with state.db.write() as session:
+            environments.ensure_default_environments(session, setup_change(clock))
+    elif wants_secrets:
+        request.node.stash[SEEDED_SECRETS] = dict(seeded)
     yield app
     state.close()  # the broker's threads would otherwise outlive the test, thousands of them
+
+
+def setup_change(clock: MutableClock) -> Change:
+    """Who and when for the fixtures' own writes."""
+    return Change(SYSTEM, clock(), "test-setup")
+
+
+SEEDED_SECRETS = pytest.StashKey[dict[str, str]]()
+"""The secrets a test's seeded database already holds (``_seed_sqlite``)."""
+
+
+@dataclass(frozen=True)
+class _Seed:
+    """A copy of the migrated template after the fixtures' writes, and the secrets in it."""
+
+    path: Path
+    secrets: dict[str, str] | None
+
+
+_SEEDS: dict[tuple[str, str, bool], _Seed] = {}
+
+
+def _seed_sqlite(
+    overrides: dict[str, Any], clock: MutableClock, with_secrets: bool
+) -> dict[str, str] | None:
+    """On SQLite, put a seeded copy in the test's database file; the secrets it holds
+    (empty when none were asked for), or None on other backends.
+
+    The default environments (three audited writes) and the secrets (seven more) are
+    the same in every test of one configuration and clock: written once per process
+    through the same service calls into a copy of the template, then copied with it,
+    as the migrations are (``sqlite_template``). PostgreSQL's tests write them each time.
+    """
+    url = overrides["database_url"]
+    if not url.startswith("sqlite:///"):
+        return None
+    config = Config.from_env(overrides)
+    key = (repr(dataclasses.replace(config, database_url="")), clock().isoformat(), with_secrets)
+    path = Path(url.removeprefix("sqlite:///"))
+    if key not in _SEEDS:
+        _SEEDS[key] = _write_seed(config, clock, with_secrets, path)
+    restore_sqlite(_SEEDS[key].path, path)
+    return _SEEDS[key].secrets or {}
+
+
+def _write_seed(config: Config, clock: MutableClock, with_secrets: bool, beside: Path) -> _Seed:
+    """The fixtures' writes into a new copy of the file at ``beside`` (the template's)."""
+    path = beside.with_name(f"seed-{len(_SEEDS)}.db")
+    shutil.copyfile(beside, path)
+    seed_engines = open_engines(f"sqlite:///{path}")
+    state = create_state(
+        dataclasses.replace(config, database_url=f"sqlite:///{path}"),
+        clock=MutableClock(clock()),
+        engines=seed_engines,
+    )
+    try:
+        with state.db.write() as session:
+            environments.ensure_default_environments(session, setup_change(clock))
+        made = make_secrets(state, clock) if with_secrets else None
+    finally:
+        state.close()
+        seed_engines.dispose()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the copy takes the main file alone
+    return _Seed(path, made)
 
 
 @pytest.fixture
@@ -470,9 +546,16 @@ def create_flag(caller: Caller, key: str, name: str = "F") -> dict[str, Any]:
 
 
 @pytest.fixture
-def secrets(app: Flask, clock: MutableClock) -> dict[str, str]:
+def secrets(request: pytest.FixtureRequest, app: Flask, clock: MutableClock) -> dict[str, str]:
     """One token per role plus an SDK key per default environment (``sdk:<env>``)."""
-    state: AppState = app.extensions["flagsvc"]
+    seeded = request.node.stash.get(SEEDED_SECRETS, None)
+    if seeded is not None:
+        return seeded
+    return make_secrets(app.extensions["flagsvc"], clock)
+
+
+def make_secrets(state: AppState, clock: MutableClock) -> dict[str, str]:
+    """Write a token per role and an SDK key per default environment; their secrets."""
     made: dict[str, str] = {}
     with state.db.write() as session:
         change = Change(SYSTEM, clock(), f"test-{uuid.uuid4().hex[:8]}")
