@@ -54,12 +54,17 @@ class AppState:
         return AuditKeys.from_secrets(self.config.audit_keys)
 
     def close(self) -> None:
-        """Stop change delivery, then close the pooled connections, in that order.
+        """Stop change delivery and the background watches, then close the pooled
+        connections, in that order.
 
         A delivery thread still reading the head or preparing a snapshot holds a pooled
         connection: disposed of under it, that connection outlives its pool unclosed.
-        So the broker's threads are stopped and waited for first.
+        So the broker's threads are stopped and waited for first. The revocation
+        listener and the hang-up sweep end within their next wait (a second at most):
+        left running, each closed state kept a thread retrying Redis or sweeping for good.
         """
+        self.revocations.close()
+        self.hangups.close()
         self.broker.close()
         self.broker.join()
         self.db.dispose()

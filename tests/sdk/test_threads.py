@@ -46,9 +46,10 @@ def test_client_threads__running__block_the_process_signals_and_not_faults(
     make_client: Callable[..., Client],
 ) -> None:
     main_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    before = set(threading.enumerate())  # other tests' threads (the service's too) aside
     client = make_client(send_metrics=True, metrics_interval=60)
     assert client.wait_until_ready(5)
-    threads = [t for t in threading.enumerate() if t.name.startswith("flagsvc")]
+    threads = [t for t in set(threading.enumerate()) - before if t.name.startswith("flagsvc")]
     assert {t.name for t in threads} >= {"flagsvc-updater", "flagsvc-stream", "flagsvc-metrics"}
     for thread in threads:
         blocked = blocked_by(thread)

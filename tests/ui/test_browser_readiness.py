@@ -49,16 +49,23 @@ def _flag_in_early_access(site: Site, key: str, name: str) -> None:
              {"stage": "early_access"})  # fmt: skip
 
 
+def _ready_with_launch(site: Site, key: str, name: str, percent: int) -> None:
+    """``key`` in early access, its checklist done, general rollout scheduled in 3 days."""
+    _flag_in_early_access(site, key, name)
+    for item in KEYS:
+        _api(site, "marketing", "PUT", f"/api/v1/flags/{key}/readiness/{item}", {"done": True})
+    later = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    _api(site, "marketing", "PUT", f"/api/v1/flags/{key}/environments/production/launch",
+         {"launch_at": later, "rollout_percent": percent})  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def launches(service: Site) -> Site:
-    """``sso-saml`` ready with a launch scheduled; ``dark-mode`` waiting on its checklist."""
-    _flag_in_early_access(service, "sso-saml", "SSO (SAML)")
-    for item in KEYS:
-        _api(service, "marketing", "PUT", f"/api/v1/flags/sso-saml/readiness/{item}",
-             {"done": True})  # fmt: skip
-    later = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
-    _api(service, "marketing", "PUT", "/api/v1/flags/sso-saml/environments/production/launch",
-         {"launch_at": later, "rollout_percent": 25})  # fmt: skip
+    """``sso-saml`` ready with a launch scheduled at 25 %, ``sso-oidc`` at 50 % (the one
+    the launch test cancels and schedules again, so the board's stays as it was whatever
+    order a worker runs them in); ``dark-mode`` waiting on its checklist."""
+    _ready_with_launch(service, "sso-saml", "SSO (SAML)", 25)
+    _ready_with_launch(service, "sso-oidc", "SSO (OIDC)", 50)
     _flag_in_early_access(service, "dark-mode", "Dark mode")
     return service
 
@@ -111,7 +118,7 @@ def test_labels__marketing_never_sees_item_keys(people, launches):
 
 def test_launch__past_time_refused_in_words_and_time_reads_like_other_dates(people, launches):
     marketer = people("marketing", site=launches)
-    marketer.go("/ui/flags/sso-saml/readiness")
+    marketer.go("/ui/flags/sso-oidc/readiness")
     page = marketer.page
     page.get_by_role("button", name="Cancel launch").click()
     page.get_by_text("Launch in production cancelled.").wait_for()
