@@ -124,10 +124,14 @@ def test_wheel__fresh_venv_without_the_service__answers_from_an_exported_bootstr
     live.service.cli("export-snapshot", "--environment", "staging", "--output", str(bootstrap))
     assert LIVE_FLAG in json.loads(bootstrap.read_text())["flags"]
     # And the wheel alone in a new virtual environment (its dependencies from the index)
+    # (pip of this environment installs there: copying pip into it would be most of the cost)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     python = venv / "bin" / "python"
-    install = [str(python), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt")]
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
+    install += ["-c", str(ROOT / "constraints.txt")]
     subprocess.run([*install, str(wheel)], check=True, capture_output=True, timeout=300)
     # When a client starts there with the service out of reach
     unreachable = f"http://127.0.0.1:{free_port()}"
