@@ -11,6 +11,8 @@ are still called: product code's callback must never stop the client.
 from __future__ import annotations
 
 import logging
+from abc import ABC
+from abc import abstractmethod
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -27,7 +29,7 @@ log = logging.getLogger("flagsvc_sdk")
 T = TypeVar("T")
 
 
-class Listeners:
+class Listeners(ABC):
     """Change and status listeners, their notification, and ``with`` (closes on exit)."""
 
     _listeners: list[ChangeListener]
@@ -55,9 +57,9 @@ class Listeners:
     def _notify_status(self, change: StatusChange) -> None:
         _tell_each(self._status_listeners, change, "status")
 
+    @abstractmethod
     def close(self) -> None:
         """Release what the client holds (each client says what)."""
-        raise NotImplementedError
 
     def __enter__(self) -> Self:
         return self

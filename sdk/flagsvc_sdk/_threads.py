@@ -32,7 +32,8 @@ _RAISED_BY_FAULTS = frozenset(
 )
 """Signals a fault sends to the faulting thread itself: never blocked (a blocked one
 would kill the process without a handler running, ``faulthandler``'s included)."""
-_UNBLOCKABLE = frozenset({"SIGKILL", "SIGSTOP"})
+_NEVER_BLOCKED = _RAISED_BY_FAULTS | {"SIGKILL", "SIGSTOP"}
+"""Left out of the mask: the fault signals, and the two no thread can block."""
 
 
 def blocked_signals() -> set[int]:
@@ -40,7 +41,7 @@ def blocked_signals() -> set[int]:
     return {
         number
         for number in signal.valid_signals()
-        if getattr(number, "name", "") not in _RAISED_BY_FAULTS | _UNBLOCKABLE
+        if getattr(number, "name", "") not in _NEVER_BLOCKED
     }
 
 
