@@ -62,6 +62,8 @@ WIDEST = """() => {
 }"""  # the elements that stick out (inside a scrolling table or code block is fine)
 LANDING = {"admin": "flags", "engineer": "flags", "marketing": "readiness", "viewer": "okrs"}
 TIMEOUT_MS = 15_000
+CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+"""A test's own outcome (its call phase), kept for ``people`` to see while tearing down."""
 
 
 @dataclass
@@ -359,8 +361,8 @@ class Person:
             self._save(name)
 
     def _save(self, name: str) -> None:
+        """Write the page as it stands (its callers have waited for it to settle)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.settle()
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
     def evidence(self, test: str, index: int) -> None:
@@ -368,6 +370,7 @@ class Person:
         is the test's, whatever the page's state)."""
         plain = re.sub(r"[^\w.-]+", "-", test)  # a parametrised id may hold "/" or "["
         try:
+            self.settle()
             self._save(f"failed-{plain}-{index}-{self.role}")
         except Exception as error:  # a closed page, a crashed renderer
             print(f"no screenshot of {test} ({self.role}): {error}")
@@ -439,7 +442,7 @@ def people(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         return person
 
     yield open_as
-    call = getattr(request.node, "call_report", None)  # tests/ui/conftest.py keeps it
+    call = request.node.stash.get(CALL_REPORT, None)  # tests/ui/conftest.py keeps it
     for index, person in enumerate(opened):
         if call is not None and call.failed:
             person.evidence(request.node.name, index)

@@ -19,6 +19,7 @@ from flagsvc.services.context import SYSTEM
 from flagsvc.services.context import Change
 from flagsvc.state import AppState
 from flagsvc.ui import refusals
+from tests.ui.browser import CALL_REPORT
 from tests.ui.browser import SHARED_CHROMIUM
 from tests.ui.browser import chromium  # noqa: F401  (browser fixtures for test_browser*.py)
 from tests.ui.browser import demo  # noqa: F401
@@ -44,7 +45,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     while tearing down, before it closes them."""
     outcome = yield
     if call.when == "call":
-        item.call_report = outcome.get_result()  # type: ignore[attr-defined]
+        item.stash[CALL_REPORT] = outcome.get_result()
 
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
