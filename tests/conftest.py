@@ -31,10 +31,12 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
+import hypothesis.core as hypothesis_core
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis.vendor.pretty import RepresentationPrinter
 from sqlalchemy import create_engine
 from sqlalchemy import make_url
 from sqlalchemy import text
@@ -80,6 +82,19 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     2 cores: bench/README.md ("The suite's time").
     """
     return max(1, min(2 * (os.cpu_count() or 1), REDIS_DATABASES))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Hypothesis prints each failing example with its own printer, not schemathesis' stub.
+
+    schemathesis (tests/api/test_fuzz.py) swaps ``hypothesis.core.RepresentationPrinter``,
+    process-wide, for a printer whose ``pretty`` prints nothing (a speed-up for its own
+    runs) as soon as it is imported, and its pytest plugin imports it at start-up: every
+    property test of the suite then reported ``Failing test case: test_x(doc=, contexts=,)``.
+    Hypothesis only prints on a failure (or verbose), so nothing here pays for the real
+    one; it is put back before each test since schemathesis may be imported later.
+    """
+    hypothesis_core.RepresentationPrinter = RepresentationPrinter  # type: ignore[misc]
 
 
 def worker_index() -> int:

@@ -354,6 +354,19 @@ def test_is_enabled__generated_flags_and_contexts__agrees_with_engine(
         assert set(taken.adopters if taken else ()) == _adopters(snapshot, contexts)
 
 
+def test_generated_case_failing__hypothesis_prints_doc_and_contexts() -> None:
+    # schemathesis' plugin had blanked every failing example (tests/conftest.py says why)
+    @settings(max_examples=1, deadline=None, database=None)
+    @given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=1))
+    def fails(doc: dict[str, Any], contexts: list[Any]) -> None:
+        raise AssertionError(len(contexts))
+
+    with pytest.raises(AssertionError) as failure:
+        fails()
+    report = "\n".join(getattr(failure.value, "__notes__", ()))
+    assert "doc={'spec_version': 2," in report and "contexts=[" in report, report
+
+
 RULE = {"attribute": "country", "op": "in", "values": ["NL", "DE"]}
 
 
