@@ -27,6 +27,9 @@ makes in its hottest loops, so when a snapshot is loaded every flag gets a :clas
 Counts: every plan, check and resolver carries its flag's :class:`Tally`: every
 evaluation adds to ``count``, an answer "on" through an early-access cohort also to
 ``cohort`` (the service's early-access reach; only the cohort branches pay for it).
+A check is never handed a keyless context, which a cohort's rules may still match:
+``Client.is_enabled`` hands it to the plan's resolver, which counts that cohort answer
+in the same tally (with no user key to note).
 
 ``tests/sdk/test_checks.py`` holds checks, resolvers and ``Client.is_enabled`` to
 ``engine.evaluate`` on generated flags and contexts (answers and cohort counts), and

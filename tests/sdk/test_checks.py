@@ -25,6 +25,7 @@ from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import is_keyless
 from flagsvc_sdk.engine import load_snapshot
 from flagsvc_sdk.engine import user_key_of
+from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -78,11 +79,12 @@ ATTRIBUTE_VALUES = st.one_of(
     st.dictionaries(st.just("a"), STRINGS, max_size=1),
 )
 COUNTRIES = st.one_of(st.sampled_from(["NL", "DE", "u1"]), ATTRIBUTE_VALUES)  # set hits too
+OPTIONAL_ATTRIBUTES = {"country": COUNTRIES, "plan": ATTRIBUTE_VALUES, "seats": ATTRIBUTE_VALUES}
 CONTEXTS = st.one_of(
     st.fixed_dictionaries(
-        {"key": st.sampled_from([*USERS, *ODD_KEYS, "", None, 5])},
-        optional={"country": COUNTRIES, "plan": ATTRIBUTE_VALUES, "seats": ATTRIBUTE_VALUES},
+        {"key": st.sampled_from([*USERS, *ODD_KEYS, "", None, 5])}, optional=OPTIONAL_ATTRIBUTES
     ),
+    st.fixed_dictionaries({}, optional=OPTIONAL_ATTRIBUTES),  # keyless: only rules decide
     st.sampled_from([None, "u1", ["u1"], {}, 3]),
 )
 VALID_CONTEXTS = st.fixed_dictionaries(
@@ -149,6 +151,27 @@ def set_shaped(draw: st.DrawFn) -> dict[str, Any]:
 
 
 ANY_SHAPE = st.one_of(snapshots(), set_shaped())
+KEYLESS_IN_COHORT = snapshot_doc(
+    [flag_doc("f", stage="early_access", cohorts=["c0", "c2"])],
+    [
+        cohort_doc("c0"),
+        cohort_doc("c2", rules=[{"attribute": "seats", "op": "gt", "values": [-1]}]),
+    ],
+)
+"""A keyless context is in cohort ``c2`` by its rule (the engine's ``_keyless``): the case
+Hypothesis found where the check, never handed a keyless context, was held to count it."""
+KEYLESS_CONTEXTS = [{"seats": 0}, {"key": None, "seats": 1}, MappingProxyType({"seats": 2})]
+KEYLESS_IN_SET_SHAPE = snapshot_doc(
+    [flag_doc("f", cohorts=["eu"], rollout_percent=50)],
+    [cohort_doc("eu", rules=[{"attribute": "country", "op": "in", "values": ["NL", "DE"]}])],
+)
+"""The same on a flag whose cohort test runs inline (the set shape): a keyless context in
+the cohort, one outside it in the ramp (``TARGETING_KEY_MISSING``), and a valid one."""
+KEYLESS_SET_CONTEXTS = [
+    {"country": "NL"},
+    {"key": None, "country": "US"},
+    {"key": "u1", "country": "DE"},
+]
 
 
 @contextmanager
@@ -243,6 +266,8 @@ def test_typed_getters__generated__the_engines_value_or_the_default(
 
 @settings(max_examples=300, deadline=None)
 @given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+@example(doc=KEYLESS_IN_COHORT, contexts=KEYLESS_CONTEXTS)
+@example(doc=KEYLESS_IN_SET_SHAPE, contexts=KEYLESS_SET_CONTEXTS)
 def test_typed_getters__generated__the_answer_of_evaluate_counted_once_cohorts_like_the_engine(
     doc: dict[str, Any], contexts: list[Any]
 ) -> None:
@@ -322,9 +347,14 @@ def test_typed_getters__set_shape_every_type__the_engines_answer(
 
 @settings(max_examples=300, deadline=None)
 @given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+@example(doc=KEYLESS_IN_COHORT, contexts=KEYLESS_CONTEXTS)
+@example(doc=KEYLESS_IN_SET_SHAPE, contexts=KEYLESS_SET_CONTEXTS)
 def test_check_and_resolver__generated__count_cohort_answers_like_the_engine(
     doc: dict[str, Any], contexts: list[Any]
 ) -> None:
+    # A check counts the engine's cohort answers among the contexts it is handed: valid
+    # ones only (a keyless one goes to the resolver: is_enabled's counts, further down,
+    # hold the two together); the resolver counts them among all contexts.
     snapshot = load_snapshot(doc)
     flag, checked, resolved = snapshot.index["f"], Tally(), Tally()
     check = compile_check(flag, checked)
@@ -334,11 +364,15 @@ def test_check_and_resolver__generated__count_cohort_answers_like_the_engine(
         if canonical is not None:  # (the caller hands a check only valid contexts)
             check(canonical, canonical["key"])
         resolve(context)
-    assert checked.cohort == resolved.cohort == _cohort_hits(snapshot, contexts)
+    handed = [context for context in contexts if canonical_context(context) is not None]
+    assert checked.cohort == _cohort_hits(snapshot, handed)
+    assert resolved.cohort == _cohort_hits(snapshot, contexts)
 
 
 @settings(max_examples=300, deadline=None)
 @given(doc=ANY_SHAPE, contexts=st.lists(MAPPING_CONTEXTS, min_size=1, max_size=6))
+@example(doc=KEYLESS_IN_COHORT, contexts=KEYLESS_CONTEXTS)
+@example(doc=KEYLESS_IN_SET_SHAPE, contexts=KEYLESS_SET_CONTEXTS)
 def test_is_enabled__generated_flags_and_contexts__agrees_with_engine(
     doc: dict[str, Any], contexts: list[Any]
 ) -> None:
@@ -352,6 +386,25 @@ def test_is_enabled__generated_flags_and_contexts__agrees_with_engine(
         taken = client._counters.take().get("f")
         assert (taken.cohort if taken else 0) == 2 * _cohort_hits(snapshot, contexts)
         assert set(taken.adopters if taken else ()) == _adopters(snapshot, contexts)
+
+
+@pytest.mark.parametrize("doc", [KEYLESS_IN_COHORT, KEYLESS_IN_SET_SHAPE], ids=["rule", "set"])
+def test_client__keyless_context_in_a_cohort__each_call_one_cohort_answer_no_adopter(
+    doc: dict[str, Any],
+) -> None:
+    # Given a keyless context the engine puts in a cohort by its attributes
+    context = {"seats": 0, "country": "NL"}
+    assert evaluate(load_snapshot(doc), "f", context).matched_cohort is not None
+    with _client(doc) as client:
+        # When every entry point answers it once
+        assert client.is_enabled("f", context) is True
+        assert client.evaluate("f", context).enabled is True
+        assert client.all_flags(context)["f"].enabled is True
+        assert client.get_boolean("f", context, False) is True
+        assert client.get_boolean_details("f", context, False).value is True
+        taken = client._counters.take()["f"]
+    # Then each is a cohort answer (the resolver's, past the check), with no user to note
+    assert (taken.evaluations, taken.cohort, taken.adopters) == (5, 5, ())
 
 
 def test_generated_case_failing__hypothesis_prints_doc_and_contexts() -> None:
