@@ -101,7 +101,7 @@ def run_once(url: str, repeats: int, trace: bool) -> dict[str, dict[str, float]]
             if trace and turn == 2:
                 print(f"--- {kind}: {len(statements)} statements", file=sys.stderr)
                 for sql in statements:
-                    print("   ", " ".join(sql.split())[:220], file=sys.stderr)
+                    print("   ", " ".join(sql.split()), file=sys.stderr)
             if turn >= 2:
                 cpu[kind].append(elapsed)
                 counts[kind].append(len(statements))

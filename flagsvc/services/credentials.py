@@ -213,9 +213,11 @@ def authenticate(session: Session, secret: str) -> Actor | None:
         return Actor(
             name=f"sdk-key:{found.prefix}", role=None, environment=found.key, sdk_key_id=found.id
         )
-    token = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
-    )
+    token = session.execute(  # the three columns, not the row: no ORM object per request
+        select(ApiToken.id, ApiToken.name, ApiToken.role).where(
+            ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)
+        )
+    ).first()
     if token is None:
         return None
     return Actor(name=token.name, role=Role(token.role), token_id=token.id)

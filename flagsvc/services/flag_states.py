@@ -18,6 +18,7 @@ from sqlalchemy import delete
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import flag_modified
 
 from flagsvc.domain.actions import Action
@@ -38,12 +39,12 @@ from flagsvc.services import audit
 from flagsvc.services import environments
 from flagsvc.services import flags
 from flagsvc.services import gate as gate_paths
-from flagsvc.services import variations
 from flagsvc.services.context import Change
 from flagsvc.services.context import Precondition
 from flagsvc.services.context import etag_data
 from flagsvc.services.context import no_precondition
 from flagsvc.storage.models import Cohort
+from flagsvc.storage.models import Environment
 from flagsvc.storage.models import Flag
 from flagsvc.storage.models import FlagExclusion
 from flagsvc.storage.models import FlagState
@@ -132,23 +133,58 @@ def check_move(
 
 
 def locate(session: Session, where: Where, *, lock: bool = False) -> Located:
-    """Load the flag and its state in the environment (locked for a command).
+    """Load the flag (with its checklist) and its state in the environment (with the
+    environment), locked for a command.
 
     :raise NotFoundError: the flag or the environment does not exist.
     """
-    flag = flags.get_flag(session, where.flag_key, lock="share" if lock else None)
-    if not RESOURCE_KEY.match(where.environment):  # cannot exist; don't send it to the database
-        raise NotFoundError("environment", where.environment)
-    environment = environments.get_environment(session, where.environment)
-    stmt = select(FlagState).where(
-        FlagState.flag_id == flag.id, FlagState.environment_id == environment.id
-    )
     if lock:
-        stmt = stmt.with_for_update(of=FlagState)
-    state = session.scalar(stmt)
+        return _locate_locked(session, where)
+    stmt = flags.by_key(where.flag_key).add_columns(FlagState)
+    stmt = stmt.join(FlagState, FlagState.flag_id == Flag.id).join(FlagState.environment)
+    stmt = stmt.where(Environment.key == where.environment)
+    row = None
+    if RESOURCE_KEY.match(where.environment):  # else it cannot exist: don't send it
+        row = session.execute(stmt.options(*_STATE_BESIDE)).unique().first()
+    if row is None:
+        raise _not_found(session, where)
+    flag, state = row
+    return Located(flag, flags.with_flag(state, flag), flags.missing_readiness(flag))
+
+
+_STATE_BESIDE = (contains_eager(FlagState.environment), *flags.WITHOUT_FLAG)
+"""A state read with its flag at hand: the environment from the statement's join, the
+flag set by the caller (the mapping would join both again)."""
+
+
+def _locate_locked(session: Session, where: Where) -> Located:
+    """The flag ``FOR SHARE``, then its state ``FOR UPDATE``: two statements, in that
+    order, as every command takes them (one statement would lock both in an order the
+    plan picks). The environment comes with the state, unlocked as before."""
+    flag = flags.get_flag(session, where.flag_key, lock="share")
+    state = None
+    if RESOURCE_KEY.match(where.environment):  # else it cannot exist: don't send it
+        stmt = (
+            select(FlagState)
+            .join(FlagState.environment)
+            .where(FlagState.flag_id == flag.id, Environment.key == where.environment)
+            .options(*_STATE_BESIDE)
+            .with_for_update(of=FlagState)
+        )
+        state = session.scalar(stmt)
     if state is None:
-        raise NotFoundError("flag state", f"{where.flag_key}/{where.environment}")
-    return Located(flag, state, flags.missing_readiness(flag))
+        raise _not_found(session, where)
+    return Located(flag, flags.with_flag(state, flag), flags.missing_readiness(flag))
+
+
+def _not_found(session: Session, where: Where) -> NotFoundError:
+    """What is missing, read only once ``locate`` found nothing: the flag, else the
+    environment, else (neither is missing) the state."""
+    flags.get_flag(session, where.flag_key)
+    if not RESOURCE_KEY.match(where.environment):
+        return NotFoundError("environment", where.environment)
+    environments.get_environment(session, where.environment)
+    return NotFoundError("flag state", f"{where.flag_key}/{where.environment}")
 
 
 def locate_checked(session: Session, where: Where, precondition: Precondition) -> Located:
@@ -172,13 +208,12 @@ def detail(session: Session, locked: Located) -> FlagStateDetail:
     """Build the representation of a state (after any change is flushed)."""
     session.flush()
     state_id = locked.state.id
-    cohorts = _cohort_keys(session, state_id)
+    cohorts, own = _cohorts(session, state_id)
     exclusions = session.scalars(
         select(FlagExclusion.user_key)
         .where(FlagExclusion.flag_state_id == state_id)
         .order_by(FlagExclusion.user_key)
     ).all()
-    own = variations.cohort_variations(session, [state_id])[state_id]
     return FlagStateDetail(locked.state, cohorts, exclusions, locked.missing_readiness, own)
 
 
@@ -261,10 +296,8 @@ def set_cohorts(
     wanted = {"cohorts": list(cohort_keys), **_variations_summary(own_variations or {})}
     _check_own_variations(locked.flag, cohort_keys, own_variations or {})
     state_id = locked.state.id
-    before = {
-        "cohorts": _cohort_keys(session, state_id),
-        **_variations_summary(variations.cohort_variations(session, [state_id])[state_id]),
-    }
+    attached, attached_own = _cohorts(session, state_id)
+    before = {"cohorts": attached, **_variations_summary(attached_own)}
     if before != wanted:
         own = own_variations or {}
         session.execute(delete(FlagStateCohort).where(FlagStateCohort.flag_state_id == state_id))
@@ -362,14 +395,18 @@ def _position_summary(position: StagePosition) -> dict[str, Any]:
     return {"stage": position.stage.value, "rollout_percent": float(position.rollout_percent)}
 
 
-def _cohort_keys(session: Session, state_id: int) -> list[str]:
+def _cohorts(session: Session, state_id: int) -> tuple[list[str], dict[str, str]]:
+    """The state's cohorts in order, and those serving their own variation (cohort ->
+    variation; the others serve the on variation): one statement for both."""
     stmt = (
-        select(Cohort.key)
+        select(Cohort.key, FlagStateCohort.variation)
         .join(FlagStateCohort, FlagStateCohort.cohort_id == Cohort.id)
         .where(FlagStateCohort.flag_state_id == state_id)
         .order_by(FlagStateCohort.position)
     )
-    return list(session.scalars(stmt))
+    rows = session.execute(stmt).all()
+    own = {key: variation for key, variation in rows if variation is not None}
+    return [key for key, _ in rows], own
 
 
 def _known_cohorts(session: Session, cohort_keys: Sequence[str]) -> list[Cohort]:

@@ -19,6 +19,9 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from flagsvc.domain.actions import Action
 from flagsvc.domain.errors import ConflictError
@@ -50,6 +53,18 @@ from flagsvc.storage.models import ReadinessItem
 
 FLAG_FIELDS = ("name", "description", "flow_item", "key_result_id")
 Lock = Literal["update", "share"]
+
+WITHOUT_FLAG = (lazyload(FlagState.flag),)
+"""Options for reading states whose flag the caller holds already (it then sets it,
+``with_flag``): the mapping's joined load would read the flag's columns again with
+every state, and its checklist once more by ``selectin``."""
+
+
+def with_flag(state: FlagState, flag: Flag) -> FlagState:
+    """``state`` with ``flag`` as its loaded ``flag`` (read ``WITHOUT_FLAG``): set as if
+    loaded, so nothing is marked changed and it is there once the session has closed."""
+    set_committed_value(state, "flag", flag)
+    return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,34 +156,69 @@ def flag_etag(detail: FlagDetail) -> dict[str, object]:
 
 
 def get_flag(session: Session, flag_key: str, *, lock: Lock | None = None) -> Flag:
-    """The flag called ``flag_key``, locked ``FOR UPDATE`` / ``FOR SHARE`` if asked.
+    """The flag called ``flag_key`` with its checklist, locked ``FOR UPDATE`` /
+    ``FOR SHARE`` if asked.
+
+    A locked flag's checklist is read by a second statement, once the lock is held: in
+    the same statement it would come from the snapshot taken before the wait (PostgreSQL
+    re-reads only the locked row), and miss the items the lock holder just marked.
 
     :raise NotFoundError: there is none.
     """
-    if not RESOURCE_KEY.match(flag_key):  # cannot exist; and NUL would upset PostgreSQL
-        raise NotFoundError("flag", flag_key)
-    stmt = select(Flag).where(Flag.key == flag_key)
     if lock:
-        stmt = stmt.with_for_update(read=lock == "share")
-    flag = session.scalar(stmt)
+        stmt = select(Flag).where(Flag.key == _checked_key(flag_key))
+        flag = session.scalar(stmt.with_for_update(read=lock == "share"))
+    else:
+        flag = session.execute(by_key(flag_key)).unique().scalar_one_or_none()
     if flag is None:
         raise NotFoundError("flag", flag_key)
     return flag
 
 
+def by_key(flag_key: str) -> Select[Flag]:
+    """The statement that reads the flag called ``flag_key`` and its checklist at once,
+    unlocked (``get_flag`` says why).
+
+    Joined, not the mapping's separate ``selectin`` read: every caller reads the checklist
+    (readiness, the gate, ETags), so that was a second statement on every flag request.
+
+    :raise NotFoundError: ``flag_key`` cannot name a flag.
+    """
+    stmt = select(Flag).where(Flag.key == _checked_key(flag_key))
+    return stmt.options(joinedload(Flag.readiness_items))
+
+
+def _checked_key(flag_key: str) -> str:
+    """``flag_key``, if it can name a flag at all (what cannot is never sent to the
+    database: a NUL in it would upset PostgreSQL).
+
+    :raise NotFoundError: it cannot.
+    """
+    if not RESOURCE_KEY.match(flag_key):
+        raise NotFoundError("flag", flag_key)
+    return flag_key
+
+
 def get_flag_detail(session: Session, flag_key: str) -> FlagDetail:
-    """The flag with its key result's objective and its state in every environment.
+    """The flag with its key result's objective and its state in every environment, in
+    two statements: the flag with its checklist and objective, then its states.
 
     :raise NotFoundError: there is no such flag.
     """
-    return detail(session, get_flag(session, flag_key))
+    stmt = by_key(flag_key).add_columns(KeyResult.objective_id)
+    stmt = stmt.join(KeyResult, Flag.key_result_id == KeyResult.id)
+    row = session.execute(stmt).unique().first()
+    if row is None:
+        raise NotFoundError("flag", flag_key)
+    flag, objective_id = row
+    return FlagDetail(flag, objective_id, _states_by_flag(session, [flag])[flag.id])
 
 
 def list_flags(session: Session, query: FlagQuery, limit: int) -> list[FlagDetail]:
     """Flags matching ``query`` in creation order, in the same few queries for any page size."""
     stmt = _filtered(session, query).where(Flag.id > query.after).order_by(Flag.id).limit(limit)
     rows = session.execute(stmt).all()
-    states = _states_by_flag(session, [flag.id for flag, _ in rows])
+    states = _states_by_flag(session, [flag for flag, _ in rows])
     return [FlagDetail(flag, objective_id, states.get(flag.id, [])) for flag, objective_id in rows]
 
 
@@ -200,7 +250,7 @@ def sorted_flags(
     total = session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
     stmt = filtered.order_by(*FLAG_ORDERS[order]).offset(offset).limit(limit)
     rows = session.execute(stmt).all()
-    states = _states_by_flag(session, [flag.id for flag, _ in rows])
+    states = _states_by_flag(session, [flag for flag, _ in rows])
     details = [
         FlagDetail(flag, objective_id, states.get(flag.id, [])) for flag, objective_id in rows
     ]
@@ -231,7 +281,7 @@ def create_flag(session: Session, change: Change, fields: Mapping[str, Any]) -> 
         **variation_set(flag).as_fields(),
     }
     audit.record(session, change, Action.FLAG_CREATED, subject(flag), None, after)
-    return FlagDetail(flag, key_result.objective_id, _states_by_flag(session, [flag.id])[flag.id])
+    return FlagDetail(flag, key_result.objective_id, _states_by_flag(session, [flag])[flag.id])
 
 
 def update_flag(
@@ -365,17 +415,18 @@ def detail(session: Session, flag: Flag) -> FlagDetail:
     """The flag with its key result's objective and its states (the API's representation)."""
     stmt = select(KeyResult.objective_id).where(KeyResult.id == flag.key_result_id)
     objective_id = session.execute(stmt).scalar_one()
-    return FlagDetail(flag, objective_id, _states_by_flag(session, [flag.id])[flag.id])
+    return FlagDetail(flag, objective_id, _states_by_flag(session, [flag])[flag.id])
 
 
-def _states_by_flag(session: Session, flag_ids: Sequence[int]) -> dict[int, list[FlagState]]:
-    """Every state of the given flags in one query (no N+1 over a page)."""
-    grouped: dict[int, list[FlagState]] = {flag_id: [] for flag_id in flag_ids}
-    if not flag_ids:
+def _states_by_flag(session: Session, flags: Sequence[Flag]) -> dict[int, list[FlagState]]:
+    """Every state of the given flags in one query (no N+1 over a page), by flag id."""
+    grouped: dict[int, list[FlagState]] = {flag.id: [] for flag in flags}
+    if not flags:
         return grouped
-    stmt = select(FlagState).where(FlagState.flag_id.in_(flag_ids))
+    by_id = {flag.id: flag for flag in flags}
+    stmt = select(FlagState).where(FlagState.flag_id.in_(by_id)).options(*WITHOUT_FLAG)
     for state in session.scalars(stmt.order_by(FlagState.environment_id)):
-        grouped[state.flag_id].append(state)
+        grouped[state.flag_id].append(with_flag(state, by_id[state.flag_id]))
     return grouped
 
 

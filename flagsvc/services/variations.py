@@ -12,8 +12,6 @@ reaches, so they are free to edit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -64,23 +62,6 @@ def set_variations(
     session.flush()
     audit.record(session, change, Action.FLAG_VARIATIONS_SET, flags.subject(flag), before, after)
     return flags.detail(session, flag)
-
-
-def cohort_variations(session: Session, state_ids: Sequence[int]) -> dict[int, dict[str, str]]:
-    """Per state: the cohorts that serve their own variation (cohort key -> variation key)."""
-    rows = session.execute(
-        select(FlagStateCohort.flag_state_id, Cohort.key, FlagStateCohort.variation)
-        .join(Cohort, Cohort.id == FlagStateCohort.cohort_id)
-        .where(
-            FlagStateCohort.flag_state_id.in_(list(state_ids)),
-            FlagStateCohort.variation.is_not(None),
-        )
-        .order_by(FlagStateCohort.flag_state_id, FlagStateCohort.position)
-    )
-    grouped: dict[int, dict[str, str]] = {state_id: {} for state_id in state_ids}
-    for state_id, cohort_key, variation in rows:
-        grouped[state_id][cohort_key] = str(variation)  # not None: filtered above
-    return grouped
 
 
 def _refuse_removing_served(session: Session, flag: Flag, kept: set[str]) -> None:
