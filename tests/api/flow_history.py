@@ -39,6 +39,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from tests.conftest import built_once
+
 START_DAY = "2026-10-01T09:00:00+00:00"
 ITEMS = ["docs", "announcement", "support_enablement", "sales_briefing"]
 
@@ -107,12 +109,25 @@ def cohorts_for_a(engineer: Any) -> None:
         assert response.status_code == 200, response.json
 
 
-def build(engineer: Any, marketing: Any, clock: Any, extra: Any = lambda krs: []) -> dict[str, Any]:
+def build(
+    engineer: Any,
+    marketing: Any,
+    clock: Any,
+    extra: Any = lambda krs: [],
+    name: str = "flow_history",
+) -> dict[str, Any]:
     """Play the history above; return the ids the tests need. Leaves the clock at day 20.
 
     ``extra(krs)`` may add ``(day, step)`` pairs (given the key result ids conversion,
-    errors, uptime), played in day order among the history's own (after them on a tie).
+    errors, uptime), played in day order among the history's own (after them on a tie);
+    ``name`` tells such a history apart. Played once per process on SQLite, later tests
+    getting a copy of its database (``tests.conftest.built_once``).
     """
+    app = engineer.client.application
+    return built_once(app, clock, name, lambda: _play(engineer, marketing, clock, extra))
+
+
+def _play(engineer: Any, marketing: Any, clock: Any, extra: Any) -> dict[str, Any]:
     clock.start = clock.now
     checkout, (conversion, errors) = objective(
         engineer, "Faster checkout", ["conversion", "errors"]

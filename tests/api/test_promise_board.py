@@ -48,7 +48,7 @@ def history(engineer, marketing, clock, sdk):
             (18, lambda: move(engineer, "flag-f", "early_access")),
         ]  # fmt: skip
 
-    ids = flow_history.build(engineer, marketing, clock, extra)
+    ids = flow_history.build(engineer, marketing, clock, extra, name="promise_board_history")
     report = {"flag": "flag-c", "count": 40, "last_evaluated_at": clock().isoformat(),
               "reasons": {"COHORT": 30}}  # fmt: skip
     assert sdk.post("/sdk/v1/metrics", json={"evaluations": [report]}).status_code == 202
