@@ -21,10 +21,13 @@ from sqlalchemy import create_engine
 from sqlalchemy import text
 
 from flagsvc import cli as cli_module
+from flagsvc import create_app
 from flagsvc.cli import main
 from flagsvc.domain.actions import Action
 from flagsvc.services import scheduler
 from flagsvc.services.scheduler import LaunchOutcome
+from tests.conftest import Caller
+from tests.conftest import create_flag
 from tests.tamper import around_triggers
 
 
@@ -300,10 +303,13 @@ def test_create_token__bad_configuration__exit_78_without_touching_the_database(
 
 def test_init__flag_states_lost__repaired_dark_and_audited(cli):
     # Given a flag, then a database that lost two of its states (the race of issue 10)
-    cli("demo")  # on a new database: the demo's quarter lies before any other event
+    admin = cli("init").stdout.strip()
+    app = create_app({"database_url": cli.url, "testing": True, "redis_url": None})
+    key = create_flag(Caller(app.test_client(), admin), "lost-states")["key"]
+    app.extensions["flagsvc"].close()
     engine = create_engine(cli.url)
     with engine.begin() as conn:
-        flag_id, key = conn.execute(text("SELECT id, key FROM flags ORDER BY id LIMIT 1")).one()
+        flag_id = conn.execute(text("SELECT id FROM flags WHERE key = :k"), {"k": key}).scalar_one()
         conn.execute(
             text(
                 "DELETE FROM flag_states WHERE flag_id = :id AND environment_id IN "
