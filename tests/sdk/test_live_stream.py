@@ -76,7 +76,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def proxy(running: Live) -> Iterator[BufferingProxy]:
     server = BufferingProxy(running.service.url)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.release.set()

@@ -167,7 +167,7 @@ def silent_server() -> Iterator[ThreadingHTTPServer]:
     server.streams = 0  # type: ignore[attr-defined]
     server.release = threading.Event()  # type: ignore[attr-defined]
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.release.set()  # type: ignore[attr-defined]
