@@ -17,25 +17,70 @@ coroutines for what waits on the network). The pure evaluation engine shared wit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+from typing import Any
+
 from ._version import __version__ as __version__
-from .aio import AsyncClient
-from .client import Client
-from .engine import Context
-from .engine import Reason
-from .engine import Stage
-from .errors import ConfigurationError
-from .errors import FetchError
-from .errors import SdkError
-from .evaluation import ErrorCode
-from .evaluation import Evaluation
-from .evaluation import JsonObject
-from .events import Change
-from .events import ChangeListener
-from .events import Status
-from .events import StatusChange
-from .events import StatusListener
-from .protocol import FlagsClient
-from .stats import Stats
+
+if TYPE_CHECKING:
+    from .aio import AsyncClient
+    from .client import Client
+    from .engine import Context
+    from .engine import Reason
+    from .engine import Stage
+    from .errors import ConfigurationError
+    from .errors import FetchError
+    from .errors import SdkError
+    from .evaluation import ErrorCode
+    from .evaluation import Evaluation
+    from .evaluation import JsonObject
+    from .events import Change
+    from .events import ChangeListener
+    from .events import Status
+    from .events import StatusChange
+    from .events import StatusListener
+    from .protocol import FlagsClient
+    from .stats import Stats
+
+_MODULES = {
+    "AsyncClient": "aio",
+    "Change": "events",
+    "ChangeListener": "events",
+    "Client": "client",
+    "ConfigurationError": "errors",
+    "Context": "engine",
+    "ErrorCode": "evaluation",
+    "Evaluation": "evaluation",
+    "FetchError": "errors",
+    "FlagsClient": "protocol",
+    "JsonObject": "evaluation",
+    "Reason": "engine",
+    "SdkError": "errors",
+    "Stage": "engine",
+    "Stats": "stats",
+    "Status": "events",
+    "StatusChange": "events",
+    "StatusListener": "events",
+}
+"""Where each public name lives: imported on first use (PEP 562), so that importing
+:mod:`flagsvc_sdk.engine` alone (the service does, in every worker) does not import the
+clients and httpx (with rich and pygments, about 100 ms of a worker's start)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULES})
+
 
 __all__ = [
     "AsyncClient",
