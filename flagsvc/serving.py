@@ -75,8 +75,10 @@ def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "on_starting": metrics_workers.on_starting,
         "child_exit": metrics_workers.child_exit,
         "on_exit": metrics_workers.on_exit,
-        # gunicorn's own 414 / 431 / 400 answers in the API's JSON error shape, and the
-        # heap the worker booted with kept out of the garbage collector's full passes
+        # no garbage collection while the worker imports and builds the app ...
+        "post_fork": worker_forked,
+        # ... then gunicorn's own 414 / 431 / 400 answers in the API's JSON error shape,
+        # and the heap the worker booted with kept out of the garbage collector's full passes
         "post_worker_init": worker_booted,
         # one fixed control-socket path per user would collide between instances
         "control_socket_disable": True,
@@ -85,6 +87,19 @@ def settings(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
 
 WORKER_CLASSES = {"gevent": "flagsvc.gevent_worker.TurnTakingGeventWorker", "gthread": "gthread"}
 """``FLAGSVC_WORKER_CLASS`` to gunicorn's ``worker_class`` (named, never imported here)."""
+
+
+def worker_forked(_server: Any = None, _worker: Any = None) -> None:
+    """gunicorn's ``post_fork``: turn the garbage collector off until ``worker_booted``.
+
+    The worker now patches the standard library (gevent), imports flagsvc and builds the
+    app: some 200,000 objects that all live as long as the process, and allocating them
+    set off collection after collection that walked the ever larger heap and found
+    almost nothing to free (0.1-0.2 CPU-s of a worker's start; bench/boot.py).
+    ``worker_booted`` collects once, freezes what is left and turns it back on; a worker
+    whose app fails to load exits without serving.
+    """
+    gc.disable()
 
 
 def worker_booted(worker: Any = None) -> None:
@@ -106,6 +121,7 @@ def worker_booted(worker: Any = None) -> None:
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
+    gc.enable()  # off since ``worker_forked``
 
 
 FULL_COLLECTION_AFTER = 100
@@ -182,5 +198,6 @@ logger_class = _SETTINGS["logger_class"]
 on_starting = _SETTINGS["on_starting"]
 child_exit = _SETTINGS["child_exit"]
 on_exit = _SETTINGS["on_exit"]
+post_fork = _SETTINGS["post_fork"]
 post_worker_init = _SETTINGS["post_worker_init"]
 control_socket_disable = _SETTINGS["control_socket_disable"]

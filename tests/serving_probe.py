@@ -2,7 +2,8 @@
 
 Tests of what ``flagsvc.serving`` does to a worker (its worker class, its boot hook) look
 from inside the worker through it: ``GET /gc`` tells whether an object made when the app
-was imported is still in the garbage collector's reach (and the collector's thresholds), ``GET /order`` lists the paths
+was imported is still in the garbage collector's reach (and the collector's thresholds,
+whether it runs now and whether it ran while the app was imported), ``GET /order`` lists the paths
 answered so far, in order. ``GET /spin`` busy-waits (never yielding to gevent) until the
 file named in ``X-Wait-For`` exists, to hold the worker while a test lines up requests.
 ``running`` starts gunicorn with it on a free port.
@@ -30,6 +31,7 @@ from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOT_MARKER = ["made when the app was imported"]
+COLLECTING_AT_IMPORT = gc.isenabled()
 ORDER: list[str] = []
 SPIN_LIMIT_SECONDS = 30.0
 
@@ -44,6 +46,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
                 "frozen": gc.get_freeze_count(),
                 "marker_reachable": reachable,
                 "threshold": gc.get_threshold(),
+                "collecting": gc.isenabled(),
+                "collecting_at_import": COLLECTING_AT_IMPORT,
             }
         )
     elif path == "/order":

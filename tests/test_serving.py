@@ -27,3 +27,14 @@ def test_worker_booted__full_collections_wait_for_ten_times_the_middle_ones(work
     young, middle, _ = gc.get_threshold()  # CPython's, in this process
     assert seen["threshold"] == [young, middle, FULL_COLLECTION_AFTER]
     assert 10 * gc.get_threshold()[2] == FULL_COLLECTION_AFTER
+
+
+@pytest.mark.parametrize("worker_class", ["default", "gthread"])
+def test_worker_forked__no_collection_while_the_app_loads__collecting_again_once_booted(
+    worker_class,
+):
+    args = () if worker_class == "default" else ("--worker-class", "gthread")
+    with serving_probe.running(*args) as port:
+        seen = serving_probe.get(port, "/gc")
+    assert seen["collecting_at_import"] is False
+    assert seen["collecting"] is True
