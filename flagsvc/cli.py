@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import os
 import signal
@@ -32,13 +33,11 @@ from typing import cast
 import click
 
 from flagsvc import config as configuration
-from flagsvc import create_app
+from flagsvc import create_state
 from flagsvc.domain.errors import DomainError
 from flagsvc.domain.roles import Role
 
 if TYPE_CHECKING:
-    from flask import Flask
-
     from flagsvc.services.context import Change
     from flagsvc.state import AppState
 
@@ -47,16 +46,12 @@ SCHEDULER_INTERVAL = 30.0
 here so that the command line is built without importing the services."""
 
 
-def _state(app: Flask) -> AppState:
-    return cast("AppState", app.extensions["flagsvc"])
-
-
-def _change(app: Flask, actor_name: str = "cli") -> Change:
+def _change(state: AppState, actor_name: str = "cli") -> Change:
     from flagsvc.services.context import SYSTEM
     from flagsvc.services.context import Change
 
     actor = SYSTEM if actor_name == "system" else type(SYSTEM)(name=actor_name, role=None)
-    return Change(actor=actor, at=_state(app).clock(), request_id=f"cli-{uuid.uuid4().hex[:12]}")
+    return Change(actor=actor, at=state.clock(), request_id=f"cli-{uuid.uuid4().hex[:12]}")
 
 
 def _say(message: str) -> None:
@@ -67,31 +62,51 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _app() -> Flask:
-    """The application, built once per command, when the command first needs it.
+def _state() -> AppState:
+    """The application's state (storage, delivery, clock), built once per command, when
+    the command first needs it: what ``create_app`` binds to its app, without the app.
 
-    Built lazily so that ``--help`` and ``check-config`` work without a usable
-    configuration, and ``serve`` can exec gunicorn without importing the app first.
-    A bad configuration exits 78 with every problem on stderr.
+    No command serves HTTP, so none builds the Flask app, its routes and its OpenAPI
+    document (0.4 CPU-s of every command; bench/boot.py). Built lazily so that
+    ``--help`` and ``check-config`` work without a usable configuration, and ``serve``
+    can exec gunicorn without importing the services first. A bad configuration exits
+    78 with every problem on stderr.
+
+    The garbage collector is off while the state is built, and what exists then is
+    frozen (``gc.freeze``, as a gunicorn worker does once booted): the modules and
+    the state live as long as the command, yet collections during the imports and the
+    interpreter's final collection at exit walked them all, 0.3 CPU-s of each command
+    (``flagsvc init`` 1.4 -> 0.7 CPU-s with the app left out; bench/boot.py). The few
+    hundred objects of garbage the imports leave (780) are frozen with them, not freed:
+    a full collection to find them costs 0.07 CPU-s. (A process that runs commands in
+    itself, as the tests do with click's runner, so freezes the garbage pending then.)
     """
     root = click.get_current_context().find_root()
     if root.obj is None:
-        with configuration.refuse_bad_config():
-            root.obj = create_app()
-    return cast("Flask", root.obj)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            with configuration.refuse_bad_config():
+                root.obj = create_state(configuration.Config.from_env(None))
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
+    return cast("AppState", root.obj)
 
 
-def pass_app(command: Callable[Concatenate[Flask, P], R]) -> Callable[P, R]:
-    """Call ``command`` with the application as its first argument (like ``click.pass_obj``)."""
+def pass_state(command: Callable[Concatenate[AppState, P], R]) -> Callable[P, R]:
+    """Call ``command`` with the application's state as its first argument (like
+    ``click.pass_obj``)."""
 
     @functools.wraps(command)
-    def with_app(*args: P.args, **kwargs: P.kwargs) -> R:
+    def with_state(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return command(_app(), *args, **kwargs)
+            return command(_state(), *args, **kwargs)
         except DomainError as error:  # an unknown environment, key, ...: say it, exit 1
             raise click.ClickException(error.message) from None
 
-    return with_app
+    return with_state
 
 
 class _OneLineErrors(click.Group):
@@ -147,11 +162,11 @@ def check_config() -> None:
 
 
 @main.command()
-@pass_app
-def init(app: Flask) -> None:
+@pass_state
+def init(state: AppState) -> None:
     """Migrate the database, create the default environments and a first admin token;
     give every flag its missing states (each repair audited)."""
-    secret = _initialise(app)
+    secret = _initialise(state)
     if secret:
         _say("first admin token (shown once; keep it):")
         click.echo(secret)
@@ -159,7 +174,7 @@ def init(app: Flask) -> None:
         _say("an admin token exists; make another: flagsvc create-token --name N --role admin")
 
 
-def _initialise(app: Flask) -> str | None:
+def _initialise(state: AppState) -> str | None:
     """``init``'s work; the first admin token's secret when it made one."""
     from sqlalchemy import select
 
@@ -169,22 +184,21 @@ def _initialise(app: Flask) -> str | None:
     from flagsvc.storage import migrate
     from flagsvc.storage.models import ApiToken
 
-    state = _state(app)
     migrate.upgrade(state.config.database_url)
     with state.db.write() as session:
-        created = environments.ensure_default_environments(session, _change(app))
-        repaired = environments.repair_flag_states(session, _change(app))
+        created = environments.ensure_default_environments(session, _change(state))
+        repaired = environments.repair_flag_states(session, _change(state))
         has_admin = (
             session.scalar(select(ApiToken.id).where(ApiToken.role == Role.ADMIN.value)) is not None
         )
         secret = (
             None
             if has_admin
-            else credentials.create_token(session, _change(app), "first-admin", Role.ADMIN)[1]
+            else credentials.create_token(session, _change(state), "first-admin", Role.ADMIN)[1]
         )
     if state.audit_keys.keys:
         with state.db.write() as session:
-            sealed = audit.seal_chain(session, _change(app, "system"))
+            sealed = audit.seal_chain(session, _change(state, "system"))
         if sealed:
             _say(f"audit chain sealed with the audit key (key id {state.audit_keys.current_id})")
     created_text = ", ".join(created) or "none (all exist)"
@@ -268,16 +282,16 @@ def serve(
     argv = gunicorn_argv(host=host, port=port, workers=workers, threads=threads)
     if with_scheduler:
         metrics_workers.restart_with_metrics_folder(sys.orig_argv)  # its counts reach /metrics
-        secret = _initialise(_app()) if initialise else None
+        secret = _initialise(_state()) if initialise else None
         welcome = welcome_block(host, port, secret) if initialise else None
-        sys.exit(_serve_beside_scheduler(_app(), argv, welcome, (host, port)))
+        sys.exit(_serve_beside_scheduler(_state(), argv, welcome, (host, port)))
     if initialise:  # gunicorn replaces this process: the block comes before its lines
-        _say(welcome_block(host, port, _initialise(_app())))
+        _say(welcome_block(host, port, _initialise(_state())))
     serve_with_gunicorn(argv)
 
 
 def _serve_beside_scheduler(
-    app: Flask, argv: list[str], welcome: str | None = None, bind: tuple[str, int] = ("", 0)
+    state: AppState, argv: list[str], welcome: str | None = None, bind: tuple[str, int] = ("", 0)
 ) -> int:
     """Run gunicorn as a child and the scheduler in a daemon thread here; return its status.
 
@@ -288,7 +302,6 @@ def _serve_beside_scheduler(
     from flagsvc.observability.logging import configure as configure_logging
     from flagsvc.services import scheduler
 
-    state = _state(app)
     configure_logging(state.config.log_format, state.config.log_level, default_format="json")
     stop = scheduler.start_in_background(state.db, state.clock)
     stop_webhooks = _start_webhooks(state)
@@ -340,15 +353,16 @@ def _welcome_when_listening(welcome: str, bind: tuple[str, int], alive: Callable
     type=click.IntRange(min=1, max=65535),
     help="Serve this process's Prometheus metrics on 0.0.0.0:PORT/metrics.",
 )
-@pass_app
-def scheduler_command(app: Flask, once: bool, interval: float, metrics_port: int | None) -> None:
+@pass_state
+def scheduler_command(
+    state: AppState, once: bool, interval: float, metrics_port: int | None
+) -> None:
     """Run scheduled launches when due (exactly once, however many schedulers run) and
     deliver webhooks."""
     from flagsvc.observability import metrics as observed_metrics
     from flagsvc.observability.logging import configure as configure_logging
     from flagsvc.services import scheduler
 
-    state = _state(app)
     if once:
         outcomes = scheduler.run_due_launches(state.db, state.clock)
         for outcome in outcomes:
@@ -382,13 +396,12 @@ def _deliver_once(state: AppState) -> int:
 
 
 @main.command()
-@pass_app
-def demo(app: Flask) -> None:
+@pass_state
+def demo(state: AppState) -> None:
     """Load a realistic quarter of demo data (refused, changing nothing, if it exists)."""
     from flagsvc.services import demo as demo_data
     from flagsvc.storage import migrate
 
-    state = _state(app)
     migrate.upgrade(state.config.database_url)
     summary = demo_data.load(state.db, state.clock(), state.early_adopters)
     if summary is None:
@@ -401,25 +414,25 @@ def demo(app: Flask) -> None:
 @main.command("create-token")
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
-@pass_app
-def create_token(app: Flask, name: str, role: str) -> None:
+@pass_state
+def create_token(state: AppState, name: str, role: str) -> None:
     """Create an admin-API token and print it alone on stdout."""
     from flagsvc.services import credentials
 
-    with _state(app).db.write() as session:
-        _, secret = credentials.create_token(session, _change(app), name, Role(role))
+    with state.db.write() as session:
+        _, secret = credentials.create_token(session, _change(state), name, Role(role))
     click.echo(secret)
 
 
 @main.command("create-sdk-key")
 @click.option("--environment", required=True)
-@pass_app
-def create_sdk_key(app: Flask, environment: str) -> None:
+@pass_state
+def create_sdk_key(state: AppState, environment: str) -> None:
     """Create an SDK key for an environment and print it alone on stdout."""
     from flagsvc.services import credentials
 
-    with _state(app).db.write() as session:
-        _, secret = credentials.create_sdk_key(session, _change(app), environment)
+    with state.db.write() as session:
+        _, secret = credentials.create_sdk_key(session, _change(state), environment)
     click.echo(secret)
 
 
@@ -437,8 +450,8 @@ def create_sdk_key(app: Flask, environment: str) -> None:
     show_default=True,
     help="1 for flagsvc-sdk 1.0.0, which reads only spec 1 (flags it cannot say are left out).",
 )
-@pass_app
-def export_snapshot(app: Flask, environment: str, output: str | None, spec: str) -> None:
+@pass_state
+def export_snapshot(state: AppState, environment: str, output: str | None, spec: str) -> None:
     """Print an environment's SDK snapshot: a bootstrap file for the SDKs.
 
     The same JSON ``GET /sdk/v1/snapshot`` serves. Ship it with the application and pass
@@ -447,7 +460,6 @@ def export_snapshot(app: Flask, environment: str, output: str | None, spec: str)
     """
     from flagsvc.delivery import spec1
 
-    state = _state(app)
     encoded = state.snapshots.get(state.db.read, environment).encoded
     body = spec1.body(encoded) if spec == "1" else encoded.body
     if output is None:
@@ -460,12 +472,12 @@ def export_snapshot(app: Flask, environment: str, output: str | None, spec: str)
 
 @main.command("list-sdk-keys")
 @click.option("--environment", required=True)
-@pass_app
-def list_sdk_keys(app: Flask, environment: str) -> None:
+@pass_state
+def list_sdk_keys(state: AppState, environment: str) -> None:
     """List an environment's SDK keys: id, prefix, created, last used, revoked."""
     from flagsvc.services import credentials
 
-    with _state(app).db.read() as session:
+    with state.db.read() as session:
         keys = credentials.list_sdk_keys(session, environment)
     for key in keys:
         used = key.last_used_at.isoformat() if key.last_used_at else "never used"
@@ -478,14 +490,13 @@ def list_sdk_keys(app: Flask, environment: str) -> None:
 @main.command("revoke-sdk-key")
 @click.option("--environment", required=True)
 @click.option("--id", "key_id", required=True, type=int, help="From list-sdk-keys or the API.")
-@pass_app
-def revoke_sdk_key(app: Flask, environment: str, key_id: int) -> None:
+@pass_state
+def revoke_sdk_key(state: AppState, environment: str, key_id: int) -> None:
     """Revoke an SDK key; with REDIS_URL every instance refuses it within a second."""
     from flagsvc.services import credentials
 
-    state = _state(app)
     with state.db.write() as session:
-        key = credentials.revoke_sdk_key(session, _change(app), environment, key_id)
+        key = credentials.revoke_sdk_key(session, _change(state), environment, key_id)
     state.revocations.announce(key.id)
     _say(f"SDK key {key.id} ({key.prefix}…) revoked in {environment}")
 
@@ -502,12 +513,11 @@ def audit_group() -> None:
     metavar="SEQ:HASH",
     help="A head kept earlier (flagsvc audit head; from the metrics: printf '%d:%013x' S V).",
 )
-@pass_app
-def audit_verify(app: Flask, kept: str | None) -> None:
+@pass_state
+def audit_verify(state: AppState, kept: str | None) -> None:
     """Recompute the whole hash chain; exit 1 and name the first broken link if it fails."""
     from flagsvc.services import audit_verification
 
-    state = _state(app)
     if kept is None:
         report = audit_verification.verify(state.db, state.audit_keys, state.clock(), full=True)
     else:
@@ -529,12 +539,12 @@ def audit_verify(app: Flask, kept: str | None) -> None:
 
 
 @audit_group.command("head")
-@pass_app
-def audit_head(app: Flask) -> None:
+@pass_state
+def audit_head(state: AppState) -> None:
     """Print the newest event as SEQ:HASH, alone on stdout: keep it outside the database."""
     from flagsvc.services import audit
 
-    with _state(app).db.read() as session:
+    with state.db.read() as session:
         head = audit.chain_head(session)
     click.echo(f"{head.seq}:{head.hash}")
 

@@ -117,6 +117,31 @@ def test_import__no_service_sqlalchemy_or_flask__serve_execs_gunicorn_at_once():
     assert heavy.isdisjoint(imported)
 
 
+def test_command__builds_no_app__collector_on_and_its_state_frozen(cli):
+    """A command uses the state, never the HTTP app: it imports neither the API nor the
+    UI (0.4 CPU-s of every command); what the state's build made is out of the garbage
+    collector's reach, and the collector runs again for the command's own work."""
+    cli("init")
+    probe = (
+        "import atexit, gc, json, sys\n"
+        "atexit.register(lambda: print(json.dumps({"
+        "'web': [m for m in ('flagsvc.api', 'flagsvc.ui', 'flask_smorest') if m in sys.modules],"
+        "'collecting': gc.isenabled(), 'frozen': gc.get_freeze_count()}), file=sys.stderr))\n"
+        "from flagsvc.cli import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "audit", "head"],
+        env={**os.environ, "DATABASE_URL": cli.url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen = json.loads(done.stderr.strip().splitlines()[-1])
+    assert seen["web"] == []
+    assert seen["collecting"] is True
+    assert seen["frozen"] > 10_000  # the services', SQLAlchemy's and the state's objects
+
+
 def test_welcome_block__framed_with_url_and_token():
     block = cli_module.welcome_block("0.0.0.0", 8000, "fst_secret").splitlines()
     assert block[0] == block[-1] and set(block[0]) == {"+", "-"}
