@@ -11,6 +11,7 @@ from flagsvc_sdk.engine import evaluate
 from flagsvc_sdk.engine import load_snapshot
 
 from tests.conftest import Caller
+from tests.conftest import built_once
 from tests.conftest import create_flag
 
 OLD_SDK = {"User-Agent": "flagsvc-python-sdk/1.0.0"}
@@ -37,9 +38,14 @@ def sdk(client, secrets) -> Caller:
 
 
 @pytest.fixture
-def flags(engineer):
+def flags(engineer, clock):
     """A boolean flag at 50 %, a string flag spec 1 can say (no off value) released to a
-    cohort, one with an off value and one with a cohort's own variation."""
+    cohort, one with an off value and one with a cohort's own variation (made once per
+    process on SQLite: ``built_once``)."""
+    built_once(engineer.client.application, clock, "spec1_flags", lambda: _make_flags(engineer))
+
+
+def _make_flags(engineer) -> None:
     create_flag(engineer, "toggle")
     _move(engineer, "toggle", stage="general", rollout_percent=50)
     assert engineer.post("/api/v1/cohorts", json={"key": "beta", "name": "Beta",
