@@ -13,6 +13,8 @@ A fixed mix of admin requests through Flask's test client, each as an admin toke
 - ``GET readiness``: ``GET /api/v1/flags/<key>/readiness``
 - ``GET audit``: ``GET /api/v1/audit?limit=50`` (newest events first is not the
   default: the first 50 of the chain)
+- ``UI flag page``: ``GET /ui/flags/<key>`` in a browser session signed in with the same
+  token (every environment's state, the key result, history, timeline, reach...)
 
 **Baseline, in the same run**: the same mix on the code of ``--baseline`` (default
 ``4238f0b``, main before the statement cuts), extracted with ``git archive`` (package
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -53,7 +56,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BASELINE = "4238f0b"
 FLAG = "bench-flag"
 BASE = f"/api/v1/flags/{FLAG}"
-KINDS = ("GET flag", "GET state", "POST stage", "PUT item", "GET readiness", "GET audit")
+KINDS = (
+    "GET flag",
+    "GET state",
+    "POST stage",
+    "PUT item",
+    "GET readiness",
+    "GET audit",
+    "UI flag page",
+)
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def requests_of(turn: int) -> list[tuple[str, str, str, dict[str, Any] | None]]:
@@ -66,6 +78,7 @@ def requests_of(turn: int) -> list[tuple[str, str, str, dict[str, Any] | None]]:
         ("PUT item", "PUT", f"{BASE}/readiness/docs", {"done": turn % 2 == 0}),
         ("GET readiness", "GET", f"{BASE}/readiness", None),
         ("GET audit", "GET", "/api/v1/audit?limit=50", None),
+        ("UI flag page", "GET", f"/ui/flags/{FLAG}", None),
     ]
 
 
@@ -82,7 +95,7 @@ def run_once(url: str, repeats: int, trace: bool) -> dict[str, dict[str, float]]
 
     migrate.upgrade(url)
     app = create_app({"database_url": url, "testing": True, "redis_url": None})
-    client, headers = app.test_client(), {"Authorization": f"Bearer {_seed(app)}"}
+    send = _sender(app, _seed(app))
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
@@ -95,13 +108,11 @@ def run_once(url: str, repeats: int, trace: bool) -> dict[str, dict[str, float]]
         for kind, method, path, body in requests_of(turn):
             statements.clear()
             started = time.process_time()
-            response = client.open(path, method=method, json=body, headers=headers)
+            status = send(method, path, body)
             elapsed = time.process_time() - started
-            assert response.status_code == 200, (kind, response.status_code, response.json)
+            assert status == 200, (kind, status)
             if trace and turn == 2:
-                print(f"--- {kind}: {len(statements)} statements", file=sys.stderr)
-                for sql in statements:
-                    print("   ", " ".join(sql.split()), file=sys.stderr)
+                _print_trace(kind, statements)
             if turn >= 2:
                 cpu[kind].append(elapsed)
                 counts[kind].append(len(statements))
@@ -111,6 +122,26 @@ def run_once(url: str, repeats: int, trace: bool) -> dict[str, dict[str, float]]
         kind: {"statements": statistics.mean(counts[kind]), "cpu": statistics.median(cpu[kind])}
         for kind in KINDS
     }
+
+
+def _sender(app: Any, secret: str) -> Callable[[str, str, dict[str, Any] | None], int]:
+    """Send a request as the admin: API paths with the bearer token, UI paths in a
+    browser session signed in with it. Answers the status."""
+    client, headers = app.test_client(), {"Authorization": f"Bearer {secret}"}
+    browser = _signed_in(app, secret)
+
+    def send(method: str, path: str, body: dict[str, Any] | None) -> int:
+        if path.startswith("/ui/"):
+            return int(browser.open(path, method=method).status_code)
+        return int(client.open(path, method=method, json=body, headers=headers).status_code)
+
+    return send
+
+
+def _print_trace(kind: str, statements: list[str]) -> None:
+    print(f"--- {kind}: {len(statements)} statements", file=sys.stderr)
+    for sql in statements:
+        print("   ", " ".join(sql.split()), file=sys.stderr)
 
 
 def _seed(app: Any) -> str:
@@ -140,6 +171,17 @@ def _seed(app: Any) -> str:
     body = {"key": FLAG, "name": "F", "flow_item": "feature", "key_result_id": key_result["id"]}
     assert client.post("/api/v1/flags", json=body, headers=headers).status_code == 201
     return secret
+
+
+def _signed_in(app: Any, secret: str) -> Any:
+    """A test client with a UI session signed in with ``secret`` (as a browser would)."""
+    browser = app.test_client()
+    page = browser.get("/ui/sign-in").get_data(as_text=True)
+    found = CSRF_FIELD.search(page)
+    assert found is not None, "no CSRF token on the sign-in page"
+    form = {"token": secret, "csrf_token": found.group(1)}
+    assert browser.post("/ui/sign-in", data=form).status_code == 303
+    return browser
 
 
 # --- the driver: rounds of fresh processes, baseline and this tree alternately ---------
