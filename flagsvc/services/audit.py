@@ -18,7 +18,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import BigInteger
 from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -94,13 +96,21 @@ def audit_keys(session: Session) -> audit_chain.AuditKeys:
     return keys if isinstance(keys, audit_chain.AuditKeys) else audit_chain.NO_KEYS
 
 
+_HEAD = (
+    select(AuditEvent.seq, AuditEvent.hash, AuditEvent.key_id)
+    .order_by(AuditEvent.seq.desc())
+    .limit(1)
+)
+"""The newest event (every audited change reads it, under ``_LOCK_HEAD`` on PostgreSQL):
+built once, like the lock, instead of per change."""
+_LOCK_HEAD = text("SELECT pg_advisory_xact_lock(:id)").bindparams(
+    bindparam("id", _AUDIT_LOCK_ID, type_=BigInteger)  # the function's own argument type
+)
+
+
 def chain_head(session: Session) -> audit_chain.ChainPoint:
     """The newest event: its ``seq`` and hash (``seq`` 0 when the log is empty)."""
-    row = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash, AuditEvent.key_id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
+    row = session.execute(_HEAD).first()
     return (
         audit_chain.ChainPoint(row.seq, row.hash, row.key_id is not None)
         if row
@@ -202,7 +212,7 @@ def chained_content(event: AuditEvent) -> dict[str, Any]:
 def _lock_chain_head(session: Session) -> None:
     is_postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
     if is_postgres and not session.info.get("audit_locked"):
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK_ID})
+        session.execute(_LOCK_HEAD)
         session.info["audit_locked"] = True
 
 

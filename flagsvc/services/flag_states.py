@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -132,6 +133,31 @@ def check_move(
     return None
 
 
+_STATE_BESIDE = (contains_eager(FlagState.environment), *flags.WITHOUT_FLAG)
+"""A state read with its flag at hand: the environment from the statement's join, the
+flag set by the caller (the mapping would join both again)."""
+
+_LOCATED = (
+    flags.WITH_CHECKLIST.add_columns(FlagState)
+    .join(FlagState, FlagState.flag_id == Flag.id)
+    .join(FlagState.environment)
+    .where(Environment.key == bindparam("environment"))
+    .options(*_STATE_BESIDE)
+)
+"""The flag, its checklist, its state in ``:environment`` and the environment, unlocked;
+built once like ``flags.WITH_CHECKLIST`` (which says why)."""
+
+_LOCKED_STATE = (
+    select(FlagState)
+    .join(FlagState.environment)
+    .where(FlagState.flag_id == bindparam("flag_id"), Environment.key == bindparam("environment"))
+    .options(*_STATE_BESIDE)
+    .with_for_update(of=FlagState)
+)
+"""The state of ``:flag_id`` in ``:environment``, ``FOR UPDATE`` (the environment, joined,
+unlocked as it always was)."""
+
+
 def locate(session: Session, where: Where, *, lock: bool = False) -> Located:
     """Load the flag (with its checklist) and its state in the environment (with the
     environment), locked for a command.
@@ -140,38 +166,25 @@ def locate(session: Session, where: Where, *, lock: bool = False) -> Located:
     """
     if lock:
         return _locate_locked(session, where)
-    stmt = flags.by_key(where.flag_key).add_columns(FlagState)
-    stmt = stmt.join(FlagState, FlagState.flag_id == Flag.id).join(FlagState.environment)
-    stmt = stmt.where(Environment.key == where.environment)
+    keys = {"flag_key": flags.checked_key(where.flag_key), "environment": where.environment}
     row = None
     if RESOURCE_KEY.match(where.environment):  # else it cannot exist: don't send it
-        row = session.execute(stmt.options(*_STATE_BESIDE)).unique().first()
+        row = session.execute(_LOCATED, keys).unique().first()
     if row is None:
         raise _not_found(session, where)
     flag, state = row
     return Located(flag, flags.with_flag(state, flag), flags.missing_readiness(flag))
 
 
-_STATE_BESIDE = (contains_eager(FlagState.environment), *flags.WITHOUT_FLAG)
-"""A state read with its flag at hand: the environment from the statement's join, the
-flag set by the caller (the mapping would join both again)."""
-
-
 def _locate_locked(session: Session, where: Where) -> Located:
     """The flag ``FOR SHARE``, then its state ``FOR UPDATE``: two statements, in that
     order, as every command takes them (one statement would lock both in an order the
-    plan picks). The environment comes with the state, unlocked as before."""
+    plan picks)."""
     flag = flags.get_flag(session, where.flag_key, lock="share")
     state = None
     if RESOURCE_KEY.match(where.environment):  # else it cannot exist: don't send it
-        stmt = (
-            select(FlagState)
-            .join(FlagState.environment)
-            .where(FlagState.flag_id == flag.id, Environment.key == where.environment)
-            .options(*_STATE_BESIDE)
-            .with_for_update(of=FlagState)
-        )
-        state = session.scalar(stmt)
+        keys = {"flag_id": flag.id, "environment": where.environment}
+        state = session.scalar(_LOCKED_STATE, keys)
     if state is None:
         raise _not_found(session, where)
     return Located(flag, flags.with_flag(state, flag), flags.missing_readiness(flag))
@@ -207,14 +220,47 @@ def get_state(session: Session, where: Where) -> FlagStateDetail:
 def detail(session: Session, locked: Located) -> FlagStateDetail:
     """Build the representation of a state (after any change is flushed)."""
     session.flush()
-    state_id = locked.state.id
-    cohorts, own = _cohorts(session, state_id)
-    exclusions = session.scalars(
-        select(FlagExclusion.user_key)
-        .where(FlagExclusion.flag_state_id == state_id)
-        .order_by(FlagExclusion.user_key)
-    ).all()
-    return FlagStateDetail(locked.state, cohorts, exclusions, locked.missing_readiness, own)
+    return _details(session, [locked.state], locked.missing_readiness)[0]
+
+
+def in_every_environment(
+    session: Session, found: flags.FlagDetail, envs: Sequence[Environment]
+) -> list[FlagStateDetail]:
+    """The representation of the flag's state in each of ``envs`` (in their order), from
+    the states ``found`` holds: a page that shows every environment reads their cohorts
+    and exclusions in two statements, where ``get_state`` per environment read the flag
+    again and took three statements each.
+
+    :raise NotFoundError: the flag has no state in one of them (as ``get_state`` would).
+    """
+    by_environment = {state.environment_id: state for state in found.states}
+    for environment in envs:
+        if environment.id not in by_environment:
+            raise NotFoundError("flag state", f"{found.flag.key}/{environment.key}")
+    states = [by_environment[environment.id] for environment in envs]
+    return _details(session, states, flags.missing_readiness(found.flag))
+
+
+def _details(
+    session: Session, states: Sequence[FlagState], missing: Sequence[str]
+) -> list[FlagStateDetail]:
+    ids = [state.id for state in states]
+    cohorts = _cohorts(session, ids)
+    exclusions: dict[int, list[str]] = {state_id: [] for state_id in ids}
+    for state_id, user_key in session.execute(_EXCLUSIONS, {"state_ids": ids}):
+        exclusions[state_id].append(user_key)
+    shown = []
+    for state in states:
+        keys, own = cohorts[state.id]
+        shown.append(FlagStateDetail(state, keys, exclusions[state.id], list(missing), own))
+    return shown
+
+
+_EXCLUSIONS = (
+    select(FlagExclusion.flag_state_id, FlagExclusion.user_key)
+    .where(FlagExclusion.flag_state_id.in_(bindparam("state_ids", expanding=True)))
+    .order_by(FlagExclusion.flag_state_id, FlagExclusion.user_key)
+)
 
 
 def move_stage(
@@ -296,7 +342,7 @@ def set_cohorts(
     wanted = {"cohorts": list(cohort_keys), **_variations_summary(own_variations or {})}
     _check_own_variations(locked.flag, cohort_keys, own_variations or {})
     state_id = locked.state.id
-    attached, attached_own = _cohorts(session, state_id)
+    attached, attached_own = _cohorts(session, [state_id])[state_id]
     before = {"cohorts": attached, **_variations_summary(attached_own)}
     if before != wanted:
         own = own_variations or {}
@@ -395,18 +441,26 @@ def _position_summary(position: StagePosition) -> dict[str, Any]:
     return {"stage": position.stage.value, "rollout_percent": float(position.rollout_percent)}
 
 
-def _cohorts(session: Session, state_id: int) -> tuple[list[str], dict[str, str]]:
-    """The state's cohorts in order, and those serving their own variation (cohort ->
-    variation; the others serve the on variation): one statement for both."""
-    stmt = (
-        select(Cohort.key, FlagStateCohort.variation)
-        .join(FlagStateCohort, FlagStateCohort.cohort_id == Cohort.id)
-        .where(FlagStateCohort.flag_state_id == state_id)
-        .order_by(FlagStateCohort.position)
-    )
-    rows = session.execute(stmt).all()
-    own = {key: variation for key, variation in rows if variation is not None}
-    return [key for key, _ in rows], own
+def _cohorts(
+    session: Session, state_ids: Sequence[int]
+) -> dict[int, tuple[list[str], dict[str, str]]]:
+    """Per state: its cohorts in order, and those serving their own variation (cohort ->
+    variation; the others serve the on variation). One statement for all of it."""
+    found: dict[int, tuple[list[str], dict[str, str]]] = {i: ([], {}) for i in state_ids}
+    for state_id, key, variation in session.execute(_COHORTS, {"state_ids": state_ids}):
+        keys, own = found[state_id]
+        keys.append(key)
+        if variation is not None:
+            own[key] = variation
+    return found
+
+
+_COHORTS = (
+    select(FlagStateCohort.flag_state_id, Cohort.key, FlagStateCohort.variation)
+    .join(FlagStateCohort, FlagStateCohort.cohort_id == Cohort.id)
+    .where(FlagStateCohort.flag_state_id.in_(bindparam("state_ids", expanding=True)))
+    .order_by(FlagStateCohort.flag_state_id, FlagStateCohort.position)
+)
 
 
 def _known_cohorts(session: Session, cohort_keys: Sequence[str]) -> list[Cohort]:

@@ -320,9 +320,8 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
     """Everything the flag page shows, read in one unit of work."""
     detail = flags.get_flag_detail(session, flag_key)
     envs = environments.list_environments(session)
-    where = [flag_states.Where(flag_key, env.key) for env in envs]
     key_result = okrs.get_key_result(session, detail.flag.key_result_id)
-    states = [flag_states.get_state(session, w) for w in where]
+    states = flag_states.in_every_environment(session, detail, envs)
     labels = {i.item_key: i.label for i in detail.flag.readiness_items}
     return {
         "section": "ui.flag_list",
@@ -349,13 +348,14 @@ def flag_context(session: Session, flag_key: str) -> dict[str, Any]:
 
 
 def _evidence(session: Session, flag: Any, envs: Any) -> list[tuple[Any, Any, int]]:
-    """Per environment the SDKs reported from: early-adopter evidence and all evaluations."""
+    """Per environment the SDKs reported from: early-adopter evidence and all evaluations
+    (the evidence read only where there were evaluations: elsewhere it is not shown)."""
     totals = sdk_metrics.evaluation_stats(session, flag.key)
     rows = []
     for env in envs:
-        found = early_adopters.evidence(session, env.id, [flag.id], state().early_adopters)
         evaluations = totals.get(env.key, {}).get("count", 0)
         if evaluations:
+            found = early_adopters.evidence(session, env.id, [flag.id], state().early_adopters)
             rows.append((env, found[flag.id], evaluations))
     return rows
 

@@ -137,7 +137,7 @@ def _checklist_context(session: Session, flag_key: str) -> dict[str, Any]:
         "detail": detail,
         "flag": detail.flag,
         "items": detail.flag.readiness_items,
-        "states": [flag_states.get_state(session, Where(flag_key, e.key)) for e in envs],
+        "states": flag_states.in_every_environment(session, detail, envs),
         "blank_rows": BLANK_ITEM_ROWS,
         "launch_ramps": LAUNCH_RAMPS,
         "waivers": readiness.waivers(session, flag_key),
