@@ -156,9 +156,8 @@ def flag_etag(detail: FlagDetail) -> dict[str, object]:
     return data
 
 
-WITH_CHECKLIST = (
-    select(Flag).where(Flag.key == bindparam("flag_key")).options(joinedload(Flag.readiness_items))
-)
+_BY_KEY = select(Flag).where(Flag.key == bindparam("flag_key"))
+WITH_CHECKLIST = _BY_KEY.options(joinedload(Flag.readiness_items))
 """The flag called ``:flag_key`` and its checklist at once, unlocked (``get_flag`` says
 why): joined, not the mapping's separate ``selectin`` read, since every caller reads the
 checklist (readiness, the gate, ETags).
@@ -171,8 +170,8 @@ _WITH_OBJECTIVE = WITH_CHECKLIST.add_columns(KeyResult.objective_id).join(
     KeyResult, Flag.key_result_id == KeyResult.id
 )
 _LOCKED: dict[Lock, Select[Flag]] = {
-    "update": select(Flag).where(Flag.key == bindparam("flag_key")).with_for_update(),
-    "share": select(Flag).where(Flag.key == bindparam("flag_key")).with_for_update(read=True),
+    "update": _BY_KEY.with_for_update(),
+    "share": _BY_KEY.with_for_update(read=True),
 }
 
 
