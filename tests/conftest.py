@@ -287,6 +287,11 @@ def engines(url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> Engine
     return _ENGINES[key]
 
 
+def shared_engines(config: Config) -> Engines:
+    """The engines ``engines`` keeps for ``config``'s database and pool settings."""
+    return engines(config.database_url, config.db_pool_size, config.db_pool_timeout_seconds)
+
+
 @pytest.fixture
 def pg_url(request: pytest.FixtureRequest) -> str:
     """PostgreSQL only (live services, two instances): migrated and emptied."""
@@ -416,7 +421,7 @@ def app_on(overrides: dict[str, Any], config: Config, clock: MutableClock) -> Fl
     binds it (``app.extensions`` and the SDK fast path in front of Flask). Every
     state runs on the engines ``engines`` keeps for its database.
     """
-    shared = engines(config.database_url, config.db_pool_size, config.db_pool_timeout_seconds)
+    shared = shared_engines(config)
     key = configuration_shape(config)
     app = _APPS.get(key)
     if app is None:
@@ -539,7 +544,7 @@ class _Built:
     clock: dict[str, Any]
 
 
-_BUILT: dict[tuple[str, str, str], _Built] = {}
+_BUILT: dict[tuple[str, str, str, str], _Built] = {}
 T = TypeVar("T")
 
 
@@ -550,8 +555,8 @@ def built_once(app: Flask, clock: MutableClock, name: str, build: Callable[[], T
 
     As if the service restarted on that database: the app gets a new state (caches and
     delivery know only what the database says). "The same database" is the same
-    configuration and the same rows (a signed-in UI session's included); anything else,
-    and PostgreSQL, plays ``build`` each time. A history of some
+    configuration, the same clock and the same rows (a signed-in UI session's included);
+    anything else, and PostgreSQL, plays ``build`` each time. A history of some
     fifty API calls cost a third of a second per test, a copy a millisecond.
     """
     state: AppState = app.extensions["flagsvc"]
@@ -559,7 +564,7 @@ def built_once(app: Flask, clock: MutableClock, name: str, build: Callable[[], T
     if not url.startswith("sqlite:///"):
         return build()
     path = Path(url.removeprefix("sqlite:///"))
-    key = (name, configuration_shape(state.config), _contents(path))
+    key = (name, configuration_shape(state.config), repr(vars(clock)), _contents(path))
     built = _BUILT.get(key)
     if built is None:
         result = build()
@@ -570,8 +575,7 @@ def built_once(app: Flask, clock: MutableClock, name: str, build: Callable[[], T
         return result
     state.close()
     restore_sqlite(built.path, path)
-    shared = engines(url, state.config.db_pool_size, state.config.db_pool_timeout_seconds)
-    bind_state(app, create_state(state.config, clock=clock, engines=shared))
+    bind_state(app, create_state(state.config, clock=clock, engines=shared_engines(state.config)))
     vars(clock).update(deepcopy(built.clock))
     result = deepcopy(built.result)
     return result  # type: ignore[no-any-return]
