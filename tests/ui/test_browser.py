@@ -8,8 +8,8 @@ core forms work without JavaScript. With ``FLAGSVC_SCREENSHOTS=1`` (``make scree
 every page visited is saved as a screenshot in ``test-artifacts/screenshots/`` for a
 human to look at; otherwise only a failed test's pages are.
 
-Skipped with a reason when ``/usr/bin/chromium`` is missing; a failure when
-``FLAGSVC_REQUIRE_SERVICES=1``.
+Skipped with a reason when Debian's Chromium is missing (``tests/ui/browser.py``,
+``CHROMIUM``); a failure when ``FLAGSVC_REQUIRE_SERVICES=1``.
 """
 
 from __future__ import annotations
