@@ -60,7 +60,9 @@ hooks = serving._SETTINGS
 if hooks.get("post_fork"):
     hooks["post_fork"](None, None)
 from gevent import monkey
-monkey.patch_all()
+import contextlib
+with getattr(flagsvc.gevent_worker, "entry_points_read_once", contextlib.nullcontext)():
+    monkey.patch_all()  # as the worker's patch() does (in older trees: plainly)
 import flagsvc.wsgi
 class Worker:
     wsgi = flagsvc.wsgi.app

@@ -8,6 +8,8 @@ run dry (bench/README.md, "Where the 304 tail came from").
 from __future__ import annotations
 
 import socket
+from importlib import metadata
+from typing import Any
 
 from gunicorn import util
 
@@ -22,6 +24,27 @@ def test_settings__gevent__names_the_turn_taking_worker():
     assert settings({})["worker_class"] == gevent_worker.PATH
     assert util.load_class(gevent_worker.PATH) is gevent_worker.TurnTakingGeventWorker
     assert settings({"FLAGSVC_WORKER_CLASS": "gthread"})["worker_class"] == "gthread"
+
+
+def test_entry_points_read_once__same_answers_without_reading_packages_again(monkeypatch):
+    groups = ("console_scripts", "gevent.plugins.monkey.will_patch_all", "pytest11")
+    expected = {group: sorted(map(str, metadata.entry_points(group=group))) for group in groups}
+    original = metadata.entry_points
+    reads: list[Any] = []
+    real_distributions = metadata.distributions
+
+    def counted(**kwargs: Any) -> Any:
+        reads.append(kwargs)
+        return real_distributions(**kwargs)
+
+    monkeypatch.setattr(metadata, "distributions", counted)
+    with gevent_worker.entry_points_read_once():
+        read_on_entry = len(reads)
+        for _ in range(25):  # patch_all's lookups
+            answers = {g: sorted(map(str, metadata.entry_points(group=g))) for g in groups}
+            assert answers == expected
+        assert len(reads) == read_on_entry  # no package read again
+    assert metadata.entry_points is original
 
 
 def _read_answers(conn: socket.socket, count: int) -> None:
