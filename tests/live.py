@@ -245,8 +245,8 @@ def _environment(
 
 
 _INITIALISED: dict[tuple[tuple[str, str], ...], tuple[Path, str | None]] = {}
-"""Per environment (less ``DATABASE_URL``): a SQLite file ``flagsvc init`` made in this
-process, and the first admin token it printed."""
+"""Per settings ``init`` reads (``init_settings``): a SQLite file ``flagsvc init`` made in
+this process, and the first admin token it printed."""
 
 
 _NOT_READ_BY_INIT = frozenset(
@@ -295,7 +295,7 @@ def initialise(service: LiveService) -> str | None:
     fresh = _fresh_sqlite_file(service.database_url)
     if fresh is None:
         return service.cli("init") or None
-    key = tuple(sorted((k, v) for k, v in service.env.items() if k not in _NOT_READ_BY_INIT))
+    key = init_settings(service.env)
     if key not in _INITIALISED:
         template = Path(tempfile.mkdtemp(prefix="flagsvc-init-")) / "flagsvc.db"
         env = {**service.env, "DATABASE_URL": f"sqlite:///{template}"}
@@ -307,6 +307,23 @@ def initialise(service: LiveService) -> str | None:
     ):
         source.backup(copy)  # WAL and all, unlike copying the file
     return token
+
+
+def init_settings(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The part of ``env`` that can change what ``flagsvc init`` writes.
+
+    flagsvc reads ``DATABASE_URL``, ``REDIS_URL`` and ``FLAGSVC_*`` (``flagsvc.config``);
+    the rest of a test's environment (``PATH``, and pytest's ``PYTEST_CURRENT_TEST``,
+    which names the running test and so differs in every one) writes nothing, and
+    keying on it gave every test an ``init`` of its own.
+    """
+    return tuple(
+        sorted(
+            (name, value)
+            for name, value in env.items()
+            if name.startswith("FLAGSVC_") and name not in _NOT_READ_BY_INIT
+        )
+    )
 
 
 def _fresh_sqlite_file(database_url: str) -> Path | None:
