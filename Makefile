@@ -50,8 +50,8 @@ unit: install
 
 # One collection in one process, beside mypy (``make test`` runs the two together): it
 # writes pytest's rewritten test modules to __pycache__, so the workers ``unit`` starts
-# read them instead of each compiling all of them at once (four workers' start on a
-# fresh clone: 12.3 s instead of 7.6 s; bench/README.md, "Suite time, third pass").
+# read them instead of each compiling all of them at once (bench/README.md, "The
+# suite's time", third pass).
 warm: install
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest --collect-only -q -n 0 >$(VENV)/collected.txt \
 	  || { cat $(VENV)/collected.txt; exit 1; }

@@ -58,9 +58,9 @@ def entry_points_read_once() -> Iterator[None]:
 
     gevent tells plugins (entry points) about each module ``patch_all`` patches, and
     looks them up anew each time: some 25 lookups in one call, each reading every
-    installed package's metadata, 0.07 CPU-s of a worker's 0.74 s boot (0.02 s read
-    once; bench/boot.py). Nothing is installed while a worker boots, so one reading
-    gives every lookup the answer it would have had.
+    installed package's metadata, most of what patching costs a worker's boot
+    (bench/README.md, "The suite's time", third pass). Nothing is installed while a
+    worker boots, so one reading gives every lookup the answer it would have had.
     """
     original = metadata.entry_points
     every = original()

@@ -42,9 +42,8 @@ CHROMIUM = HEADLESS_SHELL if HEADLESS_SHELL.exists() else FULL_CHROMIUM
 installs it), else Debian's ``chromium``. Both are Chromium from the same Debian source
 (Blink, V8, the same axe-core answers); the headless shell is Chromium built for
 headless use only, the build Playwright itself runs headless tests in. The full browser
-in its headless mode starts every context and page as a desktop browser would: a new
-context, page and load cost 0.41 CPU-s against the shell's 0.11, and the browser tests
-233 CPU-s against 158 (bench/README.md, "Suite time, third pass")."""
+in its headless mode starts every context and page as a desktop browser would, at about
+four times the CPU (bench/README.md, "The suite's time", third pass)."""
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -67,7 +66,7 @@ COLOUR_RULES = ("color-contrast", "link-in-text-block")
 colours). Dark mode restates colours and nothing else (``tests/ui/test_dark_mode.py``
 holds ``ui.css`` to that), so every other rule reads the same document, visibility and
 layout in both schemes and gives the same answer: ``inspect`` runs every rule in light
-and these in dark, at both widths (colour contrast is three quarters of a check's time)."""
+and these in dark, at both widths."""
 WIDEST = """() => {
   const edge = document.documentElement.clientWidth, found = [];
   for (const el of document.querySelectorAll("body *")) {
