@@ -21,7 +21,8 @@ from .servers import ServerUnavailableError
 
 @pytest.fixture(scope="session")
 def postgres_session() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL cluster on port 5433 for the whole session."""
+    """A throwaway PostgreSQL cluster on port 5433 (plus the xdist worker's number) for
+    the whole session."""
     try:
         server = PostgresServer.create()
     except ServerUnavailableError as error:
@@ -32,7 +33,7 @@ def postgres_session() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def redis_session() -> Iterator[RedisServer]:
-    """A throwaway Redis on port 6390 for the whole session."""
+    """A throwaway Redis on port 6390 (plus the xdist worker's number) for the session."""
     try:
         server = RedisServer().start()
     except ServerUnavailableError as error:

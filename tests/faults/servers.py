@@ -81,9 +81,21 @@ def _ensure_free(port: int) -> None:
 
 
 def pick_port(preferred: int) -> int:
-    """``preferred`` when free, else any free port: a second test run on the same machine
-    (or a leftover server) must not turn into a failure; nobody else needs the number."""
-    return free_port() if _listening(preferred) else preferred
+    """``preferred`` moved up by the xdist worker's number (``gw2``: +2) when free, else
+    any free port: a second test run on the same machine (or a leftover server) must not
+    turn into a failure; nobody else needs the number.
+
+    Two workers that start their servers at the same moment would otherwise both find
+    ``preferred`` free, and the second to bind would fail (a skip, and in CI a failure).
+    """
+    port = preferred + _worker_number()
+    return free_port() if _listening(port) else port
+
+
+def _worker_number() -> int:
+    """This pytest-xdist worker's number (``PYTEST_XDIST_WORKER=gw3``: 3); 0 outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
 
 
 class _ChildServer:
