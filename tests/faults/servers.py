@@ -34,6 +34,7 @@ import psycopg
 import redis
 from psycopg import sql
 
+from tests.conftest import worker_index
 from tests.live import die_with_parent
 from tests.live import free_port
 
@@ -88,14 +89,8 @@ def pick_port(preferred: int) -> int:
     Two workers that start their servers at the same moment would otherwise both find
     ``preferred`` free, and the second to bind would fail (a skip, and in CI a failure).
     """
-    port = preferred + _worker_number()
+    port = preferred + worker_index()
     return free_port() if _listening(port) else port
-
-
-def _worker_number() -> int:
-    """This pytest-xdist worker's number (``PYTEST_XDIST_WORKER=gw3``: 3); 0 outside xdist."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
 
 
 class _ChildServer:
