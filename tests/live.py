@@ -251,8 +251,6 @@ this process, and the first admin token it printed."""
 
 _NOT_READ_BY_INIT = frozenset(
     {
-        "DATABASE_URL",  # the copy's, not the template's
-        "REDIS_URL",
         "FLAGSVC_ACCESS_LOG",
         "FLAGSVC_AUTH_FAILURE_LIMIT",
         "FLAGSVC_AUTH_FAILURE_WINDOW_SECONDS",
@@ -312,10 +310,11 @@ def initialise(service: LiveService) -> str | None:
 def init_settings(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The part of ``env`` that can change what ``flagsvc init`` writes.
 
-    flagsvc reads ``DATABASE_URL``, ``REDIS_URL`` and ``FLAGSVC_*`` (``flagsvc.config``);
-    the rest of a test's environment (``PATH``, and pytest's ``PYTEST_CURRENT_TEST``,
-    which names the running test and so differs in every one) writes nothing, and
-    keying on it gave every test an ``init`` of its own.
+    flagsvc reads ``DATABASE_URL`` (the copy's own, not the template's), ``REDIS_URL``
+    (nothing ``init`` writes depends on it) and ``FLAGSVC_*`` (``flagsvc.config``), less
+    ``_NOT_READ_BY_INIT``; the rest of a test's environment (``PATH``, and pytest's
+    ``PYTEST_CURRENT_TEST``, which names the running test and so differs in every one)
+    writes nothing, and keying on it gave every test an ``init`` of its own.
     """
     return tuple(
         sorted(
