@@ -34,6 +34,7 @@ import pytest
 from tests.conftest import WORKER
 from tests.conftest import service_missing
 from tests.live import LiveService
+from tests.live import initialise
 
 HEADLESS_SHELL = Path("/usr/lib/chromium/chromium-headless-shell")
 FULL_CHROMIUM = Path("/usr/bin/chromium")
@@ -105,22 +106,18 @@ def api_post(url: str, token: str, path: str, payload: dict[str, Any]) -> dict[s
 
 
 SITE_ENV = {"FLAGSVC_SECRET_KEY": "browser-test-secret"}
-_INITIALISED: list[tuple[Path, str]] = []
-"""A database ``flagsvc init`` made in this process, and its first admin token."""
 
 
 def _initialised(path: Path) -> LiveService:
     """A service (not started) on a copy of an initialised database at ``path``.
 
-    ``flagsvc init`` (an interpreter, every migration) runs once per process; each site
-    gets a copy, as if init had run there, with the same first admin token.
+    ``tests.live.initialise`` runs ``flagsvc init`` (an interpreter, every migration)
+    once per process for these settings; each site gets a copy, as if init had run
+    there, with the same first admin token.
     """
-    if not _INITIALISED:
-        template = path.with_name("initialised-template.db")
-        made = LiveService(f"sqlite:///{template}", env=SITE_ENV)
-        _INITIALISED.append((template, made.cli("init")))
-    template, token = _INITIALISED[0]
-    return _copy(template, path, token)
+    live = LiveService(f"sqlite:///{path}", env=SITE_ENV)
+    live.admin_token = initialise(live)
+    return live
 
 
 def _copy(template: Path, path: Path, token: str) -> LiveService:
